@@ -1,0 +1,3 @@
+//! Kafka event bus (being written).
+pub struct KafkaBus;
+pub struct KafkaSettings;

@@ -1,0 +1,2 @@
+//! In-memory event bus (being written).
+pub struct MemoryBus;

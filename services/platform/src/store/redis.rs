@@ -1,0 +1,2 @@
+//! Redis state store (being written).
+pub struct RedisStore;
