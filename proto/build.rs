@@ -17,13 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=switchyard");
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let fds = protox::compile(PROTOS, ["."])?;
-    std::fs::write(
-        out.join("switchyard_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)?;
+    std::fs::write(out.join("switchyard_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
     Ok(())
 }

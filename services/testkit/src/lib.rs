@@ -18,10 +18,7 @@ use std::time::Duration;
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
 }
 
 /// A name no other test uses: for topics, groups, accounts and key prefixes.
@@ -49,16 +46,14 @@ where
 
 /// Finds a server binary on PATH or in ~/.cargo/bin; the error says how to install it.
 pub fn find_binary(name: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| anyhow::anyhow!("`{name}` not found on PATH: {install_hint} (or run `make test`, which installs it)"))
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).ok_or_else(|| {
+        anyhow::anyhow!("`{name}` not found on PATH: {install_hint} (or run `make test`, which installs it)")
+    })
 }
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.

@@ -1,3 +1,799 @@
-//! Kafka event bus (being written).
-pub struct KafkaBus;
-pub struct KafkaSettings;
+//! Kafka event bus over librdkafka (the `rdkafka` crate).
+//!
+//! - Publishing: one idempotent `FutureProducer` with `acks=all` and a short linger. The
+//!   partition is computed here with [`partition_for`] over a cached partition count, so both
+//!   bus implementations agree on key ownership; `publish` resolves on the broker's ack.
+//! - Consuming: one `StreamConsumer` per subscription, in consumer group `group`, with
+//!   `enable.auto.offset.store=false`: [`Subscription::commit`] stores `offset + 1` (the next
+//!   offset to read) and librdkafka commits stored offsets in the background
+//!   (`enable.auto.commit`), synchronously when partitions are revoked, and on `close`.
+//! - `subscribe` returns once the member has received its first assignment, and a
+//!   [`StartFrom::Latest`] group that has no committed offset on a partition gets the
+//!   partition's end offset pinned and committed at that moment (as the in-memory bus does), so
+//!   "latest" means "from when the group first got the partition", not "from whenever a member
+//!   happened to pick it up".
+//!
+//! Blocking librdkafka calls (metadata, commits, closing a consumer) run on tokio's blocking
+//! pool; the rebalance callback runs inside the consumer's poll, on the task calling `next`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header as KafkaHeader, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::Notify;
+
+use super::memory::check_topic_name;
+use super::{partition_for, BusError, Delivery, EventBus, Record, StartFrom, Subscription};
+
+/// How long a metadata request may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `ping` waits for the cluster.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `publish` waits for room in the producer's local queue.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long offset look-ups and commits inside a rebalance may take.
+const OFFSETS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `ensure_topics` waits for new topics to show in metadata.
+const TOPIC_VISIBLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Added to the session timeout to bound how long `subscribe` waits for its first assignment
+/// (a join waits at most a session timeout for members that died without leaving).
+const JOIN_GRACE: Duration = Duration::from_secs(30);
+/// librdkafka's default `session.timeout.ms`.
+const DEFAULT_SESSION_TIMEOUT_MS: u64 = 45_000;
+
+/// How to reach the Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// `client.id` of every client this bus creates.
+    pub client_id: String,
+    /// Replication factor of the topics `ensure_topics` creates.
+    pub replication_factor: i32,
+    /// Free-form librdkafka settings, applied to the producer, the admin client and every
+    /// consumer, over this module's defaults (e.g. `session.timeout.ms`, `security.protocol`).
+    /// `group.id`, `auto.offset.reset` and `enable.auto.offset.store` are always set here.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            client_id: "switchyard".to_owned(),
+            replication_factor: 1,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a librdkafka setting.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    fn base_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", &self.client_id);
+        // rdkafka derives the level from the `log` crate; this crate logs with `tracing`.
+        config.set_log_level(librdkafka_log_level());
+        config
+    }
+
+    fn apply_extra(&self, config: &mut ClientConfig) {
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+    }
+
+    fn session_timeout(&self) -> Duration {
+        let ms = self.extra.get("session.timeout.ms").and_then(|v| v.trim().parse::<u64>().ok());
+        Duration::from_millis(ms.unwrap_or(DEFAULT_SESSION_TIMEOUT_MS))
+    }
+}
+
+/// The Kafka event bus. Cheap to clone: clones share the producer and admin client.
+#[derive(Clone)]
+pub struct KafkaBus {
+    inner: Arc<KafkaInner>,
+}
+
+struct KafkaInner {
+    settings: KafkaSettings,
+    producer: FutureProducer<LogContext>,
+    admin: AdminClient<LogContext>,
+    partitions: RwLock<HashMap<String, i32>>,
+}
+
+impl fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaBus").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl KafkaBus {
+    /// Creates the producer and the admin client. Does not contact the cluster (see `ping`).
+    pub fn new(settings: KafkaSettings) -> Result<Self, BusError> {
+        let mut producer = settings.base_config();
+        producer
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .set("allow.auto.create.topics", "false");
+        settings.apply_extra(&mut producer);
+        let producer: FutureProducer<LogContext> =
+            FutureProducer::from_config_and_context(&producer, LogContext).map_err(config_error)?;
+
+        let mut admin = settings.base_config();
+        settings.apply_extra(&mut admin);
+        let admin: AdminClient<LogContext> =
+            AdminClient::from_config_and_context(&admin, LogContext).map_err(config_error)?;
+
+        Ok(Self { inner: Arc::new(KafkaInner { settings, producer, admin, partitions: RwLock::new(HashMap::new()) }) })
+    }
+
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.inner.settings
+    }
+
+    fn cached_partitions(&self, topic: &str) -> Option<i32> {
+        self.inner.partitions.read().unwrap_or_else(PoisonError::into_inner).get(topic).copied()
+    }
+
+    fn forget_partitions(&self, topic: &str) {
+        self.inner.partitions.write().unwrap_or_else(PoisonError::into_inner).remove(topic);
+    }
+
+    /// The partition count from the cache, or from the cluster's metadata.
+    async fn partitions_of(&self, topic: &str) -> Result<i32, BusError> {
+        if check_topic_name(topic).is_err() {
+            return Err(BusError::UnknownTopic(topic.to_owned()));
+        }
+        if let Some(n) = self.cached_partitions(topic) {
+            return Ok(n);
+        }
+        self.fetch_partitions(topic).await
+    }
+
+    async fn fetch_partitions(&self, topic: &str) -> Result<i32, BusError> {
+        let producer = self.inner.producer.clone();
+        let name = topic.to_owned();
+        let count = tokio::task::spawn_blocking(move || -> Result<i32, BusError> {
+            let metadata = producer.client().fetch_metadata(Some(&name), METADATA_TIMEOUT).map_err(unavailable)?;
+            let Some(found) = metadata.topics().iter().find(|t| t.name() == name) else {
+                return Err(BusError::UnknownTopic(name));
+            };
+            if let Some(err) = found.error() {
+                let code: RDKafkaErrorCode = err.into();
+                return Err(match code {
+                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
+                        BusError::UnknownTopic(name)
+                    }
+                    RDKafkaErrorCode::LeaderNotAvailable | RDKafkaErrorCode::BrokerNotAvailable => {
+                        BusError::Unavailable(format!("metadata of topic {name}: {code}"))
+                    }
+                    _ => BusError::Other(format!("metadata of topic {name}: {code}")),
+                });
+            }
+            match found.partitions().len() {
+                0 => Err(BusError::UnknownTopic(name)),
+                n => Ok(i32::try_from(n).unwrap_or(i32::MAX)),
+            }
+        })
+        .await
+        .map_err(join_error)??;
+        self.inner.partitions.write().unwrap_or_else(PoisonError::into_inner).insert(topic.to_owned(), count);
+        Ok(count)
+    }
+
+    /// Waits until `topic` shows in metadata (topic creation is asynchronous in Kafka).
+    async fn wait_visible(&self, topic: &str) -> Result<(), BusError> {
+        let deadline = tokio::time::Instant::now() + TOPIC_VISIBLE_TIMEOUT;
+        loop {
+            match self.fetch_partitions(topic).await {
+                Ok(_) => return Ok(()),
+                Err(BusError::UnknownTopic(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(BusError::UnknownTopic(_)) => {
+                    return Err(BusError::Unavailable(format!(
+                        "topic {topic} was created but is not in metadata after {TOPIC_VISIBLE_TIMEOUT:?}"
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaBus {
+    async fn ensure_topics(&self, topics: &[String], partitions: i32) -> Result<(), BusError> {
+        if partitions < 1 {
+            return Err(BusError::Other(format!("a topic needs at least one partition, not {partitions}")));
+        }
+        for topic in topics {
+            check_topic_name(topic)?;
+        }
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let replication = self.inner.settings.replication_factor;
+        let new_topics: Vec<NewTopic<'_>> =
+            topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
+        let options = AdminOptions::new()
+            .operation_timeout(Some(METADATA_TIMEOUT))
+            .request_timeout(Some(METADATA_TIMEOUT + Duration::from_secs(5)));
+        let results = self.inner.admin.create_topics(&new_topics, &options).await.map_err(admin_error)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => return Err(code_error(&format!("creating topic {name}"), code)),
+            }
+        }
+        for topic in topics {
+            self.wait_visible(topic).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, record: Record) -> Result<(), BusError> {
+        let partitions = self.partitions_of(&record.topic).await?;
+        let partition = partition_for(&record.key, partitions);
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (name, value) in &record.headers {
+            if name.contains('\0') {
+                return Err(BusError::Other(format!("invalid header name {name:?}")));
+            }
+            headers = headers.insert(KafkaHeader { key: name, value: Some(value.as_slice()) });
+        }
+        let message = FutureRecord::to(&record.topic)
+            .key(record.key.as_bytes())
+            .payload(record.payload.as_ref())
+            .partition(partition)
+            .headers(headers);
+        match self.inner.producer.send(message, QUEUE_TIMEOUT).await {
+            Ok(_) => Ok(()),
+            Err((err, _)) => {
+                let mapped = produce_error(&record.topic, err);
+                if matches!(mapped, BusError::UnknownTopic(_)) {
+                    // The topic may have been re-created with another partition count.
+                    self.forget_partitions(&record.topic);
+                }
+                Err(mapped)
+            }
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[String],
+        start: StartFrom,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        if group.is_empty() || group.contains('\0') {
+            return Err(BusError::Other(format!("invalid consumer group name {group:?}")));
+        }
+        if topics.is_empty() {
+            return Err(BusError::Other("a subscription needs at least one topic".into()));
+        }
+        for topic in topics {
+            self.partitions_of(topic).await?;
+        }
+
+        let settings = &self.inner.settings;
+        let mut config = settings.base_config();
+        config
+            .set("enable.auto.commit", "true")
+            .set("partition.assignment.strategy", "roundrobin")
+            .set("allow.auto.create.topics", "false");
+        settings.apply_extra(&mut config);
+        config.set("group.id", group).set("enable.auto.offset.store", "false").set(
+            "auto.offset.reset",
+            match start {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        );
+        let shared = Arc::new(Shared::default());
+        let context = GroupContext { group: group.to_owned(), start, shared: shared.clone() };
+        let consumer: StreamConsumer<GroupContext> =
+            StreamConsumer::from_config_and_context(&config, context).map_err(config_error)?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(|e| BusError::Other(format!("subscribing to {names:?}: {e}")))?;
+
+        let mut subscription =
+            KafkaSubscription { consumer: Some(consumer), shared, pending: VecDeque::new(), group: group.to_owned() };
+        subscription.wait_for_assignment(settings.session_timeout() + JOIN_GRACE).await?;
+        Ok(Box::new(subscription))
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {
+        self.partitions_of(topic).await
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let producer = self.inner.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, PING_TIMEOUT).map(|_| ()).map_err(unavailable)
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+/// Sends librdkafka's logs and errors to `tracing`.
+struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log_to_tracing(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "kafka client error");
+    }
+}
+
+/// The most detailed librdkafka level the `tracing` subscriber wants now.
+fn librdkafka_log_level() -> RDKafkaLogLevel {
+    if tracing::enabled!(target: "librdkafka", tracing::Level::DEBUG) {
+        RDKafkaLogLevel::Debug
+    } else if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
+        RDKafkaLogLevel::Info
+    } else {
+        RDKafkaLogLevel::Warning
+    }
+}
+
+fn log_to_tracing(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    // `extra` goes to every client, so consumer settings reach the producer and vice versa.
+    if fac == "CONFWARN" && message.contains("will be ignored by this") {
+        tracing::debug!(target: "librdkafka", fac, "{message}");
+        return;
+    }
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", fac, "{message}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
+        RDKafkaLogLevel::Notice => tracing::info!(target: "librdkafka", fac, "{message}"),
+        RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", fac, "{message}"),
+    }
+}
+
+/// What the rebalance callback and the subscription share.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<AssignState>,
+    /// Signalled after each assignment, for `subscribe` waiting for the first one.
+    assigned: Notify,
+}
+
+#[derive(Default)]
+struct AssignState {
+    /// The partitions this member owns now.
+    partitions: BTreeSet<(String, i32)>,
+    /// Number of assignments received (0: not joined yet).
+    assignments: u64,
+    /// Highest offset stored per partition (the next offset to read), so commits never move
+    /// the group's offset backwards. Forgotten when the partition is revoked.
+    stored: HashMap<(String, i32), i64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The consumer's context: tracks the assignment, pins `Latest` starts, and commits stored
+/// offsets synchronously before partitions go to another member.
+struct GroupContext {
+    group: String,
+    start: StartFrom,
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log_to_tracing(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", group = %self.group, %error, reason, "kafka consumer error");
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl, cooperative),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.on_revoke(consumer, tpl, cooperative),
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::warn!(group = %self.group, %code, "rebalance error: dropping the assignment");
+                let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                if let Err(e) = result {
+                    tracing::warn!(group = %self.group, error = %e, "unassign after rebalance error failed");
+                }
+                let mut state = lock(&self.shared.state);
+                state.partitions.clear();
+                state.stored.clear();
+            }
+        }
+    }
+}
+
+impl GroupContext {
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList, cooperative: bool) {
+        if self.start == StartFrom::Latest && tpl.count() > 0 {
+            if let Err(e) = self.pin_latest(consumer, tpl) {
+                tracing::warn!(group = %self.group, error = %e, "could not pin the start of new partitions; \
+                    librdkafka resets them to the latest offset itself");
+            }
+        }
+        let result = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+        {
+            let mut state = lock(&self.shared.state);
+            if !cooperative {
+                state.partitions.clear();
+            }
+            match result {
+                Ok(()) => {
+                    for elem in tpl.elements() {
+                        state.partitions.insert((elem.topic().to_owned(), elem.partition()));
+                    }
+                }
+                Err(e) => tracing::warn!(group = %self.group, error = %e, "assign failed"),
+            }
+            state.assignments += 1;
+            tracing::debug!(group = %self.group, partitions = ?state.partitions, "assigned");
+        }
+        self.shared.assigned.notify_one();
+    }
+
+    /// For partitions the group has never committed: resolves the end offset now, commits it
+    /// for the group and starts there.
+    fn pin_latest(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Result<(), KafkaError> {
+        let committed = consumer.committed_offsets(tpl.clone(), OFFSETS_TIMEOUT)?;
+        let mut missing = TopicPartitionList::new();
+        for elem in committed.elements() {
+            if !matches!(elem.offset(), Offset::Offset(_)) {
+                missing.add_partition_offset(elem.topic(), elem.partition(), Offset::End)?;
+            }
+        }
+        if missing.count() == 0 {
+            return Ok(());
+        }
+        let ends = consumer.offsets_for_times(missing, OFFSETS_TIMEOUT)?;
+        let mut pinned = TopicPartitionList::new();
+        for elem in ends.elements() {
+            if let (Ok(()), Offset::Offset(end)) = (elem.error(), elem.offset()) {
+                pinned.add_partition_offset(elem.topic(), elem.partition(), Offset::Offset(end))?;
+                tpl.set_partition_offset(elem.topic(), elem.partition(), Offset::Offset(end))?;
+            }
+        }
+        if pinned.count() > 0 {
+            consumer.commit(&pinned, CommitMode::Sync)?;
+        }
+        Ok(())
+    }
+
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList, cooperative: bool) {
+        if consumer.assignment_lost() {
+            tracing::warn!(group = %self.group, "assignment lost: stored offsets cannot be committed");
+        } else {
+            // Failures are logged inside; the revocation goes on either way.
+            let _ = commit_stored(consumer, &self.group);
+        }
+        let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+        if let Err(e) = result {
+            tracing::warn!(group = %self.group, error = %e, "unassign failed");
+        }
+        let mut state = lock(&self.shared.state);
+        if cooperative {
+            for elem in tpl.elements() {
+                let key = (elem.topic().to_owned(), elem.partition());
+                state.partitions.remove(&key);
+                state.stored.remove(&key);
+            }
+        } else {
+            state.partitions.clear();
+            state.stored.clear();
+        }
+        tracing::debug!(group = %self.group, partitions = ?state.partitions, "revoked");
+    }
+}
+
+/// Commits the stored offsets of the current assignment and waits for the broker.
+fn commit_stored<C: ConsumerContext>(consumer: &impl Consumer<C>, group: &str) -> Result<(), BusError> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => {
+            tracing::warn!(group, error = %e, "committing stored offsets failed");
+            Err(match e.rdkafka_error_code() {
+                Some(code) => code_error("committing offsets", code),
+                None => BusError::Other(format!("committing offsets: {e}")),
+            })
+        }
+    }
+}
+
+/// A member of a consumer group on Kafka. Dropping it closes the consumer in the background
+/// (librdkafka commits what was stored and leaves the group).
+struct KafkaSubscription {
+    consumer: Option<StreamConsumer<GroupContext>>,
+    shared: Arc<Shared>,
+    /// Records received while `subscribe` waited for the first assignment.
+    pending: VecDeque<Delivery>,
+    group: String,
+}
+
+impl KafkaSubscription {
+    async fn wait_for_assignment(&mut self, limit: Duration) -> Result<(), BusError> {
+        let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
+        let deadline = tokio::time::Instant::now() + limit;
+        while lock(&self.shared.state).assignments == 0 {
+            tokio::select! {
+                biased;
+                _ = self.shared.assigned.notified() => {}
+                received = consumer.recv() => {
+                    if let Some(delivery) = received_delivery(received, &self.group)? {
+                        self.pending.push_back(delivery);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(BusError::Unavailable(format!(
+                        "consumer group {} gave no assignment within {limit:?} (are the other members polling?)",
+                        self.group
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn owns(&self, topic: &str, partition: i32) -> bool {
+        lock(&self.shared.state).partitions.iter().any(|(t, p)| *p == partition && t == topic)
+    }
+}
+
+/// Turns one `recv` result into a delivery, skipping (and logging) errors librdkafka recovers
+/// from by itself.
+fn received_delivery(
+    received: Result<BorrowedMessage<'_>, KafkaError>,
+    group: &str,
+) -> Result<Option<Delivery>, BusError> {
+    match received {
+        Ok(message) => Ok(Some(to_delivery(&message))),
+        Err(KafkaError::MessageConsumptionFatal(code)) => {
+            Err(BusError::Other(format!("fatal consumer error in group {group}: {code}")))
+        }
+        Err(KafkaError::MessageConsumption(code)) if is_unavailable(code) => {
+            tracing::debug!(group, %code, "consumer error (librdkafka retries)");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::warn!(group, error = %e, "consumer error (librdkafka retries)");
+            Ok(None)
+        }
+    }
+}
+
+fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
+    let headers = message
+        .headers()
+        .map(|h| {
+            (0..h.count())
+                .filter_map(|i| h.try_get(i))
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Delivery {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+        payload: message.payload().map(Bytes::copy_from_slice).unwrap_or_default(),
+        headers,
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        while let Some(delivery) = self.pending.pop_front() {
+            if self.owns(&delivery.topic, delivery.partition) {
+                return Ok(delivery);
+            }
+        }
+        let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
+        loop {
+            if let Some(delivery) = received_delivery(consumer.recv().await, &self.group)? {
+                return Ok(delivery);
+            }
+        }
+    }
+
+    fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
+        check_topic_name(&delivery.topic)?;
+        if delivery.offset < 0 {
+            return Err(BusError::Other(format!("invalid offset {}", delivery.offset)));
+        }
+        let key = (delivery.topic.clone(), delivery.partition);
+        let next = delivery.offset + 1;
+        if lock(&self.shared.state).stored.get(&key).is_some_and(|&stored| stored >= next) {
+            return Ok(());
+        }
+        // `store_offset` stores offset + 1: the next offset the group reads.
+        consumer.store_offset(&delivery.topic, delivery.partition, delivery.offset).map_err(|e| match e {
+            KafkaError::StoreOffset(RDKafkaErrorCode::State) => BusError::Other(format!(
+                "cannot commit {}/{}: the partition is not assigned to this member",
+                delivery.topic, delivery.partition
+            )),
+            other => BusError::Other(format!(
+                "cannot commit {}/{} offset {}: {other}",
+                delivery.topic, delivery.partition, delivery.offset
+            )),
+        })?;
+        lock(&self.shared.state).stored.insert(key, next);
+        Ok(())
+    }
+
+    fn assignment(&self) -> Vec<(String, i32)> {
+        lock(&self.shared.state).partitions.iter().cloned().collect()
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), BusError> {
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        let group = self.group.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let committed = commit_stored(&consumer, &group);
+            consumer.unsubscribe();
+            // Dropping closes the consumer: it handles the revocation and leaves the group.
+            drop(consumer);
+            committed
+        })
+        .await
+        .map_err(join_error)?;
+        let mut state = lock(&self.shared.state);
+        state.partitions.clear();
+        state.stored.clear();
+        result
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        let Some(consumer) = self.consumer.take() else { return };
+        // Closing a consumer blocks until it has left the group: keep that off async threads.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || drop(consumer));
+            }
+            Err(_) => drop(consumer),
+        }
+    }
+}
+
+fn is_unavailable(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::QueueFull
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::BrokerNotAvailable
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::NotEnoughReplicas
+            | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::WaitingForCoordinator
+            | RDKafkaErrorCode::KafkaStorageError
+            | RDKafkaErrorCode::ThrottlingQuotaExceeded
+    )
+}
+
+fn code_error(what: &str, code: RDKafkaErrorCode) -> BusError {
+    if is_unavailable(code) {
+        BusError::Unavailable(format!("{what}: {code}"))
+    } else {
+        BusError::Other(format!("{what}: {code}"))
+    }
+}
+
+fn produce_error(topic: &str, err: KafkaError) -> BusError {
+    match err.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::UnknownPartition,
+        ) => BusError::UnknownTopic(topic.to_owned()),
+        Some(code) => code_error(&format!("publishing to {topic}"), code),
+        None => BusError::Other(format!("publishing to {topic}: {err}")),
+    }
+}
+
+fn admin_error(err: KafkaError) -> BusError {
+    match err.rdkafka_error_code() {
+        Some(code) => code_error("admin request", code),
+        None => BusError::Other(format!("admin request: {err}")),
+    }
+}
+
+fn unavailable(err: KafkaError) -> BusError {
+    BusError::Unavailable(err.to_string())
+}
+
+fn config_error(err: KafkaError) -> BusError {
+    BusError::Other(format!("kafka client configuration: {err}"))
+}
+
+fn join_error(err: tokio::task::JoinError) -> BusError {
+    BusError::Other(format!("kafka worker task failed: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn extra_settings_override_defaults_and_session_timeout_is_read() {
+        let settings = KafkaSettings::new("127.0.0.1:1").with("session.timeout.ms", "6000");
+        assert_eq!(settings.session_timeout(), Duration::from_secs(6));
+        assert_eq!(KafkaSettings::new("x").session_timeout(), Duration::from_millis(DEFAULT_SESSION_TIMEOUT_MS));
+    }
+
+    #[test]
+    fn bad_settings_are_an_error_not_a_panic() {
+        let settings = KafkaSettings::new("127.0.0.1:1").with("no.such.setting", "1");
+        assert!(matches!(KafkaBus::new(settings), Err(BusError::Other(_))));
+    }
+
+    #[tokio::test]
+    async fn invalid_topic_names_are_rejected_before_librdkafka() {
+        let bus = KafkaBus::new(KafkaSettings::new("127.0.0.1:1")).unwrap();
+        let err = bus.publish(Record::new("bad\0topic", "k", "v")).await.unwrap_err();
+        assert!(matches!(err, BusError::UnknownTopic(_)), "{err:?}");
+        let err = bus.ensure_topics(&["bad topic".into()], 1).await.unwrap_err();
+        assert!(matches!(err, BusError::Other(_)), "{err:?}");
+        let err = bus.subscribe("g\0", &["t".into()], StartFrom::Earliest).await.err().unwrap();
+        assert!(matches!(err, BusError::Other(_)), "{err:?}");
+    }
+
+    #[test]
+    fn produce_errors_map_to_bus_errors() {
+        let unknown = produce_error("t", KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition));
+        assert!(matches!(unknown, BusError::UnknownTopic(t) if t == "t"));
+        let timeout = produce_error("t", KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut));
+        assert!(matches!(timeout, BusError::Unavailable(_)));
+        let too_big = produce_error("t", KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
+        assert!(matches!(too_big, BusError::Other(_)));
+    }
+}

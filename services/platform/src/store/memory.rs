@@ -307,13 +307,16 @@ impl StateStore for MemoryStore {
     ) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let outbox = s.outboxes.entry((account_id.to_owned(), channel)).or_default();
-        if let Some(seq) = outbox.seen.get(dedupe_id) {
+        // An empty dedupe id means "none" (as for messages): it never dedupes.
+        if let Some(seq) = outbox.seen.get(dedupe_id).filter(|_| !dedupe_id.is_empty()) {
             return Ok(*seq);
         }
         outbox.next += 1;
         let seq = outbox.next;
         outbox.entries.insert(seq, payload);
-        outbox.seen.insert(dedupe_id.to_owned(), seq);
+        if !dedupe_id.is_empty() {
+            outbox.seen.insert(dedupe_id.to_owned(), seq);
+        }
         Ok(seq)
     }
 
@@ -339,6 +342,8 @@ impl StateStore for MemoryStore {
     async fn outbox_ack(&self, account_id: &str, channel: i32, sequence: u64) -> Result<(), StoreError> {
         let mut s = self.lock();
         let outbox = s.outboxes.entry((account_id.to_owned(), channel)).or_default();
+        // Never past the last appended entry: a bogus ack must not hide entries appended later.
+        let sequence = sequence.min(outbox.next);
         if sequence > outbox.acked {
             outbox.acked = sequence;
             outbox.entries = outbox.entries.split_off(&(sequence + 1));
@@ -413,10 +418,7 @@ impl StateStore for MemoryStore {
             Some(r) if r.status == RouteStatus::Queued && r.skill_id == c.skill_id => r.queued_at_ms,
             _ => return Ok(ClaimOutcome::ConversationGone),
         };
-        let open = s
-            .conversations
-            .get(&route_key)
-            .is_some_and(|conv| conv.status == ConversationStatus::Open);
+        let open = s.conversations.get(&route_key).is_some_and(|conv| conv.status == ConversationStatus::Open);
         if !open {
             return Ok(ClaimOutcome::ConversationGone);
         }

@@ -230,7 +230,9 @@ pub struct Claim {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    Claimed { version: u64 },
+    Claimed {
+        version: u64,
+    },
     /// Not queued on that skill any more (assigned elsewhere, closed, moved): try the next
     /// conversation.
     ConversationGone,
@@ -301,8 +303,11 @@ pub trait StateStore: Send + Sync + 'static {
     /// Creates the conversation unless the partner message id was seen or the consumer has
     /// an open conversation in the account; both checks and the write are one step.
     async fn open_conversation(&self, account_id: &str, new: &NewConversation) -> Result<OpenOutcome, StoreError>;
-    async fn get_conversation(&self, account_id: &str, conversation_id: &str)
-        -> Result<Option<ConversationRecord>, StoreError>;
+    async fn get_conversation(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<ConversationRecord>, StoreError>;
     async fn append_message(
         &self,
         account_id: &str,
@@ -320,7 +325,8 @@ pub trait StateStore: Send + Sync + 'static {
 
     // --- partner outbox (connectors) ---
     /// Appends to the (account, channel) outbox and returns the entry's sequence. Idempotent
-    /// on `dedupe_id`: a repeat returns the first sequence and writes nothing.
+    /// on `dedupe_id`: a repeat returns the first sequence and writes nothing. An empty
+    /// `dedupe_id` means none: every such call appends.
     async fn outbox_append(
         &self,
         account_id: &str,
@@ -336,7 +342,8 @@ pub trait StateStore: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// Records delivery up to `sequence` (never moves backwards) and drops what it covers.
+    /// Records delivery up to `sequence` (never moves backwards, never past the last appended
+    /// entry) and drops what it covers.
     async fn outbox_ack(&self, account_id: &str, channel: i32, sequence: u64) -> Result<(), StoreError>;
     async fn outbox_acked(&self, account_id: &str, channel: i32) -> Result<u64, StoreError>;
 

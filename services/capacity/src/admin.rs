@@ -1,0 +1,115 @@
+//! CapacityAdminService: create and update agents, read an agent's load.
+
+use switchyard_kit::{validate, Platform, ServiceError};
+use switchyard_platform::store::{AgentSpec as StoredSpec, ONE};
+use switchyard_proto::capacity::v1::capacity_admin_service_server::CapacityAdminService;
+use switchyard_proto::capacity::v1::*;
+use tonic::{Request, Response, Status};
+
+/// Every agent may take unassigned-skill conversations (R4.4); the index records it so the
+/// router finds them with the same lookup as for a real skill.
+pub const UNASSIGNED_SKILL: &str = "-1";
+pub const MAX_CONVERSATIONS_LIMIT: u32 = 1000;
+pub const MAX_SKILLS_PER_AGENT: usize = 100;
+
+pub struct Admin {
+    pub platform: Platform,
+}
+
+impl Admin {
+    /// Validates the request and returns the spec to store. Nothing is written on error.
+    async fn spec(&self, account_id: &str, agent: Option<AgentSpec>) -> Result<StoredSpec, ServiceError> {
+        validate::id("account_id", account_id)?;
+        let agent = agent.ok_or_else(|| ServiceError::invalid("agent", "is required"))?;
+        validate::id("agent.agent_id", &agent.agent_id)?;
+        if !(1..=MAX_CONVERSATIONS_LIMIT).contains(&agent.max_conversations) {
+            return Err(ServiceError::invalid(
+                "agent.max_conversations",
+                format!("must be within 1..={MAX_CONVERSATIONS_LIMIT}"),
+            ));
+        }
+        if agent.skill_ids.len() > MAX_SKILLS_PER_AGENT {
+            return Err(ServiceError::invalid("agent.skill_ids", format!("at most {MAX_SKILLS_PER_AGENT} skills")));
+        }
+        let store = &self.platform.store;
+        if !store.account_exists(account_id).await? {
+            return Err(ServiceError::not_found(format!("account {account_id}")));
+        }
+        let mut skills: Vec<String> = Vec::new();
+        for (i, skill) in agent.skill_ids.iter().enumerate() {
+            validate::id(&format!("agent.skill_ids[{i}]"), skill)?;
+            if skill == UNASSIGNED_SKILL || skills.contains(skill) {
+                continue;
+            }
+            if !store.skill_exists(account_id, skill).await? {
+                return Err(ServiceError::not_found(format!("skill {skill}")));
+            }
+            skills.push(skill.clone());
+        }
+        skills.push(UNASSIGNED_SKILL.to_owned());
+        Ok(StoredSpec {
+            agent_id: agent.agent_id,
+            skill_ids: skills,
+            max_conversations: agent.max_conversations,
+            bot: agent.bot,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl CapacityAdminService for Admin {
+    async fn create_agent(
+        &self,
+        request: Request<CreateAgentRequest>,
+    ) -> Result<Response<CreateAgentResponse>, Status> {
+        let req = request.into_inner();
+        let spec = self.spec(&req.account_id, req.agent).await?;
+        if !self.platform.store.create_agent(&req.account_id, &spec).await.map_err(ServiceError::from)? {
+            return Err(ServiceError::already_exists(format!("agent {}", spec.agent_id)).into());
+        }
+        Ok(Response::new(CreateAgentResponse {}))
+    }
+
+    async fn update_agent(
+        &self,
+        request: Request<UpdateAgentRequest>,
+    ) -> Result<Response<UpdateAgentResponse>, Status> {
+        let req = request.into_inner();
+        let spec = self.spec(&req.account_id, req.agent).await?;
+        if !self.platform.store.update_agent(&req.account_id, &spec).await.map_err(ServiceError::from)? {
+            return Err(ServiceError::not_found(format!("agent {}", spec.agent_id)).into());
+        }
+        Ok(Response::new(UpdateAgentResponse {}))
+    }
+
+    async fn get_agent_load(
+        &self,
+        request: Request<GetAgentLoadRequest>,
+    ) -> Result<Response<GetAgentLoadResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("account_id", &req.account_id)?;
+        validate::id("agent_id", &req.agent_id)?;
+        let agent = self
+            .platform
+            .store
+            .get_agent(&req.account_id, &req.agent_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found(format!("agent {}", req.agent_id)))?;
+        let used = agent.capacity_used();
+        let max = agent.spec.max_conversations.max(1);
+        Ok(Response::new(GetAgentLoadResponse {
+            agent: Some(AgentSpec {
+                agent_id: agent.spec.agent_id.clone(),
+                skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != UNASSIGNED_SKILL).cloned().collect(),
+                max_conversations: agent.spec.max_conversations,
+                bot: agent.spec.bot,
+            }),
+            state: crate::state_to_proto(agent.state) as i32,
+            logged_in: agent.logged_in,
+            capacity_used: used as f64 / ONE as f64,
+            load: used as f64 / (max as f64 * ONE as f64),
+            conversation_ids: agent.load.into_iter().map(|(c, _)| c).collect(),
+        }))
+    }
+}

@@ -1,0 +1,317 @@
+//! AgentService: the API agent workspaces and bots call. Session changes go to capacity
+//! over the `agents` topic; conversation actions use [`Edge`].
+
+use std::collections::HashSet;
+use std::pin::Pin;
+
+use switchyard_kit::{config::keys, envelope, validate, ServiceError, Shutdown};
+use switchyard_platform::store::NewMessage;
+use switchyard_proto::agent::v1::agent_service_server::AgentService;
+use switchyard_proto::agent::v1::*;
+use switchyard_proto::common::v1::{AgentState, Party};
+use switchyard_proto::events::v1::{envelope::Body, AgentSessionChanged, RouteConversation};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::edge::Edge;
+use crate::partner::UNASSIGNED_SKILL;
+
+const MAX_AWAY_REASON: usize = 100;
+
+pub struct Agents {
+    pub edge: Edge,
+    pub shutdown: Shutdown,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<AgentEvent, Status>> + Send>>;
+
+impl Agents {
+    async fn require_agent(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        validate::id("account_id", account_id)?;
+        validate::id("agent_id", agent_id)?;
+        if self.edge.platform.store.get_agent(account_id, agent_id).await?.is_none() {
+            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+        }
+        Ok(())
+    }
+
+    async fn require_session(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        self.require_agent(account_id, agent_id).await?;
+        if !self.edge.platform.store.edge_session(account_id, agent_id).await? {
+            return Err(ServiceError::precondition(format!("agent {agent_id} is not logged in")));
+        }
+        Ok(())
+    }
+
+    /// The conversation must be open and assigned to this agent.
+    async fn require_assigned(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<switchyard_platform::store::ConversationRecord, ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        let record = self.edge.open_conversation(account_id, conversation_id).await?;
+        if self.edge.assigned_agent(account_id, conversation_id).await?.as_deref() != Some(agent_id) {
+            return Err(ServiceError::precondition(format!(
+                "conversation {conversation_id} is not assigned to agent {agent_id}"
+            )));
+        }
+        Ok(record)
+    }
+
+    async fn session_changed(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        logged_in: bool,
+        state: AgentState,
+        away_reason: String,
+    ) -> Result<(), ServiceError> {
+        let body = Body::AgentSessionChanged(AgentSessionChanged {
+            agent_id: agent_id.to_owned(),
+            logged_in,
+            state: state as i32,
+            away_reason,
+        });
+        let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
+        envelope::publish(
+            &*self.edge.platform.bus,
+            &self.edge.platform.topics.agents,
+            keys::agent(account_id, agent_id),
+            &env,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn requeue(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+    ) -> Result<(), ServiceError> {
+        let body = Body::RouteConversation(RouteConversation {
+            conversation_id: conversation_id.to_owned(),
+            skill_id: skill_id.to_owned(),
+            queued_at_ms: self.edge.platform.clock.now_ms(),
+            avoid_agent_id: agent_id.to_owned(),
+        });
+        let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
+        envelope::publish(
+            &*self.edge.platform.bus,
+            &self.edge.platform.topics.routing,
+            keys::skill(account_id, skill_id),
+            &env,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn state(field: &str, value: i32) -> Result<AgentState, ServiceError> {
+    AgentState::try_from(value).map_err(|_| ServiceError::invalid(field, format!("unknown agent state {value}")))
+}
+
+#[tonic::async_trait]
+impl AgentService for Agents {
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        let req = request.into_inner();
+        let initial = match state("initial_state", req.initial_state)? {
+            AgentState::Unspecified => AgentState::Offline,
+            s => s,
+        };
+        self.require_agent(&req.account_id, &req.agent_id).await?;
+        self.edge
+            .platform
+            .store
+            .set_edge_session(&req.account_id, &req.agent_id, true)
+            .await
+            .map_err(ServiceError::from)?;
+        self.session_changed(&req.account_id, &req.agent_id, true, initial, String::new()).await?;
+        Ok(Response::new(LoginResponse {}))
+    }
+
+    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+        let req = request.into_inner();
+        self.require_session(&req.account_id, &req.agent_id).await?;
+        self.edge
+            .platform
+            .store
+            .set_edge_session(&req.account_id, &req.agent_id, false)
+            .await
+            .map_err(ServiceError::from)?;
+        self.session_changed(&req.account_id, &req.agent_id, false, AgentState::Offline, String::new()).await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn set_state(&self, request: Request<SetStateRequest>) -> Result<Response<SetStateResponse>, Status> {
+        let req = request.into_inner();
+        let new_state = state("state", req.state)?;
+        if new_state == AgentState::Unspecified {
+            return Err(ServiceError::invalid("state", "must be set").into());
+        }
+        if !req.away_reason.is_empty() && new_state != AgentState::Away {
+            return Err(ServiceError::invalid("away_reason", "only allowed with AWAY").into());
+        }
+        if req.away_reason.len() > MAX_AWAY_REASON {
+            return Err(ServiceError::invalid("away_reason", format!("at most {MAX_AWAY_REASON} bytes")).into());
+        }
+        self.require_session(&req.account_id, &req.agent_id).await?;
+        self.session_changed(&req.account_id, &req.agent_id, true, new_state, req.away_reason).await?;
+        Ok(Response::new(SetStateResponse {}))
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let req = request.into_inner();
+        self.require_session(&req.account_id, &req.agent_id).await?;
+        // Register first, then read the snapshot: an assignment in between shows up in both
+        // and is sent once (deduplicated below).
+        let mut live = self.edge.hub.register_agent(&req.account_id, &req.agent_id);
+        let agent =
+            self.edge.platform.store.get_agent(&req.account_id, &req.agent_id).await.map_err(ServiceError::from)?;
+        let mut snapshot = Vec::new();
+        for (conversation_id, _) in agent.map(|a| a.load).unwrap_or_default() {
+            let route =
+                self.edge.platform.store.route(&req.account_id, &conversation_id).await.map_err(ServiceError::from)?;
+            let skill = route.map(|r| r.skill_id).unwrap_or_default();
+            if let Some(event) = self.edge.assignment_event(&req.account_id, &conversation_id, &skill).await? {
+                snapshot.push(event);
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::hub::AGENT_STREAM_BUFFER);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut sent: HashSet<String> = HashSet::new();
+            let mut forward = |event: AgentEvent| -> Option<AgentEvent> {
+                match &event.event {
+                    Some(agent_event::Event::Assigned(a)) => sent.insert(a.conversation_id.clone()).then_some(event),
+                    Some(agent_event::Event::Closed(c)) => {
+                        sent.remove(&c.conversation_id);
+                        Some(event)
+                    }
+                    Some(agent_event::Event::Unassigned(u)) => {
+                        sent.remove(&u.conversation_id);
+                        Some(event)
+                    }
+                    _ => Some(event),
+                }
+            };
+            for event in snapshot {
+                if let Some(e) = forward(event) {
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            loop {
+                tokio::select! {
+                    event = live.recv() => match event {
+                        Some(event) => {
+                            if let Some(e) = forward(event) {
+                                if tx.send(Ok(e)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        None => {
+                            let _ = tx.send(Err(Status::resource_exhausted("agent stream fell behind; subscribe again"))).await;
+                            return;
+                        }
+                    },
+                    _ = tx.closed() => return,
+                    _ = shutdown.wait() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn accept_offer(
+        &self,
+        request: Request<AcceptOfferRequest>,
+    ) -> Result<Response<AcceptOfferResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("offer_id", &req.offer_id)?;
+        self.require_session(&req.account_id, &req.agent_id).await?;
+        // Auto-accept mode (R6.5): conversations are assigned, never offered, so any offer id
+        // is one that is gone.
+        Err(ServiceError::not_found(format!("offer {}", req.offer_id)).into())
+    }
+
+    async fn reject_offer(
+        &self,
+        request: Request<RejectOfferRequest>,
+    ) -> Result<Response<RejectOfferResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("offer_id", &req.offer_id)?;
+        self.require_session(&req.account_id, &req.agent_id).await?;
+        Err(ServiceError::not_found(format!("offer {}", req.offer_id)).into())
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        let req = request.into_inner();
+        validate::text("text", &req.text)?;
+        let record = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let message = NewMessage {
+            from: Party::Agent as i32,
+            sender_id: req.agent_id.clone(),
+            text: req.text,
+            sent_at_ms: self.edge.platform.clock.now_ms(),
+            dedupe_id: String::new(),
+        };
+        let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
+        Ok(Response::new(SendMessageResponse { sequence: stored.sequence }))
+    }
+
+    async fn close_conversation(
+        &self,
+        request: Request<CloseConversationRequest>,
+    ) -> Result<Response<CloseConversationResponse>, Status> {
+        let req = request.into_inner();
+        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        self.edge.close(&req.account_id, &req.conversation_id, Party::Agent).await?;
+        Ok(Response::new(CloseConversationResponse {}))
+    }
+
+    async fn back_to_queue(
+        &self,
+        request: Request<BackToQueueRequest>,
+    ) -> Result<Response<BackToQueueResponse>, Status> {
+        let req = request.into_inner();
+        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let route =
+            self.edge.platform.store.route(&req.account_id, &req.conversation_id).await.map_err(ServiceError::from)?;
+        let skill = route.map(|r| r.skill_id).unwrap_or_else(|| UNASSIGNED_SKILL.to_owned());
+        self.requeue(&req.account_id, &req.agent_id, &req.conversation_id, &skill).await?;
+        Ok(Response::new(BackToQueueResponse {}))
+    }
+
+    async fn transfer_to_skill(
+        &self,
+        request: Request<TransferToSkillRequest>,
+    ) -> Result<Response<TransferToSkillResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("skill_id", &req.skill_id)?;
+        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        if req.skill_id != UNASSIGNED_SKILL
+            && !self
+                .edge
+                .platform
+                .store
+                .skill_exists(&req.account_id, &req.skill_id)
+                .await
+                .map_err(ServiceError::from)?
+        {
+            return Err(ServiceError::not_found(format!("skill {}", req.skill_id)).into());
+        }
+        self.requeue(&req.account_id, &req.agent_id, &req.conversation_id, &req.skill_id).await?;
+        Ok(Response::new(TransferToSkillResponse {}))
+    }
+}

@@ -1,0 +1,77 @@
+//! Kafka event envelopes: one `switchyard.events.v1.Envelope` per record, with the event id
+//! consumers dedupe on, and the W3C trace context in the record headers.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::{Extractor, Injector};
+use prost::Message;
+use switchyard_platform::bus::{BusError, Delivery, EventBus, Record};
+use switchyard_proto::events::v1::{envelope::Body, Envelope};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// A new envelope with a fresh time-ordered event id.
+pub fn new(account_id: &str, occurred_at_ms: i64, body: Body) -> Envelope {
+    with_id(uuid::Uuid::now_v7().to_string(), account_id, occurred_at_ms, body)
+}
+
+/// An envelope whose id is derived from what it describes, so that a retried producer
+/// emits the same id and consumers see a duplicate rather than a second event.
+pub fn with_id(event_id: String, account_id: &str, occurred_at_ms: i64, body: Body) -> Envelope {
+    Envelope {
+        event_id,
+        account_id: account_id.to_owned(),
+        occurred_at_ms,
+        schema_version: switchyard_proto::EVENT_SCHEMA_VERSION,
+        body: Some(body),
+    }
+}
+
+struct HeaderMap<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for HeaderMap<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+struct DeliveryHeaders<'a>(&'a Delivery);
+
+impl Extractor for DeliveryHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.header(key).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.headers.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// Publishes `envelope` with the current span's trace context; resolves when durable.
+pub async fn publish(bus: &dyn EventBus, topic: &str, key: String, envelope: &Envelope) -> Result<(), BusError> {
+    let mut record = Record::new(topic, key, envelope.encode_to_vec());
+    let mut headers = HashMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderMap(&mut headers)));
+    for (name, value) in headers {
+        record = record.with_header(name, value.into_bytes());
+    }
+    bus.publish(record).await
+}
+
+/// Decodes a delivery; `None` for a payload that is not an envelope (logged and skipped by
+/// callers: a poison record must not stop a partition).
+pub fn decode(delivery: &Delivery) -> Option<Envelope> {
+    match Envelope::decode(delivery.payload.as_ref()) {
+        Ok(env) if env.body.is_some() => Some(env),
+        Ok(_) | Err(_) => {
+            tracing::warn!(topic = %delivery.topic, partition = delivery.partition, offset = delivery.offset, "skipping record that is not a switchyard envelope");
+            None
+        }
+    }
+}
+
+/// Makes `span` a child of the trace carried in the delivery's headers.
+pub fn link_parent(span: &tracing::Span, delivery: &Delivery) {
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&DeliveryHeaders(delivery)));
+    let _ = span.set_parent(parent);
+}

@@ -1,0 +1,120 @@
+//! The one mapping from service errors to gRPC statuses. Every service returns
+//! [`ServiceError`]; handlers convert with `?` into a `tonic::Status` that carries the
+//! standard code and, for bad input, a `google.rpc.BadRequest` naming the field.
+
+use switchyard_platform::bus::BusError;
+use switchyard_platform::store::StoreError;
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub fn already_exists(what: impl Into<String>) -> Self {
+        Self::AlreadyExists { what: what.into() }
+    }
+
+    pub fn precondition(msg: impl Into<String>) -> Self {
+        Self::FailedPrecondition(msg.into())
+    }
+
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Self::InvalidArgument { .. } => tonic::Code::InvalidArgument,
+            Self::NotFound { .. } => tonic::Code::NotFound,
+            Self::AlreadyExists { .. } => tonic::Code::AlreadyExists,
+            Self::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            Self::ResourceExhausted(_) => tonic::Code::ResourceExhausted,
+            Self::Unavailable(_) => tonic::Code::Unavailable,
+            Self::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(err: ServiceError) -> Self {
+        let code = err.code();
+        let message = err.to_string();
+        match &err {
+            ServiceError::InvalidArgument { field, reason } => {
+                let details = ErrorDetails::with_bad_request_violation(field.clone(), reason.clone());
+                tonic::Status::with_error_details(code, message, details)
+            }
+            ServiceError::Internal(_) => {
+                tracing::error!(error = %message, "internal error");
+                tonic::Status::new(code, message)
+            }
+            _ => tonic::Status::new(code, message),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(e) => Self::Unavailable(format!("state store: {e}")),
+            StoreError::Corrupt(e) => Self::Internal(format!("state store: {e}")),
+        }
+    }
+}
+
+impl From<BusError> for ServiceError {
+    fn from(err: BusError) -> Self {
+        match err {
+            BusError::Unavailable(e) => Self::Unavailable(format!("event bus: {e}")),
+            other => Self::Internal(format!("event bus: {other}")),
+        }
+    }
+}
+
+/// The field named in a status's BadRequest details, if any (for tests and clients).
+pub fn bad_request_field(status: &tonic::Status) -> Option<String> {
+    status.get_details_bad_request().and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status: tonic::Status = ServiceError::invalid("consumer_id", "must not be empty").into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(bad_request_field(&status).as_deref(), Some("consumer_id"));
+        assert!(status.message().contains("consumer_id"));
+    }
+
+    #[test]
+    fn codes_follow_the_variant() {
+        assert_eq!(tonic::Status::from(ServiceError::not_found("skill s")).code(), tonic::Code::NotFound);
+        assert_eq!(tonic::Status::from(ServiceError::already_exists("agent a")).code(), tonic::Code::AlreadyExists);
+        assert_eq!(tonic::Status::from(ServiceError::precondition("closed")).code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            tonic::Status::from(ServiceError::from(StoreError::Unavailable("down".into()))).code(),
+            tonic::Code::Unavailable
+        );
+    }
+}

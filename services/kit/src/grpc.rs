@@ -1,0 +1,66 @@
+//! gRPC server setup shared by every service: the service's routes plus gRPC health and
+//! reflection, a bounded connection age so long-lived HTTP/2 connections rebalance across
+//! pods, and graceful stop on shutdown.
+
+use std::time::Duration;
+
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::Shutdown;
+
+/// Health reporting for one gRPC server.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+}
+
+impl Health {
+    /// Marks the server and each named service SERVING.
+    pub async fn serving(&self) {
+        self.set(ServingStatus::Serving).await
+    }
+
+    /// Marks everything NOT_SERVING (first step of a graceful stop).
+    pub async fn not_serving(&self) {
+        self.set(ServingStatus::NotServing).await
+    }
+
+    async fn set(&self, status: ServingStatus) {
+        self.reporter.set_service_status("", status).await;
+        for name in &self.services {
+            self.reporter.set_service_status(*name, status).await;
+        }
+    }
+}
+
+/// Serves `routes` with health and reflection on `listener` until `shutdown`; in-flight
+/// calls finish first. `services` are the fully qualified names reported by gRPC health.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: Routes,
+    services: Vec<&'static str>,
+    shutdown: Shutdown,
+    health_out: tokio::sync::oneshot::Sender<Health>,
+) -> anyhow::Result<()> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health { reporter, services };
+    health.not_serving().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let _ = health_out.send(health);
+    tonic::transport::Server::builder()
+        .max_connection_age(Duration::from_secs(300))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.wait())
+        .await?;
+    Ok(())
+}

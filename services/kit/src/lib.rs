@@ -1,0 +1,53 @@
+//! What every Switchyard service shares. Services stay thin on plumbing: they get a
+//! [`Platform`] (bus, store, clock, topics), already-bound [`Listeners`], and a
+//! [`shutdown::Shutdown`] token, and use this crate for the rest.
+
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod grpc;
+pub mod ops;
+pub mod shutdown;
+pub mod telemetry;
+pub mod validate;
+
+use std::sync::Arc;
+
+use switchyard_platform::{Clock, EventBus, StateStore};
+
+pub use config::{KafkaConfig, RedisConfig, Topics};
+pub use error::ServiceError;
+pub use ops::Readiness;
+pub use shutdown::Shutdown;
+
+/// The adapters a service runs on: in-memory ones in embedded mode, Kafka and Redis in
+/// distributed mode. Service code never knows which.
+#[derive(Clone)]
+pub struct Platform {
+    pub bus: Arc<dyn EventBus>,
+    pub store: Arc<dyn StateStore>,
+    pub clock: Arc<dyn Clock>,
+    pub topics: Topics,
+    /// Distinguishes replicas (per-instance consumer groups, logs).
+    pub instance_id: String,
+}
+
+/// The two listeners every service serves on, bound by the caller (tests bind port 0).
+pub struct Listeners {
+    pub grpc: tokio::net::TcpListener,
+    pub ops: std::net::TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(grpc: &str, ops: &str) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let grpc_listener =
+            tokio::net::TcpListener::bind(grpc).await.with_context(|| format!("cannot bind gRPC address {grpc}"))?;
+        let ops_listener =
+            std::net::TcpListener::bind(ops).with_context(|| format!("cannot bind ops address {ops}"))?;
+        Ok(Self { grpc: grpc_listener, ops: ops_listener })
+    }
+}
+
+pub mod consumer;
+pub mod runner;

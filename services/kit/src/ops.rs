@@ -1,0 +1,169 @@
+//! The operations HTTP server every service runs (actix-web): `/health/livez`,
+//! `/health/readyz`, `/metrics` (Prometheus text) and `/build`.
+//!
+//! Liveness says the process serves HTTP. Readiness says it can do its work: the bus and
+//! the store answer, every consumer has joined its group, and it is not draining.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchyard_platform::{EventBus, StateStore};
+
+use crate::Shutdown;
+
+/// What readiness depends on: backend pings plus named flags raised by the service.
+#[derive(Clone)]
+pub struct Readiness {
+    inner: Arc<ReadinessInner>,
+}
+
+struct ReadinessInner {
+    bus: Arc<dyn EventBus>,
+    store: Arc<dyn StateStore>,
+    flags: Mutex<BTreeMap<String, bool>>,
+    draining: std::sync::atomic::AtomicBool,
+}
+
+/// One readiness condition, e.g. "consumer routing joined its group".
+#[derive(Clone)]
+pub struct ReadyFlag {
+    readiness: Readiness,
+    name: String,
+}
+
+impl ReadyFlag {
+    pub fn set(&self, ready: bool) {
+        self.readiness.flags().insert(self.name.clone(), ready);
+    }
+}
+
+impl Readiness {
+    pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn StateStore>) -> Self {
+        Self {
+            inner: Arc::new(ReadinessInner {
+                bus,
+                store,
+                flags: Mutex::new(BTreeMap::new()),
+                draining: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn flags(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+        self.inner.flags.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new condition, not ready until set.
+    pub fn flag(&self, name: impl Into<String>) -> ReadyFlag {
+        let name = name.into();
+        self.flags().insert(name.clone(), false);
+        ReadyFlag { readiness: self.clone(), name }
+    }
+
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// (ready, per-check detail).
+    pub async fn check(&self) -> (bool, BTreeMap<String, String>) {
+        let mut detail = BTreeMap::new();
+        let mut ready = true;
+        let timeout = std::time::Duration::from_secs(2);
+        let bus = match tokio::time::timeout(timeout, self.inner.bus.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        let store = match tokio::time::timeout(timeout, self.inner.store.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        for (name, value) in [("event_bus", bus), ("state_store", store)] {
+            ready &= value == "ok";
+            detail.insert(name.to_owned(), value);
+        }
+        for (name, ok) in self.flags().iter() {
+            ready &= *ok;
+            detail.insert(name.clone(), if *ok { "ok".into() } else { "waiting".into() });
+        }
+        if self.inner.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            ready = false;
+            detail.insert("draining".into(), "yes".into());
+        }
+        (ready, detail)
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every service in `up`).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        // Another recorder is installed (only in odd test setups): render an empty one.
+        Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+    })
+}
+
+#[derive(Clone)]
+struct OpsState {
+    service: &'static str,
+    readiness: Readiness,
+}
+
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
+    let (ready, detail) = state.readiness.check().await;
+    let body = serde_json::json!({ "service": state.service, "ready": ready, "checks": detail });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(prometheus().render())
+}
+
+async fn build(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "service": state.service,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// Serves the ops endpoints on `listener` until `shutdown`.
+pub async fn serve(
+    service: &'static str,
+    listener: std::net::TcpListener,
+    readiness: Readiness,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    prometheus();
+    let state = OpsState { service, readiness };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/health/livez", web::get().to(livez))
+            .route("/health/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/build", web::get().to(build))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    shutdown.wait().await;
+    handle.stop(true).await;
+    task.await??;
+    Ok(())
+}

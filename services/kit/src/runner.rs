@@ -1,0 +1,91 @@
+//! Runs one service: ops HTTP server, gRPC server (with health and reflection) and the
+//! service's background workers (consumers), then stops them in order on shutdown:
+//! NOT_SERVING and not ready, workers finish and commit, gRPC drains, ops stops.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tonic::service::Routes;
+
+use crate::ops::Readiness;
+use crate::{grpc, ops, Listeners, Platform, Shutdown};
+
+pub type Worker = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+pub struct ServiceSpec {
+    pub name: &'static str,
+    /// Fully qualified gRPC service names, for gRPC health.
+    pub grpc_services: Vec<&'static str>,
+    pub routes: Routes,
+    /// Longest time workers get to finish after shutdown.
+    pub drain_deadline: Duration,
+}
+
+/// `workers` receives the readiness (to register conditions) and the workers' shutdown
+/// token, and returns the futures to run.
+pub async fn run(
+    spec: ServiceSpec,
+    platform: &Platform,
+    listeners: Listeners,
+    shutdown: Shutdown,
+    workers: impl FnOnce(Readiness, Shutdown) -> Vec<(&'static str, Worker)>,
+) -> anyhow::Result<()> {
+    let readiness = Readiness::new(platform.bus.clone(), platform.store.clone());
+    let workers_stop = Shutdown::new();
+    let grpc_stop = Shutdown::new();
+    let ops_stop = Shutdown::new();
+
+    let ops_task = tokio::spawn(ops::serve(spec.name, listeners.ops, readiness.clone(), ops_stop.clone()));
+    let (health_tx, health_rx) = tokio::sync::oneshot::channel();
+    let grpc_task =
+        tokio::spawn(grpc::serve(listeners.grpc, spec.routes, spec.grpc_services, grpc_stop.clone(), health_tx));
+    let health = health_rx.await.map_err(|_| anyhow::anyhow!("{}: gRPC server failed to start", spec.name))?;
+
+    let mut worker_tasks = Vec::new();
+    for (name, fut) in workers(readiness.clone(), workers_stop.clone()) {
+        let service = spec.name;
+        worker_tasks.push((
+            name,
+            tokio::spawn(async move {
+                let result = fut.await;
+                if let Err(err) = &result {
+                    tracing::error!(service, worker = name, error = %err, "worker failed");
+                }
+                result
+            }),
+        ));
+    }
+    health.serving().await;
+    tracing::info!(service = spec.name, "started");
+
+    shutdown.wait().await;
+    tracing::info!(service = spec.name, "stopping");
+    health.not_serving().await;
+    readiness.set_draining();
+    workers_stop.trigger();
+    let drain = async {
+        for (name, task) in worker_tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(service = spec.name, worker = name, error = %err, "worker ended with error")
+                }
+                Err(err) => tracing::warn!(service = spec.name, worker = name, error = %err, "worker panicked"),
+            }
+        }
+    };
+    if tokio::time::timeout(spec.drain_deadline, drain).await.is_err() {
+        tracing::warn!(service = spec.name, "workers did not finish in time");
+    }
+    grpc_stop.trigger();
+    match tokio::time::timeout(Duration::from_secs(5), grpc_task).await {
+        Ok(Ok(Err(err))) => tracing::warn!(service = spec.name, error = %err, "gRPC server error"),
+        Err(_) => tracing::warn!(service = spec.name, "gRPC server did not stop in time"),
+        _ => {}
+    }
+    ops_stop.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(5), ops_task).await;
+    tracing::info!(service = spec.name, "stopped");
+    Ok(())
+}

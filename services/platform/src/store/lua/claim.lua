@@ -1,0 +1,56 @@
+-- claim: the arbiter (architecture section 4). Checks and changes the route, the queue and
+-- the agent's load in one step.
+-- KEYS[1] route:<conversation>, KEYS[2] conv:<conversation>, KEYS[3] agent:<agent>,
+-- KEYS[4] agent-skills:<agent>, KEYS[5] agent-load:<agent> (hash conversation -> weight),
+-- KEYS[6] queue:<skill>, KEYS[7] active-skills
+-- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] agent id, ARGV[5] weight (milli),
+-- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000)
+-- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
+local conversation, skill, agent = ARGV[2], ARGV[3], ARGV[4]
+
+local route = redis.call('HMGET', KEYS[1], 'status', 'skill')
+if route[1] ~= 'queued' or route[2] ~= skill then
+  return { 'gone' }
+end
+if redis.call('HGET', KEYS[2], 'status') ~= 'open' then
+  return { 'gone' }
+end
+
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return { 'unavailable' }
+end
+local state = redis.call('HMGET', KEYS[3], 'logged_in', 'state', 'max')
+if state[1] ~= '1' or state[2] ~= 'online' then
+  return { 'unavailable' }
+end
+local has_skill = false
+for _, held in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
+  if held == skill then
+    has_skill = true
+    break
+  end
+end
+if not has_skill then
+  return { 'unavailable' }
+end
+
+-- Domain R8.6: weighted load + weight <= max + headroom.
+local used = 0
+for _, w in ipairs(redis.call('HVALS', KEYS[5])) do
+  used = used + num(w, 'agent load weight')
+end
+local weight = num(ARGV[5], 'claim weight')
+local limit = num(state[3], 'agent max conversations') * num(ARGV[8], 'milli') + num(ARGV[6], 'claim headroom')
+if used + weight > limit then
+  return { 'full' }
+end
+
+redis.call('HSET', KEYS[5], conversation, ARGV[5])
+redis.call('HSET', KEYS[3], 'last_assigned', ARGV[7])
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent)
+redis.call('ZREM', KEYS[6], conversation)
+if redis.call('ZCARD', KEYS[6]) == 0 then
+  redis.call('SREM', KEYS[7], skill)
+end
+return { 'claimed', version }

@@ -1,0 +1,39 @@
+-- open_conversation: dedupe by partner message id, one open conversation per consumer, create.
+-- KEYS[1] open-dedupe (hash partner message id -> conversation id)
+-- KEYS[2] consumer-open (hash consumer id -> open conversation id)
+-- KEYS[3] conv:<new conversation id>
+-- ARGV[2] partner message id ('' for none), ARGV[3] consumer id, ARGV[4] conversation id,
+-- ARGV[5] channel, ARGV[6] skill id, ARGV[7] language, ARGV[8] opened at (ms)
+-- Returns {'created'} or {'existing', conversation id, HGETALL of it}.
+local partner, consumer, conversation = ARGV[2], ARGV[3], ARGV[4]
+
+if partner ~= '' then
+  local seen = redis.call('HGET', KEYS[1], partner)
+  if seen then
+    local record = redis.call('HGETALL', key('conv', seen))
+    if #record > 0 then
+      return { 'existing', seen, record }
+    end
+  end
+end
+
+local open = redis.call('HGET', KEYS[2], consumer)
+if open then
+  local record = redis.call('HGETALL', key('conv', open))
+  if #record > 0 then
+    if partner ~= '' then
+      redis.call('HSET', KEYS[1], partner, open)
+    end
+    return { 'existing', open, record }
+  end
+end
+
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3],
+  'consumer', consumer, 'channel', ARGV[5], 'skill', ARGV[6], 'language', ARGV[7],
+  'status', 'open', 'opened_at', ARGV[8], 'closed_at', '0')
+redis.call('HSET', KEYS[2], consumer, conversation)
+if partner ~= '' then
+  redis.call('HSET', KEYS[1], partner, conversation)
+end
+return { 'created' }

@@ -1,0 +1,32 @@
+-- release: on close, free the agent or drop the conversation from its queue; mark the route
+-- closed (a route is created closed when there was none, so a late enqueue is ignored).
+-- KEYS[1] route:<conversation>, KEYS[2] active-skills
+-- ARGV[2] conversation id
+-- Returns {'unchanged'} | {'left', skill} | {'freed', agent, skill}.
+local conversation = ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1],
+    'skill', '', 'status', 'closed', 'agent', '', 'version', '0', 'queued_at', '0')
+  return { 'unchanged' }
+end
+
+local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'agent')
+local status, skill, agent = route[1], route[2] or '', route[3] or ''
+if status == 'closed' then
+  return { 'unchanged' }
+end
+if status == 'queued' then
+  local queue = key('queue', skill)
+  redis.call('ZREM', queue, conversation)
+  if redis.call('ZCARD', queue) == 0 then
+    redis.call('SREM', KEYS[2], skill)
+  end
+  redis.call('HSET', KEYS[1], 'status', 'closed')
+  return { 'left', skill }
+end
+if status == 'assigned' then
+  redis.call('HDEL', key('agent-load', agent), conversation)
+  redis.call('HSET', KEYS[1], 'status', 'closed')
+  return { 'freed', agent, skill }
+end
+fail_corrupt('route status')

@@ -1,0 +1,23 @@
+-- update_agent: replace the spec of an existing agent and move it between skill indexes.
+-- KEYS[1] agent:<id>, KEYS[2] agent-skills:<id> (list)
+-- ARGV[2] agent id, ARGV[3] max conversations, ARGV[4] bot ('1'/'0'), ARGV[5..] skill ids
+-- Returns 1 when updated, 0 when the agent does not exist.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local keep = {}
+for i = 5, #ARGV do
+  keep[ARGV[i]] = true
+end
+for _, old in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if not keep[old] then
+    redis.call('SREM', key('skill-agents', old), ARGV[2])
+  end
+end
+redis.call('DEL', KEYS[2])
+for i = 5, #ARGV do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+  redis.call('SADD', key('skill-agents', ARGV[i]), ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'max', ARGV[3], 'bot', ARGV[4])
+return 1

@@ -1,0 +1,166 @@
+//! Per-skill queue actors (actix). Each skill this replica owns has one `SkillQueue` actor
+//! that serialises the skill's routing commands and assignment passes; its state lives in
+//! the store, so an actor can stop, restart or move to another replica at any time.
+//!
+//! The actors run on their own actix System thread(s); the tokio side talks to them through
+//! `Addr::send`, which waits for the handler and respects the mailbox bound (backpressure).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+use switchyard_kit::ServiceError;
+use switchyard_proto::events::v1::RouteConversation;
+
+use crate::engine::Engine;
+
+/// Bound on queued messages per skill actor.
+const MAILBOX_CAPACITY: usize = 1024;
+
+#[derive(Message)]
+#[rtype(result = "Result<(), ServiceError>")]
+pub struct Route {
+    pub cmd: RouteConversation,
+    pub event_id: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<usize, ServiceError>")]
+pub struct AssignPass;
+
+pub struct SkillQueue {
+    account_id: String,
+    skill_id: String,
+    engine: Arc<Engine>,
+}
+
+impl Actor for SkillQueue {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        tracing::debug!(account_id = %self.account_id, skill_id = %self.skill_id, "skill queue actor started");
+    }
+}
+
+impl Handler<Route> for SkillQueue {
+    // Atomic: the next message waits until this one's store writes are done.
+    type Result = AtomicResponse<Self, Result<(), ServiceError>>;
+
+    fn handle(&mut self, msg: Route, _ctx: &mut Self::Context) -> Self::Result {
+        let engine = self.engine.clone();
+        let account = self.account_id.clone();
+        AtomicResponse::new(Box::pin(
+            async move { engine.route(&account, &msg.cmd, &msg.event_id).await }.into_actor(self),
+        ))
+    }
+}
+
+impl Handler<AssignPass> for SkillQueue {
+    type Result = AtomicResponse<Self, Result<usize, ServiceError>>;
+
+    fn handle(&mut self, _msg: AssignPass, _ctx: &mut Self::Context) -> Self::Result {
+        let engine = self.engine.clone();
+        let (account, skill) = (self.account_id.clone(), self.skill_id.clone());
+        AtomicResponse::new(Box::pin(async move { engine.assign_skill(&account, &skill).await }.into_actor(self)))
+    }
+}
+
+/// The actix System thread and its arbiters.
+pub struct ActorHost {
+    system: actix_rt::System,
+    arbiters: Vec<ArbiterHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ActorHost {
+    pub fn start(threads: usize) -> anyhow::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("router-actors".into()).spawn(move || {
+            let system = actix_rt::System::new();
+            let mut arbiters = vec![actix_rt::Arbiter::current()];
+            for _ in 1..threads.max(1) {
+                arbiters.push(actix_rt::Arbiter::new().handle());
+            }
+            let _ = tx.send((actix_rt::System::current(), arbiters));
+            let _ = system.run();
+        })?;
+        let (system, arbiters) = rx.recv().map_err(|_| anyhow::anyhow!("actor system failed to start"))?;
+        Ok(Self { system, arbiters, thread: Some(thread) })
+    }
+
+    pub fn stop(mut self) {
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The skill actors of this replica, started on demand.
+pub struct Registry {
+    engine: Arc<Engine>,
+    arbiters: Vec<ArbiterHandle>,
+    actors: HashMap<(String, String), Addr<SkillQueue>>,
+}
+
+impl Registry {
+    pub fn new(host: &ActorHost, engine: Arc<Engine>) -> Self {
+        Self { engine, arbiters: host.arbiters.clone(), actors: HashMap::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.actors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actors.is_empty()
+    }
+
+    fn actor(&mut self, account_id: &str, skill_id: &str) -> Addr<SkillQueue> {
+        let key = (account_id.to_owned(), skill_id.to_owned());
+        if let Some(addr) = self.actors.get(&key) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let arbiter = &self.arbiters[shard(&key, self.arbiters.len())];
+        let (account, skill, engine) = (key.0.clone(), key.1.clone(), self.engine.clone());
+        let addr =
+            SkillQueue::start_in_arbiter(arbiter, move |_| SkillQueue { account_id: account, skill_id: skill, engine });
+        self.actors.insert(key, addr.clone());
+        metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);
+        addr
+    }
+
+    pub async fn route(
+        &mut self,
+        account_id: &str,
+        cmd: RouteConversation,
+        event_id: String,
+    ) -> Result<(), ServiceError> {
+        let addr = self.actor(account_id, &cmd.skill_id);
+        addr.send(Route { cmd, event_id })
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
+    }
+
+    pub async fn assign_pass(&mut self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
+        let addr = self.actor(account_id, skill_id);
+        addr.send(AssignPass).await.map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
+    }
+
+    /// Stops the actors of skills this replica no longer owns.
+    pub fn retain(&mut self, mut owned: impl FnMut(&str, &str) -> bool) {
+        self.actors.retain(|(account, skill), _| owned(account, skill));
+        metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);
+    }
+}
+
+fn shard(key: &(String, String), n: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % n.max(1) as u64) as usize
+}

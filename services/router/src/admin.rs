@@ -1,0 +1,109 @@
+//! RoutingAdminService: accounts, skills and queue inspection. Decode, validate, call the
+//! store, encode; no routing logic here.
+
+use switchyard_kit::{validate, Platform, ServiceError};
+use switchyard_platform::store::SkillRecord;
+use switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminService;
+use switchyard_proto::admin::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::ranking::UNASSIGNED_SKILL;
+
+pub struct Admin {
+    pub platform: Platform,
+}
+
+const MAX_NAME_LEN: usize = 200;
+const MAX_QUEUE_LIMIT: u32 = 1000;
+
+impl Admin {
+    async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {
+        validate::id("account_id", account_id)?;
+        if self.platform.store.account_exists(account_id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("account {account_id}")))
+        }
+    }
+}
+
+fn name(field: &str, value: &str) -> Result<(), ServiceError> {
+    if value.trim().is_empty() {
+        return Err(ServiceError::invalid(field, "must not be blank"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(ServiceError::invalid(field, format!("must be at most {MAX_NAME_LEN} bytes")));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl RoutingAdminService for Admin {
+    async fn create_account(
+        &self,
+        request: Request<CreateAccountRequest>,
+    ) -> Result<Response<CreateAccountResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("account_id", &req.account_id)?;
+        let display = if req.name.is_empty() { req.account_id.clone() } else { req.name.clone() };
+        name("name", &display)?;
+        if !self.platform.store.create_account(&req.account_id, &display).await.map_err(ServiceError::from)? {
+            return Err(ServiceError::already_exists(format!("account {}", req.account_id)).into());
+        }
+        Ok(Response::new(CreateAccountResponse {}))
+    }
+
+    async fn create_skill(
+        &self,
+        request: Request<CreateSkillRequest>,
+    ) -> Result<Response<CreateSkillResponse>, Status> {
+        let req = request.into_inner();
+        let skill = req.skill.ok_or_else(|| ServiceError::invalid("skill", "is required"))?;
+        validate::id("skill.skill_id", &skill.skill_id)?;
+        if skill.skill_id == UNASSIGNED_SKILL {
+            return Err(ServiceError::invalid("skill.skill_id", "-1 is the reserved unassigned skill").into());
+        }
+        let display = if skill.name.is_empty() { skill.skill_id.clone() } else { skill.name.clone() };
+        name("skill.name", &display)?;
+        self.require_account(&req.account_id).await?;
+        let record = SkillRecord { skill_id: skill.skill_id.clone(), name: display };
+        if !self.platform.store.create_skill(&req.account_id, &record).await.map_err(ServiceError::from)? {
+            return Err(ServiceError::already_exists(format!("skill {}", skill.skill_id)).into());
+        }
+        Ok(Response::new(CreateSkillResponse {}))
+    }
+
+    async fn list_skills(&self, request: Request<ListSkillsRequest>) -> Result<Response<ListSkillsResponse>, Status> {
+        let req = request.into_inner();
+        self.require_account(&req.account_id).await?;
+        let skills = self.platform.store.list_skills(&req.account_id).await.map_err(ServiceError::from)?;
+        Ok(Response::new(ListSkillsResponse {
+            skills: skills.into_iter().map(|s| Skill { skill_id: s.skill_id, name: s.name }).collect(),
+        }))
+    }
+
+    async fn get_queue(&self, request: Request<GetQueueRequest>) -> Result<Response<GetQueueResponse>, Status> {
+        let req = request.into_inner();
+        self.require_account(&req.account_id).await?;
+        validate::id("skill_id", &req.skill_id)?;
+        if req.limit > MAX_QUEUE_LIMIT {
+            return Err(ServiceError::invalid("limit", format!("must be at most {MAX_QUEUE_LIMIT}")).into());
+        }
+        let store = &self.platform.store;
+        if req.skill_id != UNASSIGNED_SKILL
+            && !store.skill_exists(&req.account_id, &req.skill_id).await.map_err(ServiceError::from)?
+        {
+            return Err(ServiceError::not_found(format!("skill {}", req.skill_id)).into());
+        }
+        let limit = if req.limit == 0 { 100 } else { req.limit as usize };
+        let depth = store.queue_depth(&req.account_id, &req.skill_id).await.map_err(ServiceError::from)?;
+        let entries = store.queue_head(&req.account_id, &req.skill_id, limit).await.map_err(ServiceError::from)?;
+        Ok(Response::new(GetQueueResponse {
+            depth,
+            entries: entries
+                .into_iter()
+                .map(|e| QueuedConversation { conversation_id: e.conversation_id, queued_at_ms: e.queued_at_ms })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,249 @@
+//! The routing engine: queue a conversation, then give queued conversations to the best
+//! eligible agents through the store's atomic claim (architecture §4). Skill actors call
+//! [`Engine::route`] and [`Engine::assign_skill`]; the agents consumer calls
+//! [`Engine::assign_agent`] when capacity reports an agent with room.
+
+use std::sync::Arc;
+
+use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
+use switchyard_platform::store::{
+    Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, RequeueOutcome, RouteStatus, ONE,
+};
+use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
+
+use crate::ranking;
+use crate::RoutingRules;
+
+pub struct Engine {
+    platform: Platform,
+    rules: RoutingRules,
+}
+
+/// Bound on claims per pass, so one pass never holds a skill actor for long.
+const MAX_CLAIMS_PER_PASS: usize = 256;
+
+impl Engine {
+    pub fn new(platform: Platform, rules: RoutingRules) -> Arc<Self> {
+        Arc::new(Self { platform, rules })
+    }
+
+    fn weight(&self) -> Milli {
+        (self.rules.active_weight * ONE as f64).round() as Milli
+    }
+
+    fn headroom(&self) -> Milli {
+        (self.rules.headroom * ONE as f64).round() as Milli
+    }
+
+    /// Applies a routing command: queue (new conversation) or requeue from an agent (back
+    /// to queue, transfer), then runs an assignment pass on the skill. Idempotent.
+    pub async fn route(&self, account_id: &str, cmd: &RouteConversation, event_id: &str) -> Result<(), ServiceError> {
+        let store = &self.platform.store;
+        if cmd.avoid_agent_id.is_empty() {
+            match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms).await? {
+                EnqueueOutcome::Queued => metrics::counter!(crate::metrics::QUEUED).increment(1),
+                EnqueueOutcome::Unchanged(RouteStatus::Assigned) => {
+                    // Redelivered after the claim: make sure the assignment was announced.
+                    if let Some(route) = store.route(account_id, &cmd.conversation_id).await? {
+                        self.announce(
+                            account_id,
+                            &route.conversation_id,
+                            &route.agent_id,
+                            &route.skill_id,
+                            route.version,
+                        )
+                        .await?;
+                    }
+                }
+                EnqueueOutcome::Unchanged(_) => {}
+            }
+        } else {
+            let now = self.platform.clock.now_ms();
+            let outcome =
+                store.requeue(account_id, &cmd.conversation_id, &cmd.avoid_agent_id, &cmd.skill_id, now).await?;
+            if outcome == RequeueOutcome::Requeued {
+                let body = Body::ConversationUnassigned(ConversationUnassigned {
+                    conversation_id: cmd.conversation_id.clone(),
+                    agent_id: cmd.avoid_agent_id.clone(),
+                    reason: "requeued".into(),
+                    skill_id: cmd.skill_id.clone(),
+                });
+                let env = envelope::with_id(format!("unassigned:{event_id}"), account_id, now, body);
+                envelope::publish(
+                    &*self.platform.bus,
+                    &self.platform.topics.assignments,
+                    keys::conversation(account_id, &cmd.conversation_id),
+                    &env,
+                )
+                .await?;
+            }
+        }
+        self.assign_skill(account_id, &cmd.skill_id).await.map(|_| ())
+    }
+
+    /// Gives the skill's oldest queued conversations to the best eligible agents until the
+    /// queue or the agents run out. Returns how many were assigned.
+    pub async fn assign_skill(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
+        let store = &self.platform.store;
+        let (weight, headroom) = (self.weight(), self.headroom());
+        let mut assigned = 0;
+        'passes: while assigned < MAX_CLAIMS_PER_PASS {
+            let heads = store.queue_head(account_id, skill_id, self.rules.batch).await?;
+            if heads.is_empty() {
+                break;
+            }
+            let agents = store.agents_with_skill(account_id, skill_id).await?;
+            let mut pool = ranking::rank(agents, skill_id, weight, headroom, "");
+            if pool.is_empty() {
+                break;
+            }
+            let mut progress = false;
+            for entry in heads {
+                if pool.is_empty() {
+                    break 'passes;
+                }
+                let order = ranking::rank(pool.clone(), skill_id, weight, headroom, &entry.avoid_agent_id);
+                for candidate in order {
+                    let now = self.platform.clock.now_ms();
+                    match self.claim(account_id, skill_id, &entry, &candidate.spec.agent_id, now).await? {
+                        ClaimOutcome::Claimed { .. } => {
+                            assigned += 1;
+                            progress = true;
+                            if let Some(a) = pool.iter_mut().find(|a| a.spec.agent_id == candidate.spec.agent_id) {
+                                a.load.push((entry.conversation_id.clone(), weight));
+                                a.last_assigned_ms = now;
+                            }
+                            pool.retain(|a| ranking::eligible(a, skill_id, weight, headroom));
+                            break;
+                        }
+                        ClaimOutcome::ConversationGone => break,
+                        ClaimOutcome::AgentUnavailable | ClaimOutcome::AgentFull => {
+                            metrics::counter!(crate::metrics::CLAIM_REFUSED).increment(1);
+                            pool.retain(|a| a.spec.agent_id != candidate.spec.agent_id);
+                        }
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        Ok(assigned)
+    }
+
+    /// Capacity says the agent has room: give it the longest-waiting conversations of its
+    /// skills (chatwoot#10583: a freed slot drains the backlog, oldest first).
+    pub async fn assign_agent(&self, account_id: &str, agent_id: &str) -> Result<usize, ServiceError> {
+        let store = &self.platform.store;
+        let (weight, headroom) = (self.weight(), self.headroom());
+        let mut assigned = 0;
+        while assigned < MAX_CLAIMS_PER_PASS {
+            let Some(agent) = store.get_agent(account_id, agent_id).await? else { break };
+            let mut skills = agent.spec.skill_ids.clone();
+            skills.retain(|s| s != ranking::UNASSIGNED_SKILL);
+            skills.push(ranking::UNASSIGNED_SKILL.to_owned());
+            let mut heads: Vec<(QueueEntry, String)> = Vec::new();
+            for skill in &skills {
+                if !ranking::eligible(&agent, skill, weight, headroom) {
+                    continue;
+                }
+                for entry in store.queue_head(account_id, skill, self.rules.batch).await? {
+                    // R6.4: a conversation this agent returned waits for someone else; the
+                    // skill pass still gives it back if nobody else can take it.
+                    if entry.avoid_agent_id != agent_id {
+                        heads.push((entry, skill.clone()));
+                    }
+                }
+            }
+            if heads.is_empty() {
+                break;
+            }
+            heads.sort_by(|(a, _), (b, _)| {
+                (a.queued_at_ms, &a.conversation_id).cmp(&(b.queued_at_ms, &b.conversation_id))
+            });
+            let mut progress = false;
+            for (entry, skill) in heads {
+                let now = self.platform.clock.now_ms();
+                match self.claim(account_id, &skill, &entry, agent_id, now).await? {
+                    ClaimOutcome::Claimed { .. } => {
+                        assigned += 1;
+                        progress = true;
+                        break;
+                    }
+                    ClaimOutcome::ConversationGone => continue,
+                    ClaimOutcome::AgentUnavailable | ClaimOutcome::AgentFull => return Ok(assigned),
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        Ok(assigned)
+    }
+
+    async fn claim(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        entry: &QueueEntry,
+        agent_id: &str,
+        now: i64,
+    ) -> Result<ClaimOutcome, ServiceError> {
+        let claim = Claim {
+            account_id: account_id.to_owned(),
+            conversation_id: entry.conversation_id.clone(),
+            skill_id: skill_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            weight: self.weight(),
+            headroom: self.headroom(),
+            now_ms: now,
+        };
+        let outcome = self.platform.store.claim(&claim).await?;
+        if let ClaimOutcome::Claimed { version } = outcome {
+            metrics::counter!(crate::metrics::ASSIGNED).increment(1);
+            metrics::histogram!(crate::metrics::QUEUE_WAIT).record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
+            tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, "assigned");
+            self.announce(account_id, &entry.conversation_id, agent_id, skill_id, version).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Publishes the assignment. The event id is derived from the assignment version, so a
+    /// repeat is recognised as the same event downstream.
+    async fn announce(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        agent_id: &str,
+        skill_id: &str,
+        version: u64,
+    ) -> Result<(), ServiceError> {
+        let body = Body::ConversationAssigned(ConversationAssigned {
+            conversation_id: conversation_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            skill_id: skill_id.to_owned(),
+            assignment_version: version,
+        });
+        let env = envelope::with_id(
+            format!("assigned:{conversation_id}:{version}"),
+            account_id,
+            self.platform.clock.now_ms(),
+            body,
+        );
+        let key = keys::conversation(account_id, conversation_id);
+        let mut delay = std::time::Duration::from_millis(50);
+        // The claim is already durable: keep trying so the agent hears of it.
+        for attempt in 0..8 {
+            match envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key.clone(), &env).await {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt < 7 => {
+                    tracing::warn!(conversation_id, error = %err, "publishing assignment failed, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+}

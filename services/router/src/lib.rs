@@ -1,0 +1,211 @@
+//! The router: owns the per-skill queues and gives queued conversations to agents.
+//!
+//! - `routing` topic (group `router`, key account/skill): the partitions a replica holds are
+//!   the skills it owns; each owned skill has a [`actors::SkillQueue`] actor that applies
+//!   the skill's commands in order and runs assignment passes.
+//! - `agents` topic (group `router.agents`): when capacity reports an agent with room, the
+//!   longest-waiting conversation of the agent's skills goes to it at once.
+//! - Every `assign_interval` (domain R6.7) each owned skill with a non-empty queue gets a
+//!   pass, so nothing waits on a lost event and a new owner picks up after a rebalance.
+//!
+//! Correctness does not depend on there being one owner: every assignment is the store's
+//! atomic claim, so two replicas racing during a rebalance cannot double-assign.
+
+pub mod actors;
+pub mod admin;
+pub mod engine;
+pub mod metrics;
+pub mod ranking;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use switchyard_kit::consumer::{ConsumerSpec, Handler};
+use switchyard_kit::runner::{ServiceSpec, Worker};
+use switchyard_kit::{config::keys, consumer, Listeners, Platform, ServiceError, Shutdown};
+use switchyard_platform::bus::{partition_for, Delivery, StartFrom};
+use switchyard_proto::events::v1::{envelope::Body, Envelope};
+
+use crate::actors::{ActorHost, Registry};
+use crate::engine::Engine;
+
+/// Router configuration (`[router]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub grpc_addr: String,
+    pub ops_addr: String,
+    /// Period of the assignment pass over every owned skill with waiting conversations (R6.7).
+    #[serde(with = "humantime_serde")]
+    pub assign_interval: Duration,
+    /// Threads hosting skill actors.
+    pub actor_threads: usize,
+    #[serde(flatten)]
+    pub rules: RoutingRules,
+}
+
+/// Capacity rules the router applies when it claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingRules {
+    /// Weight of a newly assigned conversation (R8.2, R8.10: full slot).
+    pub active_weight: f64,
+    /// Allowed excess of weighted load over max conversations (R8.6).
+    pub headroom: f64,
+    /// Queue entries read per step of a pass.
+    pub batch: usize,
+}
+
+impl Default for RoutingRules {
+    fn default() -> Self {
+        Self { active_weight: 1.0, headroom: 0.5, batch: 32 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            grpc_addr: "0.0.0.0:7102".into(),
+            ops_addr: "0.0.0.0:9102".into(),
+            assign_interval: Duration::from_secs(2),
+            actor_threads: 1,
+            rules: RoutingRules::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.assign_interval < Duration::from_millis(10) || self.assign_interval > Duration::from_secs(60) {
+            return Err("router.assign_interval must be within 10ms..=60s".into());
+        }
+        if !(1..=64).contains(&self.actor_threads) {
+            return Err("router.actor_threads must be within 1..=64".into());
+        }
+        if !(0.01..=100.0).contains(&self.rules.active_weight) {
+            return Err("router.active_weight must be within 0.01..=100".into());
+        }
+        if !(0.0..=100.0).contains(&self.rules.headroom) {
+            return Err("router.headroom must be within 0..=100".into());
+        }
+        if !(1..=1000).contains(&self.rules.batch) {
+            return Err("router.batch must be within 1..=1000".into());
+        }
+        Ok(())
+    }
+}
+
+pub const GRPC_SERVICES: &[&str] = &["switchyard.admin.v1.RoutingAdminService"];
+
+pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+    metrics::describe();
+    let host = ActorHost::start(config.actor_threads)?;
+    let engine = Engine::new(platform.clone(), config.rules.clone());
+    let registry = Registry::new(&host, engine.clone());
+    let routes = tonic::service::Routes::new(
+        switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServiceServer::new(admin::Admin {
+            platform: platform.clone(),
+        }),
+    );
+    let spec = ServiceSpec {
+        name: "router",
+        grpc_services: GRPC_SERVICES.to_vec(),
+        routes,
+        drain_deadline: Duration::from_secs(15),
+    };
+    let p = platform.clone();
+    let result = switchyard_kit::runner::run(spec, &platform, listeners, shutdown, move |readiness, stop| {
+        let routing = RoutingHandler { platform: p.clone(), registry, partitions: None };
+        let routing_spec = ConsumerSpec {
+            group: "router".into(),
+            topics: vec![p.topics.routing.clone()],
+            start: StartFrom::Earliest,
+            tick: config.assign_interval,
+        };
+        let agents = AgentsHandler { engine };
+        let agents_spec = ConsumerSpec {
+            group: "router.agents".into(),
+            topics: vec![p.topics.agents.clone()],
+            start: StartFrom::Earliest,
+            tick: Duration::from_secs(1),
+        };
+        let (r_flag, a_flag) = (readiness.flag("consumer router"), readiness.flag("consumer router.agents"));
+        let (p1, p2, s1, s2) = (p.clone(), p.clone(), stop.clone(), stop);
+        let w1: Worker = Box::pin(async move { consumer::run(&*p1.bus, routing_spec, r_flag, s1, routing).await });
+        let w2: Worker = Box::pin(async move { consumer::run(&*p2.bus, agents_spec, a_flag, s2, agents).await });
+        vec![("routing-consumer", w1), ("agents-consumer", w2)]
+    })
+    .await;
+    host.stop();
+    result
+}
+
+struct RoutingHandler {
+    platform: Platform,
+    registry: Registry,
+    partitions: Option<i32>,
+}
+
+#[async_trait]
+impl Handler for RoutingHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        match env.body {
+            Some(Body::RouteConversation(cmd)) => self.registry.route(&env.account_id, cmd, env.event_id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The periodic pass over owned skills with waiting conversations.
+    async fn tick(&mut self, assignment: &[(String, i32)]) {
+        let topic = &self.platform.topics.routing;
+        let owned: HashSet<i32> = assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
+        if owned.is_empty() {
+            self.registry.retain(|_, _| false);
+            return;
+        }
+        let partitions = match self.partitions {
+            Some(n) => n,
+            None => match self.platform.bus.partition_count(topic).await {
+                Ok(n) => *self.partitions.insert(n),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read routing partition count");
+                    return;
+                }
+            },
+        };
+        let owns =
+            |account: &str, skill: &str| owned.contains(&partition_for(&keys::skill(account, skill), partitions));
+        self.registry.retain(owns);
+        let active = match self.platform.store.active_skills().await {
+            Ok(active) => active,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list active skills");
+                return;
+            }
+        };
+        for (account, skill) in active.into_iter().filter(|(a, s)| owns(a, s)) {
+            if let Err(err) = self.registry.assign_pass(&account, &skill).await {
+                tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
+            }
+        }
+    }
+}
+
+struct AgentsHandler {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl Handler for AgentsHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        match env.body {
+            Some(Body::AgentAvailable(available)) => {
+                self.engine.assign_agent(&env.account_id, &available.agent_id).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Router metric names (`switchyard_router_*`).
+
+pub const QUEUED: &str = "switchyard_router_conversations_queued_total";
+pub const ASSIGNED: &str = "switchyard_router_conversations_assigned_total";
+pub const CLAIM_REFUSED: &str = "switchyard_router_claims_refused_total";
+pub const QUEUE_WAIT: &str = "switchyard_router_queue_wait_seconds";
+pub const SKILL_ACTORS: &str = "switchyard_router_skill_actors";
+
+pub fn describe() {
+    metrics::describe_counter!(QUEUED, "Conversations put in a skill queue");
+    metrics::describe_counter!(ASSIGNED, "Conversations assigned to an agent");
+    metrics::describe_counter!(CLAIM_REFUSED, "Claims refused because the agent was full or unavailable");
+    metrics::describe_histogram!(QUEUE_WAIT, metrics::Unit::Seconds, "Time from queueing to assignment");
+    metrics::describe_gauge!(SKILL_ACTORS, "Skill queue actors running in this replica");
+}

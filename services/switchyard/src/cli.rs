@@ -1,0 +1,165 @@
+//! Command line: `switchyard [OPTIONS] <up|connectors|router|capacity|automessages|surveys>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use switchyard_kit::Shutdown;
+
+use crate::config::{Config, Service};
+
+/// Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about = "Switchyard: routing cluster for contact-center messaging")]
+pub struct Cli {
+    /// TOML config file (layered over defaults; environment and flags override it).
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers (kafka.bootstrap_servers).
+    #[arg(long, global = true)]
+    pub kafka: Option<String>,
+    /// Redis URL (redis.url).
+    #[arg(long, global = true)]
+    pub redis: Option<String>,
+    /// gRPC listen address of the service run (ignored by `up`).
+    #[arg(long, global = true)]
+    pub grpc_addr: Option<String>,
+    /// Ops HTTP listen address of the service run (ignored by `up`).
+    #[arg(long, global = true)]
+    pub ops_addr: Option<String>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long, global = true)]
+    pub dump_config: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Run every service in one process (embedded mode unless Kafka and Redis are set).
+    Up,
+    /// The partner and agent edges (ConnectorService, AgentService).
+    Connectors,
+    /// Per-skill queues and assignment.
+    Router,
+    /// Agents, their state and load.
+    Capacity,
+    /// Automatic messages.
+    Automessages,
+    /// Post-conversation surveys.
+    Surveys,
+}
+
+impl Command {
+    pub fn service(self) -> Option<Service> {
+        match self {
+            Command::Up => None,
+            Command::Connectors => Some(Service::Connectors),
+            Command::Router => Some(Service::Router),
+            Command::Capacity => Some(Service::Capacity),
+            Command::Automessages => Some(Service::Automessages),
+            Command::Surveys => Some(Service::Surveys),
+        }
+    }
+}
+
+/// Loads, overrides and validates the configuration for `cli`.
+pub fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut overrides = serde_json::Map::new();
+    if let Some(k) = &cli.kafka {
+        overrides.insert("kafka".into(), json!({ "bootstrap_servers": k }));
+    }
+    if let Some(r) = &cli.redis {
+        overrides.insert("redis".into(), json!({ "url": r }));
+    }
+    if let Some(service) = cli.command.service() {
+        let mut addrs = serde_json::Map::new();
+        if let Some(a) = &cli.grpc_addr {
+            addrs.insert("grpc_addr".into(), json!(a));
+        }
+        if let Some(a) = &cli.ops_addr {
+            addrs.insert("ops_addr".into(), json!(a));
+        }
+        if !addrs.is_empty() {
+            overrides.insert(service.name().into(), serde_json::Value::Object(addrs));
+        }
+    }
+    let mut config: Config = switchyard_kit::config::load(cli.config.as_deref(), serde_json::Value::Object(overrides))
+        .map_err(|e| e.to_string())?;
+    if config.instance_id.is_empty() {
+        config.instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    }
+    config.validate(cli.command.service())?;
+    Ok(config)
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("switchyard: invalid configuration: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if cli.dump_config {
+        let mut shown = config.clone();
+        shown.redis.url = switchyard_kit::config::redact(&shown.redis.url);
+        match toml::to_string_pretty(&shown) {
+            Ok(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(err) => {
+                eprintln!("switchyard: cannot print configuration: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("switchyard: cannot start runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let mut telemetry = config.telemetry.clone();
+        if let Some(service) = cli.command.service() {
+            telemetry.service_name = format!("switchyard-{}", service.name());
+        }
+        let _guard = switchyard_kit::telemetry::init(&telemetry);
+        run(cli.command, config).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("switchyard: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    switchyard_kit::shutdown::on_signals(shutdown.clone());
+    // Bind every port before connecting anywhere: a taken port fails fast.
+    let services: Vec<Service> = match command.service() {
+        Some(s) => vec![s],
+        None => Service::ALL.to_vec(),
+    };
+    let mut listeners = Vec::new();
+    for service in &services {
+        listeners.push((*service, crate::listeners(&config, *service).await?));
+    }
+    let platform = crate::platform(&config).await?;
+    tracing::info!(
+        mode = if config.kafka.bootstrap_servers.is_empty() { "embedded" } else { "distributed" },
+        services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        instance_id = %config.instance_id,
+        "switchyard starting"
+    );
+    crate::up(platform, &config, listeners, shutdown).await
+}

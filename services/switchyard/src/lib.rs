@@ -1,0 +1,104 @@
+//! Composition of the Switchyard services: the configuration tree, the platform adapters
+//! (in-memory or Kafka and Redis), and running one service or all of them (`up`).
+
+pub mod cli;
+pub mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use switchyard_kit::{Listeners, Platform, Shutdown};
+use switchyard_platform::bus::{EventBus, KafkaBus, KafkaSettings, MemoryBus};
+use switchyard_platform::store::{MemoryStore, RedisStore, StateStore};
+use switchyard_platform::SystemClock;
+
+pub use config::{Config, Service};
+
+/// Builds the adapters the config asks for and creates missing topics.
+pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
+    let bus: Arc<dyn EventBus> = if config.kafka.bootstrap_servers.is_empty() {
+        Arc::new(MemoryBus::new())
+    } else {
+        let mut settings = KafkaSettings::new(config.kafka.bootstrap_servers.clone());
+        settings.client_id = format!("switchyard-{}", config.instance_id);
+        settings.replication_factor = config.kafka.replication_factor;
+        settings.extra = config.kafka.settings.clone();
+        Arc::new(KafkaBus::new(settings).context("kafka client")?)
+    };
+    let store: Arc<dyn StateStore> = if config.redis.url.is_empty() {
+        Arc::new(MemoryStore::new())
+    } else {
+        Arc::new(RedisStore::connect(&config.redis.url, &config.redis.key_prefix).await.with_context(|| {
+            format!("cannot connect to redis at {}", switchyard_kit::config::redact(&config.redis.url))
+        })?)
+    };
+    let topics = config.kafka.topics();
+    // Brokers may still be starting: retry for a while before giving up with the reason.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match bus.ensure_topics(&topics.all(), config.kafka.partitions).await {
+            Ok(()) => break,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "creating topics failed, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => {
+                return Err(anyhow::anyhow!("cannot create topics on {}: {err}", config.kafka.bootstrap_servers))
+            }
+        }
+    }
+    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone() })
+}
+
+/// Binds the listeners of `service` from its config.
+pub async fn listeners(config: &Config, service: Service) -> anyhow::Result<Listeners> {
+    let (grpc, ops) = config.addrs(service);
+    Listeners::bind(&grpc, &ops).await.with_context(|| format!("{} listeners", service.name()))
+}
+
+/// Runs one service until `shutdown`.
+pub async fn run_service(
+    service: Service,
+    platform: Platform,
+    config: &Config,
+    listeners: Listeners,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    match service {
+        Service::Connectors => {
+            switchyard_connectors::run(platform, config.connectors.clone(), listeners, shutdown).await
+        }
+        Service::Router => switchyard_router::run(platform, config.router.clone(), listeners, shutdown).await,
+        Service::Capacity => switchyard_capacity::run(platform, config.capacity.clone(), listeners, shutdown).await,
+        Service::Automessages => {
+            switchyard_automessages::run(platform, config.automessages.clone(), listeners, shutdown).await
+        }
+        Service::Surveys => switchyard_surveys::run(platform, config.surveys.clone(), listeners, shutdown).await,
+    }
+}
+
+/// Runs every service in this process on one platform (embedded mode when the config names
+/// no Kafka and no Redis). `listeners` gives each service's bound listeners.
+pub async fn up(
+    platform: Platform,
+    config: &Config,
+    listeners: Vec<(Service, Listeners)>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for (service, l) in listeners {
+        let (p, c, s) = (platform.clone(), config.clone(), shutdown.clone());
+        tasks.push((service, tokio::spawn(async move { run_service(service, p, &c, l, s).await })));
+    }
+    let mut first_error = None;
+    for (service, task) in tasks {
+        let result = task.await.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(err) = result {
+            tracing::error!(service = service.name(), error = %err, "service failed");
+            shutdown.trigger();
+            first_error.get_or_insert(err.context(service.name()));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
