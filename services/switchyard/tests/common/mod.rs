@@ -1,0 +1,133 @@
+//! Test support: run Switchyard in-process on port-0 listeners, and gRPC clients for it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use switchyard::{Config, Service};
+use switchyard_kit::{Listeners, Shutdown};
+use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+use switchyard_proto::agent::v1::{agent_event, AgentEvent};
+use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
+use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
+use tonic::transport::Channel;
+
+pub struct Cluster {
+    pub grpc: HashMap<&'static str, String>,
+    pub ops: HashMap<&'static str, String>,
+    shutdown: Shutdown,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Cluster {
+    /// All services in this process on the in-memory bus and store.
+    pub async fn embedded() -> Self {
+        Self::start(Config::default()).await
+    }
+
+    pub async fn start(mut config: Config) -> Self {
+        config.instance_id = switchyard_testkit::unique("t")[..14].to_owned();
+        // Short sweep so tests that rely on it stay fast.
+        config.router.assign_interval = Duration::from_millis(200);
+        let mut listeners = Vec::new();
+        let (mut grpc, mut ops) = (HashMap::new(), HashMap::new());
+        for service in Service::ALL {
+            let l = Listeners::bind("127.0.0.1:0", "127.0.0.1:0").await.unwrap();
+            grpc.insert(service.name(), format!("http://{}", l.grpc.local_addr().unwrap()));
+            ops.insert(service.name(), format!("http://{}", l.ops.local_addr().unwrap()));
+            listeners.push((service, l));
+        }
+        let platform = switchyard::platform(&config).await.unwrap();
+        let shutdown = Shutdown::new();
+        let s = shutdown.clone();
+        let task = tokio::spawn(async move { switchyard::up(platform, &config, listeners, s).await });
+        let cluster = Self { grpc, ops, shutdown, task: Some(task) };
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    pub async fn wait_ready(&self) {
+        for service in Service::ALL {
+            let url = format!("{}/health/readyz", self.ops[service.name()]);
+            switchyard_testkit::wait_for(&format!("{} ready", service.name()), Duration::from_secs(30), || {
+                let url = url.clone();
+                async move { http_get(&url).await.filter(|(code, _)| *code == 200).map(|_| ()) }
+            })
+            .await
+            .unwrap();
+        }
+    }
+
+    async fn channel(&self, service: &str) -> Channel {
+        Channel::from_shared(self.grpc[service].clone()).unwrap().connect().await.unwrap()
+    }
+
+    pub async fn connector(&self) -> ConnectorServiceClient<Channel> {
+        ConnectorServiceClient::new(self.channel("connectors").await)
+    }
+    pub async fn agent(&self) -> AgentServiceClient<Channel> {
+        AgentServiceClient::new(self.channel("connectors").await)
+    }
+    pub async fn routing_admin(&self) -> RoutingAdminServiceClient<Channel> {
+        RoutingAdminServiceClient::new(self.channel("router").await)
+    }
+    pub async fn capacity_admin(&self) -> CapacityAdminServiceClient<Channel> {
+        CapacityAdminServiceClient::new(self.channel("capacity").await)
+    }
+
+    /// Triggers graceful shutdown and waits for every service to stop.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task).await.expect("stopped in time").unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// Minimal HTTP/1.1 GET over a TCP socket (status, body); None if unreachable.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// Next event on an agent stream, within `timeout`.
+pub async fn next_event(stream: &mut tonic::Streaming<AgentEvent>, timeout: Duration) -> Option<agent_event::Event> {
+    match tokio::time::timeout(timeout, stream.message()).await {
+        Ok(Ok(Some(e))) => e.event,
+        _ => None,
+    }
+}
+
+/// Polls `check` every 20 ms for up to 10 s.
+pub async fn wait_until<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    switchyard_testkit::wait_for("condition", Duration::from_secs(10), || {
+        let fut = check();
+        async move { fut.await.then_some(()) }
+    })
+    .await
+    .unwrap();
+}
