@@ -247,3 +247,179 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prost::Message as _;
+    use switchyard_kit::Topics;
+    use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
+    use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation, StateStore};
+    use switchyard_platform::{Clock, ManualClock};
+    use switchyard_proto::events::v1::Envelope;
+
+    use super::*;
+
+    struct World {
+        engine: Arc<Engine>,
+        store: Arc<MemoryStore>,
+        bus: Arc<MemoryBus>,
+        clock: ManualClock,
+        topics: Topics,
+    }
+
+    async fn world() -> World {
+        let store = Arc::new(MemoryStore::new());
+        let bus = Arc::new(MemoryBus::new());
+        let clock = ManualClock::new(1_700_000_000_000);
+        let topics = Topics::with_prefix("t.");
+        bus.ensure_topics(&topics.all(), 4).await.unwrap();
+        let platform = Platform {
+            bus: bus.clone(),
+            store: store.clone(),
+            clock: Arc::new(clock.clone()),
+            topics: topics.clone(),
+            instance_id: "test".into(),
+        };
+        World { engine: Engine::new(platform, RoutingRules::default()), store, bus, clock, topics }
+    }
+
+    impl World {
+        async fn agent(&self, id: &str, skills: &[&str], max: u32, state: AgentState) {
+            let spec = AgentSpec {
+                agent_id: id.into(),
+                skill_ids: skills.iter().map(|s| s.to_string()).collect(),
+                max_conversations: max,
+                bot: false,
+            };
+            self.store.create_agent("acme", &spec).await.unwrap();
+            let session = AgentSession { logged_in: true, state, away_reason: String::new() };
+            self.store.set_agent_session("acme", id, &session, self.clock.now_ms()).await.unwrap();
+        }
+
+        /// Opens a conversation and routes it, `waited` before now.
+        async fn conversation(&self, id: &str, skill: &str) {
+            let now = self.clock.now_ms();
+            let new = NewConversation {
+                conversation_id: id.into(),
+                consumer_id: format!("consumer-{id}"),
+                channel: 1,
+                skill_id: skill.into(),
+                language: String::new(),
+                partner_message_id: String::new(),
+                opened_at_ms: now,
+            };
+            self.store.open_conversation("acme", &new).await.unwrap();
+            let cmd = RouteConversation {
+                conversation_id: id.into(),
+                skill_id: skill.into(),
+                queued_at_ms: now,
+                avoid_agent_id: String::new(),
+            };
+            self.engine.route("acme", &cmd, &format!("route:{id}")).await.unwrap();
+            self.clock.advance(Duration::from_secs(1));
+        }
+
+        /// (conversation, agent) of every assignment event published so far.
+        async fn assignments(&self) -> Vec<(String, String)> {
+            let mut sub = self
+                .bus
+                .subscribe(&format!("g{}", self.clock.now_ms()), &[self.topics.assignments.clone()], StartFrom::Earliest)
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                if let Some(Body::ConversationAssigned(a)) = Envelope::decode(d.payload.as_ref()).unwrap().body {
+                    out.push((a.conversation_id, a.agent_id));
+                }
+            }
+            out
+        }
+    }
+
+    #[tokio::test]
+    async fn conversations_wait_until_an_agent_is_online_then_go_oldest_first() {
+        let w = world().await;
+        w.agent("away", &["sales"], 2, AgentState::Away).await;
+        w.conversation("c1", "sales").await;
+        w.conversation("c2", "sales").await;
+        assert!(w.assignments().await.is_empty(), "R7.1: nobody ONLINE, nothing assigned");
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 2);
+
+        w.agent("alice", &["sales"], 1, AgentState::Online).await;
+        assert_eq!(w.engine.assign_skill("acme", "sales").await.unwrap(), 1);
+        assert_eq!(w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn a_freed_agent_gets_the_longest_waiting_conversation_of_its_skills() {
+        let w = world().await;
+        w.agent("bob", &["sales", "support"], 1, AgentState::Online).await;
+        w.conversation("first", "sales").await; // assigned to bob at once
+        w.conversation("older-support", "support").await; // waits: bob is full
+        w.conversation("newer-sales", "sales").await;
+        assert_eq!(w.assignments().await.len(), 1);
+        w.store.release("acme", "first").await.unwrap();
+        // Invariant 5 / chatwoot#10583: the oldest across the agent's skills, at once.
+        assert_eq!(w.engine.assign_agent("acme", "bob").await.unwrap(), 1);
+        assert_eq!(w.assignments().await.last().unwrap(), &("older-support".to_owned(), "bob".to_owned()));
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn capacity_is_never_exceeded_and_each_conversation_goes_once() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.agent("b", &["sales"], 1, AgentState::Online).await;
+        for i in 0..6 {
+            w.conversation(&format!("c{i}"), "sales").await;
+        }
+        for _ in 0..3 {
+            w.engine.assign_skill("acme", "sales").await.unwrap();
+            w.engine.assign_agent("acme", "a").await.unwrap();
+        }
+        let got = w.assignments().await;
+        assert_eq!(got.len(), 3, "total capacity is 3: {got:?}");
+        let unique: std::collections::HashSet<_> = got.iter().map(|(c, _)| c).collect();
+        assert_eq!(unique.len(), 3);
+        assert_eq!(got.iter().filter(|(_, a)| a == "a").count(), 2);
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_route_command_changes_nothing_but_reannounces() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.conversation("c1", "sales").await;
+        let cmd = RouteConversation {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            queued_at_ms: 0,
+            avoid_agent_id: String::new(),
+        };
+        w.engine.route("acme", &cmd, "route:c1").await.unwrap();
+        let got = w.assignments().await;
+        // Two events with the same id (assigned:c1:1): consumers dedupe; the state has one.
+        assert_eq!(got, vec![("c1".to_owned(), "a".to_owned()), ("c1".to_owned(), "a".to_owned())]);
+        assert_eq!(w.store.get_agent("acme", "a").await.unwrap().unwrap().load.len(), 1);
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn back_to_queue_goes_to_another_agent_when_one_is_free() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.conversation("c1", "sales").await;
+        w.agent("b", &["sales"], 2, AgentState::Online).await;
+        let cmd = RouteConversation {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            queued_at_ms: w.clock.now_ms(),
+            avoid_agent_id: "a".into(),
+        };
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        // R6.4: a is less loaded now, but b is tried first.
+        assert_eq!(w.assignments().await.last().unwrap(), &("c1".to_owned(), "b".to_owned()));
+    }
+}

@@ -87,12 +87,15 @@ mod tests {
         assert!(eligible(&agent("a", 3, &[ONE, ONE, 100], 0), "sales", ONE, 500));
         // 3.0 used: 4.0 > 3.5 -> full.
         assert!(!eligible(&agent("a", 3, &[ONE, ONE, ONE], 0), "sales", ONE, 500));
-        // R8.7: max 4 with 3 active + 10 inactive = 4.0 -> full for an active one.
+        // R8.7: max 4 holds 3 active + 10 inactive (4.0): full for another active one.
         let mut load = vec![ONE; 3];
         load.extend(std::iter::repeat_n(100, 10));
         assert!(!eligible(&agent("a", 4, &load, 0), "sales", ONE, 500));
-        load.pop();
+        // 3 active + 5 inactive = 3.5: one more active makes exactly max + headroom (4.5).
+        load.truncate(8);
         assert!(eligible(&agent("a", 4, &load, 0), "sales", ONE, 500));
+        load.push(100);
+        assert!(!eligible(&agent("a", 4, &load, 0), "sales", ONE, 500));
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! End to end in distributed mode: the compiled `switchyard` binary as five separate
+//! processes against a real redis-server and a real Kafka-protocol broker (tansu), started
+//! here on free loopback ports. 500 conversations over 20 agents with mixed skills and small
+//! max-conversation limits: each conversation is assigned exactly once (invariant 1), no
+//! agent ever holds more than its maximum (invariant 2), all are closed (invariant 3), and
+//! every process stops cleanly with exit code 0 on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::admin::v1::*;
+use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+use switchyard_proto::agent::v1::{self as agentpb, agent_event};
+use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
+use switchyard_proto::capacity::v1::*;
+use switchyard_proto::common::v1::{AgentState, Channel};
+use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
+use switchyard_proto::connectors::v1::OpenConversationRequest;
+use switchyard_testkit::{free_port, unique, wait_for, KafkaBroker, RedisServer};
+
+const CONVERSATIONS: usize = 500;
+const AGENTS: usize = 20;
+const SKILLS: [&str; 4] = ["sales", "support", "billing", "vip"];
+const ACCOUNT: &str = "acme";
+
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+    grpc: String,
+    ops: String,
+}
+
+impl Process {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(service: &'static str, kafka: &str, redis: &str, prefix: &str, dir: &std::path::Path) -> Process {
+    let (grpc_port, ops_port) = (free_port(), free_port());
+    let log = dir.join(format!("{service}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg(service)
+        .args(["--kafka", kafka, "--redis", redis])
+        .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}"), "--ops-addr", &format!("127.0.0.1:{ops_port}")])
+        .env("SWITCHYARD_KAFKA__TOPIC_PREFIX", format!("{prefix}."))
+        .env("SWITCHYARD_KAFKA__PARTITIONS", "4")
+        .env("SWITCHYARD_REDIS__KEY_PREFIX", prefix)
+        .env("SWITCHYARD_ROUTER__ASSIGN_INTERVAL", "500ms")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    Process {
+        name: service,
+        child,
+        log,
+        grpc: format!("http://127.0.0.1:{grpc_port}"),
+        ops: format!("http://127.0.0.1:{ops_port}/health/readyz"),
+    }
+}
+
+async fn channel(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(url.to_owned()).unwrap().connect().await.unwrap()
+}
+
+#[derive(Default)]
+struct Observed {
+    /// conversation -> agents it was assigned to (as seen on the agents' streams)
+    assignments: HashMap<String, Vec<String>>,
+    /// agent -> most conversations held at once
+    max_held: HashMap<String, usize>,
+    closed: HashSet<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
+    let redis = RedisServer::start().await.expect("redis-server");
+    let kafka = KafkaBroker::start().await.expect("kafka broker");
+    let prefix = unique("e2e")[..16].to_owned();
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut procs: Vec<Process> = ["connectors", "router", "capacity", "automessages", "surveys"]
+        .into_iter()
+        .map(|s| spawn(s, &kafka.bootstrap(), &redis.url(), &prefix, &dir))
+        .collect();
+    for p in &procs {
+        let url = p.ops.clone();
+        let ready = wait_for(&format!("{} ready", p.name), Duration::from_secs(90), || {
+            let url = url.clone();
+            async move { common::http_get(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
+        })
+        .await;
+        if let Err(err) = ready {
+            panic!("{err}\n--- {} log ---\n{}", p.name, p.log_tail());
+        }
+    }
+    let by_name = |n: &str| procs.iter().find(|p| p.name == n).unwrap().grpc.clone();
+    let connectors = channel(&by_name("connectors")).await;
+
+    // Account, skills, agents: mixed skills, max 1..=3.
+    let mut admin = RoutingAdminServiceClient::new(channel(&by_name("router")).await);
+    admin.create_account(CreateAccountRequest { account_id: ACCOUNT.into(), name: "Acme".into() }).await.unwrap();
+    for s in SKILLS {
+        admin
+            .create_skill(CreateSkillRequest {
+                account_id: ACCOUNT.into(),
+                skill: Some(Skill { skill_id: s.into(), name: s.into() }),
+            })
+            .await
+            .unwrap();
+    }
+    let mut capacity = CapacityAdminServiceClient::new(channel(&by_name("capacity")).await);
+    let mut maxima = HashMap::new();
+    for i in 0..AGENTS {
+        let skills = vec![SKILLS[i % 4].to_string(), SKILLS[(i + 1) % 4].to_string()];
+        let max = (i % 3 + 1) as u32;
+        maxima.insert(format!("agent-{i}"), max as usize);
+        capacity
+            .create_agent(CreateAgentRequest {
+                account_id: ACCOUNT.into(),
+                agent: Some(AgentSpec {
+                    agent_id: format!("agent-{i}"),
+                    skill_ids: if i % 5 == 0 { vec![SKILLS[i % 4].to_string()] } else { skills },
+                    max_conversations: max,
+                    bot: i % 7 == 0,
+                }),
+            })
+            .await
+            .unwrap();
+    }
+
+    // Simulated agents: take each assignment, reply, close after a short while.
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let mut agent_tasks = Vec::new();
+    for i in 0..AGENTS {
+        let agent_id = format!("agent-{i}");
+        let mut client = AgentServiceClient::new(connectors.clone());
+        client
+            .login(agentpb::LoginRequest {
+                account_id: ACCOUNT.into(),
+                agent_id: agent_id.clone(),
+                initial_state: AgentState::Online as i32,
+            })
+            .await
+            .unwrap();
+        let mut stream = client
+            .subscribe(agentpb::SubscribeRequest { account_id: ACCOUNT.into(), agent_id: agent_id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let observed = observed.clone();
+        agent_tasks.push(tokio::spawn(async move {
+            let mut held: HashSet<String> = HashSet::new();
+            while let Ok(Some(event)) = stream.message().await {
+                let Some(agent_event::Event::Assigned(a)) = event.event else { continue };
+                held.insert(a.conversation_id.clone());
+                {
+                    let mut o = observed.lock().unwrap();
+                    o.assignments.entry(a.conversation_id.clone()).or_default().push(agent_id.clone());
+                    let m = o.max_held.entry(agent_id.clone()).or_default();
+                    *m = (*m).max(held.len());
+                }
+                let mut c = client.clone();
+                let (agent, conv) = (agent_id.clone(), a.conversation_id.clone());
+                c.send_message(agentpb::SendMessageRequest {
+                    account_id: ACCOUNT.into(),
+                    agent_id: agent.clone(),
+                    conversation_id: conv.clone(),
+                    text: "hello, how can I help?".into(),
+                })
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                c.close_conversation(agentpb::CloseConversationRequest {
+                    account_id: ACCOUNT.into(),
+                    agent_id: agent,
+                    conversation_id: conv.clone(),
+                })
+                .await
+                .unwrap();
+                held.remove(&conv);
+                observed.lock().unwrap().closed.insert(conv);
+            }
+        }));
+    }
+
+    // Partner: 500 conversations, 16 in flight at a time, bursts included.
+    let started = Instant::now();
+    let partner = ConnectorServiceClient::new(connectors.clone());
+    let opened: Vec<String> = futures::stream::iter(0..CONVERSATIONS)
+        .map(|i| {
+            let mut p = partner.clone();
+            async move {
+                p.open_conversation(OpenConversationRequest {
+                    account_id: ACCOUNT.into(),
+                    channel: Channel::Whatsapp as i32,
+                    consumer_id: format!("consumer-{i}"),
+                    skill_id: SKILLS[i % 4].into(),
+                    partner_message_id: format!("wamid-{i}"),
+                    first_message: format!("message {i}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .conversation_id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(opened.iter().collect::<HashSet<_>>().len(), CONVERSATIONS);
+
+    let all_closed = wait_for("every conversation closed", Duration::from_secs(240), || {
+        let done = observed.lock().unwrap().closed.len() >= CONVERSATIONS;
+        async move { done.then_some(()) }
+    })
+    .await;
+    if let Err(err) = all_closed {
+        let logs: Vec<String> = procs.iter().map(|p| format!("--- {} ---\n{}", p.name, p.log_tail())).collect();
+        let o = observed.lock().unwrap();
+        panic!("{err}: {} assigned, {} closed\n{}", o.assignments.len(), o.closed.len(), logs.join("\n"));
+    }
+    let elapsed = started.elapsed();
+
+    {
+        let o = observed.lock().unwrap();
+        for conv in &opened {
+            let agents = o.assignments.get(conv).map(Vec::as_slice).unwrap_or_default();
+            assert_eq!(agents.len(), 1, "conversation {conv} assigned to {agents:?}");
+        }
+        for (agent, held) in &o.max_held {
+            assert!(*held <= maxima[agent], "{agent} held {held} > max {}", maxima[agent]);
+        }
+    }
+    // Nothing left queued; every agent's load is back to zero once closes are applied.
+    for s in SKILLS {
+        let depth = admin
+            .get_queue(GetQueueRequest { account_id: ACCOUNT.into(), skill_id: s.into(), limit: 1 })
+            .await
+            .unwrap()
+            .into_inner()
+            .depth;
+        assert_eq!(depth, 0, "queue {s}");
+    }
+    for i in 0..AGENTS {
+        let agent_id = format!("agent-{i}");
+        wait_for(&format!("{agent_id} load released"), Duration::from_secs(30), || {
+            let mut c = capacity.clone();
+            let agent_id = agent_id.clone();
+            async move {
+                let load = c
+                    .get_agent_load(GetAgentLoadRequest { account_id: ACCOUNT.into(), agent_id })
+                    .await
+                    .ok()?
+                    .into_inner();
+                load.conversation_ids.is_empty().then_some(())
+            }
+        })
+        .await
+        .unwrap();
+    }
+    eprintln!("routed and closed {CONVERSATIONS} conversations over {AGENTS} agents in {elapsed:?}");
+
+    // SIGTERM: every process drains and exits 0.
+    for t in agent_tasks {
+        t.abort();
+    }
+    for p in &mut procs {
+        let status = Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+    for p in &mut procs {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let code = loop {
+            if let Some(status) = p.child.try_wait().unwrap() {
+                break status.code();
+            }
+            assert!(Instant::now() < deadline, "{} did not stop on SIGTERM\n{}", p.name, p.log_tail());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(code, Some(0), "{} exit code\n{}", p.name, p.log_tail());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+use futures::StreamExt;
