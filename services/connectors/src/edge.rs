@@ -158,7 +158,8 @@ impl Edge {
         };
         let route = self.platform.store.route(account_id, conversation_id).await?;
         let (agent_id, skill_id) = match route {
-            Some(r) => ((r.status != RouteStatus::Queued).then_some(r.agent_id).unwrap_or_default(), r.skill_id),
+            Some(r) if r.status == RouteStatus::Queued => (String::new(), r.skill_id),
+            Some(r) => (r.agent_id, r.skill_id),
             None => (String::new(), record.skill_id.clone()),
         };
         let event = OutboundEvent {

@@ -11,9 +11,12 @@ use tokio::sync::{mpsc, Notify};
 /// reconnects and gets its assignments again from the snapshot).
 pub const AGENT_STREAM_BUFFER: usize = 1024;
 
+/// (account, agent) -> the agent's streams on this replica.
+type AgentStreams = HashMap<(String, String), Vec<mpsc::Sender<AgentEvent>>>;
+
 #[derive(Default)]
 pub struct Hub {
-    agents: Mutex<HashMap<(String, String), Vec<mpsc::Sender<AgentEvent>>>>,
+    agents: Mutex<AgentStreams>,
     partners: Mutex<HashMap<String, Arc<Notify>>>,
 }
 

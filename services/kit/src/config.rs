@@ -113,7 +113,7 @@ impl Default for RedisConfig {
 
 impl RedisConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !self.url.is_empty() && !(self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
+        if !(self.url.is_empty() || self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
             return Err(format!("redis.url must start with redis:// or rediss://, got {:?}", redact(&self.url)));
         }
         if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}', ' ']) {
@@ -187,6 +187,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the error type
     fn layers_apply_in_order_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[kafka]\npartitions = 3\nbootstrap_servers = \"file:1\"\n")?;

@@ -325,7 +325,11 @@ mod tests {
         async fn assignments(&self) -> Vec<(String, String)> {
             let mut sub = self
                 .bus
-                .subscribe(&format!("g{}", self.clock.now_ms()), &[self.topics.assignments.clone()], StartFrom::Earliest)
+                .subscribe(
+                    &format!("g{}", self.clock.now_ms()),
+                    std::slice::from_ref(&self.topics.assignments),
+                    StartFrom::Earliest,
+                )
                 .await
                 .unwrap();
             let mut out = Vec::new();

@@ -30,7 +30,7 @@ impl Service {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Names this process in consumer groups and logs; defaults to a random id per start.
@@ -43,22 +43,6 @@ pub struct Config {
     pub capacity: switchyard_capacity::Config,
     pub automessages: switchyard_automessages::Config,
     pub surveys: switchyard_surveys::Config,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            instance_id: String::new(),
-            kafka: KafkaConfig::default(),
-            redis: RedisConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            connectors: Default::default(),
-            router: Default::default(),
-            capacity: Default::default(),
-            automessages: Default::default(),
-            surveys: Default::default(),
-        }
-    }
 }
 
 impl Config {
