@@ -21,6 +21,9 @@ pub trait Handler: Send {
     async fn tick(&mut self, _assignment: &[(String, i32)]) {}
 }
 
+/// How long a member may own no partitions before it counts as ready anyway.
+pub const JOIN_GRACE: Duration = Duration::from_secs(10);
+
 pub struct ConsumerSpec {
     pub group: String,
     pub topics: Vec<String>,
@@ -40,13 +43,19 @@ pub async fn run(
     let Some(sub_ref) = sub.as_mut() else { return Ok(()) };
     let mut ticker = tokio::time::interval(spec.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ready once the group gave this member partitions, or after JOIN_GRACE: a member of a
+    // group with more members than partitions legitimately owns none. Sticky, so a
+    // rebalance does not flap readiness.
+    let joined_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
             _ = ticker.tick() => {
                 let assignment = sub_ref.assignment();
-                ready.set(!assignment.is_empty());
+                if !assignment.is_empty() || joined_at.elapsed() >= JOIN_GRACE {
+                    ready.set(true);
+                }
                 handler.tick(&assignment).await;
             }
             delivery = sub_ref.next() => {
@@ -122,5 +131,104 @@ async fn apply_until_done(handler: &mut impl Handler, delivery: &Delivery, group
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use switchyard_platform::bus::{MemoryBus, Record};
+    use switchyard_platform::{EventBus, StateStore};
+    use switchyard_proto::events::v1::{envelope::Body, DequeueConversation};
+
+    use super::*;
+    use crate::ops::Readiness;
+
+    /// Fails with Unavailable `failures` times, then succeeds; counts successes.
+    struct Flaky {
+        failures: usize,
+        applied: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Handler for Flaky {
+        async fn handle(&mut self, _env: Envelope, _d: &Delivery) -> Result<(), ServiceError> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(ServiceError::Unavailable("store down".into()));
+            }
+            self.applied.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn setup() -> (Arc<MemoryBus>, Readiness) {
+        let bus = Arc::new(MemoryBus::new());
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(switchyard_platform::store::MemoryStore::new());
+        (bus.clone(), Readiness::new(bus, store))
+    }
+
+    fn event() -> Envelope {
+        crate::envelope::new(
+            "acme",
+            0,
+            Body::DequeueConversation(DequeueConversation { conversation_id: "c".into(), skill_id: "s".into() }),
+        )
+    }
+
+    fn spec() -> ConsumerSpec {
+        ConsumerSpec { group: "g".into(), topics: vec!["t".into()], start: StartFrom::Earliest, tick: Duration::from_millis(50) }
+    }
+
+    async fn pending(bus: &MemoryBus) -> usize {
+        let mut sub = bus.subscribe("g", &["t".to_owned()], StartFrom::Earliest).await.unwrap();
+        let mut n = 0;
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {
+            n += 1;
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn a_failed_effect_is_retried_then_committed_once() {
+        let (bus, readiness) = setup().await;
+        crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+        bus.publish(Record::new("t", "k", b"not an envelope".to_vec())).await.unwrap();
+        let applied = Arc::new(AtomicUsize::new(0));
+        let shutdown = Shutdown::new();
+        let handler = Flaky { failures: 2, applied: applied.clone() };
+        let (b, s) = (bus.clone(), shutdown.clone());
+        let task = tokio::spawn(async move { run(&*b, spec(), readiness.flag("c"), s, handler).await });
+        for _ in 0..100 {
+            if applied.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.trigger();
+        task.await.unwrap().unwrap();
+        assert_eq!(applied.load(Ordering::SeqCst), 1);
+        // Both records are committed: the applied one and the poison one (skipped).
+        assert_eq!(pending(&bus).await, 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_before_the_effect_leaves_the_record_for_the_next_owner() {
+        let (bus, readiness) = setup().await;
+        crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+        let applied = Arc::new(AtomicUsize::new(0));
+        let shutdown = Shutdown::new();
+        let handler = Flaky { failures: usize::MAX, applied: applied.clone() };
+        let (b, s) = (bus.clone(), shutdown.clone());
+        let task = tokio::spawn(async move { run(&*b, spec(), readiness.flag("c"), s, handler).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shutdown.trigger();
+        task.await.unwrap().unwrap();
+        assert_eq!(applied.load(Ordering::SeqCst), 0);
+        assert_eq!(pending(&bus).await, 1, "redelivered to the next member");
     }
 }
