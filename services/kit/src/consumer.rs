@@ -180,7 +180,12 @@ mod tests {
     }
 
     fn spec() -> ConsumerSpec {
-        ConsumerSpec { group: "g".into(), topics: vec!["t".into()], start: StartFrom::Earliest, tick: Duration::from_millis(50) }
+        ConsumerSpec {
+            group: "g".into(),
+            topics: vec!["t".into()],
+            start: StartFrom::Earliest,
+            tick: Duration::from_millis(50),
+        }
     }
 
     async fn pending(bus: &MemoryBus) -> usize {
