@@ -185,14 +185,17 @@ impl Member {
 
 /// Waits until `check` holds, polling every 50 ms, at most `WAIT`.
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let step = Duration::from_millis(50);
+    for _ in 0..(WAIT.as_millis() / step.as_millis()) {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(step).await;
     }
+    panic!("timed out waiting until {what}");
 }
 
-/// Drains `rx` into `into` until `done(into)` holds, at most `WAIT`.
+/// Drains `rx` into `into` until `done(into)` holds, at most `WAIT` and 10 000 records.
 async fn collect_until(
     rx: &mut mpsc::UnboundedReceiver<Delivery>,
     into: &mut Vec<Delivery>,
@@ -200,13 +203,17 @@ async fn collect_until(
     done: impl Fn(&[Delivery]) -> bool,
 ) {
     let deadline = Instant::now() + WAIT;
-    while !done(into) {
+    for _ in 0..10_000 {
+        if done(into) {
+            return;
+        }
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(d)) => into.push(d),
             Ok(None) => panic!("member stopped while waiting for {what}"),
             Err(_) => panic!("timed out waiting for {what}; got {} records", into.len()),
         }
     }
+    panic!("too many records while waiting for {what}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -532,8 +532,9 @@ fn commit_stored<C: ConsumerContext>(consumer: &impl Consumer<C>, group: &str) -
     }
 }
 
-/// A member of a consumer group on Kafka. Dropping it closes the consumer in the background
-/// (librdkafka commits what was stored and leaves the group).
+/// A member of a consumer group on Kafka. Dropping it closes the consumer: librdkafka commits
+/// what was stored and leaves the group (unlike a real crash, which commits nothing more and
+/// holds its partitions until the session times out).
 struct KafkaSubscription {
     consumer: Option<StreamConsumer<GroupContext>>,
     shared: Arc<Shared>,
@@ -681,15 +682,12 @@ impl Subscription for KafkaSubscription {
 }
 
 impl Drop for KafkaSubscription {
+    /// Leaves the group before returning, like the in-memory bus: librdkafka commits what was
+    /// stored and sends LeaveGroup. This blocks the calling thread for that round trip (a few
+    /// milliseconds, at most ~100 ms more for librdkafka's close loop); it needs nothing from
+    /// the async runtime, so it cannot deadlock. Use `close` to do it off the async threads.
     fn drop(&mut self) {
-        let Some(consumer) = self.consumer.take() else { return };
-        // Closing a consumer blocks until it has left the group: keep that off async threads.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn_blocking(move || drop(consumer));
-            }
-            Err(_) => drop(consumer),
-        }
+        drop(self.consumer.take());
     }
 }
 
