@@ -10,7 +10,6 @@ pub mod admin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use switchyard_kit::consumer::{ConsumerSpec, Handler};
 use switchyard_kit::runner::{ServiceSpec, Worker};
 use switchyard_kit::{config::keys, consumer, envelope, Listeners, Platform, ServiceError, Shutdown};
@@ -22,24 +21,12 @@ use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 pub const AVAILABLE_TOTAL: &str = "switchyard_capacity_agent_available_total";
 pub const RELEASED_TOTAL: &str = "switchyard_capacity_conversations_released_total";
 
-/// Capacity configuration (`[capacity]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    pub grpc_addr: String,
-    pub ops_addr: String,
-}
+/// Configuration (`[capacity]`): where it listens.
+pub type Config = switchyard_kit::Endpoints;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self { grpc_addr: "0.0.0.0:7103".into(), ops_addr: "0.0.0.0:9103".into() }
-    }
-}
-
-impl Config {
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
+/// Default listen ports.
+pub fn default_config() -> Config {
+    switchyard_kit::Endpoints::on_ports(7103, 9103)
 }
 
 pub const GRPC_SERVICES: &[&str] = &["switchyard.capacity.v1.CapacityAdminService"];
@@ -63,10 +50,10 @@ pub fn state_to_proto(state: AgentState) -> ProtoState {
     }
 }
 
-pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(platform: Platform, _config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     metrics::describe_counter!(AVAILABLE_TOTAL, "AgentAvailable events published");
     metrics::describe_counter!(RELEASED_TOTAL, "Conversations whose load was released");
-    let _ = config;
+
     let routes = tonic::service::Routes::new(
         switchyard_proto::capacity::v1::capacity_admin_service_server::CapacityAdminServiceServer::new(admin::Admin {
             platform: platform.clone(),

@@ -18,7 +18,6 @@ pub mod partner;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use switchyard_kit::consumer::{ConsumerSpec, Handler};
 use switchyard_kit::runner::{ServiceSpec, Worker};
 use switchyard_kit::{consumer, Listeners, Platform, ServiceError, Shutdown};
@@ -35,30 +34,17 @@ pub const OPENED_TOTAL: &str = "switchyard_connectors_conversations_opened_total
 pub const CLOSED_TOTAL: &str = "switchyard_connectors_conversations_closed_total";
 pub const MESSAGES_TOTAL: &str = "switchyard_connectors_messages_total";
 
-/// Connectors configuration (`[connectors]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    pub grpc_addr: String,
-    pub ops_addr: String,
-}
+/// Configuration (`[connectors]`): where it listens.
+pub type Config = switchyard_kit::Endpoints;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self { grpc_addr: "0.0.0.0:7101".into(), ops_addr: "0.0.0.0:9101".into() }
-    }
-}
-
-impl Config {
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
+/// Default listen ports.
+pub fn default_config() -> Config {
+    switchyard_kit::Endpoints::on_ports(7101, 9101)
 }
 
 pub const GRPC_SERVICES: &[&str] = &["switchyard.connectors.v1.ConnectorService", "switchyard.agent.v1.AgentService"];
 
-pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
-    let _ = config;
+pub async fn run(platform: Platform, _config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     metrics::describe_counter!(OPENED_TOTAL, "Conversations opened");
     metrics::describe_counter!(CLOSED_TOTAL, "Conversations closed, by who closed them");
     metrics::describe_counter!(MESSAGES_TOTAL, "Messages written, by writer");

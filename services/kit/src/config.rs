@@ -134,6 +134,39 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Where a service listens: its gRPC API and its ops HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    /// gRPC listen address (host:port).
+    pub grpc_addr: String,
+    /// Ops HTTP listen address (host:port): /health/livez, /health/readyz, /metrics.
+    pub ops_addr: String,
+}
+
+impl Endpoints {
+    /// All interfaces on the given ports.
+    pub fn on_ports(grpc: u16, ops: u16) -> Self {
+        Self { grpc_addr: format!("0.0.0.0:{grpc}"), ops_addr: format!("0.0.0.0:{ops}") }
+    }
+
+    /// `section` names the config section in messages, e.g. "router".
+    pub fn validate(&self, section: &str) -> Result<(), String> {
+        for (key, value) in [("grpc_addr", &self.grpc_addr), ("ops_addr", &self.ops_addr)] {
+            if value.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!("{section}.{key} must be ip:port, got {value:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self::on_ports(0, 0)
+    }
+}
+
 /// Topic names (architecture §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {

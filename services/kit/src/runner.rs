@@ -89,3 +89,55 @@ pub async fn run(
     tracing::info!(service = spec.name, "stopped");
     Ok(())
 }
+
+/// A service that, for now, only consumes its topics (group = `name`), counting events in
+/// `switchyard_<name>_events_total`, with health, readiness and graceful stop: the plumbing
+/// that services whose rules come later start from.
+pub async fn run_consumer_only(
+    name: &'static str,
+    platform: Platform,
+    topics: Vec<String>,
+    listeners: Listeners,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let metric = format!("switchyard_{name}_events_total");
+    metrics::describe_counter!(metric.clone(), "Events read, by topic");
+    let spec = ServiceSpec {
+        name,
+        grpc_services: Vec::new(),
+        routes: Routes::default(),
+        drain_deadline: Duration::from_secs(15),
+    };
+    let p = platform.clone();
+    run(spec, &platform, listeners, shutdown, move |readiness, stop| {
+        let flag = readiness.flag(format!("consumer {name}"));
+        let consumer_spec = crate::consumer::ConsumerSpec {
+            group: name.into(),
+            topics,
+            start: switchyard_platform::bus::StartFrom::Earliest,
+            tick: Duration::from_secs(1),
+        };
+        let worker: Worker =
+            Box::pin(
+                async move { crate::consumer::run(&*p.bus, consumer_spec, flag, stop, EventCounter { metric }).await },
+            );
+        vec![("consumer", worker)]
+    })
+    .await
+}
+
+struct EventCounter {
+    metric: String,
+}
+
+#[async_trait::async_trait]
+impl crate::consumer::Handler for EventCounter {
+    async fn handle(
+        &mut self,
+        _env: switchyard_proto::events::v1::Envelope,
+        delivery: &switchyard_platform::bus::Delivery,
+    ) -> Result<(), crate::ServiceError> {
+        metrics::counter!(self.metric.clone(), "topic" => delivery.topic.clone()).increment(1);
+        Ok(())
+    }
+}

@@ -79,6 +79,8 @@ impl Default for Config {
 
 impl Config {
     pub fn validate(&self) -> Result<(), String> {
+        switchyard_kit::Endpoints { grpc_addr: self.grpc_addr.clone(), ops_addr: self.ops_addr.clone() }
+            .validate("router")?;
         if self.assign_interval < Duration::from_millis(10) || self.assign_interval > Duration::from_secs(60) {
             return Err("router.assign_interval must be within 10ms..=60s".into());
         }

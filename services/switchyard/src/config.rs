@@ -30,7 +30,7 @@ impl Service {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Names this process in consumer groups and logs; defaults to a random id per start.
@@ -43,6 +43,22 @@ pub struct Config {
     pub capacity: switchyard_capacity::Config,
     pub automessages: switchyard_automessages::Config,
     pub surveys: switchyard_surveys::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            instance_id: String::new(),
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            connectors: switchyard_connectors::default_config(),
+            router: switchyard_router::Config::default(),
+            capacity: switchyard_capacity::default_config(),
+            automessages: switchyard_automessages::default_config(),
+            surveys: switchyard_surveys::default_config(),
+        }
+    }
 }
 
 impl Config {
@@ -60,11 +76,11 @@ impl Config {
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;
-        self.connectors.validate()?;
+        self.connectors.validate("connectors")?;
         self.router.validate()?;
-        self.capacity.validate()?;
-        self.automessages.validate()?;
-        self.surveys.validate()?;
+        self.capacity.validate("capacity")?;
+        self.automessages.validate("automessages")?;
+        self.surveys.validate("surveys")?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {
                 return Err(format!(
