@@ -299,7 +299,10 @@ impl EventBus for KafkaBus {
         config
             .set("enable.auto.commit", "true")
             .set("partition.assignment.strategy", "roundrobin")
-            .set("allow.auto.create.topics", "false");
+            .set("allow.auto.create.topics", "false")
+            // Routing is latency-bound: do not let an idle fetch park for librdkafka's
+            // default 500 ms (brokers that do not answer long polls early add it per hop).
+            .set("fetch.wait.max.ms", "10");
         settings.apply_extra(&mut config);
         config.set("group.id", group).set("enable.auto.offset.store", "false").set(
             "auto.offset.reset",
