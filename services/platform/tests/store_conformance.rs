@@ -58,6 +58,7 @@ conformance!(
     enqueue_is_idempotent_and_ignored_after_release,
     queue_order_is_oldest_first,
     claim_outcomes,
+    claims_stay_pending_until_announced,
     claim_capacity_rule_r8_6,
     claim_is_atomic_under_concurrency,
     release_frees_agent_or_leaves_queue,
@@ -1093,4 +1094,42 @@ mod redis_only {
         assert!(!store.account_exists("we").await.unwrap());
         assert_eq!(store.get_agent("we}ird", "ann").await.unwrap(), None);
     }
+}
+
+/// Invariant 3: a claim stays pending announcement until confirmed, so a crash between the
+/// claim and its event cannot leave the agent unaware; confirming an old version keeps a
+/// newer claim pending; routes no longer assigned drop out.
+async fn claims_stay_pending_until_announced(store: Store) {
+    let account = unique("acct");
+    online_agent(&store, &account, "ann", &[SKILL], 5).await;
+    for (i, conv) in ["p1", "p2", "p3"].iter().enumerate() {
+        queued_conversation(&store, &account, conv, 100 + i as i64).await;
+        let claim = Claim {
+            account_id: account.clone(),
+            conversation_id: (*conv).into(),
+            skill_id: SKILL.into(),
+            agent_id: "ann".into(),
+            weight: ONE,
+            headroom: 500,
+            now_ms: 1_000 + i as i64,
+        };
+        assert_eq!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
+    }
+    let pending =
+        |v: Vec<(String, Route)>| v.into_iter().map(|(a, r)| (a, r.conversation_id, r.version)).collect::<Vec<_>>();
+    assert_eq!(
+        pending(store.unannounced(1_001, 10).await.unwrap()),
+        vec![(account.clone(), "p1".into(), 1), (account.clone(), "p2".into(), 1)],
+        "oldest first, only those claimed at or before the cut-off"
+    );
+    store.announced(&account, "p1", 1).await.unwrap();
+    store.announced(&account, "p2", 7).await.unwrap(); // not the current version: stays
+    assert_eq!(
+        store.release(&account, "p3").await.unwrap(),
+        ReleaseOutcome::FreedAgent { agent_id: "ann".into(), skill_id: SKILL.into() }
+    );
+    assert_eq!(pending(store.unannounced(i64::MAX, 10).await.unwrap()), vec![(account.clone(), "p2".into(), 1)]);
+    // The closed one left the pending set for good.
+    store.announced(&account, "p2", 1).await.unwrap();
+    assert!(store.unannounced(i64::MAX, 10).await.unwrap().is_empty());
 }

@@ -181,6 +181,27 @@ impl Engine {
         Ok(assigned)
     }
 
+    /// Publishes assignments claimed more than `grace` ago whose event was never confirmed
+    /// (the claiming process died in between), for conversations whose skill `owns` says is
+    /// this replica's. Returns how many were published.
+    pub async fn reannounce(
+        &self,
+        grace: std::time::Duration,
+        owns: impl Fn(&str, &str) -> bool,
+    ) -> Result<usize, ServiceError> {
+        let cutoff = self.platform.clock.now_ms() - grace.as_millis() as i64;
+        let mut published = 0;
+        for (account, route) in self.platform.store.unannounced(cutoff, 1000).await? {
+            if owns(&account, &route.skill_id) {
+                tracing::info!(account_id = %account, conversation_id = %route.conversation_id, agent_id = %route.agent_id, "announcing an assignment left unannounced");
+                self.announce(&account, &route.conversation_id, &route.agent_id, &route.skill_id, route.version)
+                    .await?;
+                published += 1;
+            }
+        }
+        Ok(published)
+    }
+
     async fn claim(
         &self,
         account_id: &str,
@@ -232,10 +253,14 @@ impl Engine {
         );
         let key = keys::conversation(account_id, conversation_id);
         let mut delay = std::time::Duration::from_millis(50);
-        // The claim is already durable: keep trying so the agent hears of it.
+        // The claim is already durable: keep trying so the agent hears of it. If this process
+        // dies first, the claim stays pending and `reannounce` publishes it later.
         for attempt in 0..8 {
             match envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key.clone(), &env).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.platform.store.announced(account_id, conversation_id, version).await?;
+                    return Ok(());
+                }
                 Err(err) if attempt < 7 => {
                     tracing::warn!(conversation_id, error = %err, "publishing assignment failed, retrying");
                     tokio::time::sleep(delay).await;
@@ -408,6 +433,33 @@ mod tests {
         assert_eq!(got, vec![("c1".to_owned(), "a".to_owned()), ("c1".to_owned(), "a".to_owned())]);
         assert_eq!(w.store.get_agent("acme", "a").await.unwrap().unwrap().load.len(), 1);
         assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_event_was_lost_is_announced_by_the_sweep() {
+        let w = world().await;
+        w.conversation("c1", "sales").await; // queued: nobody online yet
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        // A router claims and dies before publishing (the store call alone).
+        let claim = Claim {
+            account_id: "acme".into(),
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            agent_id: "a".into(),
+            weight: ONE,
+            headroom: 500,
+            now_ms: w.clock.now_ms(),
+        };
+        assert_eq!(w.store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
+        assert!(w.assignments().await.is_empty());
+        let all = |_: &str, _: &str| true;
+        // Not yet past the grace period: the claimer may still be publishing.
+        assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
+        w.clock.advance(Duration::from_secs(7));
+        assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 1);
+        assert_eq!(w.assignments().await, vec![("c1".to_owned(), "a".to_owned())]);
+        // Confirmed: not published again.
+        assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
     }
 
     #[tokio::test]

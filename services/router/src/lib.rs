@@ -120,7 +120,13 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
     };
     let p = platform.clone();
     let result = switchyard_kit::runner::run(spec, &platform, listeners, shutdown, move |readiness, stop| {
-        let routing = RoutingHandler { platform: p.clone(), registry, partitions: None };
+        let routing = RoutingHandler {
+            platform: p.clone(),
+            registry,
+            engine: engine.clone(),
+            partitions: None,
+            announce_grace: config.assign_interval * 3,
+        };
         let routing_spec = ConsumerSpec {
             group: "router".into(),
             topics: vec![p.topics.routing.clone()],
@@ -148,7 +154,10 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
 struct RoutingHandler {
     platform: Platform,
     registry: Registry,
+    engine: Arc<Engine>,
     partitions: Option<i32>,
+    /// How old an unconfirmed claim must be before this replica publishes it again.
+    announce_grace: Duration,
 }
 
 #[async_trait]
@@ -192,6 +201,10 @@ impl Handler for RoutingHandler {
             if let Err(err) = self.registry.assign_pass(&account, &skill).await {
                 tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
             }
+        }
+        // Claims older than a few passes whose event was never confirmed: their claimer died.
+        if let Err(err) = self.engine.reannounce(self.announce_grace, owns).await {
+            tracing::warn!(error = %err, "re-announcing assignments failed");
         }
     }
 }

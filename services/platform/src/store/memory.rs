@@ -29,6 +29,8 @@ struct State {
     routes: HashMap<(String, String), Route>,
     /// (account, skill) -> ordered (queued_at, conversation)
     queues: HashMap<(String, String), BTreeSet<(i64, String)>>,
+    /// (account, conversation) -> claimed at, for assignments not yet announced
+    unannounced: HashMap<(String, String), i64>,
 }
 
 #[derive(Default)]
@@ -411,6 +413,36 @@ impl StateStore for MemoryStore {
         Ok(out)
     }
 
+    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
+        let mut s = self.lock();
+        let mut due: Vec<(i64, (String, String))> =
+            s.unannounced.iter().filter(|(_, at)| **at <= claimed_before_ms).map(|(k, at)| (*at, k.clone())).collect();
+        due.sort();
+        let mut out = Vec::new();
+        for (_, key) in due {
+            match s.routes.get(&key) {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((key.0.clone(), route.clone()));
+                    }
+                }
+                _ => {
+                    s.unannounced.remove(&key);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let key = k(account_id, conversation_id);
+        if s.routes.get(&key).is_some_and(|r| r.version == version) {
+            s.unannounced.remove(&key);
+        }
+        Ok(())
+    }
+
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
         let mut s = self.lock();
         let route_key = k(&c.account_id, &c.conversation_id);
@@ -440,6 +472,7 @@ impl StateStore for MemoryStore {
         route.version += 1;
         let version = route.version;
         s.remove_from_queue(&c.account_id, &c.skill_id, queued_at, &c.conversation_id);
+        s.unannounced.insert(route_key, c.now_ms);
         Ok(ClaimOutcome::Claimed { version })
     }
 

@@ -364,10 +364,20 @@ pub trait StateStore: Send + Sync + 'static {
     /// Skills with a non-empty queue, as (account, skill).
     async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError>;
 
+    /// Assignments whose announcement is not confirmed yet, claimed at or before
+    /// `claimed_before_ms`, oldest first, as (account, route). Routes that are no longer
+    /// assigned leave the pending set as a side effect.
+    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError>;
+    /// Confirms that assignment `version` of the conversation was announced; a newer claim
+    /// stays pending.
+    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError>;
+
     // --- the arbiter ---
     /// Atomically: the conversation is queued on the skill and open; the agent is logged in,
     /// ONLINE, holds the skill, and load + weight <= max + headroom. Then it leaves the
-    /// queue, its route says assigned to the agent, and the agent's load counts it.
+    /// queue, its route says assigned to the agent, the agent's load counts it, and the
+    /// assignment is pending announcement until [`StateStore::announced`] (so a crash between
+    /// the claim and the event cannot leave an agent unaware of its conversation).
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
     /// On close: free the agent or drop the conversation from its queue; mark the route closed.
     async fn release(&self, account_id: &str, conversation_id: &str) -> Result<ReleaseOutcome, StoreError>;

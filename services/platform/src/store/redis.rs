@@ -92,6 +92,7 @@ struct Scripts {
     enqueue: Script,
     queue_head: Script,
     claim: Script,
+    announced: Script,
     release: Script,
     requeue: Script,
 }
@@ -111,6 +112,7 @@ impl Scripts {
             enqueue: script(include_str!("lua/enqueue.lua")),
             queue_head: script(include_str!("lua/queue_head.lua")),
             claim: script(include_str!("lua/claim.lua")),
+            announced: script(include_str!("lua/announced.lua")),
             release: script(include_str!("lua/release.lua")),
             requeue: script(include_str!("lua/requeue.lua")),
         }
@@ -380,6 +382,21 @@ fn decode_conversation(conversation_id: &str, value: Value) -> Result<Conversati
         opened_at_ms: f.num("opened_at")?,
         closed_at_ms: f.num("closed_at")?,
     })
+}
+
+fn decode_route(conversation_id: &str, reply: Value) -> Result<Option<Route>, StoreError> {
+    let f = Fields::new(reply, "route")?;
+    if f.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Route {
+        conversation_id: conversation_id.to_owned(),
+        skill_id: f.str("skill")?,
+        status: route_status(&f.str("status")?)?,
+        agent_id: f.str("agent")?,
+        version: f.num("version")?,
+        queued_at_ms: f.num("queued_at")?,
+    }))
 }
 
 fn route_status(text: &str) -> Result<RouteStatus, StoreError> {
@@ -876,18 +893,61 @@ impl StateStore for RedisStore {
 
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
         let reply = self.query(::redis::cmd("HGETALL").arg(self.key(account_id, "route", conversation_id))).await?;
-        let f = Fields::new(reply, "route")?;
-        if f.is_empty() {
-            return Ok(None);
+        decode_route(conversation_id, reply)
+    }
+
+    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
+        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.active_accounts_key())).await?;
+        let accounts = array(reply, "active accounts")?
+            .into_iter()
+            .map(|a| string(a, "active account"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut due: Vec<(i64, String, String)> = Vec::new();
+        for account in &accounts {
+            let reply = self
+                .query(
+                    ::redis::cmd("ZRANGEBYSCORE")
+                        .arg(self.akey(account, "unannounced"))
+                        .arg("-inf")
+                        .arg(claimed_before_ms)
+                        .arg("WITHSCORES")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit),
+                )
+                .await?;
+            let mut items = array(reply, "unannounced")?.into_iter();
+            while let Some(member) = items.next() {
+                let conversation = string(member, "unannounced member")?;
+                let score = integral_score(&string(next(&mut items, "unannounced")?, "unannounced score")?)?;
+                due.push((score, account.clone(), conversation));
+            }
         }
-        Ok(Some(Route {
-            conversation_id: conversation_id.to_owned(),
-            skill_id: f.str("skill")?,
-            status: route_status(&f.str("status")?)?,
-            agent_id: f.str("agent")?,
-            version: f.num("version")?,
-            queued_at_ms: f.num("queued_at")?,
-        }))
+        due.sort();
+        let mut out = Vec::new();
+        for (_, account, conversation) in due {
+            match self.route(&account, &conversation).await? {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((account, route));
+                    }
+                }
+                // No longer assigned: drop it, unless a newer claim came in meanwhile.
+                Some(route) => self.announced(&account, &conversation, route.version).await?,
+                None => self.announced(&account, &conversation, 0).await?,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
+        let mut inv = self.scripts.announced.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.akey(account_id, "unannounced"))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(version);
+        self.run(&inv).await.map(|_| ())
     }
 
     async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -929,6 +989,7 @@ impl StateStore for RedisStore {
             .key(self.key(a, "agent-load", &c.agent_id))
             .key(self.key(a, "queue", &c.skill_id))
             .key(self.akey(a, "active-skills"))
+            .key(self.akey(a, "unannounced"))
             .arg(self.base(a))
             .arg(&c.conversation_id)
             .arg(&c.skill_id)

@@ -2,7 +2,8 @@
 -- the agent's load in one step.
 -- KEYS[1] route:<conversation>, KEYS[2] conv:<conversation>, KEYS[3] agent:<agent>,
 -- KEYS[4] agent-skills:<agent>, KEYS[5] agent-load:<agent> (hash conversation -> weight),
--- KEYS[6] queue:<skill>, KEYS[7] active-skills
+-- KEYS[6] queue:<skill>, KEYS[7] active-skills, KEYS[8] unannounced (sorted set
+-- conversation -> claimed at: assignments whose event is not confirmed yet)
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] agent id, ARGV[5] weight (milli),
 -- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000)
 -- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
@@ -53,4 +54,5 @@ redis.call('ZREM', KEYS[6], conversation)
 if redis.call('ZCARD', KEYS[6]) == 0 then
   redis.call('SREM', KEYS[7], skill)
 end
+redis.call('ZADD', KEYS[8], ARGV[7], conversation)
 return { 'claimed', version }
