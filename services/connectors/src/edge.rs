@@ -211,6 +211,9 @@ impl Edge {
         let Some(record) = self.platform.store.get_conversation(account_id, conversation_id).await? else {
             return Ok(None);
         };
+        if record.status == ConversationStatus::Closed {
+            return Ok(None);
+        }
         let history = self.platform.store.transcript(account_id, conversation_id).await?;
         Ok(Some(AgentEvent {
             event: Some(agent_event::Event::Assigned(Assignment {

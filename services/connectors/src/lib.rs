@@ -22,6 +22,7 @@ use switchyard_kit::consumer::{ConsumerSpec, Handler};
 use switchyard_kit::runner::{ServiceSpec, Worker};
 use switchyard_kit::{consumer, Listeners, Platform, ServiceError, Shutdown};
 use switchyard_platform::bus::{Delivery, StartFrom};
+use switchyard_platform::store::RouteStatus;
 use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Unassigned};
 use switchyard_proto::common::v1::Party;
 use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, OutboundEvent};
@@ -134,7 +135,12 @@ impl Handler for FanoutHandler {
         match env.body {
             Some(Body::ConversationAssigned(a)) => {
                 hub.wake_partners(account);
-                if hub.has_agent(account, &a.agent_id) {
+                // Assignment events can come again (redelivery after a crash, re-announcement):
+                // only the current assignment of an open conversation reaches the agent.
+                let current = self.edge.platform.store.route(account, &a.conversation_id).await?.is_some_and(|r| {
+                    r.status == RouteStatus::Assigned && r.agent_id == a.agent_id && r.version == a.assignment_version
+                });
+                if current && hub.has_agent(account, &a.agent_id) {
                     if let Some(event) = self.edge.assignment_event(account, &a.conversation_id, &a.skill_id).await? {
                         hub.to_agent(account, &a.agent_id, event);
                     }
@@ -168,5 +174,94 @@ impl Handler for FanoutHandler {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use switchyard_kit::Topics;
+    use switchyard_platform::bus::MemoryBus;
+    use switchyard_platform::store::{
+        AgentSession, AgentSpec, AgentState, Claim, MemoryStore, NewConversation, StateStore, ONE,
+    };
+    use switchyard_platform::ManualClock;
+    use switchyard_proto::events::v1::ConversationAssigned;
+
+    use super::*;
+
+    async fn assigned_conversation(store: &MemoryStore) {
+        let spec = AgentSpec { agent_id: "a".into(), skill_ids: vec!["s".into()], max_conversations: 2, bot: false };
+        store.create_agent("acme", &spec).await.unwrap();
+        let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };
+        store.set_agent_session("acme", "a", &online, 0).await.unwrap();
+        let new = NewConversation {
+            conversation_id: "c".into(),
+            consumer_id: "k".into(),
+            channel: 1,
+            skill_id: "s".into(),
+            language: String::new(),
+            partner_message_id: String::new(),
+            opened_at_ms: 0,
+        };
+        store.open_conversation("acme", &new).await.unwrap();
+        store.enqueue("acme", "c", "s", 0).await.unwrap();
+        let claim = Claim {
+            account_id: "acme".into(),
+            conversation_id: "c".into(),
+            skill_id: "s".into(),
+            agent_id: "a".into(),
+            weight: ONE,
+            headroom: 500,
+            now_ms: 0,
+        };
+        store.claim(&claim).await.unwrap();
+    }
+
+    fn assigned(version: u64) -> Envelope {
+        let body = Body::ConversationAssigned(ConversationAssigned {
+            conversation_id: "c".into(),
+            agent_id: "a".into(),
+            skill_id: "s".into(),
+            assignment_version: version,
+        });
+        switchyard_kit::envelope::new("acme", 0, body)
+    }
+
+    fn delivery() -> Delivery {
+        Delivery {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            key: String::new(),
+            payload: Default::default(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_current_assignment_of_an_open_conversation_reaches_the_agent() {
+        let store = Arc::new(MemoryStore::new());
+        assigned_conversation(&store).await;
+        let platform = Platform {
+            bus: Arc::new(MemoryBus::new()),
+            store: store.clone(),
+            clock: Arc::new(ManualClock::new(0)),
+            topics: Topics::with_prefix("t."),
+            instance_id: "i".into(),
+        };
+        let edge = Edge { platform, hub: Hub::new() };
+        let mut stream = edge.hub.register_agent("acme", "a");
+        let mut fanout = FanoutHandler { edge: edge.clone() };
+
+        fanout.handle(assigned(7), &delivery()).await.unwrap();
+        assert!(stream.try_recv().is_err(), "a stale version is dropped");
+        fanout.handle(assigned(1), &delivery()).await.unwrap();
+        assert!(matches!(stream.try_recv().unwrap().event, Some(agent_event::Event::Assigned(_))));
+
+        store.close_conversation("acme", "c", 1).await.unwrap();
+        fanout.handle(assigned(1), &delivery()).await.unwrap();
+        assert!(stream.try_recv().is_err(), "a redelivered assignment of a closed conversation is dropped");
     }
 }

@@ -45,6 +45,12 @@ impl Process {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+
+    /// kill -9: no shutdown, no offsets committed, no group left.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Process {
@@ -54,29 +60,100 @@ impl Drop for Process {
     }
 }
 
-fn spawn(service: &'static str, kafka: &str, redis: &str, prefix: &str, dir: &std::path::Path) -> Process {
-    let (grpc_port, ops_port) = (free_port(), free_port());
-    let log = dir.join(format!("{service}.log"));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .arg(service)
-        .args(["--kafka", kafka, "--redis", redis])
-        .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}"), "--ops-addr", &format!("127.0.0.1:{ops_port}")])
-        .env("SWITCHYARD_KAFKA__TOPIC_PREFIX", format!("{prefix}."))
-        .env("SWITCHYARD_KAFKA__PARTITIONS", "4")
-        .env("SWITCHYARD_REDIS__KEY_PREFIX", prefix)
-        .env("SWITCHYARD_ROUTER__ASSIGN_INTERVAL", "500ms")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
+/// Redis, a Kafka broker and the five services as separate processes of the compiled binary.
+struct Topology {
+    redis: RedisServer,
+    kafka: KafkaBroker,
+    prefix: String,
+    dir: PathBuf,
+    config: PathBuf,
+    procs: Vec<Process>,
+    starts: usize,
+}
+
+impl Topology {
+    async fn start() -> Self {
+        let redis = RedisServer::start().await.expect("redis-server");
+        let kafka = KafkaBroker::start().await.expect("kafka broker");
+        let prefix = unique("e2e")[..16].to_owned();
+        let dir = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A killed member is noticed after the session timeout: keep it short here.
+        let config = dir.join("switchyard.toml");
+        std::fs::write(
+            &config,
+            "[kafka.settings]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n",
+        )
         .unwrap();
-    Process {
-        name: service,
-        child,
-        log,
-        grpc: format!("http://127.0.0.1:{grpc_port}"),
-        ops: format!("http://127.0.0.1:{ops_port}/health/readyz"),
+        let mut topology = Self { redis, kafka, prefix, dir, config, procs: Vec::new(), starts: 0 };
+        for service in ["connectors", "router", "capacity", "automessages", "surveys"] {
+            topology.spawn(service).await;
+        }
+        topology
+    }
+
+    async fn spawn(&mut self, service: &'static str) {
+        let (grpc_port, ops_port) = (free_port(), free_port());
+        self.starts += 1;
+        let log = self.dir.join(format!("{service}.{}.log", self.starts));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg(service)
+            .args(["--kafka", &self.kafka.bootstrap(), "--redis", &self.redis.url()])
+            .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}"), "--ops-addr", &format!("127.0.0.1:{ops_port}")])
+            .args(["--config", self.config.to_str().unwrap()])
+            .env("SWITCHYARD_KAFKA__TOPIC_PREFIX", format!("{}.", self.prefix))
+            .env("SWITCHYARD_KAFKA__PARTITIONS", "4")
+            .env("SWITCHYARD_REDIS__KEY_PREFIX", &self.prefix)
+            .env("SWITCHYARD_ROUTER__ASSIGN_INTERVAL", "500ms")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let process = Process {
+            name: service,
+            child,
+            log,
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
+            ops: format!("http://127.0.0.1:{ops_port}/health/readyz"),
+        };
+        let url = process.ops.clone();
+        let ready = wait_for(&format!("{service} ready"), Duration::from_secs(90), || {
+            let url = url.clone();
+            async move { common::http_get(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
+        })
+        .await;
+        if let Err(err) = ready {
+            panic!("{err}\n--- {service} log ---\n{}", process.log_tail());
+        }
+        self.procs.push(process);
+    }
+
+    fn process(&mut self, service: &str) -> &mut Process {
+        self.procs.iter_mut().rev().find(|p| p.name == service).unwrap()
+    }
+
+    async fn restart_after_kill9(&mut self, service: &'static str) {
+        self.process(service).kill9();
+        self.procs.retain(|p| p.name != service);
+        self.spawn(service).await;
+    }
+
+    async fn channel(&mut self, service: &str) -> tonic::transport::Channel {
+        let url = self.process(service).grpc.clone();
+        channel(&url).await
+    }
+
+    fn logs(&self) -> String {
+        self.procs.iter().map(|p| format!("--- {} ---\n{}", p.name, p.log_tail())).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        self.procs.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -93,33 +170,9 @@ struct Observed {
     closed: HashSet<String>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
-    let redis = RedisServer::start().await.expect("redis-server");
-    let kafka = KafkaBroker::start().await.expect("kafka broker");
-    let prefix = unique("e2e")[..16].to_owned();
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs: Vec<Process> = ["connectors", "router", "capacity", "automessages", "surveys"]
-        .into_iter()
-        .map(|s| spawn(s, &kafka.bootstrap(), &redis.url(), &prefix, &dir))
-        .collect();
-    for p in &procs {
-        let url = p.ops.clone();
-        let ready = wait_for(&format!("{} ready", p.name), Duration::from_secs(90), || {
-            let url = url.clone();
-            async move { common::http_get(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
-        })
-        .await;
-        if let Err(err) = ready {
-            panic!("{err}\n--- {} log ---\n{}", p.name, p.log_tail());
-        }
-    }
-    let by_name = |n: &str| procs.iter().find(|p| p.name == n).unwrap().grpc.clone();
-    let connectors = channel(&by_name("connectors")).await;
-
-    // Account, skills, agents: mixed skills, max 1..=3.
-    let mut admin = RoutingAdminServiceClient::new(channel(&by_name("router")).await);
+/// Account, skills and agents (mixed skills; max 1..=3). Returns each agent's max.
+async fn provision(topology: &mut Topology, agents: usize) -> HashMap<String, usize> {
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
     admin.create_account(CreateAccountRequest { account_id: ACCOUNT.into(), name: "Acme".into() }).await.unwrap();
     for s in SKILLS {
         admin
@@ -130,9 +183,9 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             .await
             .unwrap();
     }
-    let mut capacity = CapacityAdminServiceClient::new(channel(&by_name("capacity")).await);
+    let mut capacity = CapacityAdminServiceClient::new(topology.channel("capacity").await);
     let mut maxima = HashMap::new();
-    for i in 0..AGENTS {
+    for i in 0..agents {
         let skills = vec![SKILLS[i % 4].to_string(), SKILLS[(i + 1) % 4].to_string()];
         let max = (i % 3 + 1) as u32;
         maxima.insert(format!("agent-{i}"), max as usize);
@@ -149,11 +202,17 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             .await
             .unwrap();
     }
+    maxima
+}
 
-    // Simulated agents: take each assignment, reply, close after a short while.
-    let observed = Arc::new(Mutex::new(Observed::default()));
-    let mut agent_tasks = Vec::new();
-    for i in 0..AGENTS {
+/// Simulated agents: log in ONLINE, take each assignment, reply, close after a short while.
+async fn start_agents(
+    connectors: &tonic::transport::Channel,
+    agents: usize,
+    observed: &Arc<Mutex<Observed>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for i in 0..agents {
         let agent_id = format!("agent-{i}");
         let mut client = AgentServiceClient::new(connectors.clone());
         client
@@ -170,7 +229,7 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             .unwrap()
             .into_inner();
         let observed = observed.clone();
-        agent_tasks.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut held: HashSet<String> = HashSet::new();
             while let Ok(Some(event)) = stream.message().await {
                 let Some(agent_event::Event::Assigned(a)) = event.event else { continue };
@@ -204,11 +263,13 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             }
         }));
     }
+    tasks
+}
 
-    // Partner: 500 conversations, 16 in flight at a time, bursts included.
-    let started = Instant::now();
+/// Opens `range` conversations (16 in flight), spread over the skills.
+async fn open_conversations(connectors: &tonic::transport::Channel, range: std::ops::Range<usize>) -> Vec<String> {
     let partner = ConnectorServiceClient::new(connectors.clone());
-    let opened: Vec<String> = futures::stream::iter(0..CONVERSATIONS)
+    futures::stream::iter(range)
         .map(|i| {
             let mut p = partner.clone();
             async move {
@@ -229,24 +290,33 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
         })
         .buffer_unordered(16)
         .collect()
-        .await;
-    assert_eq!(opened.iter().collect::<HashSet<_>>().len(), CONVERSATIONS);
+        .await
+}
 
-    let all_closed = wait_for("every conversation closed", Duration::from_secs(240), || {
-        let done = observed.lock().unwrap().closed.len() >= CONVERSATIONS;
+/// Waits until `n` conversations were closed by the agents; on timeout, fails with the logs.
+async fn wait_closed(topology: &Topology, observed: &Arc<Mutex<Observed>>, n: usize, timeout: Duration) {
+    let result = wait_for(&format!("{n} conversations closed"), timeout, || {
+        let done = observed.lock().unwrap().closed.len() >= n;
         async move { done.then_some(()) }
     })
     .await;
-    if let Err(err) = all_closed {
-        let logs: Vec<String> = procs.iter().map(|p| format!("--- {} ---\n{}", p.name, p.log_tail())).collect();
+    if let Err(err) = result {
         let o = observed.lock().unwrap();
-        panic!("{err}: {} assigned, {} closed\n{}", o.assignments.len(), o.closed.len(), logs.join("\n"));
+        panic!("{err}: {} assigned, {} closed\n{}", o.assignments.len(), o.closed.len(), topology.logs());
     }
-    let elapsed = started.elapsed();
+}
 
+/// Invariants 1-3 as seen from outside: each conversation assigned exactly once, nobody over
+/// max, queues empty, every agent's load released.
+async fn assert_all_done(
+    topology: &mut Topology,
+    observed: &Arc<Mutex<Observed>>,
+    opened: &[String],
+    maxima: &HashMap<String, usize>,
+) {
     {
         let o = observed.lock().unwrap();
-        for conv in &opened {
+        for conv in opened {
             let agents = o.assignments.get(conv).map(Vec::as_slice).unwrap_or_default();
             assert_eq!(agents.len(), 1, "conversation {conv} assigned to {agents:?}");
         }
@@ -254,7 +324,7 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             assert!(*held <= maxima[agent], "{agent} held {held} > max {}", maxima[agent]);
         }
     }
-    // Nothing left queued; every agent's load is back to zero once closes are applied.
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
     for s in SKILLS {
         let depth = admin
             .get_queue(GetQueueRequest { account_id: ACCOUNT.into(), skill_id: s.into(), limit: 1 })
@@ -264,8 +334,8 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
             .depth;
         assert_eq!(depth, 0, "queue {s}");
     }
-    for i in 0..AGENTS {
-        let agent_id = format!("agent-{i}");
+    let capacity = CapacityAdminServiceClient::new(topology.channel("capacity").await);
+    for agent_id in maxima.keys() {
         wait_for(&format!("{agent_id} load released"), Duration::from_secs(30), || {
             let mut c = capacity.clone();
             let agent_id = agent_id.clone();
@@ -281,17 +351,33 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
+    let mut topology = Topology::start().await;
+    let connectors = topology.channel("connectors").await;
+    let maxima = provision(&mut topology, AGENTS).await;
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let agent_tasks = start_agents(&connectors, AGENTS, &observed).await;
+
+    let started = Instant::now();
+    let opened = open_conversations(&connectors, 0..CONVERSATIONS).await;
+    assert_eq!(opened.iter().collect::<HashSet<_>>().len(), CONVERSATIONS);
+    wait_closed(&topology, &observed, CONVERSATIONS, Duration::from_secs(240)).await;
+    let elapsed = started.elapsed();
+    assert_all_done(&mut topology, &observed, &opened, &maxima).await;
     eprintln!("routed and closed {CONVERSATIONS} conversations over {AGENTS} agents in {elapsed:?}");
 
     // SIGTERM: every process drains and exits 0.
     for t in agent_tasks {
         t.abort();
     }
-    for p in &mut procs {
+    for p in &mut topology.procs {
         let status = Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
-    for p in &mut procs {
+    for p in &mut topology.procs {
         let deadline = Instant::now() + Duration::from_secs(30);
         let code = loop {
             if let Some(status) = p.child.try_wait().unwrap() {
@@ -302,7 +388,35 @@ async fn five_processes_route_500_conversations_over_20_agents_exactly_once() {
         };
         assert_eq!(code, Some(0), "{} exit code\n{}", p.name, p.log_tail());
     }
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Invariant 3 across kill -9: the router and the capacity manager die without warning
+/// (no offsets committed, no group left) while conversations wait, and again while they are
+/// being routed; after restarts every conversation is still assigned exactly once and closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_router_and_capacity_restart_and_lose_nothing() {
+    const N: usize = 120;
+    const AGENTS_HERE: usize = 8;
+    let mut topology = Topology::start().await;
+    let connectors = topology.channel("connectors").await;
+    let maxima = provision(&mut topology, AGENTS_HERE).await;
+
+    // Nobody online: half the conversations wait in their queues; then both die.
+    let mut opened = open_conversations(&connectors, 0..N / 2).await;
+    topology.restart_after_kill9("router").await;
+    topology.restart_after_kill9("capacity").await;
+
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let agent_tasks = start_agents(&connectors, AGENTS_HERE, &observed).await;
+    opened.extend(open_conversations(&connectors, N / 2..N).await);
+    // Kill the router again in the middle of the work.
+    wait_closed(&topology, &observed, N / 3, Duration::from_secs(120)).await;
+    topology.restart_after_kill9("router").await;
+    wait_closed(&topology, &observed, N, Duration::from_secs(180)).await;
+    assert_all_done(&mut topology, &observed, &opened, &maxima).await;
+    for t in agent_tasks {
+        t.abort();
+    }
 }
 
 use futures::StreamExt;
