@@ -54,9 +54,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let _ = health_out.send(health);
+    crate::grpc_metrics::describe();
     tonic::transport::Server::builder()
         .max_connection_age(Duration::from_secs(300))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(crate::grpc_metrics::GrpcMetricsLayer)
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection)

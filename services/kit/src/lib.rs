@@ -6,6 +6,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod grpc;
+pub mod grpc_metrics;
 pub mod ops;
 pub mod shutdown;
 pub mod telemetry;
