@@ -34,7 +34,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
-use super::memory::check_topic_name;
+use super::{check_new_topics, check_topic_name};
 use super::{partition_for, BusError, Delivery, EventBus, Record, StartFrom, Subscription};
 
 /// How long a metadata request may take.
@@ -222,12 +222,7 @@ impl KafkaBus {
 #[async_trait]
 impl EventBus for KafkaBus {
     async fn ensure_topics(&self, topics: &[String], partitions: i32) -> Result<(), BusError> {
-        if partitions < 1 {
-            return Err(BusError::Other(format!("a topic needs at least one partition, not {partitions}")));
-        }
-        for topic in topics {
-            check_topic_name(topic)?;
-        }
+        check_new_topics(topics, partitions)?;
         if topics.is_empty() {
             return Ok(());
         }

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::{partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom, Subscription};
+use super::{check_new_topics, partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom, Subscription};
 
 /// Records per storage segment: the log grows by segments, so a long log is never copied.
 const SEGMENT: usize = 4096;
@@ -105,21 +105,6 @@ struct Owned {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Kafka's rule for topic names, enforced by both buses so that a name that works embedded
-/// also works on Kafka (and never reaches librdkafka's C strings with a NUL in it).
-pub(super) fn check_topic_name(name: &str) -> Result<(), BusError> {
-    let legal = !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if legal {
-        Ok(())
-    } else {
-        Err(BusError::Other(format!("invalid topic name {name:?}: use 1 to 249 of [a-zA-Z0-9._-]")))
-    }
 }
 
 impl MemoryBus {
@@ -266,12 +251,7 @@ impl GroupState {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn ensure_topics(&self, topics: &[String], partitions: i32) -> Result<(), BusError> {
-        if partitions < 1 {
-            return Err(BusError::Other(format!("a topic needs at least one partition, not {partitions}")));
-        }
-        for topic in topics {
-            check_topic_name(topic)?;
-        }
+        check_new_topics(topics, partitions)?;
         let mut map = self.inner.topics.write().unwrap_or_else(PoisonError::into_inner);
         for name in topics {
             map.entry(name.clone()).or_insert_with(|| {

@@ -114,6 +114,29 @@ pub trait Subscription: Send {
     async fn close(self: Box<Self>) -> Result<(), BusError>;
 }
 
+/// Kafka's rule for topic names, enforced by both buses so that a name that works embedded
+/// also works on Kafka (and never reaches librdkafka's C strings with a NUL in it).
+pub(crate) fn check_topic_name(name: &str) -> Result<(), BusError> {
+    let legal = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if legal {
+        Ok(())
+    } else {
+        Err(BusError::Other(format!("invalid topic name {name:?}: use 1 to 249 of [a-zA-Z0-9._-]")))
+    }
+}
+
+/// The arguments of `ensure_topics`, checked the same way by both buses.
+pub(crate) fn check_new_topics(topics: &[String], partitions: i32) -> Result<(), BusError> {
+    if partitions < 1 {
+        return Err(BusError::Other(format!("a topic needs at least one partition, not {partitions}")));
+    }
+    topics.iter().try_for_each(|t| check_topic_name(t))
+}
+
 /// Kafka's default partitioner (murmur2, as in the Java client), used by both
 /// implementations so that key ownership is computable.
 pub fn partition_for(key: &str, partitions: i32) -> i32 {
