@@ -75,3 +75,61 @@ pub fn link_parent(span: &tracing::Span, delivery: &Delivery) {
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&DeliveryHeaders(delivery)));
     let _ = span.set_parent(parent);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use switchyard_platform::bus::{MemoryBus, StartFrom};
+    use switchyard_proto::events::v1::DequeueConversation;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    fn body() -> Body {
+        Body::DequeueConversation(DequeueConversation { conversation_id: "c".into(), skill_id: "s".into() })
+    }
+
+    #[test]
+    fn envelopes_carry_id_account_time_and_schema_version() {
+        let env = new("acme", 42, body());
+        assert_eq!((env.account_id.as_str(), env.occurred_at_ms, env.schema_version), ("acme", 42, 1));
+        assert!(uuid::Uuid::parse_str(&env.event_id).is_ok());
+        assert_eq!(with_id("x".into(), "acme", 1, body()).event_id, "x");
+    }
+
+    /// The trace crosses Kafka: the publisher's span context rides in a `traceparent` header
+    /// and the consumer's span continues the same trace.
+    #[test]
+    fn trace_context_travels_in_record_headers() {
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let bus = Arc::new(MemoryBus::new());
+                bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+                let span = tracing::info_span!("publish");
+                let trace_id = {
+                    use opentelemetry::trace::TraceContextExt;
+                    span.context().span().span_context().trace_id()
+                };
+                publish(&*bus, "t", "k".into(), &new("acme", 0, body())).instrument(span).await.unwrap();
+                let mut sub = bus.subscribe("g", &["t".to_owned()], StartFrom::Earliest).await.unwrap();
+                let delivery = sub.next().await.unwrap();
+                let header = std::str::from_utf8(delivery.header("traceparent").expect("traceparent header")).unwrap();
+                assert!(header.contains(&trace_id.to_string()), "{header} carries {trace_id}");
+                assert_eq!(decode(&delivery).unwrap().account_id, "acme");
+
+                let consumer_span = tracing::info_span!("consume");
+                link_parent(&consumer_span, &delivery);
+                use opentelemetry::trace::TraceContextExt;
+                assert_eq!(consumer_span.context().span().span_context().trace_id(), trace_id);
+            });
+        });
+    }
+}

@@ -547,3 +547,57 @@ async fn grpc_health_and_ops_endpoints_answer() {
     );
     cluster.stop().await;
 }
+
+/// Admin: skills are listed per account; agents are updated in place (skills, max) and the
+/// router follows the new spec; unknown agents are NOT_FOUND.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_skills_and_updates_agents() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales", "support"], &[("a1", &["sales"], 1)]).await;
+    let skills = cluster
+        .routing_admin()
+        .await
+        .list_skills(ListSkillsRequest { account_id: "acme".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .skills;
+    let mut ids: Vec<_> = skills.into_iter().map(|s| s.skill_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["sales", "support"]);
+
+    let mut capacity = cluster.capacity_admin().await;
+    let spec = |max| AgentSpec {
+        agent_id: "a1".into(),
+        skill_ids: vec!["support".into()],
+        max_conversations: max,
+        bot: false,
+    };
+    capacity.update_agent(UpdateAgentRequest { account_id: "acme".into(), agent: Some(spec(2)) }).await.unwrap();
+    let load = capacity
+        .get_agent_load(GetAgentLoadRequest { account_id: "acme".into(), agent_id: "a1".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let agent = load.agent.unwrap();
+    assert_eq!((agent.skill_ids, agent.max_conversations), (vec!["support".to_owned()], 2));
+    let err = capacity
+        .update_agent(UpdateAgentRequest {
+            account_id: "acme".into(),
+            agent: Some(AgentSpec { agent_id: "ghost".into(), ..spec(1) }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    // Routing follows the update: a support conversation now goes to a1, up to 2 at once.
+    let mut stream = online(&cluster, "acme", "a1").await;
+    let mut partner = cluster.connector().await;
+    for i in 0..3 {
+        partner.open_conversation(open("acme", &format!("c{i}"), "support", "")).await.unwrap();
+    }
+    expect_assigned(&mut stream).await;
+    expect_assigned(&mut stream).await;
+    common::wait_until(|| async { queue_depth(&cluster, "acme", "support").await == 1 }).await;
+    cluster.stop().await;
+}
