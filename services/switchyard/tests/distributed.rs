@@ -420,3 +420,33 @@ async fn killed_router_and_capacity_restart_and_lose_nothing() {
 }
 
 use futures::StreamExt;
+
+/// /health/readyz follows the backends: 200 while Kafka and Redis answer and consumers have
+/// joined, 503 naming the state store while Redis is down, 200 again once it is back;
+/// liveness stays up throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_follows_the_backends() {
+    let mut topology = Topology::start().await;
+    let ready_url = topology.process("capacity").ops.clone();
+    let live_url = ready_url.replace("/health/readyz", "/health/livez");
+    let (code, body) = common::http_get(&ready_url).await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"consumer capacity\":\"ok\""), "{body}");
+    let status = |want: u16| {
+        let url = ready_url.clone();
+        move || {
+            let url = url.clone();
+            async move { common::http_get(&url).await.filter(|(c, _)| *c == want) }
+        }
+    };
+
+    let port = topology.redis.port();
+    let stopped = std::mem::replace(&mut topology.redis, RedisServer::start().await.unwrap());
+    drop(stopped);
+    let (_, body) = wait_for("readiness to drop", Duration::from_secs(30), status(503)).await.unwrap();
+    assert!(body.contains("state_store"), "{body}");
+    assert_eq!(common::http_get(&live_url).await.unwrap().0, 200, "liveness does not depend on backends");
+
+    topology.redis = RedisServer::start_on(port).await.unwrap();
+    wait_for("readiness to come back", Duration::from_secs(30), status(200)).await.unwrap();
+}

@@ -23,8 +23,12 @@ mod tempdir {
 
 impl RedisServer {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(free_port()).await
+    }
+
+    /// On a given port, e.g. to bring a server back where clients expect it.
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
         let bin = find_binary("redis-server", "install it with `apt-get install redis-server`")?;
-        let port = free_port();
         let dir = std::env::temp_dir().join(crate::unique("switchyard-redis"));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new(bin)
