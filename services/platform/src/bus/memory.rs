@@ -1,7 +1,17 @@
 //! In-memory event bus: the embedded mode's real bus, with Kafka's semantics.
 //!
 //! - A topic has a fixed number of partitions; a record goes to `partition_for(key, n)` and
-//!   gets the next offset of that partition. Every record is kept (no retention yet).
+//!   gets the next offset of that partition. A record keeps its offset forever.
+//! - Retention by size, like Kafka's `retention.bytes` counted in records: the log of a
+//!   partition is a queue of segments of `SEGMENT` records, and a publish that leaves more
+//!   than the bound retained drops whole segments from the front, as long as what stays still
+//!   holds the bound. So a partition retains at least the newest `bound` records (once it has
+//!   that many) and fewer than `bound + SEGMENT`. Dropping is O(segments dropped), and the
+//!   dropped records are freed after the partition lock is released.
+//! - A member whose next offset (its cursor, or the group's committed offset) fell below the
+//!   first retained offset continues at the first retained offset, as Kafka does with
+//!   `auto.offset.reset` when an offset is out of range, and logs a warning with what it
+//!   skipped. The group's committed offset only moves when the member commits.
 //! - A consumer group shares the partitions of the subscribed topics among its members
 //!   (round-robin over the members in join order, like Kafka's `RoundRobinAssignor`). The
 //!   assignment is recomputed whenever a member joins, closes or is dropped. A member that
@@ -18,7 +28,7 @@
 //! their group's lock and then one partition lock. The lock order is always
 //! groups map → group → partition, and no lock is held across an await.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -30,19 +40,25 @@ use tokio::sync::Notify;
 use super::{check_new_topics, partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom, Subscription};
 
 /// Records per storage segment: the log grows by segments, so a long log is never copied.
+/// Retention is counted in whole segments, so a bound is never smaller than one segment.
 const SEGMENT: usize = 4096;
 
+/// Records retained per partition by [`MemoryBus::new`] (at least this many once published,
+/// and fewer than this plus one segment of 4096 records).
+pub const DEFAULT_RETENTION_RECORDS: usize = 65_536;
+
 /// The in-memory event bus. Cheap to clone: clones share the same topics and groups.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryBus {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     next_member: AtomicU64,
+    /// Records to retain per partition; at least `SEGMENT`.
+    retention: i64,
 }
 
 struct Topic {
@@ -55,10 +71,15 @@ struct Partition {
     log: Mutex<Log>,
 }
 
-/// One partition's records and the members (one per group at most) that own it now.
+/// One partition's retained records and the members (one per group at most) that own it now.
 #[derive(Default)]
 struct Log {
-    segments: Vec<Vec<Entry>>,
+    /// Retained records, oldest first. Every segment but the last is full, so `start` is a
+    /// multiple of `SEGMENT`.
+    segments: VecDeque<Vec<Entry>>,
+    /// The offset of the first retained record (`len` when nothing is retained).
+    start: i64,
+    /// The next offset to assign.
     len: i64,
     watchers: Vec<Watcher>,
 }
@@ -74,8 +95,8 @@ struct Entry {
     headers: Vec<Header>,
 }
 
-#[derive(Default)]
 struct Group {
+    name: String,
     state: Mutex<GroupState>,
 }
 
@@ -108,8 +129,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryBus {
+    /// A bus that retains [`DEFAULT_RETENTION_RECORDS`] records per partition.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_retention(DEFAULT_RETENTION_RECORDS)
+    }
+
+    /// A bus that retains `max_records_per_partition` records per partition: a publish that
+    /// leaves more than that drops whole segments (4096 records each) from the front of the
+    /// partition, as long as the rest still holds the bound, so a partition keeps at least the
+    /// newest `max_records_per_partition` records and fewer than that plus one segment.
+    ///
+    /// Values below one segment (4096 records) are rounded up to one segment: the segment
+    /// being written is never dropped.
+    pub fn with_retention(max_records_per_partition: usize) -> Self {
+        let retention = i64::try_from(max_records_per_partition.max(SEGMENT)).unwrap_or(i64::MAX);
+        let inner =
+            Inner { topics: RwLock::default(), groups: Mutex::default(), next_member: AtomicU64::new(0), retention };
+        Self { inner: Arc::new(inner) }
     }
 
     fn topic(&self, name: &str) -> Result<Arc<Topic>, BusError> {
@@ -119,34 +155,69 @@ impl MemoryBus {
 
     fn group(&self, name: &str) -> Arc<Group> {
         let mut groups = lock(&self.inner.groups);
-        groups.entry(name.to_owned()).or_default().clone()
+        groups
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Group { name: name.to_owned(), state: Mutex::default() }))
+            .clone()
+    }
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl fmt::Debug for MemoryBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let topics = self.inner.topics.read().map(|t| t.len()).unwrap_or_default();
-        f.debug_struct("MemoryBus").field("topics", &topics).finish_non_exhaustive()
+        f.debug_struct("MemoryBus")
+            .field("topics", &topics)
+            .field("retention", &self.inner.retention)
+            .finish_non_exhaustive()
     }
 }
 
 impl Log {
+    /// The record at `offset`, if it is retained.
     fn get(&self, offset: i64) -> Option<&Entry> {
-        let offset = usize::try_from(offset).ok()?;
-        self.segments.get(offset / SEGMENT)?.get(offset % SEGMENT)
+        let index = usize::try_from(offset.checked_sub(self.start)?).ok()?;
+        self.segments.get(index / SEGMENT)?.get(index % SEGMENT)
     }
 
-    fn push(&mut self, entry: Entry) -> i64 {
-        match self.segments.last_mut() {
+    fn push(&mut self, entry: Entry) {
+        match self.segments.back_mut() {
             Some(segment) if segment.len() < SEGMENT => segment.push(entry),
             _ => {
                 let mut segment = Vec::with_capacity(SEGMENT);
                 segment.push(entry);
-                self.segments.push(segment);
+                self.segments.push_back(segment);
             }
         }
         self.len += 1;
-        self.len - 1
+    }
+
+    /// Drops whole segments from the front while more than `retention` records are retained
+    /// and the rest still holds `retention` (Kafka's rule for size retention). Returns the
+    /// dropped segments, for the caller to free once the lock is released; empty (no
+    /// allocation) unless something was dropped.
+    fn trim(&mut self, retention: i64) -> Vec<Vec<Entry>> {
+        let mut dropped = Vec::new();
+        if self.len - self.start <= retention {
+            return dropped;
+        }
+        // Never the last segment: it is the one being written.
+        while self.segments.len() > 1 {
+            let front = self.segments.front().map_or(0, Vec::len) as i64;
+            if self.len - self.start - front < retention {
+                break;
+            }
+            if let Some(segment) = self.segments.pop_front() {
+                dropped.push(segment);
+            }
+            self.start += front;
+        }
+        dropped
     }
 
     fn watch(&mut self, member: u64, notify: &Arc<Notify>) {
@@ -211,7 +282,7 @@ impl GroupState {
                     Some(offset) => offset,
                     None => {
                         let start = match member.start {
-                            StartFrom::Earliest => 0,
+                            StartFrom::Earliest => log.start,
                             StartFrom::Latest => log.len,
                         };
                         if let Some(slot) = slots.get_mut(partition as usize) {
@@ -273,9 +344,13 @@ impl EventBus for MemoryBus {
         };
         let mut log = lock(&part.log);
         log.push(Entry { key: record.key, payload: record.payload, headers: record.headers });
+        let dropped = log.trim(self.inner.retention);
         for watcher in &log.watchers {
             watcher.notify.notify_one();
         }
+        drop(log);
+        // Freeing a segment's records is the slow part of trimming: do it outside the lock.
+        drop(dropped);
         Ok(())
     }
 
@@ -338,16 +413,32 @@ impl MemorySubscription {
             let owned = &mut member.owned[i];
             let Some(part) = owned.topic.partition(owned.partition) else { continue };
             let log = lock(&part.log);
-            if let Some(entry) = log.get(owned.cursor) {
-                let delivery = Delivery {
-                    topic: owned.topic.name.clone(),
-                    partition: owned.partition,
-                    offset: owned.cursor,
-                    key: entry.key.clone(),
-                    payload: entry.payload.clone(),
-                    headers: entry.headers.clone(),
-                };
-                drop(log);
+            let behind = owned.cursor;
+            if owned.cursor < log.start {
+                owned.cursor = log.start;
+            }
+            let delivery = log.get(owned.cursor).map(|entry| Delivery {
+                topic: owned.topic.name.clone(),
+                partition: owned.partition,
+                offset: owned.cursor,
+                key: entry.key.clone(),
+                payload: entry.payload.clone(),
+                headers: entry.headers.clone(),
+            });
+            drop(log);
+            if behind < owned.cursor {
+                tracing::warn!(
+                    group = %self.group.name,
+                    topic = %owned.topic.name,
+                    partition = owned.partition,
+                    skipped = owned.cursor - behind,
+                    from = behind,
+                    to = owned.cursor,
+                    "records were dropped by retention before the group read them; \
+                     continuing at the first retained offset"
+                );
+            }
+            if let Some(delivery) = delivery {
                 owned.cursor += 1;
                 member.turn = (i + 1) % n;
                 return Ok(Some(delivery));
@@ -513,17 +604,236 @@ mod tests {
         assert_eq!(all, expected);
     }
 
-    /// Not a timed assertion: prints the rate, for `cargo test -- --nocapture`.
+    /// Not a timed assertion: prints the rate, for `cargo test -- --nocapture`. The second
+    /// bus retains one segment per partition, so it trims about every 4096 publishes per
+    /// partition.
     #[tokio::test]
     async fn publish_rate() {
-        let bus = bus_with("t", 12).await;
-        let keys: Vec<String> = (0..1000).map(|i| format!("acme/conv-{i}")).collect();
-        let n = 200_000;
-        let started = Instant::now();
-        for i in 0..n {
-            bus.publish(Record::new("t", keys[i % keys.len()].clone(), Bytes::from_static(b"payload"))).await.unwrap();
+        for (label, bus) in [("memory bus", MemoryBus::new()), ("memory bus, trimming", MemoryBus::with_retention(1))] {
+            bus.ensure_topics(&["t".to_owned()], 12).await.unwrap();
+            let keys: Vec<String> = (0..1000).map(|i| format!("acme/conv-{i}")).collect();
+            let n = 200_000;
+            let started = Instant::now();
+            for i in 0..n {
+                bus.publish(Record::new("t", keys[i % keys.len()].clone(), Bytes::from_static(b"payload")))
+                    .await
+                    .unwrap();
+            }
+            let rate = n as f64 / started.elapsed().as_secs_f64();
+            println!("{label}: {rate:.0} publishes/s");
         }
-        let rate = n as f64 / started.elapsed().as_secs_f64();
-        println!("memory bus: {rate:.0} publishes/s");
+    }
+
+    /// (first retained offset, next offset) of a partition.
+    fn bounds(bus: &MemoryBus, topic: &str, partition: i32) -> (i64, i64) {
+        let topic = bus.topic(topic).unwrap();
+        let log = lock(&topic.partition(partition).unwrap().log);
+        (log.start, log.len)
+    }
+
+    fn retained(bus: &MemoryBus, topic: &str, partition: i32, offset: i64) -> bool {
+        let topic = bus.topic(topic).unwrap();
+        let log = lock(&topic.partition(partition).unwrap().log);
+        log.get(offset).is_some()
+    }
+
+    async fn next(sub: &mut Box<dyn Subscription>) -> Delivery {
+        tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("a record in time").unwrap()
+    }
+
+    /// Nothing more arrives (the partition is drained).
+    async fn drained(sub: &mut Box<dyn Subscription>) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), sub.next()).await.is_err()
+    }
+
+    async fn publish_n(bus: &MemoryBus, from: usize, n: usize) {
+        for i in from..from + n {
+            bus.publish(Record::new("t", "k", i.to_string())).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_drops_whole_segments_and_keeps_offsets() {
+        // Not a multiple of SEGMENT, to show the rule: retained is in [bound, bound + SEGMENT).
+        let bound = 2 * SEGMENT + 100;
+        let bus = MemoryBus::with_retention(bound);
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        let n = 5 * SEGMENT + 7;
+        for i in 0..n {
+            bus.publish(Record::new("t", "k", i.to_string())).await.unwrap();
+            let (start, len) = bounds(&bus, "t", 0);
+            assert_eq!(len, i as i64 + 1, "len stays the next offset to assign");
+            let kept = (len - start) as usize;
+            assert!(kept < bound + SEGMENT, "{kept} retained after {len} publishes");
+            assert!(kept >= bound.min(len as usize), "{kept} retained after {len} publishes");
+            assert_eq!(start % SEGMENT as i64, 0, "only whole segments are dropped");
+        }
+        let (start, len) = bounds(&bus, "t", 0);
+        // Every whole segment that could go without leaving fewer than `bound` records went.
+        let segment = SEGMENT as i64;
+        assert_eq!(start, (len - bound as i64) / segment * segment);
+        assert!(start >= 2 * segment, "old segments were dropped (start {start})");
+        assert!(!retained(&bus, "t", 0, 0) && !retained(&bus, "t", 0, start - 1));
+        assert!(retained(&bus, "t", 0, start) && retained(&bus, "t", 0, len - 1) && !retained(&bus, "t", 0, len));
+
+        // A new group starting from the earliest record starts at the first retained one, and
+        // every retained record still has the offset it was published with.
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        for offset in start..len {
+            let d = next(&mut sub).await;
+            assert_eq!(d.offset, offset);
+            assert_eq!(d.payload, Bytes::from(offset.to_string()));
+        }
+        assert!(drained(&mut sub).await);
+    }
+
+    #[tokio::test]
+    async fn group_committed_far_behind_resumes_at_first_retained_offset() {
+        let bus = MemoryBus::with_retention(SEGMENT);
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        publish_n(&bus, 0, 10).await;
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        for offset in 0..3 {
+            let d = next(&mut sub).await;
+            assert_eq!(d.offset, offset);
+            sub.commit(&d).unwrap();
+        }
+        drop(sub);
+
+        publish_n(&bus, 10, 3 * SEGMENT).await;
+        let (start, len) = bounds(&bus, "t", 0);
+        assert!(start > 3, "the committed offset 3 is no longer retained (start {start})");
+
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        let first = next(&mut sub).await;
+        assert_eq!(first.offset, start);
+        assert_eq!(first.payload, Bytes::from(start.to_string()));
+        let mut last = first;
+        for offset in start + 1..len {
+            last = next(&mut sub).await;
+            assert_eq!(last.offset, offset);
+        }
+        assert!(drained(&mut sub).await);
+        sub.commit(&last).unwrap();
+        drop(sub);
+
+        // The commit after the jump took effect: the group goes on from there.
+        publish_n(&bus, len as usize, 1).await;
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        assert_eq!(next(&mut sub).await.offset, len);
+    }
+
+    /// Collects what is logged on this thread while the guard lives.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn start(&self) -> tracing::subscriber::DefaultGuard {
+            let writer = self.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8_lossy(&lock(&self.0)).lines().map(str::to_owned).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn live_member_that_falls_behind_resumes_at_first_retained_offset() {
+        let captured = Captured::default();
+        let _guard = captured.start();
+        let bus = MemoryBus::with_retention(SEGMENT);
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        publish_n(&bus, 0, 2).await;
+        assert_eq!(next(&mut sub).await.offset, 0);
+        publish_n(&bus, 2, 3 * SEGMENT).await;
+        let (start, _) = bounds(&bus, "t", 0);
+        assert!(start > 1);
+        let d = next(&mut sub).await;
+        assert_eq!(d.offset, start);
+        assert_eq!(next(&mut sub).await.offset, start + 1);
+
+        // One warning, for the one jump, saying what was skipped and where.
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let skipped = start - 1;
+        for field in [
+            "WARN".to_owned(),
+            "group=g".to_owned(),
+            "topic=t".to_owned(),
+            "partition=0".to_owned(),
+            format!("skipped={skipped}"),
+            format!("to={start}"),
+        ] {
+            assert!(lines[0].contains(&field), "{field} in {}", lines[0]);
+        }
+    }
+
+    #[tokio::test]
+    async fn group_within_retained_range_loses_nothing() {
+        // The group reads only when it is exactly `bound` records behind: retention keeps at
+        // least `bound` records, so the oldest unread one is always still there.
+        let bound = 2 * SEGMENT + 100;
+        let bus = MemoryBus::with_retention(bound);
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        let mut sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+        let rounds = 4;
+        let mut expected = 0i64;
+        for round in 0..rounds {
+            publish_n(&bus, round * bound, bound).await;
+            if round == 2 {
+                // Hand over through the committed offset rather than the member's cursor.
+                drop(sub);
+                sub = bus.subscribe("g", &["t".into()], StartFrom::Earliest).await.unwrap();
+            }
+            for _ in 0..bound {
+                let d = next(&mut sub).await;
+                assert_eq!(d.offset, expected, "round {round}");
+                assert_eq!(d.payload, Bytes::from(expected.to_string()));
+                sub.commit(&d).unwrap();
+                expected += 1;
+            }
+            assert!(drained(&mut sub).await);
+        }
+        let (start, len) = bounds(&bus, "t", 0);
+        assert_eq!(len, (rounds * bound) as i64);
+        assert!(start > 0, "retention dropped segments during the test");
+    }
+
+    #[tokio::test]
+    async fn with_retention_rounds_up_to_one_segment() {
+        for bound in [0, 1, SEGMENT - 1, SEGMENT] {
+            assert_eq!(MemoryBus::with_retention(bound).inner.retention, SEGMENT as i64, "bound {bound}");
+        }
+        assert_eq!(MemoryBus::with_retention(SEGMENT + 1).inner.retention, SEGMENT as i64 + 1);
+        assert_eq!(MemoryBus::with_retention(usize::MAX).inner.retention, i64::MAX);
+        assert_eq!(MemoryBus::new().inner.retention, DEFAULT_RETENTION_RECORDS as i64);
+        assert_eq!(MemoryBus::default().inner.retention, DEFAULT_RETENTION_RECORDS as i64);
+
+        // A bound of 1 behaves as one segment: nothing is dropped until a second full segment
+        // holds the bound on its own.
+        let bus = MemoryBus::with_retention(1);
+        bus.ensure_topics(&["t".to_owned()], 1).await.unwrap();
+        publish_n(&bus, 0, 2 * SEGMENT - 1).await;
+        assert_eq!(bounds(&bus, "t", 0), (0, 2 * SEGMENT as i64 - 1));
+        publish_n(&bus, 2 * SEGMENT - 1, 1).await;
+        assert_eq!(bounds(&bus, "t", 0), (SEGMENT as i64, 2 * SEGMENT as i64));
     }
 }

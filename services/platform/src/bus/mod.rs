@@ -9,7 +9,7 @@ mod kafka;
 mod memory;
 
 pub use kafka::{KafkaBus, KafkaSettings};
-pub use memory::MemoryBus;
+pub use memory::{MemoryBus, DEFAULT_RETENTION_RECORDS};
 
 use async_trait::async_trait;
 use bytes::Bytes;
