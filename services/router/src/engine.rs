@@ -61,7 +61,10 @@ impl Engine {
             let now = self.platform.clock.now_ms();
             let outcome =
                 store.requeue(account_id, &cmd.conversation_id, &cmd.avoid_agent_id, &cmd.skill_id, now).await?;
-            if outcome == RequeueOutcome::Requeued {
+            // NotAssigned on a redelivered command means the requeue already happened (the
+            // edge checked that the agent held it), perhaps by a router that died before
+            // telling anyone: announce it either way, under the same event id.
+            if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::NotAssigned) {
                 let body = Body::ConversationUnassigned(ConversationUnassigned {
                     conversation_id: cmd.conversation_id.clone(),
                     agent_id: cmd.avoid_agent_id.clone(),
@@ -460,6 +463,43 @@ mod tests {
         assert_eq!(w.assignments().await, vec![("c1".to_owned(), "a".to_owned())]);
         // Confirmed: not published again.
         assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
+    }
+
+    /// (conversation, agent) of every unassignment event published so far.
+    async fn unassignments(w: &World) -> Vec<(String, String)> {
+        let mut sub = w
+            .bus
+            .subscribe(
+                &format!("u{}", w.clock.now_ms()),
+                std::slice::from_ref(&w.topics.assignments),
+                StartFrom::Earliest,
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+            if let Some(Body::ConversationUnassigned(u)) = Envelope::decode(d.payload.as_ref()).unwrap().body {
+                out.push((u.conversation_id, u.agent_id));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.conversation("c1", "sales").await;
+        // A router requeued and died before publishing; the command comes again.
+        w.store.requeue("acme", "c1", "a", "sales", w.clock.now_ms()).await.unwrap();
+        let cmd = RouteConversation {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            queued_at_ms: w.clock.now_ms(),
+            avoid_agent_id: "a".into(),
+        };
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        assert_eq!(unassignments(&w).await, vec![("c1".to_owned(), "a".to_owned())]);
     }
 
     #[tokio::test]
