@@ -297,6 +297,12 @@ mod tests {
         topics: Topics,
     }
 
+    /// A fresh consumer group name per read, so every read sees everything.
+    fn next_group_number() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn world() -> World {
         let store = Arc::new(MemoryStore::new());
         let bus = Arc::new(MemoryBus::new());
@@ -351,19 +357,34 @@ mod tests {
 
         /// (conversation, agent) of every assignment event published so far.
         async fn assignments(&self) -> Vec<(String, String)> {
+            self.published(|body| match body {
+                Body::ConversationAssigned(a) => Some((a.conversation_id, a.agent_id)),
+                _ => None,
+            })
+            .await
+        }
+
+        /// (conversation, agent) of every unassignment event published so far.
+        async fn unassignments(&self) -> Vec<(String, String)> {
+            self.published(|body| match body {
+                Body::ConversationUnassigned(u) => Some((u.conversation_id, u.agent_id)),
+                _ => None,
+            })
+            .await
+        }
+
+        /// What `pick` takes from every event on the assignments topic so far.
+        async fn published(&self, pick: impl Fn(Body) -> Option<(String, String)>) -> Vec<(String, String)> {
+            let group = format!("g{}", next_group_number());
             let mut sub = self
                 .bus
-                .subscribe(
-                    &format!("g{}", self.clock.now_ms()),
-                    std::slice::from_ref(&self.topics.assignments),
-                    StartFrom::Earliest,
-                )
+                .subscribe(&group, std::slice::from_ref(&self.topics.assignments), StartFrom::Earliest)
                 .await
                 .unwrap();
             let mut out = Vec::new();
             while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-                if let Some(Body::ConversationAssigned(a)) = Envelope::decode(d.payload.as_ref()).unwrap().body {
-                    out.push((a.conversation_id, a.agent_id));
+                if let Some(picked) = Envelope::decode(d.payload.as_ref()).unwrap().body.and_then(&pick) {
+                    out.push(picked);
                 }
             }
             out
@@ -465,26 +486,6 @@ mod tests {
         assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
     }
 
-    /// (conversation, agent) of every unassignment event published so far.
-    async fn unassignments(w: &World) -> Vec<(String, String)> {
-        let mut sub = w
-            .bus
-            .subscribe(
-                &format!("u{}", w.clock.now_ms()),
-                std::slice::from_ref(&w.topics.assignments),
-                StartFrom::Earliest,
-            )
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-            if let Some(Body::ConversationUnassigned(u)) = Envelope::decode(d.payload.as_ref()).unwrap().body {
-                out.push((u.conversation_id, u.agent_id));
-            }
-        }
-        out
-    }
-
     #[tokio::test]
     async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
         let w = world().await;
@@ -499,7 +500,7 @@ mod tests {
             avoid_agent_id: "a".into(),
         };
         w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
-        assert_eq!(unassignments(&w).await, vec![("c1".to_owned(), "a".to_owned())]);
+        assert_eq!(w.unassignments().await, vec![("c1".to_owned(), "a".to_owned())]);
     }
 
     #[tokio::test]
