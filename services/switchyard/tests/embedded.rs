@@ -75,6 +75,23 @@ fn open(account: &str, consumer: &str, skill: &str, pmid: &str) -> conn::OpenCon
     }
 }
 
+/// The partner's outbound stream for acme's web channel, resuming after the last ack.
+async fn outbound_stream(
+    partner: &mut switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient<
+        tonic::transport::Channel,
+    >,
+) -> tonic::Streaming<conn::OutboundEvent> {
+    partner
+        .stream_outbound(conn::StreamOutboundRequest {
+            account_id: "acme".into(),
+            channel: Channel::Web as i32,
+            from_sequence: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 async fn expect_assigned(stream: &mut tonic::Streaming<agentpb::AgentEvent>) -> agentpb::Assignment {
     loop {
         match next_event(stream, WAIT).await {
@@ -103,15 +120,7 @@ async fn conversation_is_routed_answered_and_closed_end_to_end() {
     let cluster = Cluster::embedded().await;
     setup_account(&cluster, "acme", &["sales"], &[("alice", &["sales"], 1)]).await;
     let mut partner = cluster.connector().await;
-    let mut outbound = partner
-        .stream_outbound(conn::StreamOutboundRequest {
-            account_id: "acme".into(),
-            channel: Channel::Web as i32,
-            from_sequence: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut outbound = outbound_stream(&mut partner).await;
 
     // No agent online yet: the conversation waits in its queue.
     let mut req = open("acme", "consumer-1", "sales", "pm-1");
@@ -212,15 +221,7 @@ async fn conversation_is_routed_answered_and_closed_end_to_end() {
 
     // The partner stream, resumed after the ack, continues after the acknowledged sequence.
     drop(outbound);
-    let mut resumed = partner
-        .stream_outbound(conn::StreamOutboundRequest {
-            account_id: "acme".into(),
-            channel: Channel::Web as i32,
-            from_sequence: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut resumed = outbound_stream(&mut partner).await;
     let next = tokio::time::timeout(WAIT, resumed.message()).await.unwrap().unwrap().unwrap();
     assert!(next.sequence > seen[1].sequence);
 

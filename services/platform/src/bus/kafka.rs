@@ -34,7 +34,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
-use super::{check_new_topics, check_topic_name};
+use super::{check_new_topics, check_subscription, check_topic_name};
 use super::{partition_for, BusError, Delivery, EventBus, Record, StartFrom, Subscription};
 
 /// How long a metadata request may take.
@@ -279,12 +279,7 @@ impl EventBus for KafkaBus {
         topics: &[String],
         start: StartFrom,
     ) -> Result<Box<dyn Subscription>, BusError> {
-        if group.is_empty() || group.contains('\0') {
-            return Err(BusError::Other(format!("invalid consumer group name {group:?}")));
-        }
-        if topics.is_empty() {
-            return Err(BusError::Other("a subscription needs at least one topic".into()));
-        }
+        check_subscription(group, topics)?;
         for topic in topics {
             self.partitions_of(topic).await?;
         }

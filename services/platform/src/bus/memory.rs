@@ -37,7 +37,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::{check_new_topics, partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom, Subscription};
+use super::{
+    check_new_topics, check_subscription, partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom,
+    Subscription,
+};
 
 /// Records per storage segment: the log grows by segments, so a long log is never copied.
 /// Retention is counted in whole segments, so a bound is never smaller than one segment.
@@ -360,12 +363,7 @@ impl EventBus for MemoryBus {
         topics: &[String],
         start: StartFrom,
     ) -> Result<Box<dyn Subscription>, BusError> {
-        if group.is_empty() {
-            return Err(BusError::Other("a consumer group needs a name".into()));
-        }
-        if topics.is_empty() {
-            return Err(BusError::Other("a subscription needs at least one topic".into()));
-        }
+        check_subscription(group, topics)?;
         let mut resolved: Vec<Arc<Topic>> = Vec::with_capacity(topics.len());
         for name in topics {
             let topic = self.topic(name)?;

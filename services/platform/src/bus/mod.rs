@@ -137,6 +137,17 @@ pub(crate) fn check_new_topics(topics: &[String], partitions: i32) -> Result<(),
     topics.iter().try_for_each(|t| check_topic_name(t))
 }
 
+/// The arguments of `subscribe`, checked the same way by both buses.
+pub(crate) fn check_subscription(group: &str, topics: &[String]) -> Result<(), BusError> {
+    if group.is_empty() || group.contains('\0') {
+        return Err(BusError::Other(format!("invalid consumer group name {group:?}")));
+    }
+    if topics.is_empty() {
+        return Err(BusError::Other("a subscription needs at least one topic".into()));
+    }
+    Ok(())
+}
+
 /// Kafka's default partitioner (murmur2, as in the Java client), used by both
 /// implementations so that key ownership is computable.
 pub fn partition_for(key: &str, partitions: i32) -> i32 {

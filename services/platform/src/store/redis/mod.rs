@@ -195,6 +195,14 @@ impl RedisStore {
         self.query(::redis::cmd("SADD").arg(self.active_accounts_key()).arg(account_id)).await.map(|_| ())
     }
 
+    /// The arguments create_agent.lua and update_agent.lua share: base, id, max, bot, skills.
+    fn agent_spec_args(&self, inv: &mut ScriptInvocation<'_>, account_id: &str, spec: &AgentSpec) {
+        inv.arg(self.base(account_id)).arg(&spec.agent_id).arg(spec.max_conversations).arg(flag_arg(spec.bot));
+        for skill in &spec.skill_ids {
+            inv.arg(skill);
+        }
+    }
+
     async fn load_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
@@ -280,28 +288,19 @@ impl StateStore for RedisStore {
         let mut inv = self.scripts.create_agent.prepare_invoke();
         inv.key(self.key(account_id, "agent", &spec.agent_id))
             .key(self.key(account_id, "agent-skills", &spec.agent_id))
-            .key(self.key(account_id, "agent-load", &spec.agent_id))
-            .arg(self.base(account_id))
-            .arg(&spec.agent_id)
-            .arg(spec.max_conversations)
-            .arg(flag_arg(spec.bot));
-        for skill in &spec.skill_ids {
-            inv.arg(skill);
-        }
+            .key(self.key(account_id, "agent-load", &spec.agent_id));
+        self.agent_spec_args(&mut inv, account_id, spec);
         Ok(integer::<i64>(self.run(&inv).await?, "create_agent")? == 1)
     }
 
     async fn update_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
         let mut inv = self.scripts.update_agent.prepare_invoke();
-        inv.key(self.key(account_id, "agent", &spec.agent_id))
-            .key(self.key(account_id, "agent-skills", &spec.agent_id))
-            .arg(self.base(account_id))
-            .arg(&spec.agent_id)
-            .arg(spec.max_conversations)
-            .arg(flag_arg(spec.bot));
-        for skill in &spec.skill_ids {
-            inv.arg(skill);
-        }
+        inv.key(self.key(account_id, "agent", &spec.agent_id)).key(self.key(
+            account_id,
+            "agent-skills",
+            &spec.agent_id,
+        ));
+        self.agent_spec_args(&mut inv, account_id, spec);
         Ok(integer::<i64>(self.run(&inv).await?, "update_agent")? == 1)
     }
 
