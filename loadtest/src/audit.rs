@@ -1,0 +1,283 @@
+//! The invariant audit (architecture §6), computed only from what the simulated partners and
+//! agents observed. A failed check names the offending ids.
+
+use std::collections::BTreeMap;
+
+use crate::observe::{Anomaly, ConvObs};
+use crate::result::{Audit, Check};
+
+/// Ids listed per failed check.
+const MAX_IDS: usize = 50;
+
+/// A simulated agent as the audit needs it.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub account: u32,
+    pub id: String,
+    pub max_conversations: u32,
+}
+
+pub struct Input<'a> {
+    pub convs: &'a [ConvObs],
+    pub agents: &'a [AgentInfo],
+    pub anomalies: &'a BTreeMap<Anomaly, Vec<String>>,
+    /// Sum of queue depths over every skill after the drain; None if it could not be read.
+    pub final_queue_depth: Option<u64>,
+}
+
+fn conv_id(idx: usize, c: &ConvObs) -> String {
+    c.conversation_ids.first().cloned().unwrap_or_else(|| format!("consumer c{idx}"))
+}
+
+fn check(name: &str, invariant: u8, offenders: Vec<String>, what: &str) -> Check {
+    let passed = offenders.is_empty();
+    let detail = if passed { "ok".to_owned() } else { format!("{} {what}", offenders.len()) };
+    Check { name: name.to_owned(), invariant, passed, detail, ids: offenders.into_iter().take(MAX_IDS).collect() }
+}
+
+/// Runs every check; the audit passes when all do.
+pub fn audit(input: &Input<'_>) -> Audit {
+    let convs = input.convs.iter().enumerate();
+    let mut checks = Vec::new();
+
+    let twice: Vec<String> = convs
+        .clone()
+        .filter(|(_, c)| c.assignments.len() > 1)
+        .map(|(i, c)| {
+            let agents: Vec<&str> = c
+                .assignments
+                .iter()
+                .filter_map(|(a, _)| input.agents.get(*a as usize))
+                .map(|a| a.id.as_str())
+                .collect();
+            format!("{} (agents {})", conv_id(i, c), agents.join(", "))
+        })
+        .collect();
+    checks.push(check("at most one assignment per conversation", 1, twice, "conversations assigned more than once"));
+
+    checks.push(check("no agent over its maximum", 2, agents_over_max(input), "agents held more than their maximum"));
+
+    let lost = |f: &dyn Fn(&ConvObs) -> bool| -> Vec<String> {
+        convs.clone().filter(|(_, c)| c.opened() && f(c)).map(|(i, c)| conv_id(i, c)).collect()
+    };
+    checks.push(check(
+        "every opened conversation assigned",
+        3,
+        lost(&|c| c.assignments.is_empty()),
+        "conversations opened and never assigned",
+    ));
+    let undelivered = |sent: &[bool], delivered: &[u32]| {
+        sent.iter().enumerate().any(|(n, s)| *s && delivered.get(n).copied().unwrap_or(0) == 0)
+    };
+    checks.push(check(
+        "every consumer message reached the agent",
+        3,
+        lost(&|c| !c.assignments.is_empty() && undelivered(&c.consumer_sent, &c.consumer_delivered)),
+        "conversations with a consumer message the agent never received",
+    ));
+    checks.push(check(
+        "every agent reply reached the partner",
+        3,
+        lost(&|c| undelivered(&c.replies_sent, &c.replies_delivered)),
+        "conversations with an agent reply the partner never received",
+    ));
+    checks.push(check(
+        "every conversation closed",
+        3,
+        lost(&|c| !c.closed_seen),
+        "conversations the partner never saw closed",
+    ));
+
+    let anomaly = |kind: Anomaly| input.anomalies.get(&kind).cloned().unwrap_or_default();
+    checks.push(check(
+        "partner stream in sequence order",
+        4,
+        anomaly(Anomaly::OutOfOrder),
+        "outbound events whose sequence did not increase",
+    ));
+
+    let backlog = match input.final_queue_depth {
+        Some(0) => Vec::new(),
+        Some(depth) => vec![format!("{depth} conversations still queued after the drain")],
+        None => vec!["queue depth could not be read after the drain".to_owned()],
+    };
+    checks.push(check("backlog drained", 5, backlog, "problem"));
+
+    let duplicated: Vec<String> = convs
+        .clone()
+        .filter(|(_, c)| c.conversation_ids.len() > 1 || c.created > 1)
+        .map(|(i, c)| format!("consumer c{i}: {}", c.conversation_ids.join(", ")))
+        .collect();
+    checks.push(check(
+        "no duplicate conversation from a burst",
+        6,
+        duplicated,
+        "consumers with more than one conversation",
+    ));
+
+    checks.push(check(
+        "no other account's data",
+        7,
+        anomaly(Anomaly::ForeignAccount),
+        "events for another account's conversation",
+    ));
+    checks.push(check(
+        "every event names something this run created",
+        0,
+        anomaly(Anomaly::Unknown),
+        "events for unknown conversations or messages",
+    ));
+
+    Audit { passed: checks.iter().all(|c| c.passed), checks }
+}
+
+/// Invariant 2 from the agents' side: at every assignment, count the agent's conversations
+/// assigned and not yet closed. A close counts from the moment it was issued, which is before
+/// the service can free the capacity, so a correct service never trips this.
+fn agents_over_max(input: &Input<'_>) -> Vec<String> {
+    let mut events: BTreeMap<u32, Vec<(u64, i32)>> = BTreeMap::new();
+    for c in input.convs {
+        for (agent, at) in &c.assignments {
+            let e = events.entry(*agent).or_default();
+            e.push((*at, 1));
+            if let Some(closed) = c.close_issued_us {
+                e.push((closed.max(*at), -1));
+            }
+        }
+    }
+    let mut offenders = Vec::new();
+    for (agent, mut e) in events {
+        // Closes before assignments at the same instant.
+        e.sort_unstable();
+        let (mut held, mut peak) = (0i32, 0i32);
+        for (_, delta) in e {
+            held += delta;
+            peak = peak.max(held);
+        }
+        let Some(info) = input.agents.get(agent as usize) else { continue };
+        if peak > info.max_conversations as i32 {
+            offenders.push(format!("{} (held {peak}, max {})", info.id, info.max_conversations));
+        }
+    }
+    offenders
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agents() -> Vec<AgentInfo> {
+        vec![
+            AgentInfo { account: 0, id: "a-0".into(), max_conversations: 1 },
+            AgentInfo { account: 0, id: "a-1".into(), max_conversations: 2 },
+        ]
+    }
+
+    /// A conversation that went right: opened, assigned to `agent` at `at`, message and reply
+    /// delivered, closed at `closed`.
+    fn good(id: &str, agent: u32, at: u64, closed: u64) -> ConvObs {
+        ConvObs {
+            conversation_ids: vec![id.into()],
+            created: 1,
+            assignments: vec![(agent, at)],
+            close_issued_us: Some(closed),
+            closed_seen: true,
+            consumer_sent: vec![true],
+            consumer_delivered: vec![1],
+            replies_sent: vec![true],
+            replies_delivered: vec![1],
+            ..ConvObs::default()
+        }
+    }
+
+    fn run(convs: &[ConvObs], depth: Option<u64>) -> Audit {
+        let anomalies = BTreeMap::new();
+        let agents = agents();
+        audit(&Input { convs, agents: &agents, anomalies: &anomalies, final_queue_depth: depth })
+    }
+
+    fn failed(audit: &Audit) -> Vec<(String, Vec<String>)> {
+        audit.checks.iter().filter(|c| !c.passed).map(|c| (c.name.clone(), c.ids.clone())).collect()
+    }
+
+    #[test]
+    fn a_clean_run_passes_every_check() {
+        // a-0 (max 1) holds x then y back to back: the close at 20 comes before the assignment at 20.
+        let convs = [good("x", 0, 10, 20), good("y", 0, 20, 30), good("z", 1, 5, 40)];
+        let audit = run(&convs, Some(0));
+        assert!(audit.passed, "{:?}", failed(&audit));
+        assert!(audit.checks.len() >= 9);
+    }
+
+    #[test]
+    fn invariant_1_a_conversation_assigned_twice_is_named_with_its_agents() {
+        let mut c = good("x", 0, 10, 20);
+        c.assignments.push((1, 12));
+        let audit = run(&[c], Some(0));
+        assert!(!audit.passed);
+        assert_eq!(
+            failed(&audit)[0],
+            ("at most one assignment per conversation".into(), vec!["x (agents a-0, a-1)".into()])
+        );
+    }
+
+    #[test]
+    fn invariant_2_an_agent_over_its_maximum_is_named() {
+        // a-0 has max 1 but holds x and y from 15 to 20.
+        let audit = run(&[good("x", 0, 10, 20), good("y", 0, 15, 30)], Some(0));
+        assert_eq!(failed(&audit), vec![("no agent over its maximum".into(), vec!["a-0 (held 2, max 1)".into()])]);
+    }
+
+    #[test]
+    fn invariant_3_lost_conversations_messages_and_replies_are_named() {
+        let mut unassigned = good("u", 0, 0, 0);
+        unassigned.assignments.clear();
+        unassigned.closed_seen = false;
+        let mut no_message = good("m", 1, 10, 20);
+        no_message.consumer_delivered = vec![0];
+        let mut no_reply = good("r", 1, 30, 40);
+        no_reply.replies_delivered.clear();
+        let audit = run(&[unassigned, no_message, no_reply], Some(0));
+        let failed = failed(&audit);
+        assert!(failed.contains(&("every opened conversation assigned".into(), vec!["u".into()])), "{failed:?}");
+        assert!(failed.contains(&("every consumer message reached the agent".into(), vec!["m".into()])), "{failed:?}");
+        assert!(failed.contains(&("every agent reply reached the partner".into(), vec!["r".into()])), "{failed:?}");
+        assert!(failed.contains(&("every conversation closed".into(), vec!["u".into()])), "{failed:?}");
+    }
+
+    #[test]
+    fn invariant_5_a_backlog_left_in_the_queue_fails() {
+        let audit = run(&[good("x", 0, 10, 20)], Some(3));
+        assert_eq!(failed(&audit)[0].0, "backlog drained");
+        assert!(failed(&audit)[0].1[0].contains("3 conversations still queued"));
+        assert!(!run(&[good("x", 0, 10, 20)], None).passed);
+    }
+
+    #[test]
+    fn invariant_6_two_conversations_for_one_consumer_fail() {
+        let mut c = good("x", 0, 10, 20);
+        c.conversation_ids.push("x2".into());
+        c.created = 2;
+        let audit = run(&[c], Some(0));
+        assert_eq!(
+            failed(&audit),
+            vec![("no duplicate conversation from a burst".into(), vec!["consumer c0: x, x2".into()])]
+        );
+    }
+
+    #[test]
+    fn anomalies_fail_their_invariant() {
+        let mut anomalies = BTreeMap::new();
+        anomalies.insert(Anomaly::ForeignAccount, vec!["conv-9".to_owned()]);
+        anomalies.insert(Anomaly::OutOfOrder, vec!["seq 4 after 7".to_owned()]);
+        let agents = agents();
+        let audit = audit(&Input {
+            convs: &[good("x", 0, 1, 2)],
+            agents: &agents,
+            anomalies: &anomalies,
+            final_queue_depth: Some(0),
+        });
+        let names: Vec<_> = failed(&audit).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["partner stream in sequence order", "no other account's data"]);
+    }
+}

@@ -1,0 +1,118 @@
+//! The result of one run: what the JSON file holds, what the table, the HTML report and
+//! `compare` read. Plain data, so a result written by one version can be read by the next.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Measure names, in the order the table shows them.
+pub const OPEN_TO_ASSIGNMENT: &str = "open_to_assignment";
+pub const CONSUMER_TO_AGENT: &str = "consumer_message_to_agent";
+pub const AGENT_TO_PARTNER: &str = "agent_reply_to_partner";
+pub const OPEN_RPC: &str = "open_rpc";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    /// Scenario name (its directory under `loadtest/scenarios/`).
+    pub scenario: String,
+    /// `git rev-parse --short HEAD` of the harness tree, or "unknown".
+    pub git_sha: String,
+    /// RFC 3339, UTC, when arrivals started.
+    pub started_at: String,
+    pub seed: u64,
+    /// "embedded" (started by the harness), or the connectors URL of the target.
+    pub target: String,
+    /// Length of the arrival schedule, seconds.
+    pub duration_s: f64,
+    /// From the first arrival to the end of the drain, seconds.
+    pub wall_s: f64,
+    /// Conversations the schedule asked for, per second of schedule.
+    pub target_rate: f64,
+    /// Opens actually sent per second of schedule (late sends still count; see `measures`).
+    pub achieved_rate: f64,
+    pub counts: Counts,
+    /// Latency measures in milliseconds, each from the intended send time.
+    pub measures: Vec<Measure>,
+    /// gRPC failures: method name -> status code name -> count.
+    pub errors: BTreeMap<String, BTreeMap<String, u64>>,
+    /// One entry per second since the start of arrivals.
+    pub timeline: Vec<Second>,
+    pub audit: Audit,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    pub scheduled: u64,
+    pub opened: u64,
+    pub open_failed: u64,
+    pub assigned: u64,
+    pub closed: u64,
+    pub consumer_messages_sent: u64,
+    pub consumer_messages_delivered: u64,
+    pub agent_replies_sent: u64,
+    pub agent_replies_delivered: u64,
+}
+
+/// Percentiles of one latency measure, milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Measure {
+    pub name: String,
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start of arrivals (end of this second).
+    pub t: f64,
+    /// Opens the schedule intended in this second.
+    pub target_opens: u64,
+    /// Opens actually sent in this second.
+    pub opens: u64,
+    /// Assignments seen by agents in this second.
+    pub assignments: u64,
+    /// Open-to-assignment of the assignments seen in this second, ms (0 when none).
+    pub open_to_assignment_p50_ms: f64,
+    pub open_to_assignment_p99_ms: f64,
+    /// Conversations opened and not yet assigned at the end of this second.
+    pub in_flight: u64,
+    /// Sum of queue depths over all skills (admin API), sampled in this second.
+    pub queue_depth: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Audit {
+    pub passed: bool,
+    /// Every check that ran, passed or not.
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    /// Short name, e.g. "at most one assignment per conversation".
+    pub name: String,
+    /// The architecture §6 invariant it checks (1..8), or 0 for a harness-level check.
+    pub invariant: u8,
+    pub passed: bool,
+    /// What was found, e.g. "2 conversations assigned twice".
+    pub detail: String,
+    /// Offending ids (conversation, agent or consumer ids), at most 50.
+    pub ids: Vec<String>,
+}
+
+impl RunResult {
+    pub fn measure(&self, name: &str) -> Option<&Measure> {
+        self.measures.iter().find(|m| m.name == name)
+    }
+
+    /// Total gRPC failures over all methods.
+    pub fn error_total(&self) -> u64 {
+        self.errors.values().flat_map(|codes| codes.values()).sum()
+    }
+}

@@ -1,0 +1,221 @@
+//! The Switchyard under test: its gRPC endpoints, a reachability check that fails fast with
+//! the reason, and `switchyard up` started by the harness for a quick local run.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// gRPC endpoints of the services the harness calls.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `ConnectorService` and `AgentService`.
+    pub connectors: String,
+    /// `RoutingAdminService` (setup and queue depth).
+    pub router: String,
+    /// `CapacityAdminService` (agents).
+    pub capacity: String,
+}
+
+impl Default for Target {
+    /// The ports `switchyard up` listens on by default.
+    fn default() -> Self {
+        Self {
+            connectors: "http://127.0.0.1:7101".into(),
+            router: "http://127.0.0.1:7102".into(),
+            capacity: "http://127.0.0.1:7103".into(),
+        }
+    }
+}
+
+/// The target cannot be used; says which service, where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {service} at {url}: {reason}")]
+pub struct Unreachable {
+    pub service: &'static str,
+    pub url: String,
+    pub reason: String,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects to `url` and checks gRPC health, within a few seconds, so an unreachable or
+/// unhealthy target is one clear error instead of a wall of timeouts.
+pub async fn connect(service: &'static str, url: &str) -> Result<Channel, Unreachable> {
+    let unreachable = |reason: String| Unreachable { service, url: url.to_owned(), reason };
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| unreachable(format!("not a valid URL ({e})")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
+        .await
+        .map_err(|_| unreachable("no answer within 3 s".into()))?
+        .map_err(|e| unreachable(source_chain(&e)))?;
+    let mut health = HealthClient::new(channel.clone());
+    let status = tokio::time::timeout(CONNECT_TIMEOUT, health.check(HealthCheckRequest { service: String::new() }))
+        .await
+        .map_err(|_| unreachable("gRPC health check timed out".into()))?
+        .map_err(|s| unreachable(format!("gRPC health check failed: {} {}", s.code(), s.message())))?
+        .into_inner()
+        .status();
+    if status != ServingStatus::Serving {
+        return Err(unreachable(format!("gRPC health is {status:?}, not SERVING")));
+    }
+    Ok(channel)
+}
+
+/// More connections to the same endpoint (the first one already checked by `connect`).
+pub async fn pool(url: &str, size: u32) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for _ in 0..size {
+        let endpoint = Endpoint::from_shared(url.to_owned())?.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
+        channels.push(endpoint.connect().await.with_context(|| format!("connecting to {url}"))?);
+    }
+    Ok(channels)
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `switchyard up` run by the harness on free loopback ports; stopped with SIGTERM on drop.
+pub struct Embedded {
+    child: Child,
+    pub target: Target,
+    pub log: PathBuf,
+}
+
+const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
+
+impl Embedded {
+    /// Starts `binary up` (with `config`, if any) and waits until every service is ready.
+    pub async fn start(binary: &Path, config: Option<&Path>, log_dir: &Path) -> anyhow::Result<Self> {
+        if !binary.is_file() {
+            anyhow::bail!(
+                "switchyard binary not found at {} (build it with `cargo build --release -p switchyard`, or pass --switchyard-bin)",
+                binary.display()
+            );
+        }
+        std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+        let log = log_dir.join("switchyard-up.log");
+        let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut command = Command::new(binary);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command.arg("up").stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).kill_on_drop(true);
+        let mut ops = Vec::new();
+        let mut grpc = Vec::new();
+        for service in SERVICES {
+            let (g, o) = (free_port()?, free_port()?);
+            let upper = service.to_uppercase();
+            command.env(format!("SWITCHYARD_{upper}__GRPC_ADDR"), format!("127.0.0.1:{g}"));
+            command.env(format!("SWITCHYARD_{upper}__OPS_ADDR"), format!("127.0.0.1:{o}"));
+            grpc.push(g);
+            ops.push(o);
+        }
+        let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for port in &ops {
+            loop {
+                if let Some(status) = child.try_wait()? {
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    anyhow::bail!("switchyard up exited with {status} before it was ready; its log:\n{tail}");
+                }
+                if http_status(&format!("127.0.0.1:{port}"), "/health/readyz").await == Some(200) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!("switchyard up was not ready within 60 s; see {}", log.display());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let url = |port: u16| format!("http://127.0.0.1:{port}");
+        let target = Target { connectors: url(grpc[0]), router: url(grpc[1]), capacity: url(grpc[2]) };
+        Ok(Self { child, target, log })
+    }
+
+    /// SIGTERM, then wait for a clean exit (SIGKILL after 30 s).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) if status.as_ref().is_ok_and(|s| s.success()) => Ok(()),
+            Ok(status) => anyhow::bail!("switchyard up exited with {status:?}; see {}", self.log.display()),
+            Err(_) => {
+                self.child.kill().await?;
+                anyhow::bail!("switchyard up did not stop within 30 s of SIGTERM")
+            }
+        }
+    }
+}
+
+/// The `switchyard` binary next to this one (same cargo profile), else on PATH.
+pub fn default_binary() -> PathBuf {
+    let sibling = std::env::current_exe().ok().and_then(|exe| {
+        // Test binaries live in target/<profile>/deps; the binaries one level up.
+        let dir = exe.parent()?;
+        let dir = if dir.ends_with("deps") { dir.parent()? } else { dir };
+        Some(dir.join("switchyard"))
+    });
+    match sibling {
+        Some(path) if path.is_file() => path,
+        _ => PathBuf::from("switchyard"),
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Status code of a plain HTTP/1.1 GET, None if unreachable.
+pub async fn http_status(host: &str, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.ok()?;
+    String::from_utf8_lossy(&buf).split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_target_is_one_clear_error() {
+        let port = free_port().unwrap();
+        let err = connect("connectors", &format!("http://127.0.0.1:{port}")).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("cannot reach connectors at http://127.0.0.1:{port}: ")), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        let err = connect("router", "not a url").await.unwrap_err();
+        assert!(err.to_string().contains("not a valid URL"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_binary_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = Embedded::start(&missing, None, dir.path()).await.err().unwrap().to_string();
+        assert!(err.contains("switchyard binary not found at") && err.contains("nope"), "{err}");
+    }
+}

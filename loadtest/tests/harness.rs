@@ -1,0 +1,150 @@
+//! The harness against a real `switchyard up` (the compiled binary, embedded mode, started by
+//! the harness on free ports): the smoke scenario passes the audit, a target that breaks an
+//! invariant fails it with the offending id, and an unreachable target is one clear error.
+//! Assertions are on correctness only, never on speed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchyard_loadtest::cli::{self, RunArgs};
+use switchyard_loadtest::scenario::Scenario;
+use switchyard_loadtest::{report, target};
+
+/// The `switchyard` binary of this build; built on demand when running this package alone.
+fn switchyard_binary() -> PathBuf {
+    let binary = target::default_binary();
+    if !binary.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            std::process::Command::new(cargo).args(["build", "-p", "switchyard", "--bin", "switchyard"]).status();
+        assert!(status.is_ok_and(|s| s.success()), "building the switchyard binary failed");
+    }
+    let binary = target::default_binary();
+    assert!(binary.is_file(), "switchyard binary not found at {}", binary.display());
+    binary
+}
+
+fn args(scenario: &Path, results: &Path) -> RunArgs {
+    RunArgs {
+        scenario: scenario.display().to_string(),
+        start: true,
+        switchyard_bin: Some(switchyard_binary()),
+        connectors: String::new(),
+        router: String::new(),
+        capacity: String::new(),
+        rate: None,
+        duration: None,
+        results: Some(results.to_path_buf()),
+        quiet: true,
+    }
+}
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_against_switchyard_up_passes_the_audit() {
+    let results = tempfile::tempdir().unwrap();
+    let path = shipped("smoke");
+    let scenario = Scenario::load(&path).unwrap();
+    let result = cli::execute(&args(&path, results.path()), scenario, &path).await.unwrap();
+
+    let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+    assert!(result.audit.passed, "audit failed: {failed:#?}");
+    let c = &result.counts;
+    assert!(c.scheduled > 0);
+    assert_eq!((c.opened, c.open_failed), (c.scheduled, 0));
+    assert_eq!(c.assigned, c.opened, "every conversation assigned");
+    assert_eq!(c.closed, c.opened, "every conversation closed");
+    assert_eq!(c.consumer_messages_delivered, c.consumer_messages_sent);
+    assert_eq!(c.agent_replies_delivered, c.agent_replies_sent);
+    assert_eq!(result.error_total(), 0, "{:?}", result.errors);
+    for name in ["open_to_assignment", "consumer_message_to_agent", "agent_reply_to_partner", "open_rpc"] {
+        let m = result.measure(name).unwrap_or_else(|| panic!("measure {name}"));
+        assert!(m.count > 0 && m.p50_ms <= m.p99_ms && m.p99_ms <= m.max_ms, "{m:?}");
+    }
+    assert!(!result.timeline.is_empty());
+
+    // The files are written and read back, and compare works on them.
+    let files: Vec<PathBuf> = std::fs::read_dir(results.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let json = files.iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("a JSON result");
+    assert!(json.file_name().unwrap().to_string_lossy().starts_with("smoke."));
+    assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "html")));
+    assert_eq!(report::read_result(json).unwrap(), result);
+    assert!(report::compare(&result, &result).contains("1.00x"));
+}
+
+/// A target configured to over-assign (router headroom 2.5 lets an agent with maximum 1 hold
+/// three conversations): the audit must notice, from the agents' side alone, and name the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_pushed_over_its_maximum_fails_the_audit_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario_dir = dir.path().join("overload");
+    std::fs::create_dir(&scenario_dir).unwrap();
+    std::fs::write(
+        scenario_dir.join("scenario.toml"),
+        r#"
+        seed = 5
+        duration = "1s"
+        drain_timeout = "20s"
+        skills = [{ id = "sales" }]
+        agents = [{ name = "solo", count = 1, skills = ["sales"], max_conversations = 1 }]
+        arrival = { process = "constant", rate = 20 }
+        script = { agent_think = "100ms", hold = "300ms", close_by = "agent" }
+        "#,
+    )
+    .unwrap();
+    std::fs::write(scenario_dir.join("switchyard.toml"), "[router]\nheadroom = 2.5\n").unwrap();
+    let scenario = Scenario::load(&scenario_dir).unwrap();
+    let result = cli::execute(&args(&scenario_dir, dir.path()), scenario, &scenario_dir).await.unwrap();
+
+    assert!(!result.audit.passed);
+    let over = result.audit.checks.iter().find(|c| c.name == "no agent over its maximum").unwrap();
+    assert!(!over.passed, "{over:?}");
+    assert_eq!(over.invariant, 2);
+    assert!(over.ids[0].starts_with("solo-0 (held "), "{:?}", over.ids);
+    // The rest of the run was sound: everything still assigned and closed.
+    assert_eq!(result.counts.assigned, result.counts.scheduled);
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_reported_before_anything_runs() {
+    let results = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = shipped("smoke");
+    let mut args = args(&path, results.path());
+    args.start = false;
+    args.connectors = format!("http://127.0.0.1:{port}");
+    args.router = args.connectors.clone();
+    args.capacity = args.connectors.clone();
+    let scenario = Scenario::load(&path).unwrap();
+    let started = std::time::Instant::now();
+    let err = cli::execute(&args, scenario, &path).await.unwrap_err();
+    assert!(cli::is_unreachable(&err), "{err:#}");
+    assert!(err.to_string().starts_with(&format!("cannot reach connectors at http://127.0.0.1:{port}")), "{err:#}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(std::fs::read_dir(results.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(cli::run(args).await, cli::EXIT_TARGET);
+}
+
+#[test]
+fn bad_scenario_files_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let base = std::fs::read_to_string(shipped("smoke").join("scenario.toml")).unwrap();
+    for (from, to, field) in [
+        ("seed = 1", "seed = 1\nsede = 2", "unknown field `sede`"),
+        ("rate = 30", "rate = -30", "arrival.rate: must be a number > 0"),
+        (r#"skills = ["support"]"#, r#"skills = ["billing"]"#, "agents[1].skills[0]: unknown skill \"billing\""),
+    ] {
+        assert!(base.contains(from), "{from}");
+        std::fs::write(&file, base.replace(from, to)).unwrap();
+        let err = Scenario::load(&file).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+        assert!(err.contains("bad.toml"), "{err}");
+        assert_eq!(cli::check(&file.display().to_string()), cli::EXIT_BAD_INPUT);
+    }
+}
