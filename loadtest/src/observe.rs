@@ -322,9 +322,11 @@ impl State {
 
     /// Closes the second that just ended: the in-flight count is read at its end.
     fn end_second(&mut self) {
-        let now = self.now_us();
+        // The tick fires just after the second ends (never early), so half a second back is
+        // inside the second that ended.
+        let ended = self.now_us().saturating_sub(500_000);
         let in_flight = self.counts.opened.saturating_sub(self.counts.assigned);
-        self.bucket(now).in_flight = in_flight;
+        self.bucket(ended).in_flight = in_flight;
     }
 
     fn p99_so_far(&self) -> f64 {
