@@ -21,6 +21,17 @@ pub trait Handler: Send {
     async fn tick(&mut self, _assignment: &[(String, i32)]) {}
 }
 
+/// Events applied or skipped, by consumer group and outcome.
+pub const EVENTS: &str = "switchyard_consumer_events_total";
+/// Wall time from an event's `occurred_at` to its effect, by consumer group: the lag of each
+/// pipeline stage, in seconds (rises when a stage falls behind).
+pub const EVENT_AGE: &str = "switchyard_consumer_event_age_seconds";
+
+fn describe_metrics() {
+    metrics::describe_counter!(EVENTS, "Consumed events by group and outcome (applied, skipped, retried)");
+    metrics::describe_histogram!(EVENT_AGE, metrics::Unit::Seconds, "From event time to its effect, by group");
+}
+
 /// How long a member may own no partitions before it counts as ready anyway.
 pub const JOIN_GRACE: Duration = Duration::from_secs(10);
 
@@ -39,6 +50,7 @@ pub async fn run(
     shutdown: Shutdown,
     mut handler: impl Handler,
 ) -> anyhow::Result<()> {
+    describe_metrics();
     let mut sub = subscribe_with_retry(bus, &spec, &shutdown).await?;
     let Some(sub_ref) = sub.as_mut() else { return Ok(()) };
     let mut ticker = tokio::time::interval(spec.tick);
@@ -108,20 +120,33 @@ async fn subscribe_with_retry(
 /// backoff so no event is skipped. Poison events (decode failures) are skipped by design.
 /// False when shutdown came first.
 async fn apply_until_done(handler: &mut impl Handler, delivery: &Delivery, group: &str, shutdown: &Shutdown) -> bool {
-    let Some(env) = envelope::decode(delivery) else { return true };
+    let Some(env) = envelope::decode(delivery) else {
+        metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "skipped").increment(1);
+        return true;
+    };
     let span = tracing::info_span!("consume", group = %group, topic = %delivery.topic, event_id = %env.event_id);
     envelope::link_parent(&span, delivery);
     let mut delay = Duration::from_millis(50);
     loop {
         let result = handler.handle(env.clone(), delivery).instrument(span.clone()).await;
         match result {
-            Ok(()) => return true,
+            Ok(()) => {
+                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "applied").increment(1);
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let age_ms = now_ms.saturating_sub(env.occurred_at_ms).max(0);
+                metrics::histogram!(EVENT_AGE, "group" => group.to_owned()).record(age_ms as f64 / 1000.0);
+                return true;
+            }
             Err(err @ (ServiceError::Unavailable(_) | ServiceError::Internal(_))) => {
+                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "retried").increment(1);
                 tracing::warn!(group = %group, event_id = %env.event_id, error = %err, "applying event failed, retrying");
             }
             Err(err) => {
                 // Bad data in a valid envelope (unknown ids, closed conversation): retrying
                 // cannot help, and the record must not block its partition.
+                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "skipped").increment(1);
                 tracing::warn!(group = %group, event_id = %env.event_id, error = %err, "event rejected, skipping");
                 return true;
             }

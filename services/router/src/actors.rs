@@ -29,10 +29,17 @@ pub struct Route {
 #[rtype(result = "Result<usize, ServiceError>")]
 pub struct AssignPass;
 
+/// An assignment pass the actor schedules for itself after accepting routes.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Kick;
+
 pub struct SkillQueue {
     account_id: String,
     skill_id: String,
     engine: Arc<Engine>,
+    /// A `Kick` is queued and has not started: routes accepted meanwhile ride on it.
+    kicked: bool,
 }
 
 impl Actor for SkillQueue {
@@ -48,11 +55,42 @@ impl Handler<Route> for SkillQueue {
     // Atomic: the next message waits until this one's store writes are done.
     type Result = AtomicResponse<Self, Result<(), ServiceError>>;
 
+    /// Queues the conversation (durable, so the command can be committed), then leaves the
+    /// assignment to one coalesced pass: under load, one pass (one agent read, one ranking per
+    /// conversation) serves every route accepted since the last, and the consumer is not held
+    /// up by claims. A crash before the pass leaves the conversation queued for the sweep.
     fn handle(&mut self, msg: Route, _ctx: &mut Self::Context) -> Self::Result {
         let engine = self.engine.clone();
         let account = self.account_id.clone();
         AtomicResponse::new(Box::pin(
-            async move { engine.route(&account, &msg.cmd, &msg.event_id).await }.into_actor(self),
+            async move { engine.accept(&account, &msg.cmd, &msg.event_id).await }.into_actor(self).map(
+                |result, actor: &mut Self, ctx: &mut Self::Context| {
+                    if result.is_ok() && !actor.kicked {
+                        actor.kicked = true;
+                        ctx.notify(Kick);
+                    }
+                    result
+                },
+            ),
+        ))
+    }
+}
+
+impl Handler<Kick> for SkillQueue {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: Kick, _ctx: &mut Self::Context) -> Self::Result {
+        self.kicked = false;
+        let engine = self.engine.clone();
+        let (account, skill) = (self.account_id.clone(), self.skill_id.clone());
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Err(err) = engine.assign_skill(&account, &skill).await {
+                    // The sweep retries: the conversations stay queued.
+                    tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
+                }
+            }
+            .into_actor(self),
         ))
     }
 }
@@ -127,8 +165,12 @@ impl Registry {
         }
         let arbiter = &self.arbiters[shard(&key, self.arbiters.len())];
         let (account, skill, engine) = (key.0.clone(), key.1.clone(), self.engine.clone());
-        let addr =
-            SkillQueue::start_in_arbiter(arbiter, move |_| SkillQueue { account_id: account, skill_id: skill, engine });
+        let addr = SkillQueue::start_in_arbiter(arbiter, move |_| SkillQueue {
+            account_id: account,
+            skill_id: skill,
+            engine,
+            kicked: false,
+        });
         self.actors.insert(key, addr.clone());
         metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);
         addr

@@ -38,6 +38,14 @@ impl Engine {
     /// Applies a routing command: queue (new conversation) or requeue from an agent (back
     /// to queue, transfer), then runs an assignment pass on the skill. Idempotent.
     pub async fn route(&self, account_id: &str, cmd: &RouteConversation, event_id: &str) -> Result<(), ServiceError> {
+        self.accept(account_id, cmd, event_id).await?;
+        self.assign_skill(account_id, &cmd.skill_id).await.map(|_| ())
+    }
+
+    /// The durable half of `route`: the conversation is queued (or requeued and announced).
+    /// Once this returns the command may be committed; the assignment pass can follow
+    /// separately (the skill actor coalesces passes, and the sweep covers a crash between).
+    pub async fn accept(&self, account_id: &str, cmd: &RouteConversation, event_id: &str) -> Result<(), ServiceError> {
         let store = &self.platform.store;
         if cmd.avoid_agent_id.is_empty() {
             match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms).await? {
@@ -81,7 +89,7 @@ impl Engine {
                 .await?;
             }
         }
-        self.assign_skill(account_id, &cmd.skill_id).await.map(|_| ())
+        Ok(())
     }
 
     /// Gives the skill's oldest queued conversations to the best eligible agents until the
@@ -105,27 +113,30 @@ impl Engine {
                 if pool.is_empty() {
                     break 'passes;
                 }
-                let order = ranking::rank(pool.clone(), skill_id, weight, headroom, &entry.avoid_agent_id);
-                for candidate in order {
+                // Candidate order for this entry, as indices into the pool (no record clones).
+                let order = ranking::order(&pool, &entry.avoid_agent_id);
+                let mut refused = Vec::new();
+                for i in order {
                     let now = self.platform.clock.now_ms();
-                    match self.claim(account_id, skill_id, &entry, &candidate.spec.agent_id, now).await? {
+                    let candidate = pool[i].spec.agent_id.clone();
+                    match self.claim(account_id, skill_id, &entry, &candidate, now).await? {
                         ClaimOutcome::Claimed { .. } => {
                             assigned += 1;
                             progress = true;
-                            if let Some(a) = pool.iter_mut().find(|a| a.spec.agent_id == candidate.spec.agent_id) {
-                                a.load.push((entry.conversation_id.clone(), weight));
-                                a.last_assigned_ms = now;
-                            }
-                            pool.retain(|a| ranking::eligible(a, skill_id, weight, headroom));
+                            pool[i].load.push((entry.conversation_id.clone(), weight));
+                            pool[i].last_assigned_ms = now;
                             break;
                         }
                         ClaimOutcome::ConversationGone => break,
                         ClaimOutcome::AgentUnavailable | ClaimOutcome::AgentFull => {
                             metrics::counter!(crate::metrics::CLAIM_REFUSED).increment(1);
-                            pool.retain(|a| a.spec.agent_id != candidate.spec.agent_id);
+                            refused.push(candidate);
                         }
                     }
                 }
+                pool.retain(|a| {
+                    !refused.contains(&a.spec.agent_id) && ranking::eligible(a, skill_id, weight, headroom)
+                });
             }
             if !progress {
                 break;
