@@ -99,9 +99,19 @@ impl CapacityHandler {
             skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != admin::UNASSIGNED_SKILL).cloned().collect(),
         });
         let env = envelope::with_id(format!("available:{cause}"), account_id, self.platform.clock.now_ms(), body);
-        envelope::publish(&*self.platform.bus, &self.platform.topics.agents, keys::agent(account_id, agent_id), &env)
-            .await?;
-        metrics::counter!(AVAILABLE_TOTAL).increment(1);
+        // A hint, not a fact: the load change is already durable, and the router's sweep gives
+        // a freed agent work within one interval even if this event is lost. So the consumer
+        // does not wait for the broker's acknowledgement (tens of ms on Kafka, per event).
+        let (bus, topic, key) =
+            (self.platform.bus.clone(), self.platform.topics.agents.clone(), keys::agent(account_id, agent_id));
+        tokio::spawn(async move {
+            match envelope::publish(&*bus, &topic, key, &env).await {
+                Ok(()) => metrics::counter!(AVAILABLE_TOTAL).increment(1),
+                Err(err) => {
+                    tracing::warn!(error = %err, event_id = %env.event_id, "AgentAvailable not published; the sweep covers it")
+                }
+            }
+        });
         Ok(())
     }
 }

@@ -310,25 +310,31 @@ impl Partner {
             skill_id: record.skill_id.clone(),
             language: record.language.clone(),
         });
-        let env =
+        let opened =
             envelope::with_id(format!("opened:{}", record.conversation_id), account_id, record.opened_at_ms, opened);
-        envelope::publish(
-            &*platform.bus,
-            &platform.topics.conversations,
-            keys::conversation(account_id, &record.conversation_id),
-            &env,
-        )
-        .await?;
         let route = Body::RouteConversation(RouteConversation {
             conversation_id: record.conversation_id.clone(),
             skill_id: record.skill_id.clone(),
             queued_at_ms: record.opened_at_ms,
             avoid_agent_id: String::new(),
         });
-        let env =
+        let route =
             envelope::with_id(format!("route:{}", record.conversation_id), account_id, record.opened_at_ms, route);
-        envelope::publish(&*platform.bus, &platform.topics.routing, keys::skill(account_id, &record.skill_id), &env)
-            .await?;
+        // Different topics, no order between them: wait for both acknowledgements at once.
+        futures::try_join!(
+            envelope::publish(
+                &*platform.bus,
+                &platform.topics.conversations,
+                keys::conversation(account_id, &record.conversation_id),
+                &opened,
+            ),
+            envelope::publish(
+                &*platform.bus,
+                &platform.topics.routing,
+                keys::skill(account_id, &record.skill_id),
+                &route
+            ),
+        )?;
         Ok(())
     }
 }

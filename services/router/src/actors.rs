@@ -40,6 +40,9 @@ pub struct SkillQueue {
     engine: Arc<Engine>,
     /// A `Kick` is queued and has not started: routes accepted meanwhile ride on it.
     kicked: bool,
+    /// A kicked pass is running; `again` asks for one more when it ends.
+    passing: bool,
+    again: bool,
 }
 
 impl Actor for SkillQueue {
@@ -77,21 +80,36 @@ impl Handler<Route> for SkillQueue {
 }
 
 impl Handler<Kick> for SkillQueue {
-    type Result = AtomicResponse<Self, ()>;
+    // Not atomic: routes keep being accepted while the pass waits on the store and the
+    // broker, and the next pass takes all of them at once. Claims are atomic in the store,
+    // so a pass overlapping the periodic one cannot assign anything twice.
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _msg: Kick, _ctx: &mut Self::Context) -> Self::Result {
         self.kicked = false;
+        if self.passing {
+            self.again = true;
+            return Box::pin(fut::ready(()));
+        }
+        self.passing = true;
         let engine = self.engine.clone();
         let (account, skill) = (self.account_id.clone(), self.skill_id.clone());
-        AtomicResponse::new(Box::pin(
+        Box::pin(
             async move {
                 if let Err(err) = engine.assign_skill(&account, &skill).await {
                     // The sweep retries: the conversations stay queued.
                     tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
                 }
             }
-            .into_actor(self),
-        ))
+            .into_actor(self)
+            .map(|(), actor: &mut Self, ctx: &mut Self::Context| {
+                actor.passing = false;
+                if std::mem::take(&mut actor.again) && !actor.kicked {
+                    actor.kicked = true;
+                    ctx.notify(Kick);
+                }
+            }),
+        )
     }
 }
 
@@ -170,6 +188,8 @@ impl Registry {
             skill_id: skill,
             engine,
             kicked: false,
+            passing: false,
+            again: false,
         });
         self.actors.insert(key, addr.clone());
         metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);

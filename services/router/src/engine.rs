@@ -98,7 +98,7 @@ impl Engine {
         let store = &self.platform.store;
         let (weight, headroom) = (self.weight(), self.headroom());
         let mut assigned = 0;
-        'passes: while assigned < MAX_CLAIMS_PER_PASS {
+        while assigned < MAX_CLAIMS_PER_PASS {
             let heads = store.queue_head(account_id, skill_id, self.rules.batch).await?;
             if heads.is_empty() {
                 break;
@@ -109,9 +109,10 @@ impl Engine {
                 break;
             }
             let mut progress = false;
+            let mut claimed = Vec::new();
             for entry in heads {
                 if pool.is_empty() {
-                    break 'passes;
+                    break;
                 }
                 // Candidate order for this entry, as indices into the pool (no record clones).
                 let order = ranking::order(&pool, &entry.avoid_agent_id);
@@ -120,9 +121,10 @@ impl Engine {
                     let now = self.platform.clock.now_ms();
                     let candidate = pool[i].spec.agent_id.clone();
                     match self.claim(account_id, skill_id, &entry, &candidate, now).await? {
-                        ClaimOutcome::Claimed { .. } => {
+                        ClaimOutcome::Claimed { version } => {
                             assigned += 1;
                             progress = true;
+                            claimed.push((entry.conversation_id.clone(), candidate, version));
                             pool[i].load.push((entry.conversation_id.clone(), weight));
                             pool[i].last_assigned_ms = now;
                             break;
@@ -138,7 +140,8 @@ impl Engine {
                     !refused.contains(&a.spec.agent_id) && ranking::eligible(a, skill_id, weight, headroom)
                 });
             }
-            if !progress {
+            self.announce_all(account_id, skill_id, claimed).await?;
+            if !progress || pool.is_empty() {
                 break;
             }
         }
@@ -179,7 +182,8 @@ impl Engine {
             for (entry, skill) in heads {
                 let now = self.platform.clock.now_ms();
                 match self.claim(account_id, &skill, &entry, agent_id, now).await? {
-                    ClaimOutcome::Claimed { .. } => {
+                    ClaimOutcome::Claimed { version } => {
+                        self.announce(account_id, &entry.conversation_id, agent_id, &skill, version).await?;
                         assigned += 1;
                         progress = true;
                         break;
@@ -237,10 +241,27 @@ impl Engine {
         if let ClaimOutcome::Claimed { version } = outcome {
             metrics::counter!(crate::metrics::ASSIGNED).increment(1);
             metrics::histogram!(crate::metrics::QUEUE_WAIT).record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
-            tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, "assigned");
-            self.announce(account_id, &entry.conversation_id, agent_id, skill_id, version).await?;
+            tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, version, "assigned");
         }
         Ok(outcome)
+    }
+
+    /// Publishes a batch of fresh claims at once: the broker round trips overlap instead of
+    /// adding up (on Kafka each one waits for the produce acknowledgement). Each claim stays
+    /// pending in the store until its own event is acknowledged.
+    async fn announce_all(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        claims: Vec<(String, String, u64)>,
+    ) -> Result<(), ServiceError> {
+        futures::future::try_join_all(
+            claims.iter().map(|(conversation, agent, version)| {
+                self.announce(account_id, conversation, agent, skill_id, *version)
+            }),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Publishes the assignment. The event id is derived from the assignment version, so a
@@ -429,6 +450,45 @@ mod tests {
         assert_eq!(w.engine.assign_agent("acme", "bob").await.unwrap(), 1);
         assert_eq!(w.assignments().await.last().unwrap(), &("older-support".to_owned(), "bob".to_owned()));
         assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 1);
+    }
+
+    /// The skill actor commits a route command after `accept` and assigns in a later,
+    /// coalesced pass: the accepted conversation is durably queued in between (a crash there
+    /// leaves it for the sweep), and one pass then assigns everything accepted, oldest first.
+    #[tokio::test]
+    async fn accepted_routes_wait_queued_for_one_pass_that_assigns_them_all() {
+        let w = world().await;
+        for (i, id) in ["c1", "c2", "c3"].iter().enumerate() {
+            let new = NewConversation {
+                conversation_id: (*id).into(),
+                consumer_id: format!("consumer-{id}"),
+                channel: 1,
+                skill_id: "sales".into(),
+                language: String::new(),
+                partner_message_id: String::new(),
+                opened_at_ms: i as i64,
+            };
+            w.store.open_conversation("acme", &new).await.unwrap();
+            let cmd = RouteConversation {
+                conversation_id: (*id).into(),
+                skill_id: "sales".into(),
+                queued_at_ms: i as i64,
+                avoid_agent_id: String::new(),
+            };
+            w.engine.accept("acme", &cmd, &format!("route:{id}")).await.unwrap();
+        }
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.agent("b", &["sales"], 2, AgentState::Online).await;
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 3, "accepted, not yet assigned");
+        assert!(w.assignments().await.is_empty());
+        assert_eq!(w.engine.assign_skill("acme", "sales").await.unwrap(), 3);
+        // Announced concurrently, so the events may come in any order.
+        let mut got: Vec<String> = w.assignments().await.into_iter().map(|(c, _)| c).collect();
+        got.sort();
+        assert_eq!(got, ["c1", "c2", "c3"]);
+        assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 0);
+        // Every claim of the pass was announced (none left pending for the sweep).
+        assert!(w.store.unannounced(i64::MAX, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -339,7 +339,8 @@ async fn bad_input_gets_precise_status_and_changes_nothing() {
     // None of these wrote anything: the consumer's first real open creates.
     let created = partner.open_conversation(open("acme", "c1", "sales", "")).await.unwrap().into_inner();
     assert!(created.created);
-    assert_eq!(queue_depth(&cluster, "acme", "sales").await, 1);
+    // Routing is asynchronous: the open returns once the route command is published.
+    common::wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 1 }).await;
 
     let err = partner
         .publish_message(conn::PublishMessageRequest {
