@@ -207,8 +207,17 @@ impl State {
         self.convs.get_mut(idx)
     }
 
+    /// Applies `set` to the conversation; true if that finished it (it was not before).
+    fn finish(&mut self, idx: usize, set: impl FnOnce(&mut ConvObs)) -> bool {
+        let Some(c) = self.convs.get_mut(idx) else { return false };
+        let was = c.finished();
+        set(c);
+        let now = !was && c.finished();
+        self.finished += u64::from(now);
+        now
+    }
+
     fn apply(&mut self, obs: Obs) {
-        let before = |c: &ConvObs| c.finished();
         match obs {
             Obs::OpenSent { at_us, .. } => {
                 self.opens_sent += 1;
@@ -228,13 +237,7 @@ impl State {
             }
             Obs::OpenFailed { idx } => {
                 self.counts.open_failed += 1;
-                if let Some(c) = self.conv(idx) {
-                    let was = before(c);
-                    c.open_failed = true;
-                    if !was {
-                        self.finished += 1;
-                    }
-                }
+                self.finish(idx, |c| c.open_failed = true);
             }
             Obs::RpcError { method, code } => {
                 *self.errors.entry(method.to_owned()).or_default().entry(format!("{code:?}")).or_default() += 1;
@@ -288,22 +291,11 @@ impl State {
                 }
             }
             Obs::CloseFailed { idx } => {
-                if let Some(c) = self.conv(idx) {
-                    let was = before(c);
-                    c.close_failed = true;
-                    if !was {
-                        self.finished += 1;
-                    }
-                }
+                self.finish(idx, |c| c.close_failed = true);
             }
             Obs::ClosedSeen { idx } => {
-                if let Some(c) = self.conv(idx) {
-                    let was = before(c);
-                    c.closed_seen = true;
-                    if !was {
-                        self.finished += 1;
-                        self.counts.closed += 1;
-                    }
+                if self.finish(idx, |c| c.closed_seen = true) {
+                    self.counts.closed += 1;
                 }
             }
             Obs::Anomaly { check, id } => {
@@ -504,4 +496,45 @@ fn progress_bar(len: u64, display: Display) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_collector_counts_each_thing_once_and_tracks_finished() {
+        let started = tokio::time::Instant::now();
+        let (rec, mut progress) = spawn(2, vec![2], started, Display::Quiet);
+        rec.record(Obs::OpenSent { intended_us: 0, at_us: 10 });
+        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: true, latency_us: 1_500 });
+        // A racing duplicate open: same conversation, message 0 reported twice.
+        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: false, latency_us: 1_700 });
+        rec.record(Obs::ConsumerSent { idx: 0, n: 0 });
+        rec.record(Obs::ConsumerSent { idx: 0, n: 0 });
+        rec.record(Obs::Assigned { idx: 0, agent: 3, conversation_id: "x".into(), at_us: 2_000, latency_us: 2_000 });
+        rec.record(Obs::ConsumerDelivered { idx: 0, n: 0, agent: 3, latency_us: 900 });
+        rec.record(Obs::ConsumerDelivered { idx: 0, n: 0, agent: 3, latency_us: 950 });
+        rec.record(Obs::ClosedSeen { idx: 0 });
+        rec.record(Obs::ClosedSeen { idx: 0 });
+        rec.record(Obs::OpenFailed { idx: 1 });
+        rec.record(Obs::RpcError { method: "OpenConversation", code: tonic::Code::Unavailable });
+        rec.record(Obs::Anomaly { check: Anomaly::OutOfOrder, id: "seq 3 after 5".into() });
+        tokio::time::timeout(Duration::from_secs(5), progress.wait_for(|p| p.finished == 2)).await.unwrap().unwrap();
+        let got = rec.finish().await.unwrap();
+
+        let c = &got.counts;
+        assert_eq!((c.scheduled, c.opened, c.open_failed, c.assigned, c.closed), (2, 1, 1, 1, 1));
+        assert_eq!((c.consumer_messages_sent, c.consumer_messages_delivered), (1, 1));
+        assert_eq!(got.convs[0].conversation_ids, ["x"]);
+        assert_eq!(got.convs[0].created, 1);
+        assert_eq!(got.convs[0].consumer_delivered, [2], "both deliveries seen, counted once");
+        assert_eq!(got.errors["OpenConversation"]["Unavailable"], 1);
+        assert_eq!(got.anomalies[&Anomaly::OutOfOrder], ["seq 3 after 5"]);
+        let open_to_assignment = got.measures.iter().find(|m| m.name == result::OPEN_TO_ASSIGNMENT).unwrap();
+        assert_eq!(open_to_assignment.count, 1);
+        assert!((open_to_assignment.max_ms - 2.0).abs() < 0.01, "{open_to_assignment:?}");
+        assert_eq!(got.timeline[0].target_opens, 2);
+        assert_eq!((got.timeline[0].opens, got.timeline[0].assignments), (1, 1));
+    }
 }
