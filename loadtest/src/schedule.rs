@@ -61,11 +61,15 @@ pub fn build(scenario: &Scenario) -> Vec<Planned> {
             skill: skill_pick.sample(&mut rng) as u32,
             kind,
         });
-        let gap_s = match &scenario.arrival {
-            Arrival::Poisson { .. } => Exp::new(rate).map(|exp| exp.sample(&mut rng)).unwrap_or(1.0 / rate),
-            _ => 1.0 / rate,
+        t = match &scenario.arrival {
+            // From the index, not by adding rounded gaps: exactly rate × duration arrivals.
+            Arrival::Constant { rate } => (plan.len() as f64 * 1e9 / rate).round() as u64,
+            Arrival::Poisson { .. } => {
+                let gap_s = Exp::new(rate).map(|exp| exp.sample(&mut rng)).unwrap_or(1.0 / rate);
+                t + ((gap_s * 1e9).round() as u64).max(1)
+            }
+            _ => t + ((1e9 / rate).round() as u64).max(1),
         };
-        t += ((gap_s * 1e9).round() as u64).max(1);
     }
     plan
 }
@@ -112,6 +116,13 @@ mod tests {
         // Skill weights 1:3.
         let b = plan.iter().filter(|p| p.skill == 1).count();
         assert!((250..350).contains(&b), "{b}");
+    }
+
+    #[test]
+    fn a_constant_rate_that_does_not_divide_a_second_still_gives_rate_times_duration() {
+        let plan = build(&scenario(r#"{ process = "constant", rate = 30 }"#, r#"{ close_by = "agent" }"#));
+        assert_eq!(plan.len(), 120);
+        assert_eq!(per_second(&plan), vec![30, 30, 30, 30]);
     }
 
     #[test]
