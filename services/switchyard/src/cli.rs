@@ -51,12 +51,14 @@ pub enum Command {
     Automessages,
     /// Post-conversation surveys.
     Surveys,
+    /// Create the Kafka topics (partitions and replication from the config) and exit.
+    Topics,
 }
 
 impl Command {
     pub fn service(self) -> Option<Service> {
         match self {
-            Command::Up => None,
+            Command::Up | Command::Topics => None,
             Command::Connectors => Some(Service::Connectors),
             Command::Router => Some(Service::Router),
             Command::Capacity => Some(Service::Capacity),
@@ -92,7 +94,10 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
     if config.instance_id.is_empty() {
         config.instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     }
-    config.validate(cli.command.service())?;
+    match cli.command {
+        Command::Topics => config.validate_for_topics()?,
+        _ => config.validate(cli.command.service())?,
+    }
     Ok(config)
 }
 
@@ -143,6 +148,11 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Topics = command {
+        let topics = crate::create_topics(&config).await?;
+        tracing::info!(?topics, partitions = config.kafka.partitions, "topics ready");
+        return Ok(());
+    }
     let shutdown = Shutdown::new();
     switchyard_kit::shutdown::on_signals(shutdown.clone());
     // Bind every port before connecting anywhere: a taken port fails fast.

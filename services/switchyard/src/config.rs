@@ -73,6 +73,15 @@ impl Config {
     }
 
     /// Checks every value; `single` is the service run alone (None for `up`).
+    /// `switchyard topics` needs Kafka only.
+    pub fn validate_for_topics(&self) -> Result<(), String> {
+        self.kafka.validate()?;
+        if self.kafka.bootstrap_servers.is_empty() {
+            return Err("kafka.bootstrap_servers is required to create topics (use --kafka, SWITCHYARD_KAFKA__BOOTSTRAP_SERVERS or the config file)".into());
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;

@@ -20,11 +20,7 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
     let bus: Arc<dyn EventBus> = if config.kafka.bootstrap_servers.is_empty() {
         Arc::new(MemoryBus::new())
     } else {
-        let mut settings = KafkaSettings::new(config.kafka.bootstrap_servers.clone());
-        settings.client_id = format!("switchyard-{}", config.instance_id);
-        settings.replication_factor = config.kafka.replication_factor;
-        settings.extra = config.kafka.settings.clone();
-        Arc::new(KafkaBus::new(settings).context("kafka client")?)
+        Arc::new(kafka_bus(config)?)
     };
     let store: Arc<dyn StateStore> = if config.redis.url.is_empty() {
         Arc::new(MemoryStore::new())
@@ -34,11 +30,18 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
         })?)
     };
     let topics = config.kafka.topics();
-    // Brokers may still be starting: retry for a while before giving up with the reason.
+    ensure_topics(&*bus, config).await?;
+    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone() })
+}
+
+/// Creates the missing topics (`kafka.partitions`, `kafka.replication_factor`), retrying for a
+/// while: brokers may still be starting.
+async fn ensure_topics(bus: &dyn EventBus, config: &Config) -> anyhow::Result<()> {
+    let topics = config.kafka.topics();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         match bus.ensure_topics(&topics.all(), config.kafka.partitions).await {
-            Ok(()) => break,
+            Ok(()) => return Ok(()),
             Err(err) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %err, "creating topics failed, retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -48,7 +51,21 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
             }
         }
     }
-    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone() })
+}
+
+/// `switchyard topics`: creates the Kafka topics and returns (deployment hooks, local runner).
+pub async fn create_topics(config: &Config) -> anyhow::Result<Vec<String>> {
+    let bus = kafka_bus(config)?;
+    ensure_topics(&bus, config).await?;
+    Ok(config.kafka.topics().all())
+}
+
+fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
+    let mut settings = KafkaSettings::new(config.kafka.bootstrap_servers.clone());
+    settings.client_id = format!("switchyard-{}", config.instance_id);
+    settings.replication_factor = config.kafka.replication_factor;
+    settings.extra = config.kafka.settings.clone();
+    KafkaBus::new(settings).context("kafka client")
 }
 
 /// Binds the listeners of `service` from its config.

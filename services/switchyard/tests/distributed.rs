@@ -450,3 +450,29 @@ async fn readiness_follows_the_backends() {
     topology.redis = RedisServer::start_on(port).await.unwrap();
     wait_for("readiness to come back", Duration::from_secs(30), status(200)).await.unwrap();
 }
+
+/// `switchyard topics` (the Helm pre-install hook and the local runner use it) creates every
+/// topic with the configured partitions and exits 0; without Kafka it exits 2 naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topics_subcommand_creates_every_topic_and_exits() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_switchyard")).arg("topics").env_remove("SWITCHYARD_CONFIG").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kafka.bootstrap_servers is required to create topics"));
+
+    let kafka = KafkaBroker::start().await.expect("kafka broker");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["topics", "--kafka", &kafka.bootstrap()])
+        .env("SWITCHYARD_KAFKA__PARTITIONS", "3")
+        .env("SWITCHYARD_KAFKA__TOPIC_PREFIX", "hook.")
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bus = switchyard_platform::bus::KafkaBus::new(switchyard_platform::bus::KafkaSettings::new(kafka.bootstrap()))
+        .unwrap();
+    use switchyard_platform::bus::EventBus;
+    for topic in ["hook.conversations", "hook.routing", "hook.assignments", "hook.agents"] {
+        assert_eq!(bus.partition_count(topic).await.unwrap(), 3, "{topic}");
+    }
+}
