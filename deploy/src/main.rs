@@ -1,0 +1,2 @@
+//! `switchyard-local`: placeholder, replaced by the local runner.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Chart test support: placeholder, replaced with helpers that run helm.
