@@ -1,2 +1,7 @@
-//! `switchyard-local`: placeholder, replaced by the local runner.
-fn main() {}
+//! `switchyard-local`: parse the command line and run it (see the library).
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    switchyard_deploy::cli::main(switchyard_deploy::cli::Cli::parse())
+}

@@ -1,0 +1,188 @@
+//! Command line: `switchyard-local <up|status|stop> [--dir DIR] ...`.
+//!
+//! Exit codes: 0 success (for `status`: everything up), 1 failure (for `status`: something is
+//! not up, or nothing runs), 2 bad arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::control;
+use crate::layout::{Component, Layout, DEFAULT_BASE_PORT};
+use crate::state::State;
+use crate::up::{self, UpOptions};
+
+pub const DEFAULT_DIR: &str = ".switchyard-local";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard-local",
+    version,
+    about = "Run Switchyard's distributed topology on this machine: redis-server, the tansu Kafka broker and the five services as separate processes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check prerequisites and ports, start everything, wait until every service is ready.
+    Up(UpArgs),
+    /// Show each process (pid alive, ports, readiness); exit 0 only if everything is up.
+    Status(DirArgs),
+    /// Stop the services (SIGTERM, drain), then tansu and Redis; remove the state file.
+    Stop(StopArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DirArgs {
+    /// Run directory: state.json, logs/, config/.
+    #[arg(long, default_value = DEFAULT_DIR)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// First port of the range the run uses (base..base+15): Kafka at base, gRPC at base+1..5,
+    /// Redis at base+10, ops HTTP at base+11..15.
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    pub base_port: u16,
+    /// The switchyard binary (default: next to switchyard-local, else on PATH).
+    #[arg(long)]
+    pub switchyard_bin: Option<PathBuf>,
+    /// Install a missing redis-server or tansu first, with scripts/deps.sh (as `make test` does).
+    #[arg(long)]
+    pub install: bool,
+    /// Seconds to wait for every service's /health/readyz to answer 200.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ready_timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Seconds each group (services, tansu, Redis) gets to exit after SIGTERM before SIGKILL.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Up(args) => run_up(&args),
+        Command::Status(args) => run_status(&args),
+        Command::Stop(args) => run_stop(&args),
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("switchyard-local: error: {err:#}");
+    ExitCode::FAILURE
+}
+
+fn run_up(args: &UpArgs) -> ExitCode {
+    let options = UpOptions {
+        dir: args.dir.dir.clone(),
+        base_port: args.base_port,
+        switchyard_bin: args.switchyard_bin.clone(),
+        install: args.install,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+    };
+    match up::up(&options) {
+        Ok(state) => {
+            println!("{}", summary(&state));
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+/// What `up` prints when everything is ready: endpoints, logs, how to stop.
+pub fn summary(state: &State) -> String {
+    let dir = state.dir.display();
+    let mut lines = vec![format!("Switchyard is up (run directory {dir}):")];
+    if let Ok(layout) = Layout::new(state.base_port) {
+        lines.push(format!("  kafka (tansu)  127.0.0.1:{}", layout.kafka()));
+        lines.push(format!("  redis          redis://127.0.0.1:{}", layout.redis()));
+        for service in Component::SERVICES {
+            if let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) {
+                lines.push(format!(
+                    "  {:<14} gRPC 127.0.0.1:{grpc}   ops http://127.0.0.1:{ops}/health/readyz",
+                    service.name()
+                ));
+            }
+        }
+    }
+    lines.push(format!("logs in {dir}/logs, configs in {dir}/config, pids in {dir}/state.json"));
+    let flag = dir_flag(&state.dir);
+    lines.push(format!("status: switchyard-local status{flag}   stop: switchyard-local stop{flag}"));
+    lines.join("\n")
+}
+
+/// ` --dir X` unless X is the default directory under the current one.
+fn dir_flag(dir: &Path) -> String {
+    let default = std::path::absolute(DEFAULT_DIR).ok();
+    if default.as_deref() == Some(dir) {
+        String::new()
+    } else {
+        format!(" --dir {}", dir.display())
+    }
+}
+
+fn run_status(args: &DirArgs) -> ExitCode {
+    match control::status(&args.dir) {
+        Ok(Some(status)) => {
+            println!("{}", status.table());
+            if status.all_up() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(None) => {
+            println!("not running: no state file in {} (start with `switchyard-local up`)", args.dir.display());
+            ExitCode::FAILURE
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+fn run_stop(args: &StopArgs) -> ExitCode {
+    match control::stop(&args.dir.dir, Duration::from_secs(args.timeout)) {
+        Ok(Some(lines)) => {
+            for line in lines {
+                println!("{line}");
+            }
+            println!("stopped; logs kept in {}", args.dir.dir.join("logs").display());
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("nothing to stop: no state file in {}", args.dir.dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["switchyard-local", "up", "--base-port", "20000", "--dir", "/tmp/x"]).unwrap();
+        let Command::Up(args) = cli.command else { panic!("up") };
+        assert_eq!((args.base_port, args.dir.dir.as_path(), args.ready_timeout), (20000, Path::new("/tmp/x"), 120));
+        let err = Cli::try_parse_from(["switchyard-local", "up", "--base-port", "70000"]).unwrap_err().to_string();
+        assert!(err.contains("70000"), "{err}");
+        let err = Cli::try_parse_from(["switchyard-local", "stop", "--timeout", "0"]).unwrap_err().to_string();
+        assert!(err.contains("--timeout"), "{err}");
+    }
+}

@@ -1,0 +1,78 @@
+//! The configuration files `up` writes into `<dir>/config/`: one per service (Kafka, Redis
+//! and the service's own loopback ports) and one for `switchyard topics`.
+
+use anyhow::Context;
+
+use crate::layout::{Component, Layout};
+
+/// Environment variables that would override what the runner writes into the config files
+/// (flags > environment > file), removed from the environment of the processes it starts.
+/// Every other `SWITCHYARD_*` variable passes through, e.g. `SWITCHYARD_ROUTER__HEADROOM`.
+pub fn overriding_env_vars() -> Vec<String> {
+    let mut vars = vec![
+        "SWITCHYARD_CONFIG".to_owned(),
+        "SWITCHYARD_KAFKA__BOOTSTRAP_SERVERS".into(),
+        "SWITCHYARD_REDIS__URL".into(),
+    ];
+    for service in Component::SERVICES {
+        let upper = service.name().to_uppercase();
+        vars.push(format!("SWITCHYARD_{upper}__GRPC_ADDR"));
+        vars.push(format!("SWITCHYARD_{upper}__OPS_ADDR"));
+    }
+    vars
+}
+
+const HEADER: &str = "# Written by `switchyard-local up` for this run; rewritten by the next one.\n\
+# SWITCHYARD_<SECTION>__<KEY> environment variables still apply on top (except the addresses).\n\n";
+
+fn backends(layout: &Layout) -> toml::Table {
+    let mut kafka = toml::Table::new();
+    kafka.insert("bootstrap_servers".into(), format!("127.0.0.1:{}", layout.kafka()).into());
+    let mut redis = toml::Table::new();
+    redis.insert("url".into(), format!("redis://127.0.0.1:{}", layout.redis()).into());
+    let mut table = toml::Table::new();
+    table.insert("kafka".into(), kafka.into());
+    table.insert("redis".into(), redis.into());
+    table
+}
+
+/// The config file of one service.
+pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<String> {
+    let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
+        anyhow::bail!("{} is not a switchyard service", service.name());
+    };
+    let mut own = toml::Table::new();
+    own.insert("grpc_addr".into(), format!("127.0.0.1:{grpc}").into());
+    own.insert("ops_addr".into(), format!("127.0.0.1:{ops}").into());
+    let mut table = backends(layout);
+    table.insert(service.name().into(), own.into());
+    Ok(format!("{HEADER}{}", toml::to_string(&table).context("writing a service config")?))
+}
+
+/// The config file of `switchyard topics` (Kafka only).
+pub fn topics_config(layout: &Layout) -> anyhow::Result<String> {
+    let mut table = backends(layout);
+    table.remove("redis");
+    Ok(format!("{HEADER}{}", toml::to_string(&table).context("writing the topics config")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_config_holds_the_backends_and_its_own_ports() {
+        let layout = Layout::new(20000).unwrap();
+        let text = service_config(&layout, Component::Capacity).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        assert_eq!(table["kafka"]["bootstrap_servers"].as_str(), Some("127.0.0.1:20000"));
+        assert_eq!(table["redis"]["url"].as_str(), Some("redis://127.0.0.1:20010"));
+        assert_eq!(table["capacity"]["grpc_addr"].as_str(), Some("127.0.0.1:20003"));
+        assert_eq!(table["capacity"]["ops_addr"].as_str(), Some("127.0.0.1:20013"));
+        assert_eq!(table.len(), 3);
+        assert!(service_config(&layout, Component::Redis).is_err());
+        let topics: toml::Table = topics_config(&layout).unwrap().parse().unwrap();
+        assert_eq!(topics.keys().collect::<Vec<_>>(), ["kafka"]);
+        assert!(overriding_env_vars().contains(&"SWITCHYARD_SURVEYS__OPS_ADDR".to_owned()));
+    }
+}
