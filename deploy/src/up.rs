@@ -114,6 +114,12 @@ fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
+    // Keep the run directory out of git when it sits in a checkout (as target/ does).
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, "# Written by switchyard-local: a run directory is never committed.\n*\n")
+            .with_context(|| format!("writing {}", ignore.display()))?;
+    }
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         let path = dir.join("config").join(format!("{name}.toml"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))

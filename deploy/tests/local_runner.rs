@@ -137,6 +137,7 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     let pids: Vec<u32> = processes.iter().map(|p| p["pid"].as_u64().unwrap() as u32).collect();
     assert!(pids.iter().all(|pid| is_alive(*pid)), "{pids:?}");
     assert_eq!(started_pids(&up), pids);
+    assert_eq!(common::read(&dir.join(".gitignore")).lines().last(), Some("*"), "the run directory is git-ignored");
     for name in ["redis", "kafka", "topics", "connectors", "router", "capacity", "automessages", "surveys"] {
         assert!(dir.join("logs").join(format!("{name}.log")).is_file(), "log of {name}");
     }
