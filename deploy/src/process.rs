@@ -126,11 +126,18 @@ pub fn stop_group(procs: &[(u32, Option<u64>)], grace: Duration) -> anyhow::Resu
     let mut outcome = Vec::with_capacity(procs.len());
     let mut signalled = Vec::new();
     for &(pid, start) in procs {
-        if is_same_process(pid, start) && signal(pid, "TERM").is_ok() {
-            outcome.push(Stopped::Terminated);
-            signalled.push((pid, start));
-        } else {
+        if !is_same_process(pid, start) {
             outcome.push(Stopped::AlreadyGone);
+            continue;
+        }
+        match signal(pid, "TERM") {
+            Ok(()) => {
+                outcome.push(Stopped::Terminated);
+                signalled.push((pid, start));
+            }
+            // It exited between the check and the signal.
+            Err(_) if !is_same_process(pid, start) => outcome.push(Stopped::AlreadyGone),
+            Err(err) => return Err(err.context(format!("stopping pid {pid}"))),
         }
     }
     let stubborn = wait_all_gone(&signalled, grace);
