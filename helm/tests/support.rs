@@ -1,1 +1,0 @@
-//! Chart test support: placeholder, replaced with helpers that run helm.
