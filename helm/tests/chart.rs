@@ -356,7 +356,7 @@ fn keda_scaled_object_scales_on_the_consumer_group_lag() {
     let trigger = &scaled["spec"]["triggers"][0];
     assert_eq!(trigger["type"], "kafka");
     let metadata = &trigger["metadata"];
-    assert_eq!(metadata["bootstrapServers"], "b-1.kafka.example.com:9096,b-2.kafka.example.com:9096");
+    assert_eq!(metadata["bootstrapServers"], "kafka-bootstrap.kafka.svc.cluster.local:9096");
     assert_eq!(metadata["consumerGroup"], "router");
     assert_eq!(metadata["topic"], "prod.switchyard.routing");
     assert_eq!(metadata["lagThreshold"], "50");

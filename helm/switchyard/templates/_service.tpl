@@ -245,7 +245,7 @@ spec:
   triggers:
     - type: kafka
       metadata:
-        bootstrapServers: {{ $v.kafka.bootstrapServers | quote }}
+        bootstrapServers: {{ $keda.bootstrapServers | default $v.kafka.bootstrapServers | quote }}
         consumerGroup: {{ $keda.consumerGroup | quote }}
         {{- with $keda.topic }}
         topic: {{ printf "%s%s" $v.kafka.topicPrefix . | quote }}
