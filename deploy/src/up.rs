@@ -41,20 +41,29 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
     let dir = std::path::absolute(&options.dir)
         .with_context(|| format!("--dir {}: cannot make it absolute", options.dir.display()))?;
     refuse_if_running(&dir)?;
-    let programs = prerequisites(options)?;
+    // Every problem found before anything starts is reported together.
+    let programs = prerequisites(options);
     let unusable = net::unusable_ports(&layout.ports());
+    let mut problems = Vec::new();
+    if let Err(missing) = &programs {
+        problems.push(format!("{missing:#}"));
+    }
     if !unusable.is_empty() {
         let lines: Vec<String> = unusable.iter().map(|u| format!("  - {u}")).collect();
-        anyhow::bail!(
-            "cannot start: {} of the ports this run needs {}:\n{}\nNothing was started. Free {}, or choose another range with --base-port (this run uses {}..={}).",
+        problems.push(format!(
+            "{} of the ports this run needs {}:\n{}\nFree {}, or choose another range with --base-port (this run uses {}..={}).",
             unusable.len(),
             if unusable.len() == 1 { "is not free" } else { "are not free" },
             lines.join("\n"),
             if unusable.len() == 1 { "it" } else { "them" },
             layout.base(),
             layout.base() + (PORT_SPAN - 1)
-        );
+        ));
     }
+    let programs = match programs {
+        Ok(programs) if problems.is_empty() => programs,
+        _ => anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n")),
+    };
     prepare_dir(&dir, &layout)?;
     let mut run = Run { state: State::new(&dir, layout.base(), &programs.switchyard), children: Vec::new() };
     match run.start_all(&programs, &layout, options.ready_timeout) {
@@ -105,7 +114,7 @@ fn prerequisites(options: &UpOptions) -> anyhow::Result<Programs> {
             prereq::check(options.switchyard_bin.as_deref())
                 .map_err(|missing| anyhow::anyhow!("{}\n(after running scripts/deps.sh)", prereq::describe(&missing)))
         }
-        Err(missing) => anyhow::bail!("{}\nNothing was started.", prereq::describe(&missing)),
+        Err(missing) => anyhow::bail!("{}", prereq::describe(&missing)),
     }
 }
 

@@ -249,6 +249,29 @@ fn up_with_a_missing_switchyard_binary_names_it_and_starts_nothing() {
 }
 
 #[test]
+fn every_problem_found_before_starting_is_reported_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let _cleanup = StopOnDrop(dir.clone());
+    let base = free_base();
+    let _held = TcpListener::bind((Ipv4Addr::LOCALHOST, base)).unwrap();
+    let up = runner(&[
+        "up",
+        "--dir",
+        &dir.display().to_string(),
+        "--base-port",
+        &base.to_string(),
+        "--switchyard-bin",
+        "/nonexistent",
+    ]);
+    assert_eq!(up.status.code(), Some(1), "{}", text(&up));
+    let err = stderr(&up);
+    assert!(err.contains("switchyard: /nonexistent does not exist"), "{err}");
+    assert!(err.contains(&format!("port {base} (for Kafka broker (tansu)) is already in use")), "{err}");
+    assert!(!dir.exists(), "nothing created");
+}
+
+#[test]
 fn up_without_redis_server_and_tansu_names_both_with_install_hints() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty");
