@@ -30,59 +30,6 @@ fn component_name(service: &str) -> String {
     format!("{RELEASE}-switchyard-{service}")
 }
 
-/// Keys of switchyard's configuration (`switchyard --dump-config up`): the binary refuses any other.
-fn known_config_keys() -> BTreeSet<&'static str> {
-    let mut keys: BTreeSet<&str> = [
-        "instance_id",
-        "kafka.bootstrap_servers",
-        "kafka.topic_prefix",
-        "kafka.partitions",
-        "kafka.replication_factor",
-        "kafka.settings",
-        "redis.url",
-        "redis.key_prefix",
-        "telemetry.log_format",
-        "telemetry.service_name",
-        "router.assign_interval",
-        "router.actor_threads",
-        "router.active_weight",
-        "router.headroom",
-        "router.batch",
-    ]
-    .into();
-    for key in [
-        "connectors.grpc_addr",
-        "connectors.ops_addr",
-        "router.grpc_addr",
-        "router.ops_addr",
-        "capacity.grpc_addr",
-        "capacity.ops_addr",
-        "automessages.grpc_addr",
-        "automessages.ops_addr",
-        "surveys.grpc_addr",
-        "surveys.ops_addr",
-    ] {
-        keys.insert(key);
-    }
-    keys
-}
-
-/// `section.key` of every entry of a parsed switchyard.toml (kafka.settings counted as one key).
-fn config_keys(config: &toml::Table) -> Vec<String> {
-    let mut keys = Vec::new();
-    for (section, value) in config {
-        match value.as_table() {
-            Some(table) if section != "instance_id" => {
-                for key in table.keys() {
-                    keys.push(format!("{section}.{key}"));
-                }
-            }
-            _ => keys.push(section.clone()),
-        }
-    }
-    keys
-}
-
 // ---------------------------------------------------------------------------------------------
 // lint and schema validation
 
@@ -389,14 +336,11 @@ fn keda_scaled_object_scales_on_the_consumer_group_lag() {
 // configuration
 
 #[test]
-fn the_config_map_holds_switchyard_toml_with_only_keys_the_binary_knows() {
-    let known = known_config_keys();
+fn the_config_map_holds_switchyard_toml_from_the_values() {
+    // tests/binary_config.rs loads it with switchyard's own loader; here: what it holds.
     for file in ["default", "minimal", "all-features"] {
         let rendered = render(&Values::ci(file));
         let config = rendered.config_toml(rendered.main_config_map()).unwrap();
-        for key in config_keys(&config) {
-            assert!(known.contains(key.as_str()), "{file}: switchyard.toml has {key}, unknown to switchyard");
-        }
         for service in SERVICES {
             assert_eq!(config[service]["grpc_addr"].as_str(), Some("0.0.0.0:7100"), "{file} {service}");
             assert_eq!(config[service]["ops_addr"].as_str(), Some("0.0.0.0:9100"), "{file} {service}");
