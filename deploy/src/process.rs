@@ -194,6 +194,14 @@ mod tests {
         command.args(["-c", "echo started; exec sleep 60"]);
         let mut child = spawn_detached(command, &log).unwrap();
         let pid = child.id();
+        // Wait (bounded) until the shell has run: on a busy machine SIGTERM could otherwise
+        // arrive before `echo`, and the log would be empty.
+        for _ in 0..500 {
+            if log_tail(&log, 5).contains("started") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let start = start_time(pid);
         assert!(start.is_some(), "procfs gives the start time");
         assert!(is_same_process(pid, start));
