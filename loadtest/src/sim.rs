@@ -182,7 +182,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         eprintln!("drain timeout ({:?}) reached; unfinished conversations will be reported", scenario.drain_timeout);
     }
     let wall_s = ctx.start.elapsed().as_secs_f64();
-    let final_depth = queue_depth(&ctx, router).await;
+    let final_depth = queue_depth(&ctx, router).await.ok();
     background.abort_all();
     let collected = recorder.finish().await?;
     let audit = audit::audit(&audit::Input {
@@ -581,17 +581,17 @@ async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, ass
     }
 }
 
-/// Sum of queue depths over every account and skill; None if any read failed.
-async fn queue_depth(ctx: &Ctx, router: Channel) -> Option<u64> {
+/// Sum of queue depths over every account and skill; the first failure if any read failed.
+async fn queue_depth(ctx: &Ctx, router: Channel) -> Result<u64, tonic::Status> {
     let client = RoutingAdminServiceClient::new(router);
     let requests: Vec<(String, String)> =
         ctx.accounts.iter().flat_map(|a| ctx.skills.iter().map(move |s| (a.clone(), s.clone()))).collect();
-    let depths: Vec<Option<u64>> = stream::iter(requests)
+    let depths: Vec<Result<u64, tonic::Status>> = stream::iter(requests)
         .map(|(account_id, skill_id)| {
             let mut client = client.clone();
             async move {
                 let request = GetQueueRequest { account_id, skill_id, limit: 1 };
-                client.get_queue(request).await.ok().map(|r| r.into_inner().depth)
+                client.get_queue(request).await.map(|r| r.into_inner().depth)
             }
         })
         .buffer_unordered(SETUP_CONCURRENCY)
@@ -605,8 +605,8 @@ async fn sample_queue_depth(ctx: Arc<Ctx>, router: Channel) {
     loop {
         tick.tick().await;
         match queue_depth(&ctx, router.clone()).await {
-            Some(depth) => ctx.recorder.record(Obs::QueueDepth { depth }),
-            None => ctx.recorder.record(Obs::RpcError { method: "GetQueue", code: tonic::Code::Unavailable }),
+            Ok(depth) => ctx.recorder.record(Obs::QueueDepth { depth }),
+            Err(status) => ctx.recorder.rpc_error("GetQueue", &status),
         }
     }
 }
