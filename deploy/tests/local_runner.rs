@@ -46,6 +46,11 @@ fn runner(args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
+/// `switchyard-local up --dir <dir> --base-port <base> --switchyard-bin <binary>`.
+fn run_up(dir: &str, base: u16, binary: &str) -> Output {
+    runner(&["up", "--dir", dir, "--base-port", &base.to_string(), "--switchyard-bin", binary])
+}
+
 fn text(output: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -111,15 +116,7 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     let switchyard = common::switchyard_binary();
     let _cleanup = StopOnDrop(dir.clone());
 
-    let up = runner(&[
-        "up",
-        "--dir",
-        &dir_arg,
-        "--base-port",
-        &base.to_string(),
-        "--switchyard-bin",
-        &switchyard.display().to_string(),
-    ]);
+    let up = run_up(&dir_arg, base, &switchyard.display().to_string());
     assert!(
         up.status.success(),
         "up failed (a missing redis-server or tansu is named with its install hint):\n{}",
@@ -203,15 +200,7 @@ fn up_with_a_port_taken_names_the_port_and_starts_nothing() {
     let taken = base + 12;
     let _held = TcpListener::bind((Ipv4Addr::LOCALHOST, taken)).unwrap();
 
-    let up = runner(&[
-        "up",
-        "--dir",
-        &dir.display().to_string(),
-        "--base-port",
-        &base.to_string(),
-        "--switchyard-bin",
-        &common::switchyard_binary().display().to_string(),
-    ]);
+    let up = run_up(&dir.display().to_string(), base, &common::switchyard_binary().display().to_string());
     assert_eq!(up.status.code(), Some(1), "{}", text(&up));
     let err = stderr(&up);
     assert!(err.contains(&format!("port {taken} (for router ops HTTP) is already in use")), "{err}");
@@ -229,15 +218,7 @@ fn up_with_a_missing_switchyard_binary_names_it_and_starts_nothing() {
     let dir = tmp.path().join("run");
     let _cleanup = StopOnDrop(dir.clone());
     let base = free_base();
-    let up = runner(&[
-        "up",
-        "--dir",
-        &dir.display().to_string(),
-        "--base-port",
-        &base.to_string(),
-        "--switchyard-bin",
-        "/nonexistent",
-    ]);
+    let up = run_up(&dir.display().to_string(), base, "/nonexistent");
     assert_eq!(up.status.code(), Some(1), "{}", text(&up));
     let err = stderr(&up);
     assert!(err.contains("missing prerequisites"), "{err}");
@@ -255,15 +236,7 @@ fn every_problem_found_before_starting_is_reported_together() {
     let _cleanup = StopOnDrop(dir.clone());
     let base = free_base();
     let _held = TcpListener::bind((Ipv4Addr::LOCALHOST, base)).unwrap();
-    let up = runner(&[
-        "up",
-        "--dir",
-        &dir.display().to_string(),
-        "--base-port",
-        &base.to_string(),
-        "--switchyard-bin",
-        "/nonexistent",
-    ]);
+    let up = run_up(&dir.display().to_string(), base, "/nonexistent");
     assert_eq!(up.status.code(), Some(1), "{}", text(&up));
     let err = stderr(&up);
     assert!(err.contains("switchyard: /nonexistent does not exist"), "{err}");

@@ -9,21 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchyard_loadtest::cli::{self, RunArgs};
+use switchyard_loadtest::report;
 use switchyard_loadtest::scenario::Scenario;
-use switchyard_loadtest::{report, target};
 
-/// The `switchyard` binary of this build; built on demand when running this package alone.
+/// The `switchyard` binary of this build, built on demand.
 fn switchyard_binary() -> PathBuf {
-    let binary = target::default_binary();
-    if !binary.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status =
-            std::process::Command::new(cargo).args(["build", "-p", "switchyard", "--bin", "switchyard"]).status();
-        assert!(status.is_ok_and(|s| s.success()), "building the switchyard binary failed");
-    }
-    let binary = target::default_binary();
-    assert!(binary.is_file(), "switchyard binary not found at {}", binary.display());
-    binary
+    switchyard_testkit::workspace_binary("switchyard", "switchyard").unwrap()
 }
 
 fn args(scenario: &Path, results: &Path) -> RunArgs {

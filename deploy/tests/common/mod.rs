@@ -21,25 +21,7 @@ pub fn read(path: &Path) -> String {
 /// The five services, in port order (gRPC 7101.., ops 9101..).
 pub const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
 
-/// The `switchyard` binary of this build (target/<profile>/switchyard, next to the test
-/// binary's directory); built with cargo when missing, as loadtest/tests/harness.rs does.
+/// The `switchyard` binary of this build, built on demand.
 pub fn switchyard_binary() -> PathBuf {
-    let binary = switchyard_loadtest::target::default_binary();
-    if !binary.is_file() {
-        // The profile of this test binary: target/<profile>/deps/<test>.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).and_then(Path::file_name).unwrap();
-        let profile = match profile_dir.to_string_lossy().as_ref() {
-            "debug" => "dev".to_owned(),
-            other => other.to_owned(),
-        };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "switchyard", "--bin", "switchyard", "--profile", &profile])
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "building the switchyard binary failed");
-    }
-    let binary = switchyard_loadtest::target::default_binary();
-    assert!(binary.is_file(), "switchyard binary not found at {}", binary.display());
-    binary
+    switchyard_testkit::workspace_binary("switchyard", "switchyard").unwrap()
 }

@@ -27,9 +27,33 @@ pub const EVENTS: &str = "switchyard_consumer_events_total";
 /// pipeline stage, in seconds (rises when a stage falls behind).
 pub const EVENT_AGE: &str = "switchyard_consumer_event_age_seconds";
 
-fn describe_metrics() {
-    metrics::describe_counter!(EVENTS, "Consumed events by group and outcome (applied, skipped, retried)");
-    metrics::describe_histogram!(EVENT_AGE, metrics::Unit::Seconds, "From event time to its effect, by group");
+/// One consumer's metric handles, registered once so the per-event path allocates no labels.
+struct ConsumerMetrics {
+    applied: metrics::Counter,
+    retried: metrics::Counter,
+    skipped: metrics::Counter,
+    age: metrics::Histogram,
+}
+
+impl ConsumerMetrics {
+    fn new(group: &str) -> Self {
+        metrics::describe_counter!(EVENTS, "Consumed events by group and outcome (applied, skipped, retried)");
+        metrics::describe_histogram!(EVENT_AGE, metrics::Unit::Seconds, "From event time to its effect, by group");
+        let outcome = |o: &'static str| metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => o);
+        Self {
+            applied: outcome("applied"),
+            retried: outcome("retried"),
+            skipped: outcome("skipped"),
+            age: metrics::histogram!(EVENT_AGE, "group" => group.to_owned()),
+        }
+    }
+
+    fn applied(&self, occurred_at_ms: i64) {
+        self.applied.increment(1);
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.age.record(now_ms.saturating_sub(occurred_at_ms).max(0) as f64 / 1000.0);
+    }
 }
 
 /// How long a member may own no partitions before it counts as ready anyway.
@@ -50,7 +74,7 @@ pub async fn run(
     shutdown: Shutdown,
     mut handler: impl Handler,
 ) -> anyhow::Result<()> {
-    describe_metrics();
+    let metrics = ConsumerMetrics::new(&spec.group);
     let mut sub = subscribe_with_retry(bus, &spec, &shutdown).await?;
     let Some(sub_ref) = sub.as_mut() else { return Ok(()) };
     let mut ticker = tokio::time::interval(spec.tick);
@@ -80,7 +104,7 @@ pub async fn run(
                     }
                 };
                 ready.set(true);
-                if !apply_until_done(&mut handler, &delivery, &spec.group, &shutdown).await {
+                if !apply_until_done(&mut handler, &delivery, &spec.group, &metrics, &shutdown).await {
                     // Shut down before the effect was durable: leave the offset for the next owner.
                     break;
                 }
@@ -119,9 +143,15 @@ async fn subscribe_with_retry(
 /// Runs the handler until it succeeds; a failure (store or bus down) is retried with
 /// backoff so no event is skipped. Poison events (decode failures) are skipped by design.
 /// False when shutdown came first.
-async fn apply_until_done(handler: &mut impl Handler, delivery: &Delivery, group: &str, shutdown: &Shutdown) -> bool {
+async fn apply_until_done(
+    handler: &mut impl Handler,
+    delivery: &Delivery,
+    group: &str,
+    metrics: &ConsumerMetrics,
+    shutdown: &Shutdown,
+) -> bool {
     let Some(env) = envelope::decode(delivery) else {
-        metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "skipped").increment(1);
+        metrics.skipped.increment(1);
         return true;
     };
     let span = tracing::info_span!("consume", group = %group, topic = %delivery.topic, event_id = %env.event_id);
@@ -131,22 +161,17 @@ async fn apply_until_done(handler: &mut impl Handler, delivery: &Delivery, group
         let result = handler.handle(env.clone(), delivery).instrument(span.clone()).await;
         match result {
             Ok(()) => {
-                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "applied").increment(1);
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                let age_ms = now_ms.saturating_sub(env.occurred_at_ms).max(0);
-                metrics::histogram!(EVENT_AGE, "group" => group.to_owned()).record(age_ms as f64 / 1000.0);
+                metrics.applied(env.occurred_at_ms);
                 return true;
             }
             Err(err @ (ServiceError::Unavailable(_) | ServiceError::Internal(_))) => {
-                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "retried").increment(1);
+                metrics.retried.increment(1);
                 tracing::warn!(group = %group, event_id = %env.event_id, error = %err, "applying event failed, retrying");
             }
             Err(err) => {
                 // Bad data in a valid envelope (unknown ids, closed conversation): retrying
                 // cannot help, and the record must not block its partition.
-                metrics::counter!(EVENTS, "group" => group.to_owned(), "outcome" => "skipped").increment(1);
+                metrics.skipped.increment(1);
                 tracing::warn!(group = %group, event_id = %env.event_id, error = %err, "event rejected, skipping");
                 return true;
             }
@@ -244,6 +269,36 @@ mod tests {
         assert_eq!(applied.load(Ordering::SeqCst), 1);
         // Both records are committed: the applied one and the poison one (skipped).
         assert_eq!(pending(&bus).await, 0);
+    }
+
+    #[tokio::test]
+    async fn each_group_exports_its_outcomes_and_event_age() {
+        let handle = crate::ops::prometheus();
+        let (bus, readiness) = setup().await;
+        crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+        bus.publish(Record::new("t", "k", b"not an envelope".to_vec())).await.unwrap();
+        let applied = Arc::new(AtomicUsize::new(0));
+        let shutdown = Shutdown::new();
+        let handler = Flaky { failures: 1, applied: applied.clone() };
+        let group = format!("metrics-{}", uuid::Uuid::new_v4().simple());
+        let spec = ConsumerSpec { group: group.clone(), ..spec() };
+        let (b, s) = (bus.clone(), shutdown.clone());
+        let task = tokio::spawn(async move { run(&*b, spec, readiness.flag("c"), s, handler).await });
+        let line = |outcome: &str| format!("{EVENTS}{{group=\"{group}\",outcome=\"{outcome}\"}} 1");
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = handle.render();
+            if ["applied", "retried", "skipped"].iter().all(|o| text.contains(&line(o))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        shutdown.trigger();
+        task.await.unwrap().unwrap();
+        for outcome in ["applied", "retried", "skipped"] {
+            assert!(text.contains(&line(outcome)), "{outcome} missing:\n{text}");
+        }
+        assert!(text.contains(&format!("{EVENT_AGE}_count{{group=\"{group}\"}} 1")), "{text}");
     }
 
     #[tokio::test]

@@ -72,7 +72,6 @@ impl Config {
         }
     }
 
-    /// Checks every value; `single` is the service run alone (None for `up`).
     /// `switchyard topics` needs Kafka only.
     pub fn validate_for_topics(&self) -> Result<(), String> {
         self.kafka.validate()?;
@@ -82,6 +81,7 @@ impl Config {
         Ok(())
     }
 
+    /// Checks every value; `single` is the service run alone (None for `up`).
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;

@@ -44,6 +44,29 @@ where
     }
 }
 
+/// A binary of this workspace built with the running test's cargo profile
+/// (`target/<profile>/<name>`, next to the test executable's `deps/` directory); built with
+/// `cargo build -p <package> --bin <name>` when missing (running one package's tests alone).
+pub fn workspace_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let deps = exe.parent().ok_or_else(|| anyhow::anyhow!("test executable has no directory"))?;
+    let profile_dir = if deps.ends_with("deps") { deps.parent().unwrap_or(deps) } else { deps };
+    let binary = profile_dir.join(name);
+    if !binary.is_file() {
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", package, "--bin", name, "--profile", &profile])
+            .status()?;
+        anyhow::ensure!(status.success(), "building {name} (cargo build -p {package}) failed: {status}");
+    }
+    anyhow::ensure!(binary.is_file(), "{name} not found at {}", binary.display());
+    Ok(binary)
+}
+
 /// Finds a server binary on PATH or in ~/.cargo/bin; the error says how to install it.
 pub fn find_binary(name: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
     let mut dirs: Vec<PathBuf> =

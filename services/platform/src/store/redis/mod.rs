@@ -145,9 +145,9 @@ impl RedisStore {
             )));
         }
         let invalid = |e: ::redis::RedisError| StoreError::Unavailable(format!("invalid redis url {url:?}: {e}"));
-        // TCP_NODELAY: the connection multiplexes concurrent requests, and with Nagle on, a
-        // request written while another is unacknowledged waits for the peer's delayed ACK
-        // (about 40 ms on Linux). Measured: open-conversation p50 45 ms -> see loadtest/README.md.
+        // TCP_NODELAY (the redis crate leaves it off): the connection multiplexes concurrent
+        // requests, and with Nagle on, a request written while another is unacknowledged
+        // waits for the peer's delayed ACK (about 40 ms on Linux).
         let info = ::redis::IntoConnectionInfo::into_connection_info(url)
             .map_err(invalid)?
             .set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
