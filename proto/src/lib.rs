@@ -3,6 +3,8 @@
 
 #![allow(clippy::all, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod codec;
+
 pub mod common {
     pub mod v1 {
         tonic::include_proto!("switchyard.common.v1");

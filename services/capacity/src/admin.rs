@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 /// Every agent may take unassigned-skill conversations (R4.4); the index records it so the
 /// router finds them with the same lookup as for a real skill.
-pub const UNASSIGNED_SKILL: &str = "-1";
+pub use switchyard_kit::validate::UNASSIGNED_SKILL;
 pub const MAX_CONVERSATIONS_LIMIT: u32 = 1000;
 pub const MAX_SKILLS_PER_AGENT: usize = 100;
 

@@ -1,32 +1,70 @@
-//! The capacity manager: owns agents (skills, max conversations), their session state and
-//! their load; tells the router when an agent has room.
+//! The capacity manager: owns agents (skills, max conversations) and their load; tells the
+//! router when an agent has room; returns a logged-out agent's conversations to their queues.
 //!
-//! Consumes (group `capacity`): `agents` (login, logout, state changes from the agent edge),
-//! `conversations` (closes free load), `assignments` (unassignments free load). Produces
-//! `AgentAvailable` on `agents` whenever an ONLINE agent may have room after a change.
+//! Consumes (group `capacity`): `agents` (login, logout, state changes announced by the agent
+//! edge, which wrote them to the agent's record), `conversations` (closes free load),
+//! `assignments` (unassignments free load). Produces `AgentAvailable` on `agents` whenever an
+//! ONLINE agent may have room after a change, and `RouteConversation` requeue commands on
+//! `routing` when a logout's grace ran out (on the durable timers, sharded by the `agents`
+//! partitions this member owns).
 
 pub mod admin;
+mod handler;
+mod logout;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use switchyard_kit::consumer::{ConsumerSpec, Handler};
+use serde::{Deserialize, Serialize};
+use switchyard_kit::consumer::{ConsumerSpec, Mode};
 use switchyard_kit::runner::{ServiceSpec, Worker};
-use switchyard_kit::{config::keys, consumer, envelope, Listeners, Platform, ServiceError, Shutdown};
-use switchyard_platform::bus::{Delivery, StartFrom};
-use switchyard_platform::store::{AgentSession, AgentState, ReleaseOutcome};
+use switchyard_kit::{consumer, Listeners, Platform, Shutdown};
+use switchyard_platform::bus::StartFrom;
+use switchyard_platform::store::AgentState;
 use switchyard_proto::common::v1::AgentState as ProtoState;
-use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 
 pub const AVAILABLE_TOTAL: &str = "switchyard_capacity_agent_available_total";
+pub const AVAILABLE_DROPPED_TOTAL: &str = "switchyard_capacity_agent_available_dropped_total";
 pub const RELEASED_TOTAL: &str = "switchyard_capacity_conversations_released_total";
+pub const LOGOUT_REQUEUED_TOTAL: &str = "switchyard_capacity_logout_requeued_total";
 
-/// Configuration (`[capacity]`): where it listens.
-pub type Config = switchyard_kit::Endpoints;
+/// Configuration (`[capacity]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub grpc_addr: String,
+    pub ops_addr: String,
+    /// How long after a logout the agent's conversations stay assigned to it (it may log in
+    /// again meanwhile); then each goes back to its skill's queue, avoiding that agent
+    /// (0s..=24h; 0s requeues at once).
+    #[serde(with = "humantime_serde")]
+    pub logout_requeue_grace: Duration,
+}
 
-/// Default listen ports.
+impl Default for Config {
+    fn default() -> Self {
+        let endpoints = switchyard_kit::Endpoints::on_ports(7103, 9103);
+        Self {
+            grpc_addr: endpoints.grpc_addr,
+            ops_addr: endpoints.ops_addr,
+            logout_requeue_grace: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), String> {
+        switchyard_kit::Endpoints { grpc_addr: self.grpc_addr.clone(), ops_addr: self.ops_addr.clone() }
+            .validate("capacity")?;
+        if self.logout_requeue_grace > Duration::from_secs(24 * 3600) {
+            return Err("capacity.logout_requeue_grace must be within 0s..=24h".into());
+        }
+        Ok(())
+    }
+}
+
+/// Default configuration.
 pub fn default_config() -> Config {
-    switchyard_kit::Endpoints::on_ports(7103, 9103)
+    Config::default()
 }
 
 pub const GRPC_SERVICES: &[&str] = &["switchyard.capacity.v1.CapacityAdminService"];
@@ -50,10 +88,22 @@ pub fn state_to_proto(state: AgentState) -> ProtoState {
     }
 }
 
-pub async fn run(platform: Platform, _config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+fn describe_metrics() {
     metrics::describe_counter!(AVAILABLE_TOTAL, "AgentAvailable events published");
+    metrics::describe_counter!(
+        AVAILABLE_DROPPED_TOTAL,
+        "AgentAvailable hints not published because too many were in flight (the router's sweep covers them)"
+    );
     metrics::describe_counter!(RELEASED_TOTAL, "Conversations whose load was released");
+    metrics::describe_counter!(
+        LOGOUT_REQUEUED_TOTAL,
+        "Conversations sent back to a queue after their agent logged out"
+    );
+}
 
+pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+    switchyard_kit::ops::prometheus();
+    describe_metrics();
     let routes = tonic::service::Routes::new(
         switchyard_proto::capacity::v1::capacity_admin_service_server::CapacityAdminServiceServer::new(admin::Admin {
             platform: platform.clone(),
@@ -69,89 +119,17 @@ pub async fn run(platform: Platform, _config: Config, listeners: Listeners, shut
     switchyard_kit::runner::run(spec, &platform, listeners, shutdown, move |readiness, stop| {
         let flag = readiness.flag("consumer capacity");
         let consumer_spec = ConsumerSpec {
+            service: "capacity",
             group: "capacity".into(),
             topics: vec![p.topics.agents.clone(), p.topics.conversations.clone(), p.topics.assignments.clone()],
             start: StartFrom::Earliest,
             tick: Duration::from_secs(1),
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
         };
-        let handler = CapacityHandler { platform: p.clone() };
+        let handler = handler::CapacityHandler::new(p.clone(), config.logout_requeue_grace);
         let w: Worker = Box::pin(async move { consumer::run(&*p.bus, consumer_spec, flag, stop, handler).await });
         vec![("capacity-consumer", w)]
     })
     .await
-}
-
-struct CapacityHandler {
-    platform: Platform,
-}
-
-impl CapacityHandler {
-    /// Publishes AgentAvailable if the agent is logged in, ONLINE and below max. The router
-    /// decides what to give it; a spurious one costs a lookup, a missing one a 2 s wait.
-    async fn announce_if_available(&self, account_id: &str, agent_id: &str, cause: &str) -> Result<(), ServiceError> {
-        let Some(agent) = self.platform.store.get_agent(account_id, agent_id).await? else { return Ok(()) };
-        let has_room = agent.capacity_used() < agent.spec.max_conversations as i64 * switchyard_platform::store::ONE;
-        if !(agent.logged_in && agent.state == AgentState::Online && has_room) {
-            return Ok(());
-        }
-        let body = Body::AgentAvailable(AgentAvailable {
-            agent_id: agent_id.to_owned(),
-            skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != admin::UNASSIGNED_SKILL).cloned().collect(),
-        });
-        let env = envelope::with_id(format!("available:{cause}"), account_id, self.platform.clock.now_ms(), body);
-        // A hint, not a fact: the load change is already durable, and the router's sweep gives
-        // a freed agent work within one interval even if this event is lost. So the consumer
-        // does not wait for the broker's acknowledgement (tens of ms on Kafka, per event).
-        let (bus, topic, key) =
-            (self.platform.bus.clone(), self.platform.topics.agents.clone(), keys::agent(account_id, agent_id));
-        tokio::spawn(async move {
-            match envelope::publish(&*bus, &topic, key, &env).await {
-                Ok(()) => metrics::counter!(AVAILABLE_TOTAL).increment(1),
-                Err(err) => {
-                    tracing::warn!(error = %err, event_id = %env.event_id, "AgentAvailable not published; the sweep covers it")
-                }
-            }
-        });
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Handler for CapacityHandler {
-    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
-        let account = env.account_id.as_str();
-        match env.body {
-            Some(Body::AgentSessionChanged(change)) => {
-                let state = state_from_proto(change.state).unwrap_or(AgentState::Offline);
-                let session = AgentSession {
-                    logged_in: change.logged_in,
-                    state: if change.logged_in { state } else { AgentState::Offline },
-                    away_reason: if state == AgentState::Away { change.away_reason } else { String::new() },
-                };
-                let now = self.platform.clock.now_ms();
-                if !self.platform.store.set_agent_session(account, &change.agent_id, &session, now).await? {
-                    tracing::warn!(account_id = account, agent_id = %change.agent_id, "session change for unknown agent");
-                    return Ok(());
-                }
-                self.announce_if_available(account, &change.agent_id, &env.event_id).await
-            }
-            Some(Body::ConversationClosed(closed)) => {
-                match self.platform.store.release(account, &closed.conversation_id).await? {
-                    ReleaseOutcome::FreedAgent { agent_id, .. } => {
-                        metrics::counter!(RELEASED_TOTAL).increment(1);
-                        self.announce_if_available(account, &agent_id, &env.event_id).await
-                    }
-                    // Redelivery: the release happened, but the announcement may not have.
-                    ReleaseOutcome::Unchanged if !closed.agent_id.is_empty() => {
-                        self.announce_if_available(account, &closed.agent_id, &env.event_id).await
-                    }
-                    _ => Ok(()),
-                }
-            }
-            Some(Body::ConversationUnassigned(unassigned)) => {
-                self.announce_if_available(account, &unassigned.agent_id, &env.event_id).await
-            }
-            _ => Ok(()),
-        }
-    }
 }

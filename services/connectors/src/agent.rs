@@ -1,11 +1,14 @@
-//! AgentService: the API agent workspaces and bots call. Session changes go to capacity
-//! over the `agents` topic; conversation actions use [`Edge`].
+//! AgentService: the API agent workspaces and bots call. Session changes (login, logout,
+//! state) are written to the agent's record here, the one truth of "logged in", then
+//! announced on the `agents` topic (capacity, the router and every replica's fan-out react);
+//! conversation actions use [`Edge`].
 
 use std::collections::HashSet;
 use std::pin::Pin;
 
+use switchyard_kit::validate::UNASSIGNED_SKILL;
 use switchyard_kit::{config::keys, envelope, validate, ServiceError, Shutdown};
-use switchyard_platform::store::NewMessage;
+use switchyard_platform::store::{AgentSession, Route};
 use switchyard_proto::agent::v1::agent_service_server::AgentService;
 use switchyard_proto::agent::v1::*;
 use switchyard_proto::common::v1::{AgentState, Party};
@@ -13,10 +16,12 @@ use switchyard_proto::events::v1::{envelope::Body, AgentSessionChanged, RouteCon
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::edge::Edge;
-use crate::partner::UNASSIGNED_SKILL;
+use crate::edge::{to_proto_message, Edge};
+use crate::hub::HubEvent;
 
 const MAX_AWAY_REASON: usize = 100;
+const TRANSCRIPT_PAGE_DEFAULT: u32 = 100;
+const TRANSCRIPT_PAGE_MAX: u32 = 500;
 
 pub struct Agents {
     pub edge: Edge,
@@ -36,31 +41,37 @@ impl Agents {
     }
 
     async fn require_session(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
-        self.require_agent(account_id, agent_id).await?;
-        if !self.edge.platform.store.edge_session(account_id, agent_id).await? {
-            return Err(ServiceError::precondition(format!("agent {agent_id} is not logged in")));
+        validate::id("account_id", account_id)?;
+        validate::id("agent_id", agent_id)?;
+        match self.edge.platform.store.get_agent(account_id, agent_id).await? {
+            None => Err(ServiceError::not_found(format!("agent {agent_id}"))),
+            Some(agent) if !agent.logged_in => {
+                Err(ServiceError::precondition(format!("agent {agent_id} is not logged in")))
+            }
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
-    /// The conversation must be open and assigned to this agent.
+    /// The conversation must be open and assigned to this agent; returns it and its route.
     async fn require_assigned(
         &self,
         account_id: &str,
         agent_id: &str,
         conversation_id: &str,
-    ) -> Result<switchyard_platform::store::ConversationRecord, ServiceError> {
+    ) -> Result<(switchyard_platform::store::ConversationRecord, Route), ServiceError> {
         self.require_session(account_id, agent_id).await?;
         let record = self.edge.open_conversation(account_id, conversation_id).await?;
-        if self.edge.assigned_agent(account_id, conversation_id).await?.as_deref() != Some(agent_id) {
-            return Err(ServiceError::precondition(format!(
+        match self.edge.assignment(account_id, conversation_id).await? {
+            Some(route) if route.agent_id == agent_id => Ok((record, route)),
+            _ => Err(ServiceError::precondition(format!(
                 "conversation {conversation_id} is not assigned to agent {agent_id}"
-            )));
+            ))),
         }
-        Ok(record)
     }
 
-    async fn session_changed(
+    /// Writes the session to the agent's record, then announces it. A failed announcement
+    /// fails the call, and its retry writes and announces again (both are idempotent).
+    async fn change_session(
         &self,
         account_id: &str,
         agent_id: &str,
@@ -68,6 +79,15 @@ impl Agents {
         state: AgentState,
         away_reason: String,
     ) -> Result<(), ServiceError> {
+        let session = AgentSession {
+            logged_in,
+            state: crate_state(state),
+            away_reason: if state == AgentState::Away { away_reason.clone() } else { String::new() },
+        };
+        let now = self.edge.platform.clock.now_ms();
+        if !self.edge.platform.store.set_agent_session(account_id, agent_id, &session, now).await? {
+            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+        }
         let body = Body::AgentSessionChanged(AgentSessionChanged {
             agent_id: agent_id.to_owned(),
             logged_in,
@@ -85,18 +105,16 @@ impl Agents {
         Ok(())
     }
 
-    async fn requeue(
-        &self,
-        account_id: &str,
-        agent_id: &str,
-        conversation_id: &str,
-        skill_id: &str,
-    ) -> Result<(), ServiceError> {
+    /// Asks the target skill's router to return the conversation from this assignment to a
+    /// queue; the version makes a redelivered command recognisable.
+    async fn requeue(&self, account_id: &str, route: &Route, skill_id: &str, reason: &str) -> Result<(), ServiceError> {
         let body = Body::RouteConversation(RouteConversation {
-            conversation_id: conversation_id.to_owned(),
+            conversation_id: route.conversation_id.clone(),
             skill_id: skill_id.to_owned(),
             queued_at_ms: self.edge.platform.clock.now_ms(),
-            avoid_agent_id: agent_id.to_owned(),
+            avoid_agent_id: route.agent_id.clone(),
+            assignment_version: route.version,
+            reason: reason.to_owned(),
         });
         let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
         envelope::publish(
@@ -107,6 +125,16 @@ impl Agents {
         )
         .await?;
         Ok(())
+    }
+}
+
+fn crate_state(state: AgentState) -> switchyard_platform::store::AgentState {
+    use switchyard_platform::store::AgentState as Stored;
+    match state {
+        AgentState::Online => Stored::Online,
+        AgentState::BackSoon => Stored::BackSoon,
+        AgentState::Away => Stored::Away,
+        AgentState::Offline | AgentState::Unspecified => Stored::Offline,
     }
 }
 
@@ -123,26 +151,16 @@ impl AgentService for Agents {
             s => s,
         };
         self.require_agent(&req.account_id, &req.agent_id).await?;
-        self.edge
-            .platform
-            .store
-            .set_edge_session(&req.account_id, &req.agent_id, true)
-            .await
-            .map_err(ServiceError::from)?;
-        self.session_changed(&req.account_id, &req.agent_id, true, initial, String::new()).await?;
+        self.change_session(&req.account_id, &req.agent_id, true, initial, String::new()).await?;
         Ok(Response::new(LoginResponse {}))
     }
 
+    /// Idempotent: logging out a logged-out agent (or retrying a logout whose announcement
+    /// failed) writes and announces the same again.
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
         let req = request.into_inner();
-        self.require_session(&req.account_id, &req.agent_id).await?;
-        self.edge
-            .platform
-            .store
-            .set_edge_session(&req.account_id, &req.agent_id, false)
-            .await
-            .map_err(ServiceError::from)?;
-        self.session_changed(&req.account_id, &req.agent_id, false, AgentState::Offline, String::new()).await?;
+        self.require_agent(&req.account_id, &req.agent_id).await?;
+        self.change_session(&req.account_id, &req.agent_id, false, AgentState::Offline, String::new()).await?;
         Ok(Response::new(LogoutResponse {}))
     }
 
@@ -159,7 +177,7 @@ impl AgentService for Agents {
             return Err(ServiceError::invalid("away_reason", format!("at most {MAX_AWAY_REASON} bytes")).into());
         }
         self.require_session(&req.account_id, &req.agent_id).await?;
-        self.session_changed(&req.account_id, &req.agent_id, true, new_state, req.away_reason).await?;
+        self.change_session(&req.account_id, &req.agent_id, true, new_state, req.away_reason).await?;
         Ok(Response::new(SetStateResponse {}))
     }
 
@@ -170,13 +188,12 @@ impl AgentService for Agents {
         self.require_session(&req.account_id, &req.agent_id).await?;
         // Register first, then read the snapshot: an assignment in between shows up in both
         // and is sent once (deduplicated below).
-        let mut live = self.edge.hub.register_agent(&req.account_id, &req.agent_id);
-        let agent =
-            self.edge.platform.store.get_agent(&req.account_id, &req.agent_id).await.map_err(ServiceError::from)?;
+        let (mut live, permit) = self.edge.hub.register_agent(&req.account_id, &req.agent_id)?;
+        let store = &self.edge.platform.store;
+        let agent = store.get_agent(&req.account_id, &req.agent_id).await.map_err(ServiceError::from)?;
         let mut snapshot = Vec::new();
         for (conversation_id, _) in agent.map(|a| a.load).unwrap_or_default() {
-            let route =
-                self.edge.platform.store.route(&req.account_id, &conversation_id).await.map_err(ServiceError::from)?;
+            let route = store.route(&req.account_id, &conversation_id).await.map_err(ServiceError::from)?;
             let skill = route.map(|r| r.skill_id).unwrap_or_default();
             if let Some(event) = self.edge.assignment_event(&req.account_id, &conversation_id, &skill).await? {
                 snapshot.push(event);
@@ -185,6 +202,7 @@ impl AgentService for Agents {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::hub::AGENT_STREAM_BUFFER);
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut sent: HashSet<String> = HashSet::new();
             let mut forward = |event: AgentEvent| -> Option<AgentEvent> {
                 match &event.event {
@@ -210,12 +228,16 @@ impl AgentService for Agents {
             loop {
                 tokio::select! {
                     event = live.recv() => match event {
-                        Some(event) => {
+                        Some(HubEvent::Event(event)) => {
                             if let Some(e) = forward(event) {
                                 if tx.send(Ok(e)).await.is_err() {
                                     return;
                                 }
                             }
+                        }
+                        Some(HubEvent::End(status)) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
                         }
                         None => {
                             let _ = tx.send(Err(Status::resource_exhausted("agent stream fell behind; subscribe again"))).await;
@@ -223,7 +245,10 @@ impl AgentService for Agents {
                         }
                     },
                     _ = tx.closed() => return,
-                    _ = shutdown.wait() => return,
+                    _ = shutdown.wait() => {
+                        let _ = tx.send(Err(Status::unavailable("server shutting down; subscribe again"))).await;
+                        return;
+                    }
                 }
             }
         });
@@ -258,14 +283,8 @@ impl AgentService for Agents {
     ) -> Result<Response<SendMessageResponse>, Status> {
         let req = request.into_inner();
         validate::text("text", &req.text)?;
-        let record = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
-        let message = NewMessage {
-            from: Party::Agent as i32,
-            sender_id: req.agent_id.clone(),
-            text: req.text,
-            sent_at_ms: self.edge.platform.clock.now_ms(),
-            dedupe_id: String::new(),
-        };
+        let (record, _) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let message = self.edge.party_message(Party::Agent, &req.agent_id, req.text);
         let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
         Ok(Response::new(SendMessageResponse { sequence: stored.sequence }))
     }
@@ -275,9 +294,44 @@ impl AgentService for Agents {
         request: Request<CloseConversationRequest>,
     ) -> Result<Response<CloseConversationResponse>, Status> {
         let req = request.into_inner();
-        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
-        self.edge.close(&req.account_id, &req.conversation_id, Party::Agent).await?;
+        let (record, _) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        self.edge.close(&req.account_id, &record, Party::Agent).await?;
         Ok(Response::new(CloseConversationResponse {}))
+    }
+
+    async fn get_transcript(
+        &self,
+        request: Request<GetTranscriptRequest>,
+    ) -> Result<Response<GetTranscriptResponse>, Status> {
+        let req = request.into_inner();
+        let page_size = match req.page_size {
+            0 => TRANSCRIPT_PAGE_DEFAULT,
+            n if n <= TRANSCRIPT_PAGE_MAX => n,
+            n => {
+                return Err(ServiceError::invalid(
+                    "page_size",
+                    format!("must be within 1..={TRANSCRIPT_PAGE_MAX}, got {n}"),
+                )
+                .into())
+            }
+        };
+        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let store = &self.edge.platform.store;
+        // One more than asked tells whether another page follows.
+        let mut messages = store
+            .transcript_page(&req.account_id, &req.conversation_id, req.after_sequence, page_size as usize + 1)
+            .await
+            .map_err(ServiceError::from)?;
+        let more = messages.len() > page_size as usize;
+        messages.truncate(page_size as usize);
+        let (_, transcript_length) =
+            store.transcript_tail(&req.account_id, &req.conversation_id, 0).await.map_err(ServiceError::from)?;
+        let next_after_sequence = if more { messages.last().map_or(0, |m| m.sequence) } else { 0 };
+        Ok(Response::new(GetTranscriptResponse {
+            messages: messages.iter().map(|m| to_proto_message(&req.conversation_id, m)).collect(),
+            next_after_sequence,
+            transcript_length,
+        }))
     }
 
     async fn back_to_queue(
@@ -285,11 +339,9 @@ impl AgentService for Agents {
         request: Request<BackToQueueRequest>,
     ) -> Result<Response<BackToQueueResponse>, Status> {
         let req = request.into_inner();
-        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
-        let route =
-            self.edge.platform.store.route(&req.account_id, &req.conversation_id).await.map_err(ServiceError::from)?;
-        let skill = route.map(|r| r.skill_id).unwrap_or_else(|| UNASSIGNED_SKILL.to_owned());
-        self.requeue(&req.account_id, &req.agent_id, &req.conversation_id, &skill).await?;
+        let (_, route) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let skill = if route.skill_id.is_empty() { UNASSIGNED_SKILL.to_owned() } else { route.skill_id.clone() };
+        self.requeue(&req.account_id, &route, &skill, "back_to_queue").await?;
         Ok(Response::new(BackToQueueResponse {}))
     }
 
@@ -298,8 +350,8 @@ impl AgentService for Agents {
         request: Request<TransferToSkillRequest>,
     ) -> Result<Response<TransferToSkillResponse>, Status> {
         let req = request.into_inner();
-        validate::id("skill_id", &req.skill_id)?;
-        self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        validate::skill_id("skill_id", &req.skill_id)?;
+        let (_, route) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
         if req.skill_id != UNASSIGNED_SKILL
             && !self
                 .edge
@@ -311,7 +363,7 @@ impl AgentService for Agents {
         {
             return Err(ServiceError::not_found(format!("skill {}", req.skill_id)).into());
         }
-        self.requeue(&req.account_id, &req.agent_id, &req.conversation_id, &req.skill_id).await?;
+        self.requeue(&req.account_id, &route, &req.skill_id, "transfer").await?;
         Ok(Response::new(TransferToSkillResponse {}))
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use prost::Message as _;
 use switchyard_kit::{config::keys, envelope, validate, Platform, ServiceError};
 use switchyard_platform::store::{
-    CloseOutcome, ConversationRecord, ConversationStatus, NewMessage, RouteStatus, StoredMessage,
+    AppendOutcome, CloseOutcome, ConversationRecord, ConversationStatus, NewMessage, OutboxAppend, OutboxWrite, Route,
+    RouteStatus, StoredMessage,
 };
 use switchyard_proto::agent::v1::{agent_event, AgentEvent, Assignment};
 use switchyard_proto::common::v1::{Channel, Message, Party};
@@ -15,11 +16,13 @@ use switchyard_proto::connectors::v1::{outbound_event, ConversationClosedEvent, 
 use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePublished};
 
 use crate::hub::Hub;
+use crate::Config;
 
 #[derive(Clone)]
 pub struct Edge {
     pub platform: Platform,
     pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
 }
 
 pub fn channel(field: &str, value: i32) -> Result<Channel, ServiceError> {
@@ -42,6 +45,10 @@ pub fn to_proto_message(conversation_id: &str, m: &StoredMessage) -> Message {
 }
 
 impl Edge {
+    pub fn new(platform: Platform, hub: Arc<Hub>, config: Config) -> Self {
+        Self { platform, hub, config: Arc::new(config) }
+    }
+
     pub async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {
         validate::id("account_id", account_id)?;
         if self.platform.store.account_exists(account_id).await? {
@@ -78,104 +85,172 @@ impl Edge {
         Ok(record)
     }
 
+    /// The conversation's route while it is assigned.
+    pub async fn assignment(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, ServiceError> {
+        Ok(self.platform.store.route(account_id, conversation_id).await?.filter(|r| r.status == RouteStatus::Assigned))
+    }
+
     /// The agent holding the conversation now, if any.
     pub async fn assigned_agent(
         &self,
         account_id: &str,
         conversation_id: &str,
     ) -> Result<Option<String>, ServiceError> {
-        Ok(self
-            .platform
-            .store
-            .route(account_id, conversation_id)
-            .await?
-            .filter(|r| r.status == RouteStatus::Assigned)
-            .map(|r| r.agent_id))
+        Ok(self.assignment(account_id, conversation_id).await?.map(|r| r.agent_id))
     }
 
-    /// Appends a message; a repeat of the same dedupe id returns the first one. The event is
-    /// published either way (same event id), so a crash between the two cannot lose it.
+    /// The skill the conversation is on now: its route's once routed (transfers move it), the
+    /// skill it was opened on before that. The one answer every edge gives.
+    pub async fn current_skill(&self, account_id: &str, record: &ConversationRecord) -> Result<String, ServiceError> {
+        let route = self.platform.store.route(account_id, &record.conversation_id).await?;
+        Ok(route.map(|r| r.skill_id).filter(|s| !s.is_empty()).unwrap_or_else(|| record.skill_id.clone()))
+    }
+
+    /// A consumer message: limited per conversation, and (unless it opens its conversation)
+    /// by the consumer's rate.
+    pub fn consumer_message(
+        &self,
+        record: &ConversationRecord,
+        text: String,
+        dedupe_id: String,
+        counted: bool,
+    ) -> NewMessage {
+        let rate = self.config.consumer_messages_per_minute;
+        NewMessage {
+            from: Party::Consumer as i32,
+            sender_id: record.consumer_id.clone(),
+            text,
+            sent_at_ms: self.platform.clock.now_ms(),
+            dedupe_id,
+            max_messages: self.config.max_messages_per_conversation,
+            consumer_rate_per_minute: (counted && rate > 0).then_some(rate),
+        }
+    }
+
+    /// An agent's (or the system's) message: limited per conversation only.
+    pub fn party_message(&self, from: Party, sender_id: &str, text: String) -> NewMessage {
+        NewMessage {
+            from: from as i32,
+            sender_id: sender_id.to_owned(),
+            text,
+            sent_at_ms: self.platform.clock.now_ms(),
+            dedupe_id: String::new(),
+            max_messages: self.config.max_messages_per_conversation,
+            consumer_rate_per_minute: None,
+        }
+    }
+
+    /// Appends a message; a repeat of the same dedupe id returns the first one. An agent's or
+    /// the system's message reaches the partner's outbox in the same store step, so it can
+    /// never follow the close there. The event is published either way (same event id), so a
+    /// crash between the two cannot lose it.
     pub async fn append_and_publish(
         &self,
         account_id: &str,
         record: &ConversationRecord,
         message: NewMessage,
     ) -> Result<StoredMessage, ServiceError> {
-        use switchyard_platform::store::AppendOutcome;
-        let stored = match self.platform.store.append_message(account_id, &record.conversation_id, &message).await? {
-            AppendOutcome::Appended(m) | AppendOutcome::Duplicate(m) => m,
-            AppendOutcome::NotFound => {
-                return Err(ServiceError::not_found(format!("conversation {}", record.conversation_id)))
-            }
-            AppendOutcome::Closed => {
-                return Err(ServiceError::precondition(format!("conversation {} is closed", record.conversation_id)))
-            }
-        };
-        if message.from == Party::Agent as i32 || message.from == Party::System as i32 {
+        let to_partner = message.from != Party::Consumer as i32;
+        let outbox = to_partner.then(|| {
             let event = OutboundEvent {
                 sequence: 0,
                 conversation_id: record.conversation_id.clone(),
                 consumer_id: record.consumer_id.clone(),
-                event: Some(outbound_event::Event::Message(to_proto_message(&record.conversation_id, &stored))),
+                // The sequence is set when the stream reads the entry (OutboxEntry::message_sequence).
+                event: Some(outbound_event::Event::Message(Message {
+                    conversation_id: record.conversation_id.clone(),
+                    sequence: 0,
+                    from: message.from,
+                    sender_id: message.sender_id.clone(),
+                    text: message.text.clone(),
+                    sent_at_ms: message.sent_at_ms,
+                })),
             };
-            self.outbox(
-                account_id,
-                record.channel,
-                format!("msg:{}:{}", record.conversation_id, stored.sequence),
-                event,
-            )
-            .await?;
+            OutboxWrite { channel: record.channel, payload: event.encode_to_vec().into() }
+        });
+        let store = &self.platform.store;
+        let conversation = &record.conversation_id;
+        let stored = match store.append_message(account_id, conversation, &message, outbox.as_ref()).await? {
+            AppendOutcome::Appended(m) | AppendOutcome::Duplicate(m) => m,
+            AppendOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation}"))),
+            AppendOutcome::Closed => {
+                return Err(ServiceError::precondition(format!("conversation {conversation} is closed")))
+            }
+            AppendOutcome::TooManyMessages { limit } => {
+                metrics::counter!(crate::REFUSED_TOTAL, "service" => "connectors", "reason" => "limit").increment(1);
+                return Err(ServiceError::ResourceExhausted(format!(
+                    "conversation {conversation} holds {limit} messages, the most one may hold \
+                     (connectors.max_messages_per_conversation)"
+                )));
+            }
+            AppendOutcome::RateLimited { retry_after_ms } => {
+                metrics::counter!(crate::REFUSED_TOTAL, "service" => "connectors", "reason" => "rate").increment(1);
+                return Err(ServiceError::RateLimited {
+                    what: format!(
+                        "consumer {} sends more than {} messages per minute (connectors.consumer_messages_per_minute)",
+                        record.consumer_id, self.config.consumer_messages_per_minute
+                    ),
+                    retry_after_ms,
+                });
+            }
+        };
+        if to_partner {
+            self.hub.wake_partners(account_id);
         }
-        let agent_id = self.assigned_agent(account_id, &record.conversation_id).await?.unwrap_or_default();
+        let agent_id = self.assigned_agent(account_id, conversation).await?.unwrap_or_default();
         let body = Body::MessagePublished(MessagePublished {
-            message: Some(to_proto_message(&record.conversation_id, &stored)),
+            message: Some(to_proto_message(conversation, &stored)),
             agent_id,
         });
-        let env = envelope::with_id(
-            format!("msg:{}:{}", record.conversation_id, stored.sequence),
-            account_id,
-            stored.sent_at_ms,
-            body,
-        );
+        let env =
+            envelope::with_id(format!("msg:{conversation}:{}", stored.sequence), account_id, stored.sent_at_ms, body);
         envelope::publish(
             &*self.platform.bus,
             &self.platform.topics.conversations,
-            keys::conversation(account_id, &record.conversation_id),
+            keys::conversation(account_id, conversation),
             &env,
         )
         .await?;
-        metrics::counter!(crate::MESSAGES_TOTAL, "from" => party_label(message.from)).increment(1);
+        metrics::counter!(crate::MESSAGES_TOTAL, "service" => "connectors", "from" => party_label(message.from))
+            .increment(1);
         Ok(stored)
     }
 
     /// Closes the conversation (idempotent) and announces it: capacity frees the agent or
-    /// the queue, the agent's stream and the partner's outbox hear of it.
-    pub async fn close(&self, account_id: &str, conversation_id: &str, by: Party) -> Result<(), ServiceError> {
+    /// the queue, the agent's stream and the partner's outbox hear of it. The outbox entry is
+    /// written with the close itself, so nothing for the conversation can follow it there.
+    pub async fn close(&self, account_id: &str, record: &ConversationRecord, by: Party) -> Result<(), ServiceError> {
+        let conversation_id = record.conversation_id.as_str();
         let now = self.platform.clock.now_ms();
-        let record = match self.platform.store.close_conversation(account_id, conversation_id, now).await? {
-            CloseOutcome::Closed(r) | CloseOutcome::AlreadyClosed(r) => r,
-            CloseOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation_id}"))),
-        };
-        let route = self.platform.store.route(account_id, conversation_id).await?;
-        let (agent_id, skill_id) = match route {
-            Some(r) if r.status == RouteStatus::Queued => (String::new(), r.skill_id),
-            Some(r) => (r.agent_id, r.skill_id),
-            None => (String::new(), record.skill_id.clone()),
-        };
         let event = OutboundEvent {
             sequence: 0,
             conversation_id: conversation_id.to_owned(),
             consumer_id: record.consumer_id.clone(),
             event: Some(outbound_event::Event::Closed(ConversationClosedEvent { closed_by: by as i32 })),
         };
-        self.outbox(account_id, record.channel, format!("closed:{conversation_id}"), event).await?;
+        let outbox = OutboxWrite { channel: record.channel, payload: event.encode_to_vec().into() };
+        let store = &self.platform.store;
+        let (record, newly) = match store.close_conversation(account_id, conversation_id, now, Some(&outbox)).await? {
+            CloseOutcome::Closed(r) => (r, true),
+            CloseOutcome::AlreadyClosed(r) => (r, false),
+            CloseOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation_id}"))),
+        };
+        self.hub.wake_partners(account_id);
+        let route = store.route(account_id, conversation_id).await?;
+        let (agent_id, skill_id) = match route {
+            Some(r) if r.status == RouteStatus::Queued => (String::new(), r.skill_id),
+            Some(r) => (r.agent_id, r.skill_id),
+            None => (String::new(), record.skill_id.clone()),
+        };
+        // A repeated close republishes the event under the same id (a crash may have come
+        // between the store and the broker); consumers apply it once.
         let body = Body::ConversationClosed(ConversationClosed {
             conversation_id: conversation_id.to_owned(),
             closed_by: by as i32,
             skill_id,
             agent_id,
         });
-        let env = envelope::with_id(format!("closed:{conversation_id}"), account_id, now, body);
+        let env = envelope::with_id(format!("closed:{conversation_id}"), account_id, record.closed_at_ms, body);
         envelope::publish(
             &*self.platform.bus,
             &self.platform.topics.conversations,
@@ -183,25 +258,41 @@ impl Edge {
             &env,
         )
         .await?;
-        metrics::counter!(crate::CLOSED_TOTAL, "by" => party_label(by as i32)).increment(1);
+        if newly {
+            metrics::counter!(crate::CLOSED_TOTAL, "service" => "connectors", "by" => party_label(by as i32))
+                .increment(1);
+        }
         Ok(())
     }
 
-    /// Appends to the partner's outbox (idempotent on `dedupe_id`) and wakes local streams.
-    pub async fn outbox(
+    /// Appends an entry about an open conversation to the partner's outbox (idempotent on
+    /// `dedupe_id`) and wakes local streams. Nothing is written once the conversation closed.
+    pub async fn outbox_while_open(
         &self,
         account_id: &str,
-        channel: i32,
+        record: &ConversationRecord,
         dedupe_id: String,
         event: OutboundEvent,
-    ) -> Result<u64, ServiceError> {
-        let seq =
-            self.platform.store.outbox_append(account_id, channel, &dedupe_id, event.encode_to_vec().into()).await?;
-        self.hub.wake_partners(account_id);
-        Ok(seq)
+    ) -> Result<OutboxAppend, ServiceError> {
+        let appended = self
+            .platform
+            .store
+            .outbox_append(
+                account_id,
+                record.channel,
+                &dedupe_id,
+                &record.conversation_id,
+                event.encode_to_vec().into(),
+            )
+            .await?;
+        if matches!(appended, OutboxAppend::Appended(_)) {
+            self.hub.wake_partners(account_id);
+        }
+        Ok(appended)
     }
 
-    /// The assignment as the agent sees it: who, where, and the transcript so far.
+    /// The assignment as the agent sees it: who, where, and the newest messages so far
+    /// (`connectors.assignment_history`; `transcript_length` says how many exist).
     pub async fn assignment_event(
         &self,
         account_id: &str,
@@ -214,7 +305,8 @@ impl Edge {
         if record.status == ConversationStatus::Closed {
             return Ok(None);
         }
-        let history = self.platform.store.transcript(account_id, conversation_id).await?;
+        let (history, transcript_length) =
+            self.platform.store.transcript_tail(account_id, conversation_id, self.config.assignment_history).await?;
         Ok(Some(AgentEvent {
             event: Some(agent_event::Event::Assigned(Assignment {
                 conversation_id: conversation_id.to_owned(),
@@ -222,6 +314,7 @@ impl Edge {
                 consumer_id: record.consumer_id,
                 channel: record.channel,
                 history: history.iter().map(|m| to_proto_message(conversation_id, m)).collect(),
+                transcript_length,
             })),
         }))
     }

@@ -1,64 +1,206 @@
 //! Streams connected to this replica: agent event streams by (account, agent), and wake-ups
-//! for partner outbound streams by account. Fed by the per-replica fan-out consumer.
+//! for partner outbound streams by account. Fed by the per-replica fan-out reader.
+//!
+//! Bounded: at most `max_streams` streams at once (more are refused), and an entry lives only
+//! while a stream holds it: each stream holds a [`StreamPermit`] whose drop removes what the
+//! stream registered.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use switchyard_kit::ServiceError;
 use switchyard_proto::agent::v1::AgentEvent;
 use tokio::sync::{mpsc, Notify};
 
-/// Events buffered per agent stream before the stream is dropped as too slow (the agent
+/// Events buffered per agent stream before the stream is ended as too slow (the agent
 /// reconnects and gets its assignments again from the snapshot).
 pub const AGENT_STREAM_BUFFER: usize = 1024;
 
-/// (account, agent) -> the agent's streams on this replica.
-type AgentStreams = HashMap<(String, String), Vec<mpsc::Sender<AgentEvent>>>;
+/// What an agent stream receives from the hub.
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    Event(AgentEvent),
+    /// End the stream with this status (logout).
+    End(tonic::Status),
+}
+
+struct AgentStream {
+    id: u64,
+    tx: mpsc::Sender<HubEvent>,
+}
 
 #[derive(Default)]
+struct Partners {
+    notify: Arc<Notify>,
+    streams: usize,
+}
+
+#[derive(Default)]
+struct State {
+    agents: HashMap<(String, String), Vec<AgentStream>>,
+    partners: HashMap<String, Partners>,
+    streams: usize,
+    next_id: u64,
+}
+
 pub struct Hub {
-    agents: Mutex<AgentStreams>,
-    partners: Mutex<HashMap<String, Arc<Notify>>>,
+    state: Mutex<State>,
+    max_streams: usize,
+}
+
+/// Held by a stream for its lifetime; unregisters it when dropped.
+pub struct StreamPermit {
+    hub: Arc<Hub>,
+    kind: Registration,
+}
+
+enum Registration {
+    Agent { account: String, agent: String, id: u64 },
+    Partner { account: String },
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut s = self.hub.lock();
+        s.streams = s.streams.saturating_sub(1);
+        match &self.kind {
+            Registration::Agent { account, agent, id } => {
+                let key = (account.clone(), agent.clone());
+                if let Some(streams) = s.agents.get_mut(&key) {
+                    streams.retain(|stream| stream.id != *id);
+                    if streams.is_empty() {
+                        s.agents.remove(&key);
+                    }
+                }
+            }
+            Registration::Partner { account } => {
+                if let Some(partners) = s.partners.get_mut(account) {
+                    partners.streams = partners.streams.saturating_sub(1);
+                    if partners.streams == 0 {
+                        s.partners.remove(account);
+                    }
+                }
+            }
+        }
+        metrics::gauge!(crate::STREAMS, "service" => "connectors").set(s.streams as f64);
+    }
 }
 
 impl Hub {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub fn new(max_streams: usize) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(State::default()), max_streams })
     }
 
-    pub fn register_agent(&self, account_id: &str, agent_id: &str) -> mpsc::Receiver<AgentEvent> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn admit(&self, s: &mut State) -> Result<(), ServiceError> {
+        if s.streams >= self.max_streams {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "this replica serves {} streams already (connectors.max_streams); retry on another",
+                self.max_streams
+            )));
+        }
+        s.streams += 1;
+        metrics::gauge!(crate::STREAMS, "service" => "connectors").set(s.streams as f64);
+        Ok(())
+    }
+
+    pub fn register_agent(
+        self: &Arc<Self>,
+        account_id: &str,
+        agent_id: &str,
+    ) -> Result<(mpsc::Receiver<HubEvent>, StreamPermit), ServiceError> {
         let (tx, rx) = mpsc::channel(AGENT_STREAM_BUFFER);
-        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        agents.entry((account_id.to_owned(), agent_id.to_owned())).or_default().push(tx);
-        rx
+        let mut s = self.lock();
+        self.admit(&mut s)?;
+        s.next_id += 1;
+        let id = s.next_id;
+        s.agents.entry((account_id.to_owned(), agent_id.to_owned())).or_default().push(AgentStream { id, tx });
+        let kind = Registration::Agent { account: account_id.to_owned(), agent: agent_id.to_owned(), id };
+        Ok((rx, StreamPermit { hub: self.clone(), kind }))
     }
 
     pub fn has_agent(&self, account_id: &str, agent_id: &str) -> bool {
-        let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        agents.contains_key(&(account_id.to_owned(), agent_id.to_owned()))
+        self.lock().agents.contains_key(&(account_id.to_owned(), agent_id.to_owned()))
     }
 
-    /// Delivers to every stream of the agent on this replica; drops closed or full ones.
+    /// Delivers to every stream of the agent on this replica. A stream whose buffer is full
+    /// loses its sender: it drains what it has, then ends as fallen behind.
     pub fn to_agent(&self, account_id: &str, agent_id: &str, event: AgentEvent) {
-        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        self.send_agent(account_id, agent_id, HubEvent::Event(event));
+    }
+
+    /// Ends every stream of the agent on this replica with `status`.
+    pub fn end_agent(&self, account_id: &str, agent_id: &str, status: tonic::Status) {
+        self.send_agent(account_id, agent_id, HubEvent::End(status));
+    }
+
+    fn send_agent(&self, account_id: &str, agent_id: &str, event: HubEvent) {
+        let mut s = self.lock();
         let key = (account_id.to_owned(), agent_id.to_owned());
-        if let Some(senders) = agents.get_mut(&key) {
-            senders.retain(|tx| tx.try_send(event.clone()).is_ok());
-            if senders.is_empty() {
-                agents.remove(&key);
-            }
+        let Some(streams) = s.agents.get_mut(&key) else { return };
+        streams.retain(|stream| stream.tx.try_send(event.clone()).is_ok());
+        if streams.is_empty() {
+            s.agents.remove(&key);
         }
     }
 
-    pub fn partner_notify(&self, account_id: &str) -> Arc<Notify> {
-        let mut partners = self.partners.lock().unwrap_or_else(|p| p.into_inner());
-        partners.entry(account_id.to_owned()).or_default().clone()
+    /// A partner stream of `account_id`: the wake-up it waits on and its permit.
+    pub fn register_partner(self: &Arc<Self>, account_id: &str) -> Result<(Arc<Notify>, StreamPermit), ServiceError> {
+        let mut s = self.lock();
+        self.admit(&mut s)?;
+        let partners = s.partners.entry(account_id.to_owned()).or_default();
+        partners.streams += 1;
+        let notify = partners.notify.clone();
+        Ok((notify, StreamPermit { hub: self.clone(), kind: Registration::Partner { account: account_id.to_owned() } }))
     }
 
     /// Wakes the account's partner streams so they read their outbox.
     pub fn wake_partners(&self, account_id: &str) {
-        let partners = self.partners.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = partners.get(account_id) {
-            n.notify_waiters();
+        if let Some(partners) = self.lock().partners.get(account_id) {
+            partners.notify.notify_waiters();
         }
+    }
+
+    /// (agent entries, partner entries, streams): what a growth test watches.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let s = self.lock();
+        (s.agents.len(), s.partners.len(), s.streams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn entries_live_only_while_a_stream_holds_them_and_streams_are_bounded() {
+        let hub = Hub::new(2);
+        let (_rx, agent) = hub.register_agent("acme", "alice").unwrap();
+        let (_notify, partner) = hub.register_partner("acme").unwrap();
+        assert_eq!(hub.sizes(), (1, 1, 2));
+        let refused = hub.register_agent("acme", "bob").err().unwrap();
+        assert!(matches!(refused, ServiceError::ResourceExhausted(_)), "{refused}");
+        drop(agent);
+        drop(partner);
+        assert_eq!(hub.sizes(), (0, 0, 0), "nothing stays behind its streams");
+        assert!(hub.register_agent("acme", "bob").is_ok());
+    }
+
+    #[test]
+    fn a_logout_ends_every_stream_of_the_agent() {
+        let hub = Hub::new(10);
+        let (mut a, _pa) = hub.register_agent("acme", "alice").unwrap();
+        let (mut b, _pb) = hub.register_agent("acme", "alice").unwrap();
+        let (mut other, _po) = hub.register_agent("acme", "bob").unwrap();
+        hub.end_agent("acme", "alice", tonic::Status::failed_precondition("agent alice logged out"));
+        for rx in [&mut a, &mut b] {
+            assert!(matches!(rx.try_recv().unwrap(), HubEvent::End(s) if s.code() == tonic::Code::FailedPrecondition));
+        }
+        assert!(other.try_recv().is_err());
     }
 }

@@ -4,8 +4,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use prost::Message as _;
+use switchyard_kit::validate::UNASSIGNED_SKILL;
 use switchyard_kit::{config::keys, envelope, validate, ServiceError, Shutdown};
-use switchyard_platform::store::{NewConversation, NewMessage, OpenOutcome};
+use switchyard_platform::store::{AckOutcome, NewConversation, OpenOutcome};
 use switchyard_proto::common::v1::Party;
 use switchyard_proto::connectors::v1::connector_service_server::ConnectorService;
 use switchyard_proto::connectors::v1::*;
@@ -17,7 +18,6 @@ use tonic::{Request, Response, Status};
 
 use crate::edge::{channel, Edge};
 
-pub const UNASSIGNED_SKILL: &str = "-1";
 const MAX_PROFILE_ENTRIES: usize = 50;
 const MAX_PROFILE_KEY: usize = 64;
 const MAX_PROFILE_VALUE: usize = 1000;
@@ -38,8 +38,8 @@ fn validate_open(req: &OpenConversationRequest) -> Result<(), ServiceError> {
     validate::id("account_id", &req.account_id)?;
     channel("channel", req.channel)?;
     validate::id("consumer_id", &req.consumer_id)?;
-    if req.skill_id != UNASSIGNED_SKILL {
-        validate::optional_id("skill_id", &req.skill_id)?;
+    if !req.skill_id.is_empty() {
+        validate::skill_id("skill_id", &req.skill_id)?;
     }
     if let Some(c) = &req.campaign {
         validate::id("campaign.campaign_id", &c.campaign_id)?;
@@ -104,29 +104,20 @@ impl ConnectorService for Partner {
             // store write and these publishes is healed by the partner's retry.
             self.announce_open(&req.account_id, &record).await?;
             if !req.first_message.is_empty() {
-                let dedupe_id = if req.partner_message_id.is_empty() {
-                    format!("first:{}", record.conversation_id)
-                } else {
-                    req.partner_message_id.clone()
-                };
-                let message = NewMessage {
-                    from: Party::Consumer as i32,
-                    sender_id: req.consumer_id.clone(),
-                    text: req.first_message.clone(),
-                    sent_at_ms: now,
-                    dedupe_id,
-                };
+                // Stored under the partner message id, so a retried open stores it once. Without
+                // one every open's text is a new message: never dropped, never merged with
+                // another open's. The text of the open that creates the conversation is part
+                // of that open; into an existing conversation it counts against the rate.
+                let message =
+                    edge.consumer_message(&record, req.first_message.clone(), req.partner_message_id.clone(), !created);
                 edge.append_and_publish(&req.account_id, &record, message).await?;
             }
         }
         if created {
-            metrics::counter!(crate::OPENED_TOTAL).increment(1);
+            metrics::counter!(crate::OPENED_TOTAL, "service" => "connectors").increment(1);
         }
-        Ok(Response::new(OpenConversationResponse {
-            conversation_id: record.conversation_id,
-            created,
-            skill_id: record.skill_id,
-        }))
+        let skill_id = edge.current_skill(&req.account_id, &record).await?;
+        Ok(Response::new(OpenConversationResponse { conversation_id: record.conversation_id, created, skill_id }))
     }
 
     async fn publish_message(
@@ -139,13 +130,7 @@ impl ConnectorService for Partner {
         validate::text("text", &req.text)?;
         validate::optional_id("partner_message_id", &req.partner_message_id)?;
         let record = self.edge.conversation(&req.account_id, &req.conversation_id).await?;
-        let message = NewMessage {
-            from: Party::Consumer as i32,
-            sender_id: record.consumer_id.clone(),
-            text: req.text,
-            sent_at_ms: self.edge.platform.clock.now_ms(),
-            dedupe_id: req.partner_message_id,
-        };
+        let message = self.edge.consumer_message(&record, req.text, req.partner_message_id, true);
         let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
         Ok(Response::new(PublishMessageResponse { sequence: stored.sequence }))
     }
@@ -204,8 +189,8 @@ impl ConnectorService for Partner {
         request: Request<CloseConversationRequest>,
     ) -> Result<Response<CloseConversationResponse>, Status> {
         let req = request.into_inner();
-        self.edge.conversation(&req.account_id, &req.conversation_id).await?;
-        self.edge.close(&req.account_id, &req.conversation_id, Party::Consumer).await?;
+        let record = self.edge.conversation(&req.account_id, &req.conversation_id).await?;
+        self.edge.close(&req.account_id, &record, Party::Consumer).await?;
         Ok(Response::new(CloseConversationResponse {}))
     }
 
@@ -223,11 +208,12 @@ impl ConnectorService for Partner {
             Some(seq) => seq,
             None => store.outbox_acked(&req.account_id, ch).await.map_err(ServiceError::from)?,
         };
-        let notify = self.edge.hub.partner_notify(&req.account_id);
+        let (notify, permit) = self.edge.hub.register_partner(&req.account_id)?;
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(OUTBOX_PAGE);
         let account = req.account_id;
         tokio::spawn(async move {
+            let _permit = permit;
             loop {
                 // Register for the wake-up before reading, so an append in between is not missed.
                 let notified = notify.notified();
@@ -241,6 +227,14 @@ impl ConnectorService for Partner {
                     }
                 };
                 let full = page.len() == OUTBOX_PAGE;
+                // Recorded before the page goes out: an ack of what the partner received can
+                // never find it "not delivered".
+                if let Some(last) = page.last() {
+                    if let Err(err) = store.outbox_delivered(&account, ch, last.sequence).await {
+                        let _ = tx.send(Err(Status::from(ServiceError::from(err)))).await;
+                        return;
+                    }
+                }
                 for entry in page {
                     let mut event = match OutboundEvent::decode(entry.payload.as_ref()) {
                         Ok(e) => e,
@@ -251,6 +245,11 @@ impl ConnectorService for Partner {
                         }
                     };
                     event.sequence = entry.sequence;
+                    if let (Some(outbound_event::Event::Message(m)), true) =
+                        (&mut event.event, entry.message_sequence > 0)
+                    {
+                        m.sequence = entry.message_sequence;
+                    }
                     if tx.send(Ok(event)).await.is_err() {
                         return;
                     }
@@ -263,7 +262,10 @@ impl ConnectorService for Partner {
                     _ = &mut notified => {}
                     _ = tokio::time::sleep(OUTBOX_POLL) => {}
                     _ = tx.closed() => return,
-                    _ = shutdown.wait() => return,
+                    _ = shutdown.wait() => {
+                        let _ = tx.send(Err(Status::unavailable("server shutting down; open the stream again"))).await;
+                        return;
+                    }
                 }
             }
         });
@@ -280,19 +282,23 @@ impl ConnectorService for Partner {
         if req.sequence == 0 {
             return Err(ServiceError::invalid("sequence", "must be at least 1").into());
         }
-        let store = &self.edge.platform.store;
-        let acked = store.outbox_acked(&req.account_id, ch).await.map_err(ServiceError::from)?;
-        if req.sequence > acked {
-            // Acking what was never sent would silently skip it later.
-            let next = store.outbox_read(&req.account_id, ch, req.sequence - 1, 1).await.map_err(ServiceError::from)?;
-            if next.first().map(|e| e.sequence) != Some(req.sequence) {
-                return Err(
-                    ServiceError::precondition(format!("sequence {} has not been delivered", req.sequence)).into()
-                );
-            }
-            store.outbox_ack(&req.account_id, ch, req.sequence).await.map_err(ServiceError::from)?;
+        self.edge.require_account(&req.account_id).await?;
+        match self
+            .edge
+            .platform
+            .store
+            .outbox_ack(&req.account_id, ch, req.sequence)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            AckOutcome::Acked => Ok(Response::new(AckOutboundResponse {})),
+            // Acking what no stream delivered would drop it unseen.
+            AckOutcome::NotDelivered { delivered } => Err(ServiceError::precondition(format!(
+                "sequence {} has not been delivered (delivered up to {delivered})",
+                req.sequence
+            ))
+            .into()),
         }
-        Ok(Response::new(AckOutboundResponse {}))
     }
 }
 
@@ -317,6 +323,8 @@ impl Partner {
             skill_id: record.skill_id.clone(),
             queued_at_ms: record.opened_at_ms,
             avoid_agent_id: String::new(),
+            assignment_version: 0,
+            reason: "new".into(),
         });
         let route =
             envelope::with_id(format!("route:{}", record.conversation_id), account_id, record.opened_at_ms, route);

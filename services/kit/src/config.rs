@@ -126,6 +126,51 @@ impl RedisConfig {
     }
 }
 
+/// How long what finished conversations leave behind is kept (`[retention]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// A closed conversation's record, transcript, message dedupe ids and route are deleted
+    /// this long after the close (1s..=365d).
+    #[serde(with = "humantime_serde")]
+    pub closed: std::time::Duration,
+    /// A partner message id given at open is remembered this long per channel and consumer: a
+    /// repeat within the window returns the same conversation (1s..=30d).
+    #[serde(with = "humantime_serde")]
+    pub dedupe_window: std::time::Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let defaults = switchyard_platform::store::Retention::default();
+        Self {
+            closed: std::time::Duration::from_millis(defaults.closed_ms as u64),
+            dedupe_window: std::time::Duration::from_millis(defaults.dedupe_ms as u64),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let second = std::time::Duration::from_secs(1);
+        let day = std::time::Duration::from_secs(24 * 3600);
+        if !(second..=day * 365).contains(&self.closed) {
+            return Err("retention.closed must be within 1s..=365d".into());
+        }
+        if !(second..=day * 30).contains(&self.dedupe_window) {
+            return Err("retention.dedupe_window must be within 1s..=30d".into());
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> switchyard_platform::store::Retention {
+        switchyard_platform::store::Retention {
+            closed_ms: self.closed.as_millis() as i64,
+            dedupe_ms: self.dedupe_window.as_millis() as i64,
+        }
+    }
+}
+
 /// Hides a password in a URL for printing.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -178,6 +223,9 @@ pub struct Topics {
     pub assignments: String,
     /// key account/agent: agent sessions and availability.
     pub agents: String,
+    /// Records no consumer could apply, with the failure in their headers (`switchyard
+    /// dead-letters` lists and replays them).
+    pub dead_letters: String,
 }
 
 impl Topics {
@@ -187,11 +235,18 @@ impl Topics {
             routing: format!("{prefix}routing"),
             assignments: format!("{prefix}assignments"),
             agents: format!("{prefix}agents"),
+            dead_letters: format!("{prefix}dead-letters"),
         }
     }
 
     pub fn all(&self) -> Vec<String> {
-        vec![self.conversations.clone(), self.routing.clone(), self.assignments.clone(), self.agents.clone()]
+        vec![
+            self.conversations.clone(),
+            self.routing.clone(),
+            self.assignments.clone(),
+            self.agents.clone(),
+            self.dead_letters.clone(),
+        ]
     }
 }
 

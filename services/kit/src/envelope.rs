@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use opentelemetry::propagation::{Extractor, Injector};
 use prost::Message;
 use switchyard_platform::bus::{BusError, Delivery, EventBus, Record};
+
+use crate::{validate, ServiceError};
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -58,14 +60,72 @@ pub async fn publish(bus: &dyn EventBus, topic: &str, key: String, envelope: &En
     bus.publish(record).await
 }
 
-/// Decodes a delivery; `None` for a payload that is not an envelope (logged and skipped by
-/// callers: a poison record must not stop a partition).
-pub fn decode(delivery: &Delivery) -> Option<Envelope> {
-    match Envelope::decode(delivery.payload.as_ref()) {
-        Ok(env) if env.body.is_some() => Some(env),
-        Ok(_) | Err(_) => {
-            tracing::warn!(topic = %delivery.topic, partition = delivery.partition, offset = delivery.offset, "skipping record that is not a switchyard envelope");
-            None
+/// Checks an event's fields as strictly as the gRPC edges check requests: a record with an
+/// empty or malformed id is refused (and dead-lettered by the consumer), never applied.
+pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
+    use validate::{id, optional_id, skill_id};
+    id("account_id", &env.account_id)?;
+    let optional_skill = |field: &str, value: &str| -> Result<(), ServiceError> {
+        if !value.is_empty() {
+            skill_id(field, value)?;
+        }
+        Ok(())
+    };
+    match &env.body {
+        None => Ok(()),
+        Some(Body::ConversationOpened(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("consumer_id", &b.consumer_id)?;
+            skill_id("skill_id", &b.skill_id).map(drop)
+        }
+        Some(Body::MessagePublished(b)) => {
+            let message = b.message.as_ref().ok_or_else(|| ServiceError::invalid("message", "is required"))?;
+            id("message.conversation_id", &message.conversation_id)?;
+            if message.sequence == 0 {
+                return Err(ServiceError::invalid("message.sequence", "must be at least 1"));
+            }
+            optional_id("agent_id", &b.agent_id).map(drop)
+        }
+        Some(Body::ChatStateChanged(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            optional_id("agent_id", &b.agent_id).map(drop)
+        }
+        Some(Body::MessagesRead(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            optional_id("agent_id", &b.agent_id).map(drop)
+        }
+        Some(Body::ConversationClosed(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            optional_skill("skill_id", &b.skill_id)?;
+            optional_id("agent_id", &b.agent_id).map(drop)
+        }
+        Some(Body::RouteConversation(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            skill_id("skill_id", &b.skill_id)?;
+            optional_id("avoid_agent_id", &b.avoid_agent_id).map(drop)
+        }
+        Some(Body::DequeueConversation(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            skill_id("skill_id", &b.skill_id).map(drop)
+        }
+        Some(Body::ConversationAssigned(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("agent_id", &b.agent_id)?;
+            skill_id("skill_id", &b.skill_id)?;
+            if b.assignment_version == 0 {
+                return Err(ServiceError::invalid("assignment_version", "must be at least 1"));
+            }
+            Ok(())
+        }
+        Some(Body::ConversationUnassigned(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("agent_id", &b.agent_id)?;
+            optional_skill("skill_id", &b.skill_id)
+        }
+        Some(Body::AgentSessionChanged(b)) => id("agent_id", &b.agent_id).map(drop),
+        Some(Body::AgentAvailable(b)) => {
+            id("agent_id", &b.agent_id)?;
+            b.skill_ids.iter().try_for_each(|s| skill_id("skill_ids", s).map(drop))
         }
     }
 }
@@ -90,6 +150,29 @@ mod tests {
 
     fn body() -> Body {
         Body::DequeueConversation(DequeueConversation { conversation_id: "c".into(), skill_id: "s".into() })
+    }
+
+    #[test]
+    fn event_fields_are_validated_like_requests() {
+        let route = |conversation: &str, skill: &str| {
+            new(
+                "acme",
+                0,
+                Body::RouteConversation(switchyard_proto::events::v1::RouteConversation {
+                    conversation_id: conversation.into(),
+                    skill_id: skill.into(),
+                    ..Default::default()
+                }),
+            )
+        };
+        assert!(validate(&route("c1", "sales")).is_ok());
+        assert!(validate(&route("c1", "-1")).is_ok(), "the unassigned skill");
+        let err = validate(&route("", "sales")).unwrap_err();
+        assert!(matches!(err, ServiceError::InvalidArgument { ref field, .. } if field == "conversation_id"), "{err}");
+        assert!(validate(&route("c1", "a b")).is_err());
+        let mut bad_account = route("c1", "sales");
+        bad_account.account_id = String::new();
+        assert!(validate(&bad_account).is_err());
     }
 
     #[test]
@@ -123,7 +206,7 @@ mod tests {
                 let delivery = sub.next().await.unwrap();
                 let header = std::str::from_utf8(delivery.header("traceparent").expect("traceparent header")).unwrap();
                 assert!(header.contains(&trace_id.to_string()), "{header} carries {trace_id}");
-                assert_eq!(decode(&delivery).unwrap().account_id, "acme");
+                assert_eq!(Envelope::decode(delivery.payload.as_ref()).unwrap().account_id, "acme");
 
                 let consumer_span = tracing::info_span!("consume");
                 link_parent(&consumer_span, &delivery);

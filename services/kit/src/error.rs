@@ -18,6 +18,12 @@ pub enum ServiceError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A rate limit: RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` saying when to retry.
+    #[error("{what}; retry after {retry_after_ms} ms")]
+    RateLimited { what: String, retry_after_ms: i64 },
+    /// Stored data that cannot be read (never fixed by retrying).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -47,7 +53,8 @@ impl ServiceError {
             Self::NotFound { .. } => tonic::Code::NotFound,
             Self::AlreadyExists { .. } => tonic::Code::AlreadyExists,
             Self::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
-            Self::ResourceExhausted(_) => tonic::Code::ResourceExhausted,
+            Self::ResourceExhausted(_) | Self::RateLimited { .. } => tonic::Code::ResourceExhausted,
+            Self::Corrupt(_) => tonic::Code::Internal,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Internal(_) => tonic::Code::Internal,
         }
@@ -63,7 +70,11 @@ impl From<ServiceError> for tonic::Status {
                 let details = ErrorDetails::with_bad_request_violation(field.clone(), reason.clone());
                 tonic::Status::with_error_details(code, message, details)
             }
-            ServiceError::Internal(_) => {
+            ServiceError::RateLimited { retry_after_ms, .. } => {
+                let delay = std::time::Duration::from_millis(u64::try_from(*retry_after_ms).unwrap_or(0));
+                tonic::Status::with_error_details(code, message, ErrorDetails::with_retry_info(Some(delay)))
+            }
+            ServiceError::Internal(_) | ServiceError::Corrupt(_) => {
                 tracing::error!(error = %message, "internal error");
                 tonic::Status::new(code, message)
             }
@@ -76,7 +87,7 @@ impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(e) => Self::Unavailable(format!("state store: {e}")),
-            StoreError::Corrupt(e) => Self::Internal(format!("state store: {e}")),
+            StoreError::Corrupt(e) => Self::Corrupt(format!("state store: {e}")),
         }
     }
 }
@@ -116,5 +127,9 @@ mod tests {
             tonic::Status::from(ServiceError::from(StoreError::Unavailable("down".into()))).code(),
             tonic::Code::Unavailable
         );
+        let limited: tonic::Status = ServiceError::RateLimited { what: "too fast".into(), retry_after_ms: 1500 }.into();
+        assert_eq!(limited.code(), tonic::Code::ResourceExhausted);
+        let retry = limited.get_details_retry_info().and_then(|r| r.retry_delay);
+        assert_eq!(retry, Some(std::time::Duration::from_millis(1500)));
     }
 }

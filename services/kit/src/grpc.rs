@@ -1,5 +1,5 @@
 //! gRPC server setup shared by every service: the service's routes plus gRPC health and
-//! reflection, a bounded connection age so long-lived HTTP/2 connections rebalance across
+//! reflection (v1 and v1alpha), a bounded connection age so long-lived HTTP/2 connections rebalance across
 //! pods, and graceful stop on shutdown.
 
 use std::time::Duration;
@@ -39,6 +39,7 @@ impl Health {
 /// Serves `routes` with health and reflection on `listener` until `shutdown`; in-flight
 /// calls finish first. `services` are the fully qualified names reported by gRPC health.
 pub async fn serve(
+    service: &'static str,
     listener: tokio::net::TcpListener,
     routes: Routes,
     services: Vec<&'static str>,
@@ -48,10 +49,14 @@ pub async fn serve(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health { reporter, services };
     health.not_serving().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection v1 and v1alpha: grpcurl before 1.8.8 speaks only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchyard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let _ = health_out.send(health);
     crate::grpc_metrics::describe();
     // TCP_NODELAY on every accepted connection: responses and stream messages go out as
@@ -62,10 +67,11 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .max_connection_age(Duration::from_secs(300))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(crate::grpc_metrics::GrpcMetricsLayer)
+        .layer(crate::grpc_metrics::GrpcMetricsLayer::new(service))
         .add_routes(routes)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming, shutdown.wait())
         .await?;
     Ok(())

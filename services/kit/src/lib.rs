@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use switchyard_platform::{Clock, EventBus, StateStore};
 
-pub use config::{Endpoints, KafkaConfig, RedisConfig, Topics};
+pub use config::{Endpoints, KafkaConfig, RedisConfig, RetentionConfig, Topics};
 pub use error::ServiceError;
 pub use ops::Readiness;
 pub use shutdown::Shutdown;

@@ -97,13 +97,25 @@ impl Readiness {
     }
 }
 
+/// Bucket bounds (seconds) of every histogram: latencies from half a millisecond to a minute.
+pub const SECONDS_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
 /// The process-wide Prometheus recorder (installed once, shared by every service in `up`).
+/// Histograms are exported as Prometheus histograms (buckets), which sum across replicas,
+/// unlike summaries. Install it before anything describes a metric, or the description is lost.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-        Ok(handle) => handle,
-        // Another recorder is installed (only in odd test setups): render an empty one.
-        Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+    HANDLE.get_or_init(|| {
+        let builder = || match PrometheusBuilder::new().set_buckets(SECONDS_BUCKETS) {
+            Ok(builder) => builder,
+            Err(_) => PrometheusBuilder::new(),
+        };
+        match builder().install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is installed (only in odd test setups): render an empty one.
+            Err(_) => builder().build_recorder().handle(),
+        }
     })
 }
 

@@ -31,6 +31,7 @@ pub async fn run(
     shutdown: Shutdown,
     workers: impl FnOnce(Readiness, Shutdown) -> Vec<(&'static str, Worker)>,
 ) -> anyhow::Result<()> {
+    crate::ops::prometheus();
     let readiness = Readiness::new(platform.bus.clone(), platform.store.clone());
     let workers_stop = Shutdown::new();
     let grpc_stop = Shutdown::new();
@@ -38,8 +39,14 @@ pub async fn run(
 
     let ops_task = tokio::spawn(ops::serve(spec.name, listeners.ops, readiness.clone(), ops_stop.clone()));
     let (health_tx, health_rx) = tokio::sync::oneshot::channel();
-    let grpc_task =
-        tokio::spawn(grpc::serve(listeners.grpc, spec.routes, spec.grpc_services, grpc_stop.clone(), health_tx));
+    let grpc_task = tokio::spawn(grpc::serve(
+        spec.name,
+        listeners.grpc,
+        spec.routes,
+        spec.grpc_services,
+        grpc_stop.clone(),
+        health_tx,
+    ));
     let health = health_rx.await.map_err(|_| anyhow::anyhow!("{}: gRPC server failed to start", spec.name))?;
 
     let mut worker_tasks = Vec::new();
@@ -100,8 +107,9 @@ pub async fn run_consumer_only(
     listeners: Listeners,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    crate::ops::prometheus();
     let metric = format!("switchyard_{name}_events_total");
-    metrics::describe_counter!(metric.clone(), "Events read, by topic");
+    metrics::describe_counter!(metric.clone(), "Events read, by service and topic");
     let spec = ServiceSpec {
         name,
         grpc_services: Vec::new(),
@@ -112,21 +120,24 @@ pub async fn run_consumer_only(
     run(spec, &platform, listeners, shutdown, move |readiness, stop| {
         let flag = readiness.flag(format!("consumer {name}"));
         let consumer_spec = crate::consumer::ConsumerSpec {
+            service: name,
             group: name.into(),
             topics,
             start: switchyard_platform::bus::StartFrom::Earliest,
             tick: Duration::from_secs(1),
+            mode: crate::consumer::Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
         };
-        let worker: Worker =
-            Box::pin(
-                async move { crate::consumer::run(&*p.bus, consumer_spec, flag, stop, EventCounter { metric }).await },
-            );
+        let worker: Worker = Box::pin(async move {
+            crate::consumer::run(&*p.bus, consumer_spec, flag, stop, EventCounter { service: name, metric }).await
+        });
         vec![("consumer", worker)]
     })
     .await
 }
 
 struct EventCounter {
+    service: &'static str,
     metric: String,
 }
 
@@ -137,7 +148,8 @@ impl crate::consumer::Handler for EventCounter {
         _env: switchyard_proto::events::v1::Envelope,
         delivery: &switchyard_platform::bus::Delivery,
     ) -> Result<(), crate::ServiceError> {
-        metrics::counter!(self.metric.clone(), "topic" => delivery.topic.clone()).increment(1);
+        metrics::counter!(self.metric.clone(), "service" => self.service, "topic" => delivery.topic.clone())
+            .increment(1);
         Ok(())
     }
 }

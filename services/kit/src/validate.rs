@@ -7,8 +7,9 @@ pub const MAX_ID_LEN: usize = 128;
 /// Longest message text accepted, in bytes.
 pub const MAX_TEXT_LEN: usize = 10_000;
 
-/// An id: 1..=128 bytes of ASCII letters, digits and `-_.:@`. Conservative on purpose:
-/// ids become parts of Redis keys and Kafka keys.
+/// An id: 1..=128 bytes of ASCII letters, digits and `-_.:@+`. Conservative on purpose:
+/// ids become parts of Redis keys and Kafka keys. `+` is there for E.164 phone numbers
+/// (`+15550100`), the consumer ids of SMS, WhatsApp and campaigns.
 pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
     if value.is_empty() {
         return Err(ServiceError::invalid(field, "must not be empty"));
@@ -16,11 +17,12 @@ pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
     if value.len() > MAX_ID_LEN {
         return Err(ServiceError::invalid(field, format!("must be at most {MAX_ID_LEN} bytes")));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@')))
+    if let Some(bad) =
+        value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@' | '+')))
     {
         return Err(ServiceError::invalid(
             field,
-            format!("contains {bad:?}; allowed are ASCII letters, digits and -_.:@"),
+            format!("contains {bad:?}; allowed are ASCII letters, digits and -_.:@+"),
         ));
     }
     Ok(value)
@@ -32,6 +34,19 @@ pub fn optional_id<'a>(field: &str, value: &'a str) -> Result<Option<&'a str>, S
         Ok(None)
     } else {
         id(field, value).map(Some)
+    }
+}
+
+/// The unassigned skill (domain R4.4): every agent holds it; conversations opened without a
+/// skill wait on it.
+pub const UNASSIGNED_SKILL: &str = "-1";
+
+/// A skill id: a valid id, or the unassigned skill `-1`.
+pub fn skill_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
+    if value == UNASSIGNED_SKILL {
+        Ok(value)
+    } else {
+        id(field, value)
     }
 }
 
@@ -61,6 +76,8 @@ mod tests {
         assert!(id("account_id", &"a".repeat(128)).is_ok());
         assert!(id("account_id", "a b").is_err());
         assert!(id("account_id", "a{b}").is_err());
+        assert!(id("account_id", "a|b").is_err(), "| separates ids inside store keys");
+        assert!(id("consumer_id", "+15550100").is_ok(), "E.164 numbers are consumer ids");
         assert_eq!(optional_id("skill_id", "").ok(), Some(None));
     }
 

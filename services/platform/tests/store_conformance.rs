@@ -15,46 +15,18 @@ use bytes::Bytes;
 use switchyard_platform::store::*;
 use switchyard_testkit::{unique, RedisServer};
 
-type Store = Arc<dyn StateStore>;
-
-const SKILL: &str = "billing";
-
-/// Generates `memory::<name>` and `redis::<name>` for each generic test function.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::memory_store()).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let (_server, store) = super::redis_store().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-    };
-}
+mod support;
+use support::*;
 
 conformance!(
     ping_answers,
     accounts_and_skills,
     agents_create_update_and_skill_index,
     agent_session_tracks_state_since,
-    edge_sessions,
-    open_dedupes_by_partner_message_id,
     open_one_conversation_per_consumer,
     open_burst_for_one_consumer_creates_one_conversation,
     close_frees_the_consumer,
     append_dedupes_and_rejects_closed,
-    outbox_sequences_and_idempotent_append,
-    outbox_ack_trims_and_never_moves_backwards,
     enqueue_is_idempotent_and_ignored_after_release,
     queue_order_is_oldest_first,
     claim_outcomes,
@@ -65,101 +37,6 @@ conformance!(
     requeue_only_from_the_assigned_agent,
     active_skills_tracks_non_empty_queues,
 );
-
-fn memory_store() -> Store {
-    Arc::new(MemoryStore::new())
-}
-
-async fn redis_store() -> (RedisServer, Store) {
-    let server = RedisServer::start().await.expect("start redis-server for the store conformance suite");
-    let store = RedisStore::connect(&server.url(), &unique("sy-conformance")).await.expect("connect to redis-server");
-    (server, Arc::new(store))
-}
-
-// --- fixtures ---------------------------------------------------------------------------------
-
-fn new_conversation(id: &str, consumer: &str, partner_message_id: &str) -> NewConversation {
-    NewConversation {
-        conversation_id: id.into(),
-        consumer_id: consumer.into(),
-        channel: 3,
-        skill_id: SKILL.into(),
-        language: "en".into(),
-        partner_message_id: partner_message_id.into(),
-        opened_at_ms: 1_000,
-    }
-}
-
-fn message(text: &str, dedupe_id: &str) -> NewMessage {
-    NewMessage {
-        from: 1,
-        sender_id: "consumer-1".into(),
-        text: text.into(),
-        sent_at_ms: 2_000,
-        dedupe_id: dedupe_id.into(),
-    }
-}
-
-fn spec(agent_id: &str, skills: &[&str], max: u32) -> AgentSpec {
-    AgentSpec {
-        agent_id: agent_id.into(),
-        skill_ids: skills.iter().map(|s| s.to_string()).collect(),
-        max_conversations: max,
-        bot: false,
-    }
-}
-
-fn online() -> AgentSession {
-    AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() }
-}
-
-fn claim_of(account: &str, conversation: &str, agent: &str, weight: Milli, headroom: Milli) -> Claim {
-    Claim {
-        account_id: account.into(),
-        conversation_id: conversation.into(),
-        skill_id: SKILL.into(),
-        agent_id: agent.into(),
-        weight,
-        headroom,
-        now_ms: 5_000,
-    }
-}
-
-/// An online agent holding `skills`.
-async fn online_agent(store: &Store, account: &str, agent: &str, skills: &[&str], max: u32) {
-    assert!(store.create_agent(account, &spec(agent, skills, max)).await.unwrap());
-    assert!(store.set_agent_session(account, agent, &online(), 100).await.unwrap());
-}
-
-/// An open conversation queued on SKILL at `queued_at`.
-async fn queued_conversation(store: &Store, account: &str, conversation: &str, queued_at: i64) {
-    let consumer = format!("consumer-of-{conversation}");
-    let opened = store.open_conversation(account, &new_conversation(conversation, &consumer, "")).await.unwrap();
-    assert!(matches!(opened, OpenOutcome::Created(_)), "{opened:?}");
-    assert_eq!(store.enqueue(account, conversation, SKILL, queued_at).await.unwrap(), EnqueueOutcome::Queued);
-}
-
-fn load_of(agent: &AgentRecord) -> Vec<(String, Milli)> {
-    let mut load = agent.load.clone();
-    load.sort();
-    load
-}
-
-fn ids(entries: &[QueueEntry]) -> Vec<&str> {
-    entries.iter().map(|e| e.conversation_id.as_str()).collect()
-}
-
-/// A tiny deterministic generator, so a failing interleaving is reproducible per task.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 // --- ping, accounts, skills ---------------------------------------------------------------------
 
@@ -272,65 +149,7 @@ async fn agent_session_tracks_state_since(store: Store) {
     assert!((ann.away_reason.as_str(), ann.state_since_ms) == ("meeting", 50));
 }
 
-async fn edge_sessions(store: Store) {
-    let (a, b) = (unique("acct"), unique("acct"));
-    assert!(!store.edge_session(&a, "ann").await.unwrap());
-    store.set_edge_session(&a, "ann", true).await.unwrap();
-    store.set_edge_session(&a, "ann", true).await.unwrap();
-    assert!(store.edge_session(&a, "ann").await.unwrap());
-    assert!(!store.edge_session(&b, "ann").await.unwrap(), "invariant 7");
-    store.set_edge_session(&a, "ann", false).await.unwrap();
-    assert!(!store.edge_session(&a, "ann").await.unwrap());
-    store.set_edge_session(&a, "ann", false).await.unwrap();
-}
-
 // --- conversations ------------------------------------------------------------------------------
-
-/// Invariant 6: a redelivered open (same partner message id) returns the first conversation.
-async fn open_dedupes_by_partner_message_id(store: Store) {
-    let a = unique("acct");
-    let created = match store.open_conversation(&a, &new_conversation("c1", "alice", "pm-1")).await.unwrap() {
-        OpenOutcome::Created(rec) => rec,
-        other => panic!("expected Created, got {other:?}"),
-    };
-    assert_eq!(
-        created,
-        ConversationRecord {
-            conversation_id: "c1".into(),
-            consumer_id: "alice".into(),
-            channel: 3,
-            skill_id: SKILL.into(),
-            language: "en".into(),
-            status: ConversationStatus::Open,
-            opened_at_ms: 1_000,
-            closed_at_ms: 0,
-        }
-    );
-    assert_eq!(store.get_conversation(&a, "c1").await.unwrap(), Some(created.clone()));
-    assert_eq!(store.get_conversation(&a, "c2").await.unwrap(), None);
-
-    // Same partner message id, even with another conversation id and consumer: the first one.
-    let again = store.open_conversation(&a, &new_conversation("c2", "bob", "pm-1")).await.unwrap();
-    assert_eq!(again, OpenOutcome::Existing(created.clone()));
-    assert_eq!(store.get_conversation(&a, "c2").await.unwrap(), None, "nothing was written");
-
-    // Still deduped after the conversation closed (a late redelivery opens nothing).
-    store.close_conversation(&a, "c1", 9_000).await.unwrap();
-    match store.open_conversation(&a, &new_conversation("c3", "alice", "pm-1")).await.unwrap() {
-        OpenOutcome::Existing(rec) => {
-            assert_eq!((rec.conversation_id.as_str(), rec.status), ("c1", ConversationStatus::Closed))
-        }
-        other => panic!("expected Existing, got {other:?}"),
-    }
-    assert_eq!(store.get_conversation(&a, "c3").await.unwrap(), None);
-
-    // Invariant 7: the same partner message id in another account is unrelated.
-    let b = unique("acct");
-    assert!(matches!(
-        store.open_conversation(&b, &new_conversation("c1", "alice", "pm-1")).await.unwrap(),
-        OpenOutcome::Created(_)
-    ));
-}
 
 /// Domain R1.12: a consumer has at most one open conversation per account.
 async fn open_one_conversation_per_consumer(store: Store) {
@@ -345,7 +164,7 @@ async fn open_one_conversation_per_consumer(store: Store) {
     assert_eq!(store.get_conversation(&a, "c2").await.unwrap(), None);
 
     // pm-2 now points at c1 too: after c1 closes, a redelivery of pm-2 still opens nothing.
-    store.close_conversation(&a, "c1", 9_000).await.unwrap();
+    store.close_conversation(&a, "c1", 9_000, None).await.unwrap();
     match store.open_conversation(&a, &new_conversation("c4", "alice", "pm-2")).await.unwrap() {
         OpenOutcome::Existing(rec) => assert_eq!(rec.conversation_id, "c1"),
         other => panic!("expected Existing, got {other:?}"),
@@ -391,14 +210,14 @@ async fn open_burst_for_one_consumer_creates_one_conversation(store: Store) {
     assert_eq!(created, 1, "exactly one open creates");
     assert_eq!(seen.len(), 1, "every open returns the same conversation: {seen:?}");
     let winner = seen.into_iter().next().unwrap();
+    store.close_conversation(&a, &winner, 5_000, None).await.unwrap();
     let mut existing = 0;
     for i in 0..50 {
         if store.get_conversation(&a, &format!("c{i}")).await.unwrap().is_some() {
             existing += 1;
         }
-        // Every partner message id of the burst now dedupes to the winner.
-        match store.open_conversation(&a, &new_conversation("late", "someone-else", &format!("pm-{i}"))).await.unwrap()
-        {
+        // Every partner message id of the burst now dedupes to the winner, even closed.
+        match store.open_conversation(&a, &new_conversation("late", "alice", &format!("pm-{i}"))).await.unwrap() {
             OpenOutcome::Existing(rec) => assert_eq!(rec.conversation_id, winner),
             other => panic!("expected Existing, got {other:?}"),
         }
@@ -408,10 +227,10 @@ async fn open_burst_for_one_consumer_creates_one_conversation(store: Store) {
 
 async fn close_frees_the_consumer(store: Store) {
     let a = unique("acct");
-    assert_eq!(store.close_conversation(&a, "nope", 1).await.unwrap(), CloseOutcome::NotFound);
+    assert_eq!(store.close_conversation(&a, "nope", 1, None).await.unwrap(), CloseOutcome::NotFound);
     store.open_conversation(&a, &new_conversation("c1", "alice", "pm-1")).await.unwrap();
 
-    let closed = match store.close_conversation(&a, "c1", 9_000).await.unwrap() {
+    let closed = match store.close_conversation(&a, "c1", 9_000, None).await.unwrap() {
         CloseOutcome::Closed(rec) => rec,
         other => panic!("expected Closed, got {other:?}"),
     };
@@ -420,14 +239,14 @@ async fn close_frees_the_consumer(store: Store) {
         (ConversationStatus::Closed, 9_000, "alice")
     );
     assert_eq!(store.get_conversation(&a, "c1").await.unwrap(), Some(closed.clone()));
-    assert_eq!(store.close_conversation(&a, "c1", 9_500).await.unwrap(), CloseOutcome::AlreadyClosed(closed));
+    assert_eq!(store.close_conversation(&a, "c1", 9_500, None).await.unwrap(), CloseOutcome::AlreadyClosed(closed));
 
     // The consumer is free: a new message opens a new conversation.
     let next = store.open_conversation(&a, &new_conversation("c2", "alice", "pm-2")).await.unwrap();
     let OpenOutcome::Created(next) = next else { panic!("expected Created, got {next:?}") };
     assert_eq!((next.conversation_id.as_str(), next.status), ("c2", ConversationStatus::Open));
     // Closing the old one again does not free the consumer's new conversation.
-    store.close_conversation(&a, "c1", 9_600).await.unwrap();
+    store.close_conversation(&a, "c1", 9_600, None).await.unwrap();
     assert_eq!(
         store.open_conversation(&a, &new_conversation("c3", "alice", "pm-3")).await.unwrap(),
         OpenOutcome::Existing(next)
@@ -437,14 +256,14 @@ async fn close_frees_the_consumer(store: Store) {
 /// Invariant 4: a redelivered message changes nothing.
 async fn append_dedupes_and_rejects_closed(store: Store) {
     let a = unique("acct");
-    assert_eq!(store.append_message(&a, "nope", &message("hi", "m0")).await.unwrap(), AppendOutcome::NotFound);
-    assert!(store.transcript(&a, "nope").await.unwrap().is_empty());
+    assert_eq!(store.append_message(&a, "nope", &message("hi", "m0"), None).await.unwrap(), AppendOutcome::NotFound);
+    assert!(store.transcript_page(&a, "nope", 0, 1000).await.unwrap().is_empty());
     store.open_conversation(&a, &new_conversation("c1", "alice", "")).await.unwrap();
 
     let texts = ["hello", "line one\nline two ✓", "", "third"];
     let mut stored = Vec::new();
     for (i, text) in texts.iter().enumerate() {
-        let outcome = store.append_message(&a, "c1", &message(text, &format!("m{i}"))).await.unwrap();
+        let outcome = store.append_message(&a, "c1", &message(text, &format!("m{i}")), None).await.unwrap();
         let AppendOutcome::Appended(m) = outcome else { panic!("expected Appended, got {outcome:?}") };
         assert_eq!(
             m,
@@ -459,109 +278,38 @@ async fn append_dedupes_and_rejects_closed(store: Store) {
         stored.push(m);
     }
     // Same dedupe id, even with other content: the first one, nothing written.
-    let dup = store.append_message(&a, "c1", &message("changed", "m1")).await.unwrap();
+    let dup = store.append_message(&a, "c1", &message("changed", "m1"), None).await.unwrap();
     assert_eq!(dup, AppendOutcome::Duplicate(stored[1].clone()));
     // No dedupe id: never deduped.
     for _ in 0..2 {
-        let AppendOutcome::Appended(m) = store.append_message(&a, "c1", &message("again", "")).await.unwrap() else {
+        let AppendOutcome::Appended(m) = store.append_message(&a, "c1", &message("again", ""), None).await.unwrap()
+        else {
             panic!("expected Appended")
         };
         stored.push(m);
     }
-    assert_eq!(store.transcript(&a, "c1").await.unwrap(), stored);
+    assert_eq!(store.transcript_page(&a, "c1", 0, 1000).await.unwrap(), stored);
     assert_eq!(stored.iter().map(|m| m.sequence).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
 
     // Dedupe ids are per conversation.
     store.open_conversation(&a, &new_conversation("c2", "bob", "")).await.unwrap();
-    assert!(matches!(store.append_message(&a, "c2", &message("x", "m1")).await.unwrap(), AppendOutcome::Appended(_)));
+    assert!(matches!(
+        store.append_message(&a, "c2", &message("x", "m1"), None).await.unwrap(),
+        AppendOutcome::Appended(_)
+    ));
 
     // Closed: new messages are rejected, a redelivery still answers Duplicate.
-    store.close_conversation(&a, "c1", 9_000).await.unwrap();
-    assert_eq!(store.append_message(&a, "c1", &message("late", "m9")).await.unwrap(), AppendOutcome::Closed);
-    assert_eq!(store.append_message(&a, "c1", &message("late", "")).await.unwrap(), AppendOutcome::Closed);
+    store.close_conversation(&a, "c1", 9_000, None).await.unwrap();
+    assert_eq!(store.append_message(&a, "c1", &message("late", "m9"), None).await.unwrap(), AppendOutcome::Closed);
+    assert_eq!(store.append_message(&a, "c1", &message("late", ""), None).await.unwrap(), AppendOutcome::Closed);
     assert_eq!(
-        store.append_message(&a, "c1", &message("x", "m0")).await.unwrap(),
+        store.append_message(&a, "c1", &message("x", "m0"), None).await.unwrap(),
         AppendOutcome::Duplicate(stored[0].clone())
     );
-    assert_eq!(store.transcript(&a, "c1").await.unwrap(), stored);
+    assert_eq!(store.transcript_page(&a, "c1", 0, 1000).await.unwrap(), stored);
 }
 
 // --- partner outbox ------------------------------------------------------------------------------
-
-async fn outbox_sequences_and_idempotent_append(store: Store) {
-    let a = unique("acct");
-    let payload = |s: &str| Bytes::from(s.to_owned());
-    assert!(store.outbox_read(&a, 7, 0, 10).await.unwrap().is_empty());
-    assert_eq!(store.outbox_acked(&a, 7).await.unwrap(), 0);
-
-    assert_eq!(store.outbox_append(&a, 7, "d1", payload("one")).await.unwrap(), 1);
-    assert_eq!(store.outbox_append(&a, 7, "d2", payload("two")).await.unwrap(), 2);
-    assert_eq!(store.outbox_append(&a, 7, "d1", payload("changed")).await.unwrap(), 1, "idempotent on dedupe id");
-    // Binary payload, identical to another one: still its own entry.
-    let binary = Bytes::from_static(b"\x00\xff\n{bin}\x00");
-    assert_eq!(store.outbox_append(&a, 7, "d3", binary.clone()).await.unwrap(), 3);
-    assert_eq!(store.outbox_append(&a, 7, "d4", binary.clone()).await.unwrap(), 4);
-    // An empty dedupe id means none: each call appends.
-    assert_eq!(store.outbox_append(&a, 7, "", payload("e1")).await.unwrap(), 5);
-    assert_eq!(store.outbox_append(&a, 7, "", payload("e2")).await.unwrap(), 6);
-
-    // Sequences are per (account, channel).
-    assert_eq!(store.outbox_append(&a, 8, "d1", payload("other channel")).await.unwrap(), 1);
-    let b = unique("acct");
-    assert_eq!(store.outbox_append(&b, 7, "d1", payload("other account")).await.unwrap(), 1);
-
-    let entry = |sequence: u64, p: Bytes| OutboxEntry { sequence, payload: p };
-    let all = store.outbox_read(&a, 7, 0, 100).await.unwrap();
-    assert_eq!(
-        all,
-        vec![
-            entry(1, payload("one")),
-            entry(2, payload("two")),
-            entry(3, binary.clone()),
-            entry(4, binary.clone()),
-            entry(5, payload("e1")),
-            entry(6, payload("e2")),
-        ]
-    );
-    assert_eq!(store.outbox_read(&a, 7, 2, 2).await.unwrap(), all[2..4].to_vec(), "after, limit");
-    assert!(store.outbox_read(&a, 7, 2, 0).await.unwrap().is_empty());
-    assert!(store.outbox_read(&a, 7, 6, 10).await.unwrap().is_empty());
-    assert!(store.outbox_read(&a, 7, u64::MAX, 10).await.unwrap().is_empty());
-    assert_eq!(store.outbox_read(&a, 8, 0, 10).await.unwrap(), vec![entry(1, payload("other channel"))]);
-}
-
-async fn outbox_ack_trims_and_never_moves_backwards(store: Store) {
-    let a = unique("acct");
-    for i in 1..=5u64 {
-        assert_eq!(store.outbox_append(&a, 1, &format!("d{i}"), Bytes::from(format!("p{i}"))).await.unwrap(), i);
-    }
-    store.outbox_ack(&a, 1, 3).await.unwrap();
-    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 3);
-    let seqs = |entries: Vec<OutboxEntry>| entries.into_iter().map(|e| e.sequence).collect::<Vec<_>>();
-    assert_eq!(seqs(store.outbox_read(&a, 1, 0, 10).await.unwrap()), [4, 5], "acked entries are dropped");
-
-    store.outbox_ack(&a, 1, 2).await.unwrap();
-    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 3, "never moves backwards");
-    assert_eq!(seqs(store.outbox_read(&a, 1, 0, 10).await.unwrap()), [4, 5]);
-
-    // A repeat of an acked dedupe id still answers its sequence and writes nothing.
-    assert_eq!(store.outbox_append(&a, 1, "d2", Bytes::from_static(b"again")).await.unwrap(), 2);
-    assert_eq!(seqs(store.outbox_read(&a, 1, 0, 10).await.unwrap()), [4, 5]);
-
-    // An ack past the last entry stops at the last entry, so later entries stay deliverable.
-    store.outbox_ack(&a, 1, 1_000).await.unwrap();
-    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 5);
-    store.outbox_ack(&a, 1, u64::MAX).await.unwrap();
-    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 5);
-    assert!(store.outbox_read(&a, 1, 0, 10).await.unwrap().is_empty());
-    assert_eq!(store.outbox_append(&a, 1, "d6", Bytes::from_static(b"p6")).await.unwrap(), 6);
-    assert_eq!(seqs(store.outbox_read(&a, 1, store.outbox_acked(&a, 1).await.unwrap(), 10).await.unwrap()), [6]);
-
-    // Acks are per channel; an ack on an empty outbox records nothing.
-    assert_eq!(store.outbox_acked(&a, 2).await.unwrap(), 0);
-    store.outbox_ack(&a, 2, 4).await.unwrap();
-    assert_eq!(store.outbox_acked(&a, 2).await.unwrap(), 0);
-}
 
 // --- queues and routes ------------------------------------------------------------------------
 
@@ -578,6 +326,7 @@ async fn enqueue_is_idempotent_and_ignored_after_release(store: Store) {
         agent_id: String::new(),
         version: 0,
         queued_at_ms: 100,
+        requeued_version: 0,
     };
     assert_eq!(store.route(&a, "c1").await.unwrap(), Some(queued.clone()));
     assert_eq!(store.enqueue(&a, "c1", SKILL, 200).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Queued));
@@ -591,12 +340,12 @@ async fn enqueue_is_idempotent_and_ignored_after_release(store: Store) {
     assert_eq!(store.enqueue(&a, "c1", SKILL, 300).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Assigned));
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 
-    store.release(&a, "c1").await.unwrap();
+    store.release(&a, "c1", 10_000).await.unwrap();
     assert_eq!(store.enqueue(&a, "c1", SKILL, 400).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Closed));
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 
     // Released before it was ever routed: the late enqueue is ignored too.
-    assert_eq!(store.release(&a, "c2").await.unwrap(), ReleaseOutcome::Unchanged);
+    assert_eq!(store.release(&a, "c2", 10_000).await.unwrap(), ReleaseOutcome::Unchanged);
     let closed = store.route(&a, "c2").await.unwrap().unwrap();
     assert_eq!(closed.status, RouteStatus::Closed);
     assert_eq!(store.enqueue(&a, "c2", SKILL, 500).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Closed));
@@ -608,7 +357,7 @@ async fn queue_order_is_oldest_first(store: Store) {
     let a = unique("acct");
     assert!(store.queue_head(&a, SKILL, 10).await.unwrap().is_empty());
     for (id, at) in [("c5", 500), ("c1", 100), ("c3", 300), ("b3", 300), ("c0", -50), ("d3", 300)] {
-        assert_eq!(store.enqueue(&a, id, SKILL, at).await.unwrap(), EnqueueOutcome::Queued);
+        queued_conversation(&store, &a, id, at).await;
     }
     let head = store.queue_head(&a, SKILL, 10).await.unwrap();
     assert_eq!(ids(&head), ["c0", "c1", "b3", "c3", "d3", "c5"]);
@@ -620,11 +369,12 @@ async fn queue_order_is_oldest_first(store: Store) {
 
     // Realistic epoch-ms timestamps keep their exact value.
     let now = 1_754_000_000_123;
-    store.enqueue(&a, "late", SKILL, now).await.unwrap();
+    queued_conversation(&store, &a, "late", now).await;
     let head = store.queue_head(&a, SKILL, 10).await.unwrap();
     assert_eq!((head[6].conversation_id.as_str(), head[6].queued_at_ms), ("late", now));
 
     // Queues are per skill and per account (invariant 7).
+    open(&store, &a, "s1").await;
     store.enqueue(&a, "s1", "sales", 1).await.unwrap();
     assert_eq!(ids(&store.queue_head(&a, "sales", 10).await.unwrap()), ["s1"]);
     assert!(store.queue_head(&unique("acct"), SKILL, 10).await.unwrap().is_empty());
@@ -652,9 +402,9 @@ async fn claim_outcomes(store: Store) {
         ClaimOutcome::ConversationGone
     );
     queued_conversation(&store, &a, "closed", 50).await;
-    store.close_conversation(&a, "closed", 60).await.unwrap();
+    store.close_conversation(&a, "closed", 60, None).await.unwrap();
     assert_eq!(store.claim(&claim_of(&a, "closed", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
-    store.release(&a, "closed").await.unwrap();
+    store.release(&a, "closed", 10_000).await.unwrap();
     unchanged(store.clone(), a.clone()).await;
 
     // AgentUnavailable: unknown, never logged in (offline), logged out, not ONLINE, lacks skill.
@@ -736,9 +486,9 @@ async fn claim_capacity_rule_r8_6(store: Store) {
 
     // A lower max after an update applies to the next claim; load is kept.
     assert!(store.update_agent(&a, &spec("bob", &[SKILL], 1)).await.unwrap());
-    store.release(&a, "d1").await.unwrap();
+    store.release(&a, "d1", 10_000).await.unwrap();
     assert_eq!(store.claim(&claim_of(&a, "d3", "bob", ONE, 500)).await.unwrap(), ClaimOutcome::AgentFull);
-    store.release(&a, "d2").await.unwrap();
+    store.release(&a, "d2", 10_000).await.unwrap();
     assert!(matches!(store.claim(&claim_of(&a, "d3", "bob", ONE, 500)).await.unwrap(), ClaimOutcome::Claimed { .. }));
 }
 
@@ -849,20 +599,23 @@ async fn release_frees_agent_or_leaves_queue(store: Store) {
     ));
 
     // Still queued: it leaves the queue.
-    assert_eq!(store.release(&a, "queued").await.unwrap(), ReleaseOutcome::LeftQueue { skill_id: SKILL.into() });
+    assert_eq!(
+        store.release(&a, "queued", 10_000).await.unwrap(),
+        ReleaseOutcome::LeftQueue { skill_id: SKILL.into() }
+    );
     assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["other"]);
     assert_eq!(store.route(&a, "queued").await.unwrap().unwrap().status, RouteStatus::Closed);
-    assert_eq!(store.release(&a, "queued").await.unwrap(), ReleaseOutcome::Unchanged, "idempotent");
+    assert_eq!(store.release(&a, "queued", 10_000).await.unwrap(), ReleaseOutcome::Unchanged, "idempotent");
 
     // Assigned: the agent's load no longer counts it.
     assert_eq!(
-        store.release(&a, "assigned").await.unwrap(),
+        store.release(&a, "assigned", 10_000).await.unwrap(),
         ReleaseOutcome::FreedAgent { agent_id: "ann".into(), skill_id: SKILL.into() }
     );
     assert!(store.get_agent(&a, "ann").await.unwrap().unwrap().load.is_empty());
     let route = store.route(&a, "assigned").await.unwrap().unwrap();
     assert_eq!((route.status, route.version), (RouteStatus::Closed, 1));
-    assert_eq!(store.release(&a, "assigned").await.unwrap(), ReleaseOutcome::Unchanged, "idempotent");
+    assert_eq!(store.release(&a, "assigned", 10_000).await.unwrap(), ReleaseOutcome::Unchanged, "idempotent");
     assert_eq!(store.claim(&claim_of(&a, "assigned", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
 
     // The freed capacity is usable at once (invariant 5).
@@ -870,7 +623,7 @@ async fn release_frees_agent_or_leaves_queue(store: Store) {
     assert!(matches!(store.claim(&claim_of(&a, "other", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { .. }));
 
     // Never routed: unchanged, and a route now says closed.
-    assert_eq!(store.release(&a, "never").await.unwrap(), ReleaseOutcome::Unchanged);
+    assert_eq!(store.release(&a, "never", 10_000).await.unwrap(), ReleaseOutcome::Unchanged);
     assert_eq!(
         store.route(&a, "never").await.unwrap(),
         Some(Route {
@@ -880,6 +633,7 @@ async fn release_frees_agent_or_leaves_queue(store: Store) {
             agent_id: String::new(),
             version: 0,
             queued_at_ms: 0,
+            requeued_version: 0,
         })
     );
 }
@@ -891,13 +645,17 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
     online_agent(&store, &a, "bob", &[SKILL, "sales"], 2).await;
     queued_conversation(&store, &a, "c1", 100).await;
 
-    assert_eq!(store.requeue(&a, "c1", "ann", "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned, "queued");
-    assert_eq!(store.requeue(&a, "nope", "ann", "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned);
+    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned, "queued");
+    assert_eq!(store.requeue(&a, "nope", "ann", 0, "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned);
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
-    assert_eq!(store.requeue(&a, "c1", "bob", "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned, "other agent");
+    assert_eq!(
+        store.requeue(&a, "c1", "bob", 0, "sales", 150).await.unwrap(),
+        RequeueOutcome::NotAssigned,
+        "other agent"
+    );
     assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().status, RouteStatus::Assigned);
 
-    assert_eq!(store.requeue(&a, "c1", "ann", "sales", 200).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 200).await.unwrap(), RequeueOutcome::Requeued);
     assert!(store.get_agent(&a, "ann").await.unwrap().unwrap().load.is_empty(), "agent freed");
     let route = store.route(&a, "c1").await.unwrap().unwrap();
     assert_eq!(
@@ -909,6 +667,7 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
             agent_id: "ann".into(),
             version: 1,
             queued_at_ms: 200,
+            requeued_version: 1,
         }
     );
     assert_eq!(
@@ -916,20 +675,24 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
         vec![QueueEntry { conversation_id: "c1".into(), queued_at_ms: 200, avoid_agent_id: "ann".into() }]
     );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
-    assert_eq!(store.requeue(&a, "c1", "ann", "sales", 250).await.unwrap(), RequeueOutcome::NotAssigned, "not twice");
+    assert_eq!(
+        store.requeue(&a, "c1", "ann", 0, "sales", 250).await.unwrap(),
+        RequeueOutcome::NotAssigned,
+        "not twice"
+    );
 
     // Claimable again, on the new skill only.
     assert_eq!(store.claim(&claim_of(&a, "c1", "bob", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
     let sales = |agent: &str| Claim { skill_id: "sales".into(), ..claim_of(&a, "c1", agent, ONE, 0) };
     assert_eq!(store.claim(&sales("bob")).await.unwrap(), ClaimOutcome::Claimed { version: 2 });
     assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().agent_id, "bob");
-    assert_eq!(store.requeue(&a, "c1", "ann", SKILL, 300).await.unwrap(), RequeueOutcome::NotAssigned);
-    assert_eq!(store.requeue(&a, "c1", "bob", SKILL, 300).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(store.requeue(&a, "c1", "ann", 0, SKILL, 300).await.unwrap(), RequeueOutcome::NotAssigned);
+    assert_eq!(store.requeue(&a, "c1", "bob", 0, SKILL, 300).await.unwrap(), RequeueOutcome::Requeued);
     assert_eq!(store.queue_head(&a, SKILL, 10).await.unwrap()[0].avoid_agent_id, "bob");
     assert!(store.get_agent(&a, "bob").await.unwrap().unwrap().load.is_empty());
 
     // Released while queued after a requeue: leaves that queue.
-    assert_eq!(store.release(&a, "c1").await.unwrap(), ReleaseOutcome::LeftQueue { skill_id: SKILL.into() });
+    assert_eq!(store.release(&a, "c1", 10_000).await.unwrap(), ReleaseOutcome::LeftQueue { skill_id: SKILL.into() });
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 }
 
@@ -942,6 +705,7 @@ async fn active_skills_tracks_non_empty_queues(store: Store) {
 
     queued_conversation(&store, &a, "c1", 1).await;
     queued_conversation(&store, &a, "c2", 2).await;
+    open(&store, &b, "x1").await;
     store.enqueue(&b, "x1", "support", 1).await.unwrap();
     let mut expected = vec![(a.clone(), SKILL.to_string()), (b.clone(), "support".to_string())];
     expected.sort();
@@ -958,18 +722,22 @@ async fn active_skills_tracks_non_empty_queues(store: Store) {
     assert_eq!(store.active_skills().await.unwrap(), vec![(b.clone(), "support".to_string())]);
 
     // Requeue marks the target skill active.
-    assert_eq!(store.requeue(&a, "c1", "ann", "sales", 10).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 10).await.unwrap(), RequeueOutcome::Requeued);
     let mut expected = vec![(a.clone(), "sales".to_string()), (b.clone(), "support".to_string())];
     expected.sort();
     assert_eq!(store.active_skills().await.unwrap(), expected);
 
     // Release of the last queued conversation empties it.
-    assert_eq!(store.release(&b, "x1").await.unwrap(), ReleaseOutcome::LeftQueue { skill_id: "support".into() });
+    assert_eq!(
+        store.release(&b, "x1", 10_000).await.unwrap(),
+        ReleaseOutcome::LeftQueue { skill_id: "support".into() }
+    );
     assert_eq!(store.active_skills().await.unwrap(), vec![(a.clone(), "sales".to_string())]);
-    store.release(&a, "c1").await.unwrap();
+    store.release(&a, "c1", 10_000).await.unwrap();
     assert!(store.active_skills().await.unwrap().is_empty());
 
     // And it comes back with the next enqueue.
+    open(&store, &b, "x2").await;
     store.enqueue(&b, "x2", "support", 20).await.unwrap();
     assert_eq!(store.active_skills().await.unwrap(), vec![(b, "support".to_string())]);
 }
@@ -990,7 +758,7 @@ mod redis_only {
     async fn malformed_values_are_corrupt() {
         let server = RedisServer::start().await.expect("start redis-server");
         let prefix = unique("sy-corrupt");
-        let store = RedisStore::connect(&server.url(), &prefix).await.unwrap();
+        let store = RedisStore::connect(&server.url(), &prefix, Retention::default()).await.unwrap();
         let mut con = raw(&server).await;
         let key = |family: &str, id: &str| format!("{prefix}:{{acct}}:{family}:{id}");
         let corrupt = |r: Result<(), StoreError>, what: &str| {
@@ -1018,14 +786,14 @@ mod redis_only {
         // Conversation, route, transcript, outbox.
         let _: () = con.hset(key("conv", "c1"), "status", "maybe").await.unwrap();
         corrupt(store.get_conversation("acct", "c1").await.map(|_| ()), "conversation status");
-        corrupt(store.append_message("acct", "c1", &message("x", "")).await.map(|_| ()), "append to bad status");
+        corrupt(store.append_message("acct", "c1", &message("x", ""), None).await.map(|_| ()), "append to bad status");
         let _: () = con.hdel(key("route", "c1"), "version").await.unwrap();
         corrupt(store.route("acct", "c1").await.map(|_| ()), "route missing field");
         let _: () = con.rpush(key("transcript", "c1"), "garbage").await.unwrap();
-        corrupt(store.transcript("acct", "c1").await.map(|_| ()), "transcript line");
+        corrupt(store.transcript_page("acct", "c1", 0, 1000).await.map(|_| ()), "transcript line");
         let _: () = con.hset(key("outbox-meta", "1"), "acked", "-x").await.unwrap();
         corrupt(store.outbox_acked("acct", 1).await.map(|_| ()), "outbox acked");
-        corrupt(store.outbox_ack("acct", 1, 1).await, "outbox ack");
+        corrupt(store.outbox_ack("acct", 1, 1).await.map(|_| ()), "outbox ack");
 
         // A key of the wrong type.
         let _: () = con.set(key("route", "c2"), "not a hash").await.unwrap();
@@ -1037,7 +805,7 @@ mod redis_only {
     #[tokio::test]
     async fn lost_server_is_unavailable() {
         let server = RedisServer::start().await.expect("start redis-server");
-        let store = RedisStore::connect(&server.url(), &unique("sy-down")).await.unwrap();
+        let store = RedisStore::connect(&server.url(), &unique("sy-down"), Retention::default()).await.unwrap();
         store.ping().await.unwrap();
         let url = server.url();
         drop(server);
@@ -1045,13 +813,13 @@ mod redis_only {
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
         let r = store.claim(&claim_of("acct", "c1", "ann", ONE, 0)).await;
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
-        let r = RedisStore::connect(&url, "p").await;
+        let r = RedisStore::connect(&url, "p", Retention::default()).await;
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.map(|_| ()));
     }
 
     #[tokio::test]
     async fn prefix_cannot_change_the_hash_tag() {
-        let r = RedisStore::connect("redis://127.0.0.1:1", "bad{prefix}").await;
+        let r = RedisStore::connect("redis://127.0.0.1:1", "bad{prefix}", Retention::default()).await;
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.map(|_| ()));
     }
 
@@ -1061,21 +829,20 @@ mod redis_only {
     async fn every_key_of_an_account_shares_its_hash_tag() {
         let server = RedisServer::start().await.expect("start redis-server");
         let prefix = unique("sy-tag");
-        let store: Store = Arc::new(RedisStore::connect(&server.url(), &prefix).await.unwrap());
+        let store: Store = Arc::new(RedisStore::connect(&server.url(), &prefix, Retention::default()).await.unwrap());
         let account = "we}ird:{acct}%";
         store.create_account(account, "Weird").await.unwrap();
         store.create_skill(account, &SkillRecord { skill_id: SKILL.into(), name: "B".into() }).await.unwrap();
         online_agent(&store, account, "ann", &[SKILL], 2).await;
         queued_conversation(&store, account, "c1", 1).await;
-        store.append_message(account, "c1", &message("hi", "m1")).await.unwrap();
-        store.outbox_append(account, 1, "d1", Bytes::from_static(b"x")).await.unwrap();
-        store.set_edge_session(account, "ann", true).await.unwrap();
+        store.append_message(account, "c1", &message("hi", "m1"), None).await.unwrap();
+        store.outbox_append(account, 1, "d1", "", Bytes::from_static(b"x")).await.unwrap();
         assert!(matches!(
             store.claim(&claim_of(account, "c1", "ann", ONE, 0)).await.unwrap(),
             ClaimOutcome::Claimed { .. }
         ));
         assert_eq!(store.active_skills().await.unwrap(), vec![]);
-        store.requeue(account, "c1", "ann", SKILL, 2).await.unwrap();
+        store.requeue(account, "c1", "ann", 0, SKILL, 2).await.unwrap();
         assert_eq!(store.active_skills().await.unwrap(), vec![(account.to_string(), SKILL.to_string())]);
 
         let mut con = raw(&server).await;
@@ -1125,7 +892,7 @@ async fn claims_stay_pending_until_announced(store: Store) {
     store.announced(&account, "p1", 1).await.unwrap();
     store.announced(&account, "p2", 7).await.unwrap(); // not the current version: stays
     assert_eq!(
-        store.release(&account, "p3").await.unwrap(),
+        store.release(&account, "p3", 10_000).await.unwrap(),
         ReleaseOutcome::FreedAgent { agent_id: "ann".into(), skill_id: SKILL.into() }
     );
     assert_eq!(pending(store.unannounced(i64::MAX, 10).await.unwrap()), vec![(account.clone(), "p2".into(), 1)]);

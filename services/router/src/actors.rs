@@ -17,6 +17,9 @@ use crate::engine::Engine;
 
 /// Bound on queued messages per skill actor.
 const MAILBOX_CAPACITY: usize = 1024;
+/// A skill actor that got no route command and whose queue stayed empty this long stops (its
+/// state is in the store; the next command starts it again).
+pub const IDLE_ACTOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Message)]
 #[rtype(result = "Result<(), ServiceError>")]
@@ -154,11 +157,11 @@ impl ActorHost {
     }
 }
 
-/// The skill actors of this replica, started on demand.
+/// The skill actors of this replica, started on demand, with when each was last needed.
 pub struct Registry {
     engine: Arc<Engine>,
     arbiters: Vec<ArbiterHandle>,
-    actors: HashMap<(String, String), Addr<SkillQueue>>,
+    actors: HashMap<(String, String), (Addr<SkillQueue>, std::time::Instant)>,
 }
 
 impl Registry {
@@ -176,8 +179,9 @@ impl Registry {
 
     fn actor(&mut self, account_id: &str, skill_id: &str) -> Addr<SkillQueue> {
         let key = (account_id.to_owned(), skill_id.to_owned());
-        if let Some(addr) = self.actors.get(&key) {
+        if let Some((addr, used)) = self.actors.get_mut(&key) {
             if addr.connected() {
+                *used = std::time::Instant::now();
                 return addr.clone();
             }
         }
@@ -191,9 +195,14 @@ impl Registry {
             passing: false,
             again: false,
         });
-        self.actors.insert(key, addr.clone());
-        metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);
+        self.actors.insert(key, (addr.clone(), std::time::Instant::now()));
+        self.report();
         addr
+    }
+
+    fn report(&self) {
+        let service = crate::metrics::SERVICE;
+        metrics::gauge!(crate::metrics::SKILL_ACTORS, service.0 => service.1).set(self.actors.len() as f64);
     }
 
     pub async fn route(
@@ -213,10 +222,14 @@ impl Registry {
         addr.send(AssignPass).await.map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
     }
 
-    /// Stops the actors of skills this replica no longer owns.
-    pub fn retain(&mut self, mut owned: impl FnMut(&str, &str) -> bool) {
-        self.actors.retain(|(account, skill), _| owned(account, skill));
-        metrics::gauge!(crate::metrics::SKILL_ACTORS).set(self.actors.len() as f64);
+    /// Stops the actors of skills this replica no longer owns, and those idle for
+    /// [`IDLE_ACTOR_TIMEOUT`] whose queue is empty (`active` says which skills have waiting
+    /// conversations). An actor stops once its last address is dropped.
+    pub fn retain(&mut self, mut owned: impl FnMut(&str, &str) -> bool, active: impl Fn(&str, &str) -> bool) {
+        self.actors.retain(|(account, skill), (_, used)| {
+            owned(account, skill) && (active(account, skill) || used.elapsed() < IDLE_ACTOR_TIMEOUT)
+        });
+        self.report();
     }
 }
 

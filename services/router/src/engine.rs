@@ -45,11 +45,14 @@ impl Engine {
     /// The durable half of `route`: the conversation is queued (or requeued and announced).
     /// Once this returns the command may be committed; the assignment pass can follow
     /// separately (the skill actor coalesces passes, and the sweep covers a crash between).
-    pub async fn accept(&self, account_id: &str, cmd: &RouteConversation, event_id: &str) -> Result<(), ServiceError> {
+    pub async fn accept(&self, account_id: &str, cmd: &RouteConversation, _event_id: &str) -> Result<(), ServiceError> {
         let store = &self.platform.store;
         if cmd.avoid_agent_id.is_empty() {
             match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms).await? {
-                EnqueueOutcome::Queued => metrics::counter!(crate::metrics::QUEUED).increment(1),
+                EnqueueOutcome::Queued => {
+                    metrics::counter!(crate::metrics::QUEUED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1)
+                        .increment(1)
+                }
                 EnqueueOutcome::Unchanged(RouteStatus::Assigned) => {
                     // Redelivered after the claim: make sure the assignment was announced.
                     if let Some(route) = store.route(account_id, &cmd.conversation_id).await? {
@@ -63,32 +66,41 @@ impl Engine {
                         .await?;
                     }
                 }
-                EnqueueOutcome::Unchanged(_) => {}
+                // Queued or closed already (a redelivery), or closed before it was routed.
+                EnqueueOutcome::Unchanged(_) | EnqueueOutcome::NotOpen => {}
             }
-        } else {
-            let now = self.platform.clock.now_ms();
-            let outcome =
-                store.requeue(account_id, &cmd.conversation_id, &cmd.avoid_agent_id, &cmd.skill_id, now).await?;
-            // NotAssigned on a redelivered command means the requeue already happened (the
-            // edge checked that the agent held it), perhaps by a router that died before
-            // telling anyone: announce it either way, under the same event id.
-            if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::NotAssigned) {
-                let body = Body::ConversationUnassigned(ConversationUnassigned {
-                    conversation_id: cmd.conversation_id.clone(),
-                    agent_id: cmd.avoid_agent_id.clone(),
-                    reason: "requeued".into(),
-                    skill_id: cmd.skill_id.clone(),
-                });
-                let env = envelope::with_id(format!("unassigned:{event_id}"), account_id, now, body);
-                envelope::publish(
-                    &*self.platform.bus,
-                    &self.platform.topics.assignments,
-                    keys::conversation(account_id, &cmd.conversation_id),
-                    &env,
-                )
-                .await?;
-            }
+            return Ok(());
         }
+        let now = self.platform.clock.now_ms();
+        let (conversation, agent, version) = (&cmd.conversation_id, &cmd.avoid_agent_id, cmd.assignment_version);
+        let outcome = store.requeue(account_id, conversation, agent, version, &cmd.skill_id, now).await?;
+        match outcome {
+            RequeueOutcome::Requeued => {
+                let reason = if cmd.reason.is_empty() { "requeued" } else { cmd.reason.as_str() };
+                metrics::counter!(crate::metrics::REQUEUED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1, "reason" => reason.to_owned())
+                    .increment(1);
+            }
+            // A redelivered command: the requeue happened, its announcement may not have (the
+            // router may have died in between). Same event id, so it is applied once.
+            RequeueOutcome::AlreadyRequeued => {}
+            // Stale (another assignment since) or closed: nothing changed, nothing to tell.
+            RequeueOutcome::NotAssigned | RequeueOutcome::Closed => return Ok(()),
+        }
+        let body = Body::ConversationUnassigned(ConversationUnassigned {
+            conversation_id: conversation.clone(),
+            agent_id: agent.clone(),
+            reason: if cmd.reason.is_empty() { "requeued".into() } else { cmd.reason.clone() },
+            skill_id: cmd.skill_id.clone(),
+        });
+        let id = format!("unassigned:{conversation}:{}", if version == 0 { cmd.queued_at_ms as u64 } else { version });
+        let env = envelope::with_id(id, account_id, now, body);
+        envelope::publish(
+            &*self.platform.bus,
+            &self.platform.topics.assignments,
+            keys::conversation(account_id, conversation),
+            &env,
+        )
+        .await?;
         Ok(())
     }
 
@@ -131,7 +143,8 @@ impl Engine {
                         }
                         ClaimOutcome::ConversationGone => break,
                         ClaimOutcome::AgentUnavailable | ClaimOutcome::AgentFull => {
-                            metrics::counter!(crate::metrics::CLAIM_REFUSED).increment(1);
+                            metrics::counter!(crate::metrics::CLAIM_REFUSED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1)
+                                .increment(1);
                             refused.push(candidate);
                         }
                     }
@@ -239,8 +252,10 @@ impl Engine {
         };
         let outcome = self.platform.store.claim(&claim).await?;
         if let ClaimOutcome::Claimed { version } = outcome {
-            metrics::counter!(crate::metrics::ASSIGNED).increment(1);
-            metrics::histogram!(crate::metrics::QUEUE_WAIT).record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
+            let service = crate::metrics::SERVICE;
+            metrics::counter!(crate::metrics::ASSIGNED, service.0 => service.1).increment(1);
+            metrics::histogram!(crate::metrics::QUEUE_WAIT, service.0 => service.1)
+                .record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
             tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, version, "assigned");
         }
         Ok(outcome)
@@ -315,7 +330,8 @@ mod tests {
     use prost::Message as _;
     use switchyard_kit::Topics;
     use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
-    use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation, StateStore};
+    use switchyard_platform::store::prelude::*;
+    use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation};
     use switchyard_platform::{Clock, ManualClock};
     use switchyard_proto::events::v1::Envelope;
 
@@ -382,6 +398,7 @@ mod tests {
                 skill_id: skill.into(),
                 queued_at_ms: now,
                 avoid_agent_id: String::new(),
+                ..Default::default()
             };
             self.engine.route("acme", &cmd, &format!("route:{id}")).await.unwrap();
             self.clock.advance(Duration::from_secs(1));
@@ -445,7 +462,7 @@ mod tests {
         w.conversation("older-support", "support").await; // waits: bob is full
         w.conversation("newer-sales", "sales").await;
         assert_eq!(w.assignments().await.len(), 1);
-        w.store.release("acme", "first").await.unwrap();
+        w.store.release("acme", "first", w.clock.now_ms()).await.unwrap();
         // Invariant 5 / chatwoot#10583: the oldest across the agent's skills, at once.
         assert_eq!(w.engine.assign_agent("acme", "bob").await.unwrap(), 1);
         assert_eq!(w.assignments().await.last().unwrap(), &("older-support".to_owned(), "bob".to_owned()));
@@ -474,6 +491,7 @@ mod tests {
                 skill_id: "sales".into(),
                 queued_at_ms: i as i64,
                 avoid_agent_id: String::new(),
+                ..Default::default()
             };
             w.engine.accept("acme", &cmd, &format!("route:{id}")).await.unwrap();
         }
@@ -521,6 +539,7 @@ mod tests {
             skill_id: "sales".into(),
             queued_at_ms: 0,
             avoid_agent_id: String::new(),
+            ..Default::default()
         };
         w.engine.route("acme", &cmd, "route:c1").await.unwrap();
         let got = w.assignments().await;
@@ -557,21 +576,61 @@ mod tests {
         assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
     }
 
+    fn back_to_queue(w: &World, agent: &str, version: u64) -> RouteConversation {
+        RouteConversation {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            queued_at_ms: w.clock.now_ms(),
+            avoid_agent_id: agent.into(),
+            assignment_version: version,
+            reason: "back_to_queue".into(),
+        }
+    }
+
     #[tokio::test]
     async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
         let w = world().await;
         w.agent("a", &["sales"], 2, AgentState::Online).await;
         w.conversation("c1", "sales").await;
         // A router requeued and died before publishing; the command comes again.
-        w.store.requeue("acme", "c1", "a", "sales", w.clock.now_ms()).await.unwrap();
-        let cmd = RouteConversation {
-            conversation_id: "c1".into(),
-            skill_id: "sales".into(),
-            queued_at_ms: w.clock.now_ms(),
-            avoid_agent_id: "a".into(),
-        };
-        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        w.store.requeue("acme", "c1", "a", 1, "sales", w.clock.now_ms()).await.unwrap();
+        w.engine.route("acme", &back_to_queue(&w, "a", 1), "b2q-1").await.unwrap();
         assert_eq!(w.unassignments().await, vec![("c1".to_owned(), "a".to_owned())]);
+    }
+
+    /// Finding: a redelivered back-to-queue requeued the conversation a second time, taking it
+    /// from the agent it had gone to since.
+    #[tokio::test]
+    async fn a_redelivered_back_to_queue_requeues_once() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.conversation("c1", "sales").await;
+        let cmd = back_to_queue(&w, "a", 1);
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        // Nobody else can take it: R6.4 gives it back to `a` (assignment 2).
+        let route = w.store.route("acme", "c1").await.unwrap().unwrap();
+        assert_eq!((route.status, route.agent_id.as_str(), route.version), (RouteStatus::Assigned, "a", 2));
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        let route = w.store.route("acme", "c1").await.unwrap().unwrap();
+        assert_eq!((route.status, route.version), (RouteStatus::Assigned, 2), "assignment 2 stays");
+        assert_eq!(w.store.get_agent("acme", "a").await.unwrap().unwrap().load.len(), 1);
+        // The repeat re-announced the same unassignment (same event id), nothing more.
+        assert_eq!(w.unassignments().await.len(), 2);
+    }
+
+    /// Finding: a redelivered back-to-queue sent "unassigned" after "closed".
+    #[tokio::test]
+    async fn a_back_to_queue_redelivered_after_the_close_announces_nothing() {
+        let w = world().await;
+        w.agent("a", &["sales"], 2, AgentState::Online).await;
+        w.conversation("c1", "sales").await;
+        let cmd = back_to_queue(&w, "a", 1);
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        w.store.close_conversation("acme", "c1", w.clock.now_ms(), None).await.unwrap();
+        w.store.release("acme", "c1", w.clock.now_ms()).await.unwrap();
+        let before = w.unassignments().await.len();
+        w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
+        assert_eq!(w.unassignments().await.len(), before);
     }
 
     #[tokio::test]
@@ -585,6 +644,7 @@ mod tests {
             skill_id: "sales".into(),
             queued_at_ms: w.clock.now_ms(),
             avoid_agent_id: "a".into(),
+            ..Default::default()
         };
         w.engine.route("acme", &cmd, "b2q-1").await.unwrap();
         // R6.4: a is less loaded now, but b is tried first.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use switchyard_kit::consumer::{ConsumerSpec, Handler};
+use switchyard_kit::consumer::{ConsumerSpec, Handler, Mode};
 use switchyard_kit::runner::{ServiceSpec, Worker};
 use switchyard_kit::{config::keys, consumer, Listeners, Platform, ServiceError, Shutdown};
 use switchyard_platform::bus::{partition_for, Delivery, StartFrom};
@@ -103,6 +103,7 @@ impl Config {
 pub const GRPC_SERVICES: &[&str] = &["switchyard.admin.v1.RoutingAdminService"];
 
 pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+    switchyard_kit::ops::prometheus();
     metrics::describe();
     let host = ActorHost::start(config.actor_threads)?;
     let engine = Engine::new(platform.clone(), config.rules.clone());
@@ -128,17 +129,23 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             announce_grace: config.assign_interval * 3,
         };
         let routing_spec = ConsumerSpec {
+            service: "router",
             group: "router".into(),
             topics: vec![p.topics.routing.clone()],
             start: StartFrom::Earliest,
             tick: config.assign_interval,
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
         };
         let agents = AgentsHandler { engine };
         let agents_spec = ConsumerSpec {
+            service: "router",
             group: "router.agents".into(),
             topics: vec![p.topics.agents.clone()],
             start: StartFrom::Earliest,
             tick: Duration::from_secs(1),
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
         };
         let (r_flag, a_flag) = (readiness.flag("consumer router"), readiness.flag("consumer router.agents"));
         let (p1, p2, s1, s2) = (p.clone(), p.clone(), stop.clone(), stop);
@@ -174,7 +181,7 @@ impl Handler for RoutingHandler {
         let topic = &self.platform.topics.routing;
         let owned: HashSet<i32> = assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
         if owned.is_empty() {
-            self.registry.retain(|_, _| false);
+            self.registry.retain(|_, _| false, |_, _| false);
             return;
         }
         let partitions = match self.partitions {
@@ -189,7 +196,6 @@ impl Handler for RoutingHandler {
         };
         let owns =
             |account: &str, skill: &str| owned.contains(&partition_for(&keys::skill(account, skill), partitions));
-        self.registry.retain(owns);
         let active = match self.platform.store.active_skills().await {
             Ok(active) => active,
             Err(err) => {
@@ -197,8 +203,10 @@ impl Handler for RoutingHandler {
                 return;
             }
         };
-        for (account, skill) in active.into_iter().filter(|(a, s)| owns(a, s)) {
-            if let Err(err) = self.registry.assign_pass(&account, &skill).await {
+        let waiting: HashSet<(&str, &str)> = active.iter().map(|(a, s)| (a.as_str(), s.as_str())).collect();
+        self.registry.retain(owns, |account, skill| waiting.contains(&(account, skill)));
+        for (account, skill) in active.iter().filter(|(a, s)| owns(a, s)) {
+            if let Err(err) = self.registry.assign_pass(account, skill).await {
                 tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
             }
         }

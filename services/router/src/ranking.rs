@@ -4,7 +4,7 @@
 use switchyard_platform::store::{AgentRecord, AgentState, Milli, ONE};
 
 /// The unassigned skill: any agent of the account may take it (domain R4.4).
-pub const UNASSIGNED_SKILL: &str = "-1";
+pub use switchyard_kit::validate::UNASSIGNED_SKILL;
 
 /// R6.1 and R8.6: logged in, ONLINE, holds the skill, and taking one more conversation of
 /// `weight` keeps weighted load within max + headroom.

@@ -3,7 +3,7 @@
 //! effective values.
 
 use serde::{Deserialize, Serialize};
-use switchyard_kit::config::{KafkaConfig, RedisConfig};
+use switchyard_kit::config::{KafkaConfig, RedisConfig, RetentionConfig};
 use switchyard_kit::telemetry::TelemetryConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,7 @@ pub struct Config {
     pub instance_id: String,
     pub kafka: KafkaConfig,
     pub redis: RedisConfig,
+    pub retention: RetentionConfig,
     pub telemetry: TelemetryConfig,
     pub connectors: switchyard_connectors::Config,
     pub router: switchyard_router::Config,
@@ -51,6 +52,7 @@ impl Default for Config {
             instance_id: String::new(),
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
+            retention: RetentionConfig::default(),
             telemetry: TelemetryConfig::default(),
             connectors: switchyard_connectors::default_config(),
             router: switchyard_router::Config::default(),
@@ -85,9 +87,10 @@ impl Config {
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;
-        self.connectors.validate("connectors")?;
+        self.retention.validate()?;
+        self.connectors.validate()?;
         self.router.validate()?;
-        self.capacity.validate("capacity")?;
+        self.capacity.validate()?;
         self.automessages.validate("automessages")?;
         self.surveys.validate("surveys")?;
         if let Some(service) = single {

@@ -22,12 +22,13 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
     } else {
         Arc::new(kafka_bus(config)?)
     };
+    let retention = config.retention.store();
     let store: Arc<dyn StateStore> = if config.redis.url.is_empty() {
-        Arc::new(MemoryStore::new())
+        Arc::new(MemoryStore::with_retention(retention))
     } else {
-        Arc::new(RedisStore::connect(&config.redis.url, &config.redis.key_prefix).await.with_context(|| {
-            format!("cannot connect to redis at {}", switchyard_kit::config::redact(&config.redis.url))
-        })?)
+        Arc::new(RedisStore::connect(&config.redis.url, &config.redis.key_prefix, retention).await.with_context(
+            || format!("cannot connect to redis at {}", switchyard_kit::config::redact(&config.redis.url)),
+        )?)
     };
     let topics = config.kafka.topics();
     ensure_topics(&*bus, config).await?;

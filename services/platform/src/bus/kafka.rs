@@ -84,7 +84,7 @@ impl KafkaSettings {
         self
     }
 
-    fn base_config(&self) -> ClientConfig {
+    pub(super) fn base_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", &self.client_id);
         // rdkafka derives the level from the `log` crate; this crate logs with `tracing`.
@@ -92,7 +92,7 @@ impl KafkaSettings {
         config
     }
 
-    fn apply_extra(&self, config: &mut ClientConfig) {
+    pub(super) fn apply_extra(&self, config: &mut ClientConfig) {
         for (key, value) in &self.extra {
             config.set(key, value);
         }
@@ -158,7 +158,7 @@ impl KafkaBus {
     }
 
     /// The partition count from the cache, or from the cluster's metadata.
-    async fn partitions_of(&self, topic: &str) -> Result<i32, BusError> {
+    pub(super) async fn partitions_of(&self, topic: &str) -> Result<i32, BusError> {
         if check_topic_name(topic).is_err() {
             return Err(BusError::UnknownTopic(topic.to_owned()));
         }
@@ -314,6 +314,10 @@ impl EventBus for KafkaBus {
         Ok(Box::new(subscription))
     }
 
+    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
+        super::kafka_tail::subscribe(self, topics).await
+    }
+
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {
         self.partitions_of(topic).await
     }
@@ -329,7 +333,7 @@ impl EventBus for KafkaBus {
 }
 
 /// Sends librdkafka's logs and errors to `tracing`.
-struct LogContext;
+pub(super) struct LogContext;
 
 impl ClientContext for LogContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -340,6 +344,9 @@ impl ClientContext for LogContext {
         tracing::warn!(target: "librdkafka", %error, reason, "kafka client error");
     }
 }
+
+/// A consumer outside any group (`tail`) has no rebalances to handle.
+impl ConsumerContext for LogContext {}
 
 /// The most detailed librdkafka level the `tracing` subscriber wants now.
 fn librdkafka_log_level() -> RDKafkaLogLevel {
@@ -567,7 +574,7 @@ impl KafkaSubscription {
 
 /// Turns one `recv` result into a delivery, skipping (and logging) errors librdkafka recovers
 /// from by itself.
-fn received_delivery(
+pub(super) fn received_delivery(
     received: Result<BorrowedMessage<'_>, KafkaError>,
     group: &str,
 ) -> Result<Option<Delivery>, BusError> {
@@ -740,7 +747,7 @@ fn unavailable(err: KafkaError) -> BusError {
     BusError::Unavailable(err.to_string())
 }
 
-fn config_error(err: KafkaError) -> BusError {
+pub(super) fn config_error(err: KafkaError) -> BusError {
     BusError::Other(format!("kafka client configuration: {err}"))
 }
 

@@ -46,6 +46,9 @@ use super::{
 /// Retention is counted in whole segments, so a bound is never smaller than one segment.
 const SEGMENT: usize = 4096;
 
+/// Names the one-member groups behind `tail` readers.
+const TAIL_GROUP_PREFIX: &str = "~tail.";
+
 /// Records retained per partition by [`MemoryBus::new`] (at least this many once published,
 /// and fewer than this plus one segment of 4096 records).
 pub const DEFAULT_RETENTION_RECORDS: usize = 65_536;
@@ -154,6 +157,41 @@ impl MemoryBus {
     fn topic(&self, name: &str) -> Result<Arc<Topic>, BusError> {
         let topics = self.inner.topics.read().unwrap_or_else(PoisonError::into_inner);
         topics.get(name).cloned().ok_or_else(|| BusError::UnknownTopic(name.to_owned()))
+    }
+
+    /// Adds a member to `group` (created on first use). An ephemeral group is removed with
+    /// its last member.
+    fn join(
+        &self,
+        group: &str,
+        topics: &[String],
+        start: StartFrom,
+        ephemeral: bool,
+    ) -> Result<MemorySubscription, BusError> {
+        check_subscription(group, topics)?;
+        let mut resolved: Vec<Arc<Topic>> = Vec::with_capacity(topics.len());
+        for name in topics {
+            let topic = self.topic(name)?;
+            if !resolved.iter().any(|t| Arc::ptr_eq(t, &topic)) {
+                resolved.push(topic);
+            }
+        }
+        let group_state = self.group(group);
+        let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        {
+            let mut state = lock(&group_state.state);
+            let member = Member { topics: resolved, start, notify: notify.clone(), owned: Vec::new(), turn: 0 };
+            state.members.insert(id, member);
+            state.rebalance();
+        }
+        let ephemeral = ephemeral.then(|| self.inner.clone());
+        Ok(MemorySubscription { group: group_state, id, notify, ephemeral })
+    }
+
+    /// Consumer groups that exist now (tests check that readers leave none behind).
+    pub fn group_count(&self) -> usize {
+        lock(&self.inner.groups).len()
     }
 
     fn group(&self, name: &str) -> Arc<Group> {
@@ -363,24 +401,14 @@ impl EventBus for MemoryBus {
         topics: &[String],
         start: StartFrom,
     ) -> Result<Box<dyn Subscription>, BusError> {
-        check_subscription(group, topics)?;
-        let mut resolved: Vec<Arc<Topic>> = Vec::with_capacity(topics.len());
-        for name in topics {
-            let topic = self.topic(name)?;
-            if !resolved.iter().any(|t| Arc::ptr_eq(t, &topic)) {
-                resolved.push(topic);
-            }
-        }
-        let group_state = self.group(group);
+        Ok(Box::new(self.join(group, topics, start, false)?))
+    }
+
+    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
+        // A group of one that exists only while the reader does: it starts at the end of every
+        // partition and is forgotten when dropped, as a group-less Kafka reader leaves nothing.
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
-        let notify = Arc::new(Notify::new());
-        {
-            let mut state = lock(&group_state.state);
-            let member = Member { topics: resolved, start, notify: notify.clone(), owned: Vec::new(), turn: 0 };
-            state.members.insert(id, member);
-            state.rebalance();
-        }
-        Ok(Box::new(MemorySubscription { group: group_state, id, notify }))
+        Ok(Box::new(self.join(&format!("{TAIL_GROUP_PREFIX}{id}"), topics, StartFrom::Latest, true)?))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {
@@ -398,6 +426,8 @@ struct MemorySubscription {
     group: Arc<Group>,
     id: u64,
     notify: Arc<Notify>,
+    /// Set for a `tail` reader: its group goes when it does.
+    ephemeral: Option<Arc<Inner>>,
 }
 
 impl MemorySubscription {
@@ -509,6 +539,9 @@ impl Subscription for MemorySubscription {
 impl Drop for MemorySubscription {
     fn drop(&mut self) {
         lock(&self.group.state).leave(self.id);
+        if let Some(inner) = &self.ephemeral {
+            lock(&inner.groups).remove(&self.group.name);
+        }
     }
 }
 

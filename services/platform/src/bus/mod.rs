@@ -6,6 +6,7 @@
 //! so a service can tell which keys it owns from its assigned partitions.
 
 mod kafka;
+mod kafka_tail;
 mod memory;
 
 pub use kafka::{KafkaBus, KafkaSettings};
@@ -89,6 +90,11 @@ pub trait EventBus: Send + Sync + 'static {
         topics: &[String],
         start: StartFrom,
     ) -> Result<Box<dyn Subscription>, BusError>;
+
+    /// Reads every partition of `topics` from its end, outside any consumer group: no offsets
+    /// are committed and the broker keeps no group for it (a per-replica fan-out that only
+    /// cares about what happens from now on). `commit` is a no-op.
+    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError>;
 
     /// Number of partitions of `topic`, if known.
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError>;

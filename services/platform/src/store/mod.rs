@@ -1,28 +1,37 @@
-//! The state store. Every method is one atomic operation; the Redis implementation runs each
-//! multi-key change as one Lua script on keys that share the account's hash tag `{account}`
-//! (architecture §4), the in-memory one under one lock.
+//! The state store, one trait per key family and owner. Every method is one atomic operation;
+//! the Redis implementation runs each multi-key change as one Lua script on keys that share
+//! the account's hash tag `{account}` (architecture §4), the in-memory one under one lock.
 //!
-//! Key families and their single writer:
-//! - accounts, skills: router (admin)
-//! - agents (spec, session state, last assignment): capacity
-//! - conversations, transcripts, partner outboxes, agent edge sessions: connectors
-//! - queues and conversation routes: router
-//! - the arbiter operations [`StateStore::claim`], [`StateStore::release`] and
-//!   [`StateStore::requeue`] are the one place where a route and an agent's load change
+//! Families and their single writer:
+//! - [`RoutingStore`]: accounts and skills (router admin), queues and conversation routes
+//!   (router), and the arbiter operations [`RoutingStore::claim`], [`RoutingStore::release`]
+//!   and [`RoutingStore::requeue`], the one place where a route and an agent's load change
 //!   together.
+//! - [`AgentStore`]: agent specs (capacity admin) and agent sessions (the agent edge: login,
+//!   logout and state are written where the agent is connected, so "logged in" has one truth).
+//! - [`ConversationStore`]: conversations, transcripts, partner outboxes (connectors).
+//! - [`TimerStore`]: durable timers, sharded by their owner's partition.
+//!
+//! [`StateStore`] is all of them plus health and housekeeping; services hold an
+//! `Arc<dyn StateStore>`.
 
 mod memory;
+mod rate;
 mod redis;
+mod types;
 
 pub use self::memory::MemoryStore;
+pub use self::rate::consumer_rate;
 pub use self::redis::RedisStore;
+pub use self::types::*;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-/// Weights and limits are kept in thousandths so that sums are exact (1.0 = 1000).
-pub type Milli = i64;
-pub const ONE: Milli = 1000;
+/// The store traits, for code that calls them on a concrete store (`MemoryStore` in tests).
+pub mod prelude {
+    pub use super::{AgentStore, ConversationStore, RoutingStore, StateStore, TimerStore};
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,253 +41,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillRecord {
-    pub skill_id: String,
-    pub name: String,
-}
+#[async_trait]
+pub trait StateStore: RoutingStore + AgentStore + ConversationStore + TimerStore {
+    async fn ping(&self) -> Result<(), StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentSpec {
-    pub agent_id: String,
-    pub skill_ids: Vec<String>,
-    pub max_conversations: u32,
-    pub bot: bool,
-}
-
-/// Agent availability as stored; mirrors `switchyard.common.v1.AgentState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgentState {
-    Online,
-    BackSoon,
-    Away,
-    Offline,
-}
-
-impl AgentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Online => "online",
-            AgentState::BackSoon => "back_soon",
-            AgentState::Away => "away",
-            AgentState::Offline => "offline",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "online" => AgentState::Online,
-            "back_soon" => AgentState::BackSoon,
-            "away" => AgentState::Away,
-            "offline" => AgentState::Offline,
-            _ => return None,
-        })
-    }
-}
-
-/// What the router needs to rank an agent, and what capacity reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentRecord {
-    pub account_id: String,
-    pub spec: AgentSpec,
-    pub logged_in: bool,
-    pub state: AgentState,
-    pub away_reason: String,
-    pub state_since_ms: i64,
-    /// When the agent last received a conversation; 0 if never (domain R6.2, R6.3).
-    pub last_assigned_ms: i64,
-    /// Assigned conversations and their weights (domain R8.5).
-    pub load: Vec<(String, Milli)>,
-}
-
-impl AgentRecord {
-    pub fn capacity_used(&self) -> Milli {
-        self.load.iter().map(|(_, w)| *w).sum()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentSession {
-    pub logged_in: bool,
-    pub state: AgentState,
-    pub away_reason: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConversationStatus {
-    Open,
-    Closed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewConversation {
-    pub conversation_id: String,
-    pub consumer_id: String,
-    /// `switchyard.common.v1.Channel` as its number.
-    pub channel: i32,
-    pub skill_id: String,
-    pub language: String,
-    /// Empty when the partner sent none.
-    pub partner_message_id: String,
-    pub opened_at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationRecord {
-    pub conversation_id: String,
-    pub consumer_id: String,
-    pub channel: i32,
-    pub skill_id: String,
-    pub language: String,
-    pub status: ConversationStatus,
-    pub opened_at_ms: i64,
-    pub closed_at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpenOutcome {
-    Created(ConversationRecord),
-    /// The partner message id was seen before, or the consumer already has an open
-    /// conversation (domain R1.12): that one is returned.
-    Existing(ConversationRecord),
-}
-
-/// A transcript line; mirrors `switchyard.common.v1.Message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    pub sequence: u64,
-    /// `switchyard.common.v1.Party` as its number.
-    pub from: i32,
-    pub sender_id: String,
-    pub text: String,
-    pub sent_at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub from: i32,
-    pub sender_id: String,
-    pub text: String,
-    pub sent_at_ms: i64,
-    /// Dedupe id (partner message id); empty for none.
-    pub dedupe_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppendOutcome {
-    Appended(StoredMessage),
-    /// Same dedupe id as an earlier message: that one is returned, nothing is written.
-    Duplicate(StoredMessage),
-    NotFound,
-    Closed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseOutcome {
-    Closed(ConversationRecord),
-    AlreadyClosed(ConversationRecord),
-    NotFound,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteStatus {
-    Queued,
-    Assigned,
-    Closed,
-}
-
-/// The routing state of one conversation (router-owned).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub conversation_id: String,
-    pub skill_id: String,
-    pub status: RouteStatus,
-    /// Assigned agent, or the agent to avoid while queued after back-to-queue; may be empty.
-    pub agent_id: String,
-    /// Increases with every assignment.
-    pub version: u64,
-    pub queued_at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnqueueOutcome {
-    Queued,
-    /// Already queued, assigned or closed: nothing changed (redelivery).
-    Unchanged(RouteStatus),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueEntry {
-    pub conversation_id: String,
-    pub queued_at_ms: i64,
-    /// The agent that returned it, to be avoided when another agent can take it (R6.4).
-    pub avoid_agent_id: String,
-}
-
-/// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub account_id: String,
-    pub conversation_id: String,
-    pub skill_id: String,
-    pub agent_id: String,
-    pub weight: Milli,
-    /// Allowed excess over max conversations (R8.6: 0.5 = 500).
-    pub headroom: Milli,
-    pub now_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    Claimed {
-        version: u64,
-    },
-    /// Not queued on that skill any more (assigned elsewhere, closed, moved): try the next
-    /// conversation.
-    ConversationGone,
-    /// Not logged in, not ONLINE, or lacks the skill: try the next agent.
-    AgentUnavailable,
-    /// Weighted load + weight would exceed max + headroom: try the next agent.
-    AgentFull,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReleaseOutcome {
-    /// It was assigned; the agent's load no longer counts it.
-    FreedAgent { agent_id: String, skill_id: String },
-    /// It was still queued; it left the queue.
-    LeftQueue { skill_id: String },
-    /// Already released, or never routed: it is marked closed so a late enqueue is ignored.
-    Unchanged,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequeueOutcome {
-    Requeued,
-    /// The conversation is not assigned to that agent (any more).
-    NotAssigned,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    pub sequence: u64,
-    pub payload: Bytes,
+    /// Housekeeping due at `now_ms`: the in-memory store deletes what outlived its retention
+    /// (Redis does this itself with key expiry).
+    async fn maintain(&self, now_ms: i64) -> Result<(), StoreError>;
 }
 
 #[async_trait]
-pub trait StateStore: Send + Sync + 'static {
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    // --- accounts and skills (router) ---
-    /// False when it already exists.
-    async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError>;
-    async fn account_exists(&self, account_id: &str) -> Result<bool, StoreError>;
-    /// False when the skill id already exists in the account.
-    async fn create_skill(&self, account_id: &str, skill: &SkillRecord) -> Result<bool, StoreError>;
-    async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError>;
-    async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError>;
-
-    // --- agents (capacity) ---
+pub trait AgentStore: Send + Sync + 'static {
     /// False when the agent already exists.
     async fn create_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError>;
     /// False when the agent does not exist.
@@ -286,7 +59,8 @@ pub trait StateStore: Send + Sync + 'static {
     async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
     /// Agents holding `skill_id`, with their state and load.
     async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError>;
-    /// Applies a session change (login, logout, state). False when the agent does not exist.
+    /// Applies a session change (login, logout, state); `state_since` moves when the state or
+    /// the away reason changes. False when the agent does not exist.
     async fn set_agent_session(
         &self,
         account_id: &str,
@@ -294,46 +68,67 @@ pub trait StateStore: Send + Sync + 'static {
         session: &AgentSession,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+}
 
-    // --- agent edge sessions (connectors) ---
-    async fn set_edge_session(&self, account_id: &str, agent_id: &str, logged_in: bool) -> Result<(), StoreError>;
-    async fn edge_session(&self, account_id: &str, agent_id: &str) -> Result<bool, StoreError>;
-
-    // --- conversations (connectors) ---
-    /// Creates the conversation unless the partner message id was seen or the consumer has
-    /// an open conversation in the account; both checks and the write are one step.
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// Creates the conversation unless the partner message id was seen for this consumer and
+    /// channel within the dedupe window, or the consumer has an open conversation in the
+    /// account; both checks and the write are one step.
     async fn open_conversation(&self, account_id: &str, new: &NewConversation) -> Result<OpenOutcome, StoreError>;
     async fn get_conversation(
         &self,
         account_id: &str,
         conversation_id: &str,
     ) -> Result<Option<ConversationRecord>, StoreError>;
+    /// Appends a message, checking in the same step its dedupe id, that the conversation is
+    /// open, the per-conversation message limit and the consumer's rate. With `outbox`, the
+    /// entry goes to the partner's outbox in the same step (its `message_sequence` is the
+    /// message's sequence); a duplicate writes nothing.
     async fn append_message(
         &self,
         account_id: &str,
         conversation_id: &str,
         message: &NewMessage,
+        outbox: Option<&OutboxWrite>,
     ) -> Result<AppendOutcome, StoreError>;
-    async fn transcript(&self, account_id: &str, conversation_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
-    /// Closes and frees the consumer for a new conversation.
+    /// Up to `limit` messages with a sequence greater than `after`, oldest first.
+    async fn transcript_page(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+    /// The newest `limit` messages, oldest first, and how many the transcript holds.
+    async fn transcript_tail(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, u64), StoreError>;
+    /// Closes and frees the consumer for a new conversation; what the conversation leaves
+    /// behind expires after the retention. With `outbox`, the entry goes to the partner's
+    /// outbox in the same step, only when this call closed it.
     async fn close_conversation(
         &self,
         account_id: &str,
         conversation_id: &str,
         now_ms: i64,
+        outbox: Option<&OutboxWrite>,
     ) -> Result<CloseOutcome, StoreError>;
 
-    // --- partner outbox (connectors) ---
-    /// Appends to the (account, channel) outbox and returns the entry's sequence. Idempotent
-    /// on `dedupe_id`: a repeat returns the first sequence and writes nothing. An empty
-    /// `dedupe_id` means none: every such call appends.
+    /// Appends to the (account, channel) outbox. Idempotent on `dedupe_id` until the entry is
+    /// acknowledged (empty: none, every call appends). With `open_conversation` non-empty the
+    /// entry is written only while that conversation is open.
     async fn outbox_append(
         &self,
         account_id: &str,
         channel: i32,
         dedupe_id: &str,
+        open_conversation: &str,
         payload: Bytes,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<OutboxAppend, StoreError>;
     /// Entries with a sequence greater than `after`, oldest first.
     async fn outbox_read(
         &self,
@@ -342,14 +137,26 @@ pub trait StateStore: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// Records delivery up to `sequence` (never moves backwards, never past the last appended
-    /// entry) and drops what it covers.
-    async fn outbox_ack(&self, account_id: &str, channel: i32, sequence: u64) -> Result<(), StoreError>;
+    /// A stream is about to hand entries up to `sequence` to the partner (never moves back).
+    async fn outbox_delivered(&self, account_id: &str, channel: i32, sequence: u64) -> Result<(), StoreError>;
+    /// Records acknowledgement up to `sequence` and drops the entries (and their dedupe ids) it
+    /// covers; never moves backwards, and refuses a sequence no stream has delivered.
+    async fn outbox_ack(&self, account_id: &str, channel: i32, sequence: u64) -> Result<AckOutcome, StoreError>;
     async fn outbox_acked(&self, account_id: &str, channel: i32) -> Result<u64, StoreError>;
+}
 
-    // --- queues and routes (router) ---
-    /// Queues a conversation on a skill unless it already has a route (queued, assigned or
-    /// closed). Marks the skill active.
+#[async_trait]
+pub trait RoutingStore: Send + Sync + 'static {
+    /// False when it already exists.
+    async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError>;
+    async fn account_exists(&self, account_id: &str) -> Result<bool, StoreError>;
+    /// False when the skill id already exists in the account.
+    async fn create_skill(&self, account_id: &str, skill: &SkillRecord) -> Result<bool, StoreError>;
+    async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError>;
+    async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError>;
+
+    /// Queues an open conversation on a skill unless it already has a route (queued, assigned
+    /// or closed). Marks the skill active.
     async fn enqueue(
         &self,
         account_id: &str,
@@ -372,23 +179,51 @@ pub trait StateStore: Send + Sync + 'static {
     /// stays pending.
     async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError>;
 
-    // --- the arbiter ---
     /// Atomically: the conversation is queued on the skill and open; the agent is logged in,
     /// ONLINE, holds the skill, and load + weight <= max + headroom. Then it leaves the
     /// queue, its route says assigned to the agent, the agent's load counts it, and the
-    /// assignment is pending announcement until [`StateStore::announced`] (so a crash between
-    /// the claim and the event cannot leave an agent unaware of its conversation).
+    /// assignment is pending announcement until [`RoutingStore::announced`] (so a crash
+    /// between the claim and the event cannot leave an agent unaware of its conversation). A
+    /// queued conversation that is no longer open leaves the queue.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
-    /// On close: free the agent or drop the conversation from its queue; mark the route closed.
-    async fn release(&self, account_id: &str, conversation_id: &str) -> Result<ReleaseOutcome, StoreError>;
-    /// Back to queue or transfer: if assigned to `from_agent`, free that agent and queue the
-    /// conversation on `to_skill` (remembering `from_agent` to avoid, R6.4).
+    /// On close: free the agent or drop the conversation from its queue; mark the route closed
+    /// (it expires after the retention).
+    async fn release(&self, account_id: &str, conversation_id: &str, now_ms: i64)
+        -> Result<ReleaseOutcome, StoreError>;
+    /// Back to queue, transfer, logout: if assigned to `from_agent` at assignment `version`
+    /// (0: whatever the version), free that agent and queue the conversation on `to_skill`
+    /// (remembering `from_agent` to avoid, R6.4).
     async fn requeue(
         &self,
         account_id: &str,
         conversation_id: &str,
         from_agent: &str,
+        version: u64,
         to_skill: &str,
         now_ms: i64,
     ) -> Result<RequeueOutcome, StoreError>;
+}
+
+/// Durable timers (architecture §4): schedule, cancel and fire when due, surviving restarts.
+/// Timers live in shards named by their owner (a service and the partition it owns), so a
+/// replica polls only the shards it owns and the cost of a poll grows with what is due, not
+/// with how many timers wait. Firing is at-least-once: a leased timer that is not completed
+/// comes due again when its lease runs out.
+#[async_trait]
+pub trait TimerStore: Send + Sync + 'static {
+    /// Schedules `timer_id` in `shard` at `due_ms`; scheduling an existing id moves it.
+    async fn schedule_timer(&self, shard: &str, timer_id: &str, due_ms: i64, payload: Bytes) -> Result<(), StoreError>;
+    /// True when the timer existed.
+    async fn cancel_timer(&self, shard: &str, timer_id: &str) -> Result<bool, StoreError>;
+    /// Up to `limit` timers of `shard` due at `now_ms`, earliest first, each leased for
+    /// `lease_ms` (not handed out again before that unless rescheduled).
+    async fn due_timers(
+        &self,
+        shard: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueTimer>, StoreError>;
+    /// Removes a fired timer, unless it was rescheduled after it was handed out.
+    async fn complete_timer(&self, shard: &str, timer: &DueTimer) -> Result<(), StoreError>;
 }

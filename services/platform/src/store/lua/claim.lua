@@ -14,6 +14,11 @@ if route[1] ~= 'queued' or route[2] ~= skill then
   return { 'gone' }
 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'open' then
+  -- Closed (its release is on the way) or expired: it must not stay in the queue.
+  redis.call('ZREM', KEYS[6], conversation)
+  if redis.call('ZCARD', KEYS[6]) == 0 then
+    redis.call('SREM', KEYS[7], skill)
+  end
   return { 'gone' }
 end
 

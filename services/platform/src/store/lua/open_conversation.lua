@@ -1,14 +1,16 @@
--- open_conversation: dedupe by partner message id, one open conversation per consumer, create.
--- KEYS[1] open-dedupe (hash partner message id -> conversation id)
--- KEYS[2] consumer-open (hash consumer id -> open conversation id)
--- KEYS[3] conv:<new conversation id>
+-- open_conversation: dedupe by partner message id (scoped to channel and consumer, for the
+-- dedupe window), one open conversation per consumer, create.
+-- KEYS[1] open-dedupe:<channel>|<consumer>|<partner message id> (string: conversation id;
+-- unused when there is no partner message id), KEYS[2] consumer-open (hash consumer id ->
+-- open conversation id), KEYS[3] conv:<new conversation id>
 -- ARGV[2] partner message id ('' for none), ARGV[3] consumer id, ARGV[4] conversation id,
--- ARGV[5] channel, ARGV[6] skill id, ARGV[7] language, ARGV[8] opened at (ms)
+-- ARGV[5] channel, ARGV[6] skill id, ARGV[7] language, ARGV[8] opened at (ms),
+-- ARGV[9] dedupe window (ms)
 -- Returns {'created'} or {'existing', conversation id, HGETALL of it}.
 local partner, consumer, conversation = ARGV[2], ARGV[3], ARGV[4]
 
 if partner ~= '' then
-  local seen = redis.call('HGET', KEYS[1], partner)
+  local seen = redis.call('GET', KEYS[1])
   if seen then
     local record = redis.call('HGETALL', key('conv', seen))
     if #record > 0 then
@@ -22,7 +24,7 @@ if open then
   local record = redis.call('HGETALL', key('conv', open))
   if #record > 0 then
     if partner ~= '' then
-      redis.call('HSET', KEYS[1], partner, open)
+      redis.call('SET', KEYS[1], open, 'PX', ARGV[9])
     end
     return { 'existing', open, record }
   end
@@ -34,6 +36,6 @@ redis.call('HSET', KEYS[3],
   'status', 'open', 'opened_at', ARGV[8], 'closed_at', '0')
 redis.call('HSET', KEYS[2], consumer, conversation)
 if partner ~= '' then
-  redis.call('HSET', KEYS[1], partner, conversation)
+  redis.call('SET', KEYS[1], conversation, 'PX', ARGV[9])
 end
 return { 'created' }

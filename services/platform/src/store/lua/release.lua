@@ -1,12 +1,15 @@
 -- release: on close, free the agent or drop the conversation from its queue; mark the route
--- closed (a route is created closed when there was none, so a late enqueue is ignored).
+-- closed (a route is created closed when there was none, so a late enqueue is ignored) and
+-- let it expire after the retention.
 -- KEYS[1] route:<conversation>, KEYS[2] active-skills
--- ARGV[2] conversation id
+-- ARGV[2] conversation id, ARGV[3] retention (ms)
 -- Returns {'unchanged'} | {'left', skill} | {'freed', agent, skill}.
 local conversation = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1],
-    'skill', '', 'status', 'closed', 'agent', '', 'version', '0', 'queued_at', '0')
+    'skill', '', 'status', 'closed', 'agent', '', 'version', '0', 'queued_at', '0',
+    'requeued_version', '0')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return { 'unchanged' }
 end
 
@@ -15,18 +18,20 @@ local status, skill, agent = route[1], route[2] or '', route[3] or ''
 if status == 'closed' then
   return { 'unchanged' }
 end
+local outcome
 if status == 'queued' then
   local queue = key('queue', skill)
   redis.call('ZREM', queue, conversation)
   if redis.call('ZCARD', queue) == 0 then
     redis.call('SREM', KEYS[2], skill)
   end
-  redis.call('HSET', KEYS[1], 'status', 'closed')
-  return { 'left', skill }
-end
-if status == 'assigned' then
+  outcome = { 'left', skill }
+elseif status == 'assigned' then
   redis.call('HDEL', key('agent-load', agent), conversation)
-  redis.call('HSET', KEYS[1], 'status', 'closed')
-  return { 'freed', agent, skill }
+  outcome = { 'freed', agent, skill }
+else
+  fail_corrupt('route status')
 end
-fail_corrupt('route status')
+redis.call('HSET', KEYS[1], 'status', 'closed')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return outcome

@@ -1,15 +1,30 @@
--- requeue: back to queue or transfer. Only from the assigned agent; frees it and queues the
--- conversation on the target skill, remembering the agent to avoid (R6.4) in the route.
+-- requeue: back to queue, transfer, logout. Only from the assigned agent at the given
+-- assignment version (0: any); frees it and queues the conversation on the target skill,
+-- remembering the agent to avoid (R6.4) and the version returned, so that a redelivered
+-- command is recognised instead of requeuing twice.
 -- KEYS[1] route:<conversation>, KEYS[2] agent-load:<from agent>, KEYS[3] queue:<to skill>,
 -- KEYS[4] active-skills
--- ARGV[2] conversation id, ARGV[3] from agent id, ARGV[4] to skill id, ARGV[5] now (ms)
--- Returns 'requeued' | 'not_assigned'.
-local route = redis.call('HMGET', KEYS[1], 'status', 'agent')
-if route[1] ~= 'assigned' or route[2] ~= ARGV[3] then
+-- ARGV[2] conversation id, ARGV[3] from agent id, ARGV[4] to skill id, ARGV[5] now (ms),
+-- ARGV[6] assignment version (0: any)
+-- Returns 'requeued' | 'already' | 'not_assigned' | 'closed'.
+local route = redis.call('HMGET', KEYS[1], 'status', 'agent', 'version', 'requeued_version')
+local status, agent, version, requeued = route[1], route[2], route[3], route[4] or '0'
+if status == false then
+  return 'not_assigned'
+end
+if status == 'closed' then
+  return 'closed'
+end
+local want = ARGV[6]
+if not (status == 'assigned' and agent == ARGV[3] and (want == '0' or version == want)) then
+  if want ~= '0' and requeued == want then
+    return 'already'
+  end
   return 'not_assigned'
 end
 redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], 'status', 'queued', 'skill', ARGV[4], 'queued_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'skill', ARGV[4], 'queued_at', ARGV[5],
+  'requeued_version', version)
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
 return 'requeued'

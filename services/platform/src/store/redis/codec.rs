@@ -107,6 +107,10 @@ impl Fields {
         self.map.is_empty()
     }
 
+    pub(super) fn has(&self, field: &str) -> bool {
+        self.map.contains_key(field)
+    }
+
     pub(super) fn str(&self, field: &str) -> Result<String, StoreError> {
         let raw = self.map.get(field).ok_or_else(|| corrupt(format!("{}: missing field {field:?}", self.what)))?;
         String::from_utf8(raw.clone()).map_err(|_| corrupt(format!("{}: field {field:?} is not UTF-8", self.what)))
@@ -179,6 +183,8 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
         agent_id: f.str("agent")?,
         version: f.num("version")?,
         queued_at_ms: f.num("queued_at")?,
+        // Routes written before this field existed have none: nothing was requeued then.
+        requeued_version: if f.has("requeued_version") { f.num("requeued_version")? } else { 0 },
     }))
 }
 

@@ -19,18 +19,29 @@
 //! | `agent-skills:<id>` | list | the agent's skill ids in spec order |
 //! | `agent-load:<id>` | hash | conversation id → weight (milli) |
 //! | `skill-agents:<skill>` | set | agent ids holding the skill (kept by create/update agent) |
-//! | `edge-sessions` | set | agent ids with a live edge session |
-//! | `conv:<id>` | hash | `consumer`, `channel`, `skill`, `language`, `status`, `opened_at`, `closed_at` |
-//! | `transcript:<id>` | list | encoded messages; sequence = position + 1 |
-//! | `msg-dedupe:<id>` | hash | dedupe id → sequence |
-//! | `open-dedupe` | hash | partner message id → conversation id |
+//! | `conv:<id>` | hash | `consumer`, `channel`, `skill`, `language`, `status`, `opened_at`, `closed_at`; expires a retention after close |
+//! | `transcript:<id>` | list | encoded messages; sequence = position + 1; expires with `conv` |
+//! | `msg-dedupe:<id>` | hash | dedupe id → sequence; expires with `conv` |
+//! | `open-dedupe:<channel>\|<consumer>\|<partner message id>` | string | conversation id; expires after the dedupe window |
+//! | `rate:<channel>\|<consumer>` | string | the consumer's theoretical arrival time (µs, `rate.rs`); expires when idle |
 //! | `consumer-open` | hash | consumer id → its open conversation id |
-//! | `outbox:<channel>` | stream | entry id `<sequence>-0`, field `p` = payload |
-//! | `outbox-meta:<channel>` | hash | `next` (last sequence), `acked` |
-//! | `outbox-dedupe:<channel>` | hash | dedupe id → sequence |
-//! | `route:<conversation>` | hash | `skill`, `status`, `agent`, `version`, `queued_at` |
+//! | `outbox:<channel>` | stream | entry id `<sequence>-0`, field `p` = payload; trimmed on ack |
+//! | `outbox-meta:<channel>` | hash | `next` (last sequence), `delivered`, `acked` |
+//! | `outbox-dedupe:<channel>` | sorted set | dedupe id scored by its sequence; trimmed on ack |
+//! | `route:<conversation>` | hash | `skill`, `status`, `agent`, `version`, `queued_at`, `requeued_version`; expires a retention after release |
 //! | `queue:<skill>` | sorted set | member conversation id, score queued-at ms |
 //! | `active-skills` | set | skills of the account whose queue is non-empty |
+//! | `unannounced` | sorted set | conversation id scored by claim time, until its assignment event is acknowledged |
+//!
+//! `|` separates ids inside one key name: ids never contain it, so no two (channel, consumer,
+//! id) triples share a key.
+//!
+//! # Timers
+//!
+//! Timers are keyed by shard, not by account: `<prefix>:timers:{<shard>}:due` (sorted set:
+//! timer id scored by due time, or lease expiry once handed out) and
+//! `<prefix>:timers:{<shard>}:data` (hash: timer id → payload). The shard name is the hash
+//! tag, so both keys of a shard share a cluster slot; a replica reads only the shards it owns.
 //!
 //! # The one key outside an account
 //!
@@ -66,6 +77,10 @@ use bytes::Bytes;
 use super::*;
 
 mod codec;
+mod conversations;
+mod routing;
+mod timers;
+
 use codec::*;
 
 /// Time allowed to establish a connection (each attempt).
@@ -89,6 +104,7 @@ struct Scripts {
     append_message: Script,
     close_conversation: Script,
     outbox_append: Script,
+    outbox_delivered: Script,
     outbox_ack: Script,
     enqueue: Script,
     queue_head: Script,
@@ -96,6 +112,10 @@ struct Scripts {
     announced: Script,
     release: Script,
     requeue: Script,
+    timer_schedule: Script,
+    timer_cancel: Script,
+    timer_due: Script,
+    timer_complete: Script,
 }
 
 impl Scripts {
@@ -109,6 +129,7 @@ impl Scripts {
             append_message: script(include_str!("../lua/append_message.lua")),
             close_conversation: script(include_str!("../lua/close_conversation.lua")),
             outbox_append: script(include_str!("../lua/outbox_append.lua")),
+            outbox_delivered: script(include_str!("../lua/outbox_delivered.lua")),
             outbox_ack: script(include_str!("../lua/outbox_ack.lua")),
             enqueue: script(include_str!("../lua/enqueue.lua")),
             queue_head: script(include_str!("../lua/queue_head.lua")),
@@ -116,6 +137,10 @@ impl Scripts {
             announced: script(include_str!("../lua/announced.lua")),
             release: script(include_str!("../lua/release.lua")),
             requeue: script(include_str!("../lua/requeue.lua")),
+            timer_schedule: script(include_str!("../lua/timer_schedule.lua")),
+            timer_cancel: script(include_str!("../lua/timer_cancel.lua")),
+            timer_due: script(include_str!("../lua/timer_due.lua")),
+            timer_complete: script(include_str!("../lua/timer_complete.lua")),
         }
     }
 }
@@ -127,6 +152,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: Arc<str>,
     scripts: Arc<Scripts>,
+    retention: Retention,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -138,7 +164,7 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); every key starts with `key_prefix`,
     /// which must not contain `{` or `}` (they would change the cluster hash tag).
-    pub async fn connect(url: &str, key_prefix: &str) -> Result<RedisStore, StoreError> {
+    pub async fn connect(url: &str, key_prefix: &str, retention: Retention) -> Result<RedisStore, StoreError> {
         if key_prefix.contains(['{', '}']) {
             return Err(StoreError::Unavailable(format!(
                 "invalid redis key prefix {key_prefix:?}: it must not contain '{{' or '}}'"
@@ -158,7 +184,7 @@ impl RedisStore {
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(RECONNECT_MAX_DELAY);
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(map_err)?;
-        Ok(RedisStore { conn, prefix: Arc::from(key_prefix), scripts: Arc::new(Scripts::new()) })
+        Ok(RedisStore { conn, prefix: Arc::from(key_prefix), scripts: Arc::new(Scripts::new()), retention })
     }
 
     /// `<prefix>:{<account>}:`, the start of every key of the account (ARGV[1] of every script).
@@ -225,7 +251,8 @@ fn add_agent_reads(pipe: &mut Pipeline, store: &RedisStore, account_id: &str, ag
     pipe.cmd("HGETALL").arg(store.key(account_id, "agent-load", agent_id));
 }
 
-/// Percent-escapes the characters that would break the hash tag or the key layout.
+/// Percent-escapes the characters that would break the hash tag or the key layout (account
+/// ids and timer shard names).
 fn escape_account(account: &str) -> String {
     let mut out = String::with_capacity(account.len());
     for c in account.chars() {
@@ -250,535 +277,9 @@ impl StateStore for RedisStore {
         }
     }
 
-    // --- accounts and skills ---
-
-    async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError> {
-        let reply =
-            self.query(::redis::cmd("HSETNX").arg(self.akey(account_id, "account")).arg("name").arg(name)).await?;
-        Ok(integer::<i64>(reply, "HSETNX")? == 1)
-    }
-
-    async fn account_exists(&self, account_id: &str) -> Result<bool, StoreError> {
-        let reply = self.query(::redis::cmd("EXISTS").arg(self.akey(account_id, "account"))).await?;
-        Ok(integer::<i64>(reply, "EXISTS")? == 1)
-    }
-
-    async fn create_skill(&self, account_id: &str, skill: &SkillRecord) -> Result<bool, StoreError> {
-        let reply = self
-            .query(::redis::cmd("HSETNX").arg(self.akey(account_id, "skills")).arg(&skill.skill_id).arg(&skill.name))
-            .await?;
-        Ok(integer::<i64>(reply, "HSETNX")? == 1)
-    }
-
-    async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError> {
-        let reply = self.query(::redis::cmd("HGETALL").arg(self.akey(account_id, "skills"))).await?;
-        let mut skills = hash(reply, "skills")?
-            .into_iter()
-            .map(|(skill_id, name)| {
-                let name = String::from_utf8(name).map_err(|_| corrupt("skill name: not UTF-8"))?;
-                Ok(SkillRecord { skill_id, name })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        skills.sort_by(|a, b| a.skill_id.cmp(&b.skill_id));
-        Ok(skills)
-    }
-
-    async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError> {
-        let reply = self.query(::redis::cmd("HEXISTS").arg(self.akey(account_id, "skills")).arg(skill_id)).await?;
-        Ok(integer::<i64>(reply, "HEXISTS")? == 1)
-    }
-
-    // --- agents ---
-
-    async fn create_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.create_agent.prepare_invoke();
-        inv.key(self.key(account_id, "agent", &spec.agent_id))
-            .key(self.key(account_id, "agent-skills", &spec.agent_id))
-            .key(self.key(account_id, "agent-load", &spec.agent_id));
-        self.agent_spec_args(&mut inv, account_id, spec);
-        Ok(integer::<i64>(self.run(&inv).await?, "create_agent")? == 1)
-    }
-
-    async fn update_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.update_agent.prepare_invoke();
-        inv.key(self.key(account_id, "agent", &spec.agent_id)).key(self.key(
-            account_id,
-            "agent-skills",
-            &spec.agent_id,
-        ));
-        self.agent_spec_args(&mut inv, account_id, spec);
-        Ok(integer::<i64>(self.run(&inv).await?, "update_agent")? == 1)
-    }
-
-    async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        self.load_agent(account_id, agent_id).await
-    }
-
-    async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
-        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.key(account_id, "skill-agents", skill_id))).await?;
-        let mut ids = array(reply, "skill agents")?
-            .into_iter()
-            .map(|id| string(id, "skill agent id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        ids.sort();
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        for id in &ids {
-            add_agent_reads(&mut pipe, self, account_id, id);
-        }
-        let mut replies = self.query_pipe(&pipe).await?.into_iter();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            // The index and the records are read in two steps: skip an agent that lost the
-            // skill in between.
-            if let Some(agent) = decode_agent(account_id, id, &mut replies)? {
-                if agent.spec.skill_ids.iter().any(|s| s == skill_id) {
-                    out.push(agent);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn set_agent_session(
-        &self,
-        account_id: &str,
-        agent_id: &str,
-        session: &AgentSession,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.set_agent_session.prepare_invoke();
-        inv.key(self.key(account_id, "agent", agent_id))
-            .arg(self.base(account_id))
-            .arg(flag_arg(session.logged_in))
-            .arg(session.state.as_str())
-            .arg(&session.away_reason)
-            .arg(now_ms);
-        Ok(integer::<i64>(self.run(&inv).await?, "set_agent_session")? == 1)
-    }
-
-    // --- agent edge sessions ---
-
-    async fn set_edge_session(&self, account_id: &str, agent_id: &str, logged_in: bool) -> Result<(), StoreError> {
-        let command = if logged_in { "SADD" } else { "SREM" };
-        self.query(::redis::cmd(command).arg(self.akey(account_id, "edge-sessions")).arg(agent_id)).await?;
+    /// Redis expires what outlived its retention by itself.
+    async fn maintain(&self, _now_ms: i64) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    async fn edge_session(&self, account_id: &str, agent_id: &str) -> Result<bool, StoreError> {
-        let reply =
-            self.query(::redis::cmd("SISMEMBER").arg(self.akey(account_id, "edge-sessions")).arg(agent_id)).await?;
-        Ok(integer::<i64>(reply, "SISMEMBER")? == 1)
-    }
-
-    // --- conversations ---
-
-    async fn open_conversation(&self, account_id: &str, new: &NewConversation) -> Result<OpenOutcome, StoreError> {
-        let mut inv = self.scripts.open_conversation.prepare_invoke();
-        inv.key(self.akey(account_id, "open-dedupe"))
-            .key(self.akey(account_id, "consumer-open"))
-            .key(self.key(account_id, "conv", &new.conversation_id))
-            .arg(self.base(account_id))
-            .arg(&new.partner_message_id)
-            .arg(&new.consumer_id)
-            .arg(&new.conversation_id)
-            .arg(new.channel)
-            .arg(&new.skill_id)
-            .arg(&new.language)
-            .arg(new.opened_at_ms);
-        let what = "open_conversation";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "created" => Ok(OpenOutcome::Created(ConversationRecord {
-                conversation_id: new.conversation_id.clone(),
-                consumer_id: new.consumer_id.clone(),
-                channel: new.channel,
-                skill_id: new.skill_id.clone(),
-                language: new.language.clone(),
-                status: ConversationStatus::Open,
-                opened_at_ms: new.opened_at_ms,
-                closed_at_ms: 0,
-            })),
-            "existing" => {
-                let id = string(next(&mut rest, what)?, what)?;
-                Ok(OpenOutcome::Existing(decode_conversation(&id, next(&mut rest, what)?)?))
-            }
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    async fn get_conversation(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-    ) -> Result<Option<ConversationRecord>, StoreError> {
-        let reply = self.query(::redis::cmd("HGETALL").arg(self.key(account_id, "conv", conversation_id))).await?;
-        if matches!(&reply, Value::Array(a) if a.is_empty()) || matches!(&reply, Value::Map(m) if m.is_empty()) {
-            return Ok(None);
-        }
-        decode_conversation(conversation_id, reply).map(Some)
-    }
-
-    async fn append_message(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        message: &NewMessage,
-    ) -> Result<AppendOutcome, StoreError> {
-        let mut inv = self.scripts.append_message.prepare_invoke();
-        inv.key(self.key(account_id, "conv", conversation_id))
-            .key(self.key(account_id, "transcript", conversation_id))
-            .key(self.key(account_id, "msg-dedupe", conversation_id))
-            .arg(self.base(account_id))
-            .arg(&message.dedupe_id)
-            .arg(encode_message(message));
-        let what = "append_message";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "notfound" => Ok(AppendOutcome::NotFound),
-            "closed" => Ok(AppendOutcome::Closed),
-            "appended" => Ok(AppendOutcome::Appended(StoredMessage {
-                sequence: integer(next(&mut rest, what)?, what)?,
-                from: message.from,
-                sender_id: message.sender_id.clone(),
-                text: message.text.clone(),
-                sent_at_ms: message.sent_at_ms,
-            })),
-            "duplicate" => {
-                let sequence = integer(next(&mut rest, what)?, what)?;
-                let raw = bytes(next(&mut rest, what)?, what)?;
-                Ok(AppendOutcome::Duplicate(decode_message(sequence, &raw)?))
-            }
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    async fn transcript(&self, account_id: &str, conversation_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
-        let reply = self
-            .query(::redis::cmd("LRANGE").arg(self.key(account_id, "transcript", conversation_id)).arg(0).arg(-1))
-            .await?;
-        array(reply, "transcript")?
-            .into_iter()
-            .zip(1u64..)
-            .map(|(raw, sequence)| decode_message(sequence, &bytes(raw, "transcript message")?))
-            .collect()
-    }
-
-    async fn close_conversation(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        now_ms: i64,
-    ) -> Result<CloseOutcome, StoreError> {
-        let mut inv = self.scripts.close_conversation.prepare_invoke();
-        inv.key(self.key(account_id, "conv", conversation_id))
-            .key(self.akey(account_id, "consumer-open"))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(now_ms);
-        let what = "close_conversation";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "notfound" => Ok(CloseOutcome::NotFound),
-            "closed" => Ok(CloseOutcome::Closed(decode_conversation(conversation_id, next(&mut rest, what)?)?)),
-            "already" => Ok(CloseOutcome::AlreadyClosed(decode_conversation(conversation_id, next(&mut rest, what)?)?)),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    // --- partner outbox ---
-
-    async fn outbox_append(
-        &self,
-        account_id: &str,
-        channel: i32,
-        dedupe_id: &str,
-        payload: Bytes,
-    ) -> Result<u64, StoreError> {
-        let channel = channel.to_string();
-        let mut inv = self.scripts.outbox_append.prepare_invoke();
-        inv.key(self.key(account_id, "outbox-meta", &channel))
-            .key(self.key(account_id, "outbox-dedupe", &channel))
-            .key(self.key(account_id, "outbox", &channel))
-            .arg(self.base(account_id))
-            .arg(dedupe_id)
-            .arg(payload.as_ref());
-        integer(self.run(&inv).await?, "outbox_append")
-    }
-
-    async fn outbox_read(
-        &self,
-        account_id: &str,
-        channel: i32,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let Some(first) = after.checked_add(1) else {
-            return Ok(Vec::new());
-        };
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let reply = self
-            .query(
-                ::redis::cmd("XRANGE")
-                    .arg(self.key(account_id, "outbox", &channel.to_string()))
-                    .arg(format!("{first}-0"))
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
-            )
-            .await?;
-        let what = "outbox entry";
-        array(reply, "outbox")?
-            .into_iter()
-            .map(|entry| {
-                let mut parts = array(entry, what)?.into_iter();
-                let sequence = stream_sequence(&string(next(&mut parts, what)?, what)?)?;
-                let mut fields = hash(next(&mut parts, what)?, what)?;
-                let payload = fields.remove("p").ok_or_else(|| corrupt("outbox entry without payload"))?;
-                Ok(OutboxEntry { sequence, payload: Bytes::from(payload) })
-            })
-            .collect()
-    }
-
-    async fn outbox_ack(&self, account_id: &str, channel: i32, sequence: u64) -> Result<(), StoreError> {
-        let channel = channel.to_string();
-        let mut inv = self.scripts.outbox_ack.prepare_invoke();
-        inv.key(self.key(account_id, "outbox-meta", &channel))
-            .key(self.key(account_id, "outbox", &channel))
-            .arg(self.base(account_id))
-            .arg(sequence);
-        self.run(&inv).await?;
-        Ok(())
-    }
-
-    async fn outbox_acked(&self, account_id: &str, channel: i32) -> Result<u64, StoreError> {
-        let reply = self
-            .query(::redis::cmd("HGET").arg(self.key(account_id, "outbox-meta", &channel.to_string())).arg("acked"))
-            .await?;
-        match reply {
-            Value::Nil => Ok(0),
-            other => integer(other, "outbox acked"),
-        }
-    }
-
-    // --- queues and routes ---
-
-    async fn enqueue(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        skill_id: &str,
-        queued_at_ms: i64,
-    ) -> Result<EnqueueOutcome, StoreError> {
-        self.mark_account_active(account_id).await?;
-        let mut inv = self.scripts.enqueue.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .key(self.key(account_id, "queue", skill_id))
-            .key(self.akey(account_id, "active-skills"))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(skill_id)
-            .arg(queued_at_ms);
-        let what = "enqueue";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "queued" => Ok(EnqueueOutcome::Queued),
-            "unchanged" => Ok(EnqueueOutcome::Unchanged(route_status(&string(next(&mut rest, what)?, what)?)?)),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let stop = i64::try_from(limit - 1).unwrap_or(i64::MAX);
-        let mut inv = self.scripts.queue_head.prepare_invoke();
-        inv.key(self.key(account_id, "queue", skill_id)).arg(self.base(account_id)).arg(stop);
-        let what = "queue_head";
-        let mut items = array(self.run(&inv).await?, what)?.into_iter();
-        let mut out = Vec::new();
-        while let Some(conversation) = items.next() {
-            let conversation_id = string(conversation, what)?;
-            let queued_at_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
-            let avoid_agent_id = string(next(&mut items, what)?, what)?;
-            out.push(QueueEntry { conversation_id, queued_at_ms, avoid_agent_id });
-        }
-        Ok(out)
-    }
-
-    async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError> {
-        let reply = self.query(::redis::cmd("ZCARD").arg(self.key(account_id, "queue", skill_id))).await?;
-        integer(reply, "ZCARD")
-    }
-
-    async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
-        let reply = self.query(::redis::cmd("HGETALL").arg(self.key(account_id, "route", conversation_id))).await?;
-        decode_route(conversation_id, reply)
-    }
-
-    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
-        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.active_accounts_key())).await?;
-        let accounts = array(reply, "active accounts")?
-            .into_iter()
-            .map(|a| string(a, "active account"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut due: Vec<(i64, String, String)> = Vec::new();
-        for account in &accounts {
-            let reply = self
-                .query(
-                    ::redis::cmd("ZRANGEBYSCORE")
-                        .arg(self.akey(account, "unannounced"))
-                        .arg("-inf")
-                        .arg(claimed_before_ms)
-                        .arg("WITHSCORES")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(limit),
-                )
-                .await?;
-            let mut items = array(reply, "unannounced")?.into_iter();
-            while let Some(member) = items.next() {
-                let conversation = string(member, "unannounced member")?;
-                let score = integral_score(&string(next(&mut items, "unannounced")?, "unannounced score")?)?;
-                due.push((score, account.clone(), conversation));
-            }
-        }
-        due.sort();
-        let mut out = Vec::new();
-        for (_, account, conversation) in due {
-            match self.route(&account, &conversation).await? {
-                Some(route) if route.status == RouteStatus::Assigned => {
-                    if out.len() < limit {
-                        out.push((account, route));
-                    }
-                }
-                // No longer assigned: drop it, unless a newer claim came in meanwhile.
-                Some(route) => self.announced(&account, &conversation, route.version).await?,
-                None => self.announced(&account, &conversation, 0).await?,
-            }
-        }
-        Ok(out)
-    }
-
-    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
-        let mut inv = self.scripts.announced.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .key(self.akey(account_id, "unannounced"))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(version);
-        self.run(&inv).await.map(|_| ())
-    }
-
-    async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.active_accounts_key())).await?;
-        let accounts = array(reply, "active accounts")?
-            .into_iter()
-            .map(|a| string(a, "active account"))
-            .collect::<Result<Vec<_>, _>>()?;
-        if accounts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = ::redis::pipe();
-        for account in &accounts {
-            pipe.cmd("SMEMBERS").arg(self.akey(account, "active-skills"));
-        }
-        let replies = self.query_pipe(&pipe).await?;
-        if replies.len() != accounts.len() {
-            return Err(corrupt("active skills: pipeline reply length"));
-        }
-        let mut out = Vec::new();
-        for (account, skills) in accounts.iter().zip(replies) {
-            for skill in array(skills, "active skills")? {
-                out.push((account.clone(), string(skill, "active skill")?));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    // --- the arbiter ---
-
-    async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
-        let a = c.account_id.as_str();
-        let mut inv = self.scripts.claim.prepare_invoke();
-        inv.key(self.key(a, "route", &c.conversation_id))
-            .key(self.key(a, "conv", &c.conversation_id))
-            .key(self.key(a, "agent", &c.agent_id))
-            .key(self.key(a, "agent-skills", &c.agent_id))
-            .key(self.key(a, "agent-load", &c.agent_id))
-            .key(self.key(a, "queue", &c.skill_id))
-            .key(self.akey(a, "active-skills"))
-            .key(self.akey(a, "unannounced"))
-            .arg(self.base(a))
-            .arg(&c.conversation_id)
-            .arg(&c.skill_id)
-            .arg(&c.agent_id)
-            .arg(c.weight)
-            .arg(c.headroom)
-            .arg(c.now_ms)
-            .arg(ONE);
-        let what = "claim";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "claimed" => Ok(ClaimOutcome::Claimed { version: integer(next(&mut rest, what)?, what)? }),
-            "gone" => Ok(ClaimOutcome::ConversationGone),
-            "unavailable" => Ok(ClaimOutcome::AgentUnavailable),
-            "full" => Ok(ClaimOutcome::AgentFull),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    async fn release(&self, account_id: &str, conversation_id: &str) -> Result<ReleaseOutcome, StoreError> {
-        let mut inv = self.scripts.release.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .key(self.akey(account_id, "active-skills"))
-            .arg(self.base(account_id))
-            .arg(conversation_id);
-        let what = "release";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "unchanged" => Ok(ReleaseOutcome::Unchanged),
-            "left" => Ok(ReleaseOutcome::LeftQueue { skill_id: string(next(&mut rest, what)?, what)? }),
-            "freed" => {
-                let agent_id = string(next(&mut rest, what)?, what)?;
-                let skill_id = string(next(&mut rest, what)?, what)?;
-                Ok(ReleaseOutcome::FreedAgent { agent_id, skill_id })
-            }
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
-    }
-
-    async fn requeue(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        from_agent: &str,
-        to_skill: &str,
-        now_ms: i64,
-    ) -> Result<RequeueOutcome, StoreError> {
-        self.mark_account_active(account_id).await?;
-        let mut inv = self.scripts.requeue.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .key(self.key(account_id, "agent-load", from_agent))
-            .key(self.key(account_id, "queue", to_skill))
-            .key(self.akey(account_id, "active-skills"))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(from_agent)
-            .arg(to_skill)
-            .arg(now_ms);
-        match string(self.run(&inv).await?, "requeue")?.as_str() {
-            "requeued" => Ok(RequeueOutcome::Requeued),
-            "not_assigned" => Ok(RequeueOutcome::NotAssigned),
-            other => Err(corrupt(format!("requeue: unexpected outcome {other:?}"))),
-        }
     }
 }
 
@@ -795,6 +296,8 @@ mod tests {
             text: "hello\nworld ✓".into(),
             sent_at_ms: -5,
             dedupe_id: String::new(),
+            max_messages: 0,
+            consumer_rate_per_minute: None,
         };
         let decoded = decode_message(7, &encode_message(&message)).expect("decodes");
         assert_eq!(

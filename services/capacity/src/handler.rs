@@ -1,0 +1,108 @@
+//! The capacity consumer: availability hints, load release on close, and the logout timers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchyard_kit::consumer::Handler;
+use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
+use switchyard_platform::bus::Delivery;
+use switchyard_platform::store::{AgentState, ReleaseOutcome, ONE};
+use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
+use tokio::sync::Semaphore;
+
+use crate::logout::LogoutTimers;
+use crate::{admin, AVAILABLE_DROPPED_TOTAL, AVAILABLE_TOTAL, RELEASED_TOTAL};
+
+/// AgentAvailable hints in flight at once; beyond, hints are dropped (and counted): the
+/// router's periodic pass gives a freed agent work within one interval anyway.
+const HINTS_IN_FLIGHT: usize = 256;
+
+pub(crate) struct CapacityHandler {
+    platform: Platform,
+    hints: Arc<Semaphore>,
+    logouts: LogoutTimers,
+}
+
+impl CapacityHandler {
+    pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
+        let logouts = LogoutTimers::new(platform.clone(), grace);
+        Self { platform, hints: Arc::new(Semaphore::new(HINTS_IN_FLIGHT)), logouts }
+    }
+
+    /// Publishes AgentAvailable if the agent is logged in, ONLINE and below max. The router
+    /// decides what to give it; a spurious one costs a lookup, a missing one a 2 s wait.
+    async fn announce_if_available(&self, account_id: &str, agent_id: &str, cause: &str) -> Result<(), ServiceError> {
+        let Some(agent) = self.platform.store.get_agent(account_id, agent_id).await? else { return Ok(()) };
+        let has_room = agent.capacity_used() < agent.spec.max_conversations as i64 * ONE;
+        if !(agent.logged_in && agent.state == AgentState::Online && has_room) {
+            return Ok(());
+        }
+        let body = Body::AgentAvailable(AgentAvailable {
+            agent_id: agent_id.to_owned(),
+            skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != admin::UNASSIGNED_SKILL).cloned().collect(),
+        });
+        let env = envelope::with_id(format!("available:{cause}"), account_id, self.platform.clock.now_ms(), body);
+        // A hint, not a fact: the load change is already durable, and the router's sweep gives
+        // a freed agent work within one interval even if this event is lost. So the consumer
+        // does not wait for the broker's acknowledgement (tens of ms on Kafka, per event), and
+        // while the broker is slow at most HINTS_IN_FLIGHT wait for it.
+        let Ok(permit) = self.hints.clone().try_acquire_owned() else {
+            metrics::counter!(AVAILABLE_DROPPED_TOTAL, "service" => "capacity").increment(1);
+            return Ok(());
+        };
+        let (bus, topic, key) =
+            (self.platform.bus.clone(), self.platform.topics.agents.clone(), keys::agent(account_id, agent_id));
+        tokio::spawn(async move {
+            let _permit = permit;
+            match envelope::publish(&*bus, &topic, key, &env).await {
+                Ok(()) => metrics::counter!(AVAILABLE_TOTAL, "service" => "capacity").increment(1),
+                Err(err) => {
+                    tracing::warn!(error = %err, event_id = %env.event_id, "AgentAvailable not published; the sweep covers it")
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for CapacityHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        let account = env.account_id.as_str();
+        match env.body {
+            // The agent edge wrote the session to the agent's record before announcing it.
+            Some(Body::AgentSessionChanged(change)) => {
+                if change.logged_in {
+                    self.logouts.cancel(account, &change.agent_id).await?;
+                    self.announce_if_available(account, &change.agent_id, &env.event_id).await
+                } else {
+                    self.logouts.schedule(account, &change.agent_id).await
+                }
+            }
+            Some(Body::ConversationClosed(closed)) => {
+                let now = self.platform.clock.now_ms();
+                match self.platform.store.release(account, &closed.conversation_id, now).await? {
+                    ReleaseOutcome::FreedAgent { agent_id, .. } => {
+                        metrics::counter!(RELEASED_TOTAL, "service" => "capacity").increment(1);
+                        self.announce_if_available(account, &agent_id, &env.event_id).await
+                    }
+                    // Redelivery: the release happened, but the announcement may not have.
+                    ReleaseOutcome::Unchanged if !closed.agent_id.is_empty() => {
+                        self.announce_if_available(account, &closed.agent_id, &env.event_id).await
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Some(Body::ConversationUnassigned(unassigned)) => {
+                self.announce_if_available(account, &unassigned.agent_id, &env.event_id).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fires the logout timers due in the `agents` partitions this member owns.
+    async fn tick(&mut self, assignment: &[(String, i32)]) {
+        self.logouts.fire_due(assignment).await;
+    }
+}

@@ -1,0 +1,145 @@
+//! A logout's grace (`capacity.logout_requeue_grace`): when it runs out and the agent is still
+//! logged out, each conversation still assigned to it goes back to its skill's queue, avoiding
+//! that agent (R6.4), through the router like a back-to-queue. One durable timer per agent,
+//! `logout:<account>/<agent>`, in the shard of the agent's `agents` partition: a later logout
+//! moves it, a login cancels it, and a member that owns the partition after a crash fires it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
+use switchyard_platform::bus::partition_for;
+use switchyard_platform::store::{DueTimer, RouteStatus};
+use switchyard_proto::events::v1::{envelope::Body, RouteConversation};
+
+use crate::LOGOUT_REQUEUED_TOTAL;
+
+/// How long a fired timer is leased before it comes due again (if its taker died).
+const LEASE: Duration = Duration::from_secs(30);
+/// Timers fired per shard per tick.
+const BATCH: usize = 100;
+
+pub(crate) struct LogoutTimers {
+    platform: Platform,
+    grace: Duration,
+    partitions: Option<i32>,
+}
+
+impl LogoutTimers {
+    pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
+        Self { platform, grace, partitions: None }
+    }
+
+    async fn partitions(&mut self) -> Result<i32, ServiceError> {
+        if let Some(n) = self.partitions {
+            return Ok(n);
+        }
+        let n = self.platform.bus.partition_count(&self.platform.topics.agents).await?;
+        Ok(*self.partitions.insert(n))
+    }
+
+    async fn shard_of(&mut self, account_id: &str, agent_id: &str) -> Result<String, ServiceError> {
+        let partitions = self.partitions().await?;
+        Ok(shard(partition_for(&keys::agent(account_id, agent_id), partitions)))
+    }
+
+    pub(crate) async fn schedule(&mut self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        let shard = self.shard_of(account_id, agent_id).await?;
+        let due = self.platform.clock.now_ms() + self.grace.as_millis() as i64;
+        let payload = Bytes::from(format!("{account_id}\n{agent_id}"));
+        self.platform.store.schedule_timer(&shard, &timer_id(account_id, agent_id), due, payload).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn cancel(&mut self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        let shard = self.shard_of(account_id, agent_id).await?;
+        self.platform.store.cancel_timer(&shard, &timer_id(account_id, agent_id)).await?;
+        Ok(())
+    }
+
+    /// Fires what is due in the shards of the owned `agents` partitions. A timer whose effect
+    /// failed stays leased and comes due again after the lease.
+    pub(crate) async fn fire_due(&mut self, assignment: &[(String, i32)]) {
+        let topic = self.platform.topics.agents.clone();
+        for (_, partition) in assignment.iter().filter(|(t, _)| *t == topic) {
+            let shard = shard(*partition);
+            let now = self.platform.clock.now_ms();
+            let due = match self.platform.store.due_timers(&shard, now, LEASE.as_millis() as i64, BATCH).await {
+                Ok(due) => due,
+                Err(err) => {
+                    tracing::warn!(shard, error = %err, "reading due logout timers failed");
+                    continue;
+                }
+            };
+            for timer in due {
+                match self.fire(&timer).await {
+                    Ok(()) => {
+                        if let Err(err) = self.platform.store.complete_timer(&shard, &timer).await {
+                            tracing::warn!(shard, timer = %timer.timer_id, error = %err, "completing a timer failed");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(timer = %timer.timer_id, error = %err, "logout requeue failed; it fires again")
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fire(&self, timer: &DueTimer) -> Result<(), ServiceError> {
+        let text = String::from_utf8_lossy(&timer.payload);
+        let Some((account_id, agent_id)) = text.split_once('\n') else {
+            tracing::error!(timer = %timer.timer_id, "malformed logout timer payload; dropped");
+            return Ok(());
+        };
+        let store = &self.platform.store;
+        let Some(agent) = store.get_agent(account_id, agent_id).await? else { return Ok(()) };
+        if agent.logged_in {
+            return Ok(());
+        }
+        // Commands to the same skill go to the same partition: publish them concurrently.
+        let mut commands: HashMap<String, Vec<RouteConversation>> = HashMap::new();
+        for (conversation_id, _) in &agent.load {
+            let Some(route) = store.route(account_id, conversation_id).await? else { continue };
+            if route.status != RouteStatus::Assigned || route.agent_id != agent_id {
+                continue;
+            }
+            commands.entry(route.skill_id.clone()).or_default().push(RouteConversation {
+                conversation_id: conversation_id.clone(),
+                skill_id: route.skill_id.clone(),
+                queued_at_ms: self.platform.clock.now_ms(),
+                avoid_agent_id: agent_id.to_owned(),
+                assignment_version: route.version,
+                reason: "agent_logged_out".into(),
+            });
+        }
+        let platform = &self.platform;
+        let publishes = commands.into_values().flatten().map(|cmd| async move {
+            let id = format!("logout-requeue:{}:{}", cmd.conversation_id, cmd.assignment_version);
+            let key = keys::skill(account_id, &cmd.skill_id);
+            let env = envelope::with_id(id, account_id, platform.clock.now_ms(), Body::RouteConversation(cmd));
+            envelope::publish(&*platform.bus, &platform.topics.routing, key, &env).await
+        });
+        let sent = futures::future::try_join_all(publishes).await?;
+        if !sent.is_empty() {
+            tracing::info!(
+                account_id,
+                agent_id,
+                conversations = sent.len(),
+                "logged-out agent's conversations requeued"
+            );
+            metrics::counter!(LOGOUT_REQUEUED_TOTAL, "service" => "capacity").increment(sent.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+fn timer_id(account_id: &str, agent_id: &str) -> String {
+    format!("logout:{}", keys::agent(account_id, agent_id))
+}
+
+/// The timer shard of one `agents` partition.
+fn shard(partition: i32) -> String {
+    format!("capacity.agents.{partition}")
+}

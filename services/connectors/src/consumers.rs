@@ -1,0 +1,227 @@
+//! The connectors' consumers: the partner outbox (durable) and the per-replica fan-out to the
+//! streams connected here (nothing durable).
+
+use async_trait::async_trait;
+use switchyard_kit::consumer::Handler;
+use switchyard_kit::ServiceError;
+use switchyard_platform::bus::Delivery;
+use switchyard_platform::store::{RouteStatus, StateStore};
+use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Unassigned};
+use switchyard_proto::common::v1::Party;
+use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, OutboundEvent};
+use switchyard_proto::events::v1::{envelope::Body, Envelope};
+
+use crate::edge::Edge;
+
+/// Writes what partners must hear about assignments into their outbox, and does the store's
+/// housekeeping (the in-memory store's expiry) once a tick.
+pub struct OutboxHandler {
+    pub edge: Edge,
+}
+
+#[async_trait]
+impl Handler for OutboxHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        let Some(Body::ConversationAssigned(assigned)) = env.body else { return Ok(()) };
+        let store = &self.edge.platform.store;
+        let Some(record) = store.get_conversation(&env.account_id, &assigned.conversation_id).await? else {
+            // Expired after its retention: nothing left to tell anyone.
+            return Ok(());
+        };
+        let event = OutboundEvent {
+            sequence: 0,
+            conversation_id: assigned.conversation_id.clone(),
+            consumer_id: record.consumer_id.clone(),
+            event: Some(outbound_event::Event::AgentJoined(AgentJoined { agent_id: assigned.agent_id })),
+        };
+        // Refused once the conversation closed: "joined" never follows "closed".
+        self.edge.outbox_while_open(&env.account_id, &record, env.event_id, event).await?;
+        Ok(())
+    }
+
+    async fn tick(&mut self, _assignment: &[(String, i32)]) {
+        let store: &dyn StateStore = &*self.edge.platform.store;
+        if let Err(err) = store.maintain(self.edge.platform.clock.now_ms()).await {
+            tracing::warn!(error = %err, "store housekeeping failed");
+        }
+    }
+}
+
+/// Pushes events to the streams connected to this replica. Nothing durable happens here.
+pub struct FanoutHandler {
+    pub edge: Edge,
+}
+
+#[async_trait]
+impl Handler for FanoutHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        let account = env.account_id.as_str();
+        let hub = &self.edge.hub;
+        match env.body {
+            Some(Body::ConversationAssigned(a)) => {
+                hub.wake_partners(account);
+                // Assignment events can come again (redelivery after a crash, re-announcement):
+                // only the current assignment of an open conversation reaches the agent.
+                if !hub.has_agent(account, &a.agent_id) {
+                    return Ok(());
+                }
+                let current = self.edge.platform.store.route(account, &a.conversation_id).await?.is_some_and(|r| {
+                    r.status == RouteStatus::Assigned && r.agent_id == a.agent_id && r.version == a.assignment_version
+                });
+                if current {
+                    if let Some(event) = self.edge.assignment_event(account, &a.conversation_id, &a.skill_id).await? {
+                        hub.to_agent(account, &a.agent_id, event);
+                    }
+                }
+            }
+            Some(Body::MessagePublished(m)) => {
+                let Some(message) = m.message else { return Ok(()) };
+                if message.from == Party::Consumer as i32 {
+                    if !m.agent_id.is_empty() {
+                        hub.to_agent(
+                            account,
+                            &m.agent_id,
+                            AgentEvent { event: Some(agent_event::Event::Message(message)) },
+                        );
+                    }
+                } else {
+                    hub.wake_partners(account);
+                }
+            }
+            Some(Body::ConversationClosed(c)) => {
+                hub.wake_partners(account);
+                if !c.agent_id.is_empty() {
+                    let ended = ConversationEnded { conversation_id: c.conversation_id, closed_by: c.closed_by };
+                    hub.to_agent(account, &c.agent_id, AgentEvent { event: Some(agent_event::Event::Closed(ended)) });
+                }
+            }
+            Some(Body::ConversationUnassigned(u)) => {
+                let event = Unassigned { conversation_id: u.conversation_id, reason: u.reason };
+                hub.to_agent(account, &u.agent_id, AgentEvent { event: Some(agent_event::Event::Unassigned(event)) });
+            }
+            Some(Body::AgentSessionChanged(s)) if !s.logged_in => {
+                hub.end_agent(
+                    account,
+                    &s.agent_id,
+                    tonic::Status::failed_precondition(format!("agent {} logged out", s.agent_id)),
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use switchyard_kit::{Platform, Topics};
+    use switchyard_platform::bus::MemoryBus;
+    use switchyard_platform::store::prelude::*;
+    use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, Claim, MemoryStore, NewConversation, ONE};
+    use switchyard_platform::ManualClock;
+    use switchyard_proto::events::v1::{AgentSessionChanged, ConversationAssigned};
+
+    use super::*;
+    use crate::hub::{Hub, HubEvent};
+
+    async fn assigned_conversation(store: &MemoryStore) {
+        let spec = AgentSpec { agent_id: "a".into(), skill_ids: vec!["s".into()], max_conversations: 2, bot: false };
+        store.create_agent("acme", &spec).await.unwrap();
+        let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };
+        store.set_agent_session("acme", "a", &online, 0).await.unwrap();
+        let new = NewConversation {
+            conversation_id: "c".into(),
+            consumer_id: "k".into(),
+            channel: 1,
+            skill_id: "s".into(),
+            language: String::new(),
+            partner_message_id: String::new(),
+            opened_at_ms: 0,
+        };
+        store.open_conversation("acme", &new).await.unwrap();
+        store.enqueue("acme", "c", "s", 0).await.unwrap();
+        let claim = Claim {
+            account_id: "acme".into(),
+            conversation_id: "c".into(),
+            skill_id: "s".into(),
+            agent_id: "a".into(),
+            weight: ONE,
+            headroom: 500,
+            now_ms: 0,
+        };
+        store.claim(&claim).await.unwrap();
+    }
+
+    fn assigned(version: u64) -> Envelope {
+        let body = Body::ConversationAssigned(ConversationAssigned {
+            conversation_id: "c".into(),
+            agent_id: "a".into(),
+            skill_id: "s".into(),
+            assignment_version: version,
+        });
+        switchyard_kit::envelope::new("acme", 0, body)
+    }
+
+    fn delivery() -> Delivery {
+        Delivery {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            key: String::new(),
+            payload: Default::default(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn edge(store: Arc<MemoryStore>) -> Edge {
+        let platform = Platform {
+            bus: Arc::new(MemoryBus::new()),
+            store,
+            clock: Arc::new(ManualClock::new(0)),
+            topics: Topics::with_prefix("t."),
+            instance_id: "i".into(),
+        };
+        Edge::new(platform, Hub::new(100), crate::Config::default())
+    }
+
+    #[tokio::test]
+    async fn only_the_current_assignment_of_an_open_conversation_reaches_the_agent() {
+        let store = Arc::new(MemoryStore::new());
+        assigned_conversation(&store).await;
+        let edge = edge(store.clone());
+        let (mut stream, _permit) = edge.hub.register_agent("acme", "a").unwrap();
+        let mut fanout = FanoutHandler { edge: edge.clone() };
+
+        fanout.handle(assigned(7), &delivery()).await.unwrap();
+        assert!(stream.try_recv().is_err(), "a stale version is dropped");
+        fanout.handle(assigned(1), &delivery()).await.unwrap();
+        let HubEvent::Event(event) = stream.try_recv().unwrap() else { panic!("expected an event") };
+        assert!(matches!(event.event, Some(agent_event::Event::Assigned(_))));
+
+        store.close_conversation("acme", "c", 1, None).await.unwrap();
+        fanout.handle(assigned(1), &delivery()).await.unwrap();
+        assert!(stream.try_recv().is_err(), "a redelivered assignment of a closed conversation is dropped");
+    }
+
+    /// Finding 3: after Logout the agent's stream stayed open and kept receiving messages.
+    #[tokio::test]
+    async fn a_logout_ends_the_agents_streams_on_every_replica() {
+        let store = Arc::new(MemoryStore::new());
+        let edge = edge(store);
+        let (mut stream, _permit) = edge.hub.register_agent("acme", "a").unwrap();
+        let mut fanout = FanoutHandler { edge: edge.clone() };
+        let logout = Body::AgentSessionChanged(AgentSessionChanged {
+            agent_id: "a".into(),
+            logged_in: false,
+            ..Default::default()
+        });
+        fanout.handle(switchyard_kit::envelope::new("acme", 0, logout), &delivery()).await.unwrap();
+        let HubEvent::End(status) = stream.try_recv().unwrap() else { panic!("expected the end") };
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(status.message().contains("logged out"), "{status:?}");
+    }
+}

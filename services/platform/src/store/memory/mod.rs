@@ -1,0 +1,193 @@
+//! In-memory state store for embedded mode and unit tests. One lock makes every operation
+//! atomic, which is the same guarantee the Redis scripts give. What Redis expires by itself
+//! (closed conversations, routes, dedupe ids, rate state) carries a deadline here and is
+//! deleted by [`StateStore::maintain`] or by the next write that passes the deadline.
+
+mod conversations;
+mod routing;
+mod timers;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::*;
+
+pub struct MemoryStore {
+    retention: Retention,
+    state: Mutex<State>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_retention(Retention::default())
+    }
+}
+
+/// (account, channel, consumer, partner message id)
+type OpenKey = (String, i32, String, String);
+/// (account, channel, consumer)
+type ConsumerKey = (String, i32, String);
+
+/// Something deleted at a deadline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Expiry {
+    /// A closed conversation: record, transcript, message dedupe ids.
+    Conversation(String, String),
+    Route(String, String),
+    OpenDedupe(OpenKey),
+    Rate(ConsumerKey),
+}
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<String, String>,
+    skills: HashMap<String, BTreeMap<String, SkillRecord>>,
+    agents: HashMap<(String, String), AgentRecord>,
+    conversations: HashMap<(String, String), ConversationRecord>,
+    transcripts: HashMap<(String, String), Vec<StoredMessage>>,
+    /// (account, conversation) -> dedupe id -> sequence
+    message_dedupe: HashMap<(String, String), HashMap<String, u64>>,
+    open_dedupe: HashMap<OpenKey, String>,
+    open_by_consumer: HashMap<(String, String), String>,
+    /// Theoretical arrival time of the consumer's next message (µs), see `rate.rs`.
+    consumer_rates: HashMap<ConsumerKey, i64>,
+    outboxes: HashMap<(String, i32), Outbox>,
+    routes: HashMap<(String, String), Route>,
+    /// (account, skill) -> ordered (queued_at, conversation)
+    queues: HashMap<(String, String), BTreeSet<(i64, String)>>,
+    /// (account, conversation) -> claimed at, for assignments not yet announced
+    unannounced: HashMap<(String, String), i64>,
+    timers: HashMap<String, timers::Shard>,
+    /// The current deadline of each expiring thing, and the same ordered by time.
+    deadlines: HashMap<Expiry, i64>,
+    expiries: BTreeSet<(i64, Expiry)>,
+}
+
+#[derive(Default)]
+struct Outbox {
+    next: u64,
+    acked: u64,
+    delivered: u64,
+    /// sequence -> (payload, message sequence or 0)
+    entries: BTreeMap<u64, (Bytes, u64)>,
+    /// dedupe id -> sequence, and the reverse for trimming on ack.
+    seen: HashMap<String, u64>,
+    seen_by_sequence: BTreeMap<u64, String>,
+}
+
+impl Outbox {
+    fn push(&mut self, payload: Bytes, message_sequence: u64, dedupe_id: &str) -> u64 {
+        self.next += 1;
+        self.entries.insert(self.next, (payload, message_sequence));
+        if !dedupe_id.is_empty() {
+            self.seen.insert(dedupe_id.to_owned(), self.next);
+            self.seen_by_sequence.insert(self.next, dedupe_id.to_owned());
+        }
+        self.next
+    }
+}
+
+fn k(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_retention(retention: Retention) -> Self {
+        Self { retention, state: Mutex::new(State::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-done operation visible: every
+        // operation validates before it writes. Recover the guard instead of propagating.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many entries each family holds (what a growth test compares with its baseline).
+    pub fn sizes(&self) -> BTreeMap<&'static str, usize> {
+        let s = self.lock();
+        let outbox_entries: usize = s.outboxes.values().map(|o| o.entries.len() + o.seen.len()).sum();
+        BTreeMap::from([
+            ("conversations", s.conversations.len()),
+            ("transcripts", s.transcripts.len()),
+            ("message_dedupe", s.message_dedupe.len()),
+            ("open_dedupe", s.open_dedupe.len()),
+            ("open_by_consumer", s.open_by_consumer.len()),
+            ("consumer_rates", s.consumer_rates.len()),
+            ("outbox_entries", outbox_entries),
+            ("routes", s.routes.len()),
+            ("queues", s.queues.len()),
+            ("unannounced", s.unannounced.len()),
+            ("timers", s.timers.values().map(timers::Shard::len).sum()),
+            ("deadlines", s.deadlines.len()),
+        ])
+    }
+}
+
+impl State {
+    fn remove_from_queue(&mut self, account: &str, skill: &str, queued_at: i64, conv: &str) {
+        if let Some(q) = self.queues.get_mut(&k(account, skill)) {
+            q.remove(&(queued_at, conv.to_owned()));
+            if q.is_empty() {
+                self.queues.remove(&k(account, skill));
+            }
+        }
+    }
+
+    fn push_queue(&mut self, account: &str, skill: &str, queued_at: i64, conv: &str) {
+        self.queues.entry(k(account, skill)).or_default().insert((queued_at, conv.to_owned()));
+    }
+
+    fn expire_at(&mut self, what: Expiry, at: i64) {
+        if let Some(old) = self.deadlines.insert(what.clone(), at) {
+            self.expiries.remove(&(old, what.clone()));
+        }
+        self.expiries.insert((at, what));
+    }
+
+    /// Deletes everything whose deadline is at or before `now`.
+    fn expire(&mut self, now: i64) {
+        while let Some((at, what)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            self.deadlines.remove(&what);
+            match what {
+                Expiry::Conversation(account, conversation) => {
+                    let key = (account, conversation);
+                    self.conversations.remove(&key);
+                    self.transcripts.remove(&key);
+                    self.message_dedupe.remove(&key);
+                }
+                Expiry::Route(account, conversation) => {
+                    self.routes.remove(&(account, conversation));
+                }
+                Expiry::OpenDedupe(key) => {
+                    self.open_dedupe.remove(&key);
+                }
+                Expiry::Rate(key) => {
+                    self.consumer_rates.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn maintain(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.lock().expire(now_ms);
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! Agents, accounts and skills, queues and routes, and the arbiter operations, in memory.
+
+use super::*;
+
+#[async_trait]
+impl AgentStore for MemoryStore {
+    async fn create_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let key = k(account_id, &spec.agent_id);
+        if s.agents.contains_key(&key) {
+            return Ok(false);
+        }
+        s.agents.insert(
+            key,
+            AgentRecord {
+                account_id: account_id.to_owned(),
+                spec: spec.clone(),
+                logged_in: false,
+                state: AgentState::Offline,
+                away_reason: String::new(),
+                state_since_ms: 0,
+                last_assigned_ms: 0,
+                load: Vec::new(),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn update_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.agents.get_mut(&k(account_id, &spec.agent_id)) {
+            Some(agent) => {
+                agent.spec = spec.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        Ok(self.lock().agents.get(&k(account_id, agent_id)).cloned())
+    }
+
+    async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        let s = self.lock();
+        let mut out: Vec<AgentRecord> = s
+            .agents
+            .values()
+            .filter(|a| a.account_id == account_id && a.spec.skill_ids.iter().any(|x| x == skill_id))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.spec.agent_id.cmp(&b.spec.agent_id));
+        Ok(out)
+    }
+
+    async fn set_agent_session(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        session: &AgentSession,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(agent) = s.agents.get_mut(&k(account_id, agent_id)) else {
+            return Ok(false);
+        };
+        if agent.state != session.state || agent.away_reason != session.away_reason {
+            agent.state_since_ms = now_ms;
+        }
+        agent.logged_in = session.logged_in;
+        agent.state = session.state;
+        agent.away_reason = session.away_reason.clone();
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RoutingStore for MemoryStore {
+    async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if s.accounts.contains_key(account_id) {
+            return Ok(false);
+        }
+        s.accounts.insert(account_id.to_owned(), name.to_owned());
+        Ok(true)
+    }
+
+    async fn account_exists(&self, account_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().accounts.contains_key(account_id))
+    }
+
+    async fn create_skill(&self, account_id: &str, skill: &SkillRecord) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let skills = s.skills.entry(account_id.to_owned()).or_default();
+        if skills.contains_key(&skill.skill_id) {
+            return Ok(false);
+        }
+        skills.insert(skill.skill_id.clone(), skill.clone());
+        Ok(true)
+    }
+
+    async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError> {
+        Ok(self.lock().skills.get(account_id).map(|m| m.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().skills.get(account_id).is_some_and(|m| m.contains_key(skill_id)))
+    }
+
+    async fn enqueue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        queued_at_ms: i64,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        let mut s = self.lock();
+        let key = k(account_id, conversation_id);
+        if let Some(route) = s.routes.get(&key) {
+            return Ok(EnqueueOutcome::Unchanged(route.status));
+        }
+        if !s.conversations.get(&key).is_some_and(|c| c.status == ConversationStatus::Open) {
+            return Ok(EnqueueOutcome::NotOpen);
+        }
+        s.routes.insert(
+            key,
+            Route {
+                conversation_id: conversation_id.to_owned(),
+                skill_id: skill_id.to_owned(),
+                status: RouteStatus::Queued,
+                agent_id: String::new(),
+                version: 0,
+                queued_at_ms,
+                requeued_version: 0,
+            },
+        );
+        s.push_queue(account_id, skill_id, queued_at_ms, conversation_id);
+        Ok(EnqueueOutcome::Queued)
+    }
+
+    async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError> {
+        let s = self.lock();
+        let Some(q) = s.queues.get(&k(account_id, skill_id)) else {
+            return Ok(Vec::new());
+        };
+        Ok(q.iter()
+            .take(limit)
+            .map(|(at, conv)| QueueEntry {
+                conversation_id: conv.clone(),
+                queued_at_ms: *at,
+                avoid_agent_id: s.routes.get(&k(account_id, conv)).map(|r| r.agent_id.clone()).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError> {
+        Ok(self.lock().queues.get(&k(account_id, skill_id)).map(|q| q.len() as u64).unwrap_or(0))
+    }
+
+    async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
+        Ok(self.lock().routes.get(&k(account_id, conversation_id)).cloned())
+    }
+
+    async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out: Vec<_> = self.lock().queues.keys().cloned().collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
+        let mut s = self.lock();
+        let mut due: Vec<(i64, (String, String))> =
+            s.unannounced.iter().filter(|(_, at)| **at <= claimed_before_ms).map(|(k, at)| (*at, k.clone())).collect();
+        due.sort();
+        let mut out = Vec::new();
+        for (_, key) in due {
+            match s.routes.get(&key) {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((key.0.clone(), route.clone()));
+                    }
+                }
+                _ => {
+                    s.unannounced.remove(&key);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let key = k(account_id, conversation_id);
+        if s.routes.get(&key).map_or(0, |r| r.version) == version {
+            s.unannounced.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let mut s = self.lock();
+        let route_key = k(&c.account_id, &c.conversation_id);
+        let queued_at = match s.routes.get(&route_key) {
+            Some(r) if r.status == RouteStatus::Queued && r.skill_id == c.skill_id => r.queued_at_ms,
+            _ => return Ok(ClaimOutcome::ConversationGone),
+        };
+        let open = s.conversations.get(&route_key).is_some_and(|conv| conv.status == ConversationStatus::Open);
+        if !open {
+            // Closed (its release is on the way) or expired: it must not stay in the queue.
+            s.remove_from_queue(&c.account_id, &c.skill_id, queued_at, &c.conversation_id);
+            return Ok(ClaimOutcome::ConversationGone);
+        }
+        let Some(agent) = s.agents.get_mut(&k(&c.account_id, &c.agent_id)) else {
+            return Ok(ClaimOutcome::AgentUnavailable);
+        };
+        if !agent.logged_in || agent.state != AgentState::Online || !agent.spec.skill_ids.contains(&c.skill_id) {
+            return Ok(ClaimOutcome::AgentUnavailable);
+        }
+        let max = agent.spec.max_conversations as Milli * ONE;
+        if agent.capacity_used() + c.weight > max + c.headroom {
+            return Ok(ClaimOutcome::AgentFull);
+        }
+        agent.load.push((c.conversation_id.clone(), c.weight));
+        agent.last_assigned_ms = c.now_ms;
+        let route = s.routes.get_mut(&route_key).ok_or_else(|| StoreError::Corrupt("route vanished".into()))?;
+        route.status = RouteStatus::Assigned;
+        route.agent_id = c.agent_id.clone();
+        route.version += 1;
+        let version = route.version;
+        s.remove_from_queue(&c.account_id, &c.skill_id, queued_at, &c.conversation_id);
+        s.unannounced.insert(route_key, c.now_ms);
+        Ok(ClaimOutcome::Claimed { version })
+    }
+
+    async fn release(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        now_ms: i64,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        let mut s = self.lock();
+        s.expire(now_ms);
+        let key = k(account_id, conversation_id);
+        let expiry = Expiry::Route(key.0.clone(), key.1.clone());
+        let Some(route) = s.routes.get(&key).cloned() else {
+            s.routes.insert(
+                key,
+                Route {
+                    conversation_id: conversation_id.to_owned(),
+                    skill_id: String::new(),
+                    status: RouteStatus::Closed,
+                    agent_id: String::new(),
+                    version: 0,
+                    queued_at_ms: 0,
+                    requeued_version: 0,
+                },
+            );
+            s.expire_at(expiry, now_ms + self.retention.closed_ms);
+            return Ok(ReleaseOutcome::Unchanged);
+        };
+        let outcome = match route.status {
+            RouteStatus::Closed => return Ok(ReleaseOutcome::Unchanged),
+            RouteStatus::Queued => {
+                s.remove_from_queue(account_id, &route.skill_id, route.queued_at_ms, conversation_id);
+                ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }
+            }
+            RouteStatus::Assigned => {
+                if let Some(agent) = s.agents.get_mut(&k(account_id, &route.agent_id)) {
+                    agent.load.retain(|(c, _)| c != conversation_id);
+                }
+                ReleaseOutcome::FreedAgent { agent_id: route.agent_id.clone(), skill_id: route.skill_id.clone() }
+            }
+        };
+        if let Some(r) = s.routes.get_mut(&key) {
+            r.status = RouteStatus::Closed;
+        }
+        s.expire_at(expiry, now_ms + self.retention.closed_ms);
+        Ok(outcome)
+    }
+
+    async fn requeue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        from_agent: &str,
+        version: u64,
+        to_skill: &str,
+        now_ms: i64,
+    ) -> Result<RequeueOutcome, StoreError> {
+        let mut s = self.lock();
+        let key = k(account_id, conversation_id);
+        let Some(route) = s.routes.get_mut(&key) else { return Ok(RequeueOutcome::NotAssigned) };
+        match route.status {
+            RouteStatus::Closed => return Ok(RequeueOutcome::Closed),
+            RouteStatus::Assigned if route.agent_id == from_agent && (version == 0 || route.version == version) => {}
+            _ if version != 0 && route.requeued_version == version => return Ok(RequeueOutcome::AlreadyRequeued),
+            _ => return Ok(RequeueOutcome::NotAssigned),
+        }
+        route.status = RouteStatus::Queued;
+        route.skill_id = to_skill.to_owned();
+        route.queued_at_ms = now_ms;
+        route.requeued_version = route.version;
+        if let Some(agent) = s.agents.get_mut(&k(account_id, from_agent)) {
+            agent.load.retain(|(c, _)| c != conversation_id);
+        }
+        s.push_queue(account_id, to_skill, now_ms, conversation_id);
+        Ok(RequeueOutcome::Requeued)
+    }
+}

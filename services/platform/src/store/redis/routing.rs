@@ -1,0 +1,338 @@
+//! Agents, accounts and skills, queues and routes, and the arbiter scripts, on Redis.
+
+use super::*;
+
+#[async_trait]
+impl AgentStore for RedisStore {
+    async fn create_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.create_agent.prepare_invoke();
+        inv.key(self.key(account_id, "agent", &spec.agent_id))
+            .key(self.key(account_id, "agent-skills", &spec.agent_id))
+            .key(self.key(account_id, "agent-load", &spec.agent_id));
+        self.agent_spec_args(&mut inv, account_id, spec);
+        Ok(integer::<i64>(self.run(&inv).await?, "create_agent")? == 1)
+    }
+
+    async fn update_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.update_agent.prepare_invoke();
+        inv.key(self.key(account_id, "agent", &spec.agent_id)).key(self.key(
+            account_id,
+            "agent-skills",
+            &spec.agent_id,
+        ));
+        self.agent_spec_args(&mut inv, account_id, spec);
+        Ok(integer::<i64>(self.run(&inv).await?, "update_agent")? == 1)
+    }
+
+    async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        self.load_agent(account_id, agent_id).await
+    }
+
+    async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.key(account_id, "skill-agents", skill_id))).await?;
+        let mut ids = array(reply, "skill agents")?
+            .into_iter()
+            .map(|id| string(id, "skill agent id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        ids.sort();
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for id in &ids {
+            add_agent_reads(&mut pipe, self, account_id, id);
+        }
+        let mut replies = self.query_pipe(&pipe).await?.into_iter();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            // The index and the records are read in two steps: skip an agent that lost the
+            // skill in between.
+            if let Some(agent) = decode_agent(account_id, id, &mut replies)? {
+                if agent.spec.skill_ids.iter().any(|s| s == skill_id) {
+                    out.push(agent);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_agent_session(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        session: &AgentSession,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.set_agent_session.prepare_invoke();
+        inv.key(self.key(account_id, "agent", agent_id))
+            .arg(self.base(account_id))
+            .arg(flag_arg(session.logged_in))
+            .arg(session.state.as_str())
+            .arg(&session.away_reason)
+            .arg(now_ms);
+        Ok(integer::<i64>(self.run(&inv).await?, "set_agent_session")? == 1)
+    }
+}
+
+#[async_trait]
+impl RoutingStore for RedisStore {
+    async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError> {
+        let reply =
+            self.query(::redis::cmd("HSETNX").arg(self.akey(account_id, "account")).arg("name").arg(name)).await?;
+        Ok(integer::<i64>(reply, "HSETNX")? == 1)
+    }
+
+    async fn account_exists(&self, account_id: &str) -> Result<bool, StoreError> {
+        let reply = self.query(::redis::cmd("EXISTS").arg(self.akey(account_id, "account"))).await?;
+        Ok(integer::<i64>(reply, "EXISTS")? == 1)
+    }
+
+    async fn create_skill(&self, account_id: &str, skill: &SkillRecord) -> Result<bool, StoreError> {
+        let reply = self
+            .query(::redis::cmd("HSETNX").arg(self.akey(account_id, "skills")).arg(&skill.skill_id).arg(&skill.name))
+            .await?;
+        Ok(integer::<i64>(reply, "HSETNX")? == 1)
+    }
+
+    async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError> {
+        let reply = self.query(::redis::cmd("HGETALL").arg(self.akey(account_id, "skills"))).await?;
+        let mut skills = hash(reply, "skills")?
+            .into_iter()
+            .map(|(skill_id, name)| {
+                let name = String::from_utf8(name).map_err(|_| corrupt("skill name: not UTF-8"))?;
+                Ok(SkillRecord { skill_id, name })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        skills.sort_by(|a, b| a.skill_id.cmp(&b.skill_id));
+        Ok(skills)
+    }
+
+    async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError> {
+        let reply = self.query(::redis::cmd("HEXISTS").arg(self.akey(account_id, "skills")).arg(skill_id)).await?;
+        Ok(integer::<i64>(reply, "HEXISTS")? == 1)
+    }
+
+    async fn enqueue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        queued_at_ms: i64,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        self.mark_account_active(account_id).await?;
+        let mut inv = self.scripts.enqueue.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.key(account_id, "queue", skill_id))
+            .key(self.akey(account_id, "active-skills"))
+            .key(self.key(account_id, "conv", conversation_id))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(skill_id)
+            .arg(queued_at_ms);
+        let what = "enqueue";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "queued" => Ok(EnqueueOutcome::Queued),
+            "unchanged" => Ok(EnqueueOutcome::Unchanged(route_status(&string(next(&mut rest, what)?, what)?)?)),
+            "not_open" => Ok(EnqueueOutcome::NotOpen),
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let stop = i64::try_from(limit - 1).unwrap_or(i64::MAX);
+        let mut inv = self.scripts.queue_head.prepare_invoke();
+        inv.key(self.key(account_id, "queue", skill_id)).arg(self.base(account_id)).arg(stop);
+        let what = "queue_head";
+        let mut items = array(self.run(&inv).await?, what)?.into_iter();
+        let mut out = Vec::new();
+        while let Some(conversation) = items.next() {
+            let conversation_id = string(conversation, what)?;
+            let queued_at_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
+            let avoid_agent_id = string(next(&mut items, what)?, what)?;
+            out.push(QueueEntry { conversation_id, queued_at_ms, avoid_agent_id });
+        }
+        Ok(out)
+    }
+
+    async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError> {
+        let reply = self.query(::redis::cmd("ZCARD").arg(self.key(account_id, "queue", skill_id))).await?;
+        integer(reply, "ZCARD")
+    }
+
+    async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
+        let reply = self.query(::redis::cmd("HGETALL").arg(self.key(account_id, "route", conversation_id))).await?;
+        decode_route(conversation_id, reply)
+    }
+
+    async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
+        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.active_accounts_key())).await?;
+        let accounts = array(reply, "active accounts")?
+            .into_iter()
+            .map(|a| string(a, "active account"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut due: Vec<(i64, String, String)> = Vec::new();
+        for account in &accounts {
+            let reply = self
+                .query(
+                    ::redis::cmd("ZRANGEBYSCORE")
+                        .arg(self.akey(account, "unannounced"))
+                        .arg("-inf")
+                        .arg(claimed_before_ms)
+                        .arg("WITHSCORES")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit),
+                )
+                .await?;
+            let mut items = array(reply, "unannounced")?.into_iter();
+            while let Some(member) = items.next() {
+                let conversation = string(member, "unannounced member")?;
+                let score = integral_score(&string(next(&mut items, "unannounced")?, "unannounced score")?)?;
+                due.push((score, account.clone(), conversation));
+            }
+        }
+        due.sort();
+        let mut out = Vec::new();
+        for (_, account, conversation) in due {
+            match self.route(&account, &conversation).await? {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((account, route));
+                    }
+                }
+                // No longer assigned: drop it, unless a newer claim came in meanwhile.
+                Some(route) => self.announced(&account, &conversation, route.version).await?,
+                None => self.announced(&account, &conversation, 0).await?,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
+        let mut inv = self.scripts.announced.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.akey(account_id, "unannounced"))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(version);
+        self.run(&inv).await.map(|_| ())
+    }
+
+    async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let reply = self.query(::redis::cmd("SMEMBERS").arg(self.active_accounts_key())).await?;
+        let accounts = array(reply, "active accounts")?
+            .into_iter()
+            .map(|a| string(a, "active account"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for account in &accounts {
+            pipe.cmd("SMEMBERS").arg(self.akey(account, "active-skills"));
+        }
+        let replies = self.query_pipe(&pipe).await?;
+        if replies.len() != accounts.len() {
+            return Err(corrupt("active skills: pipeline reply length"));
+        }
+        let mut out = Vec::new();
+        for (account, skills) in accounts.iter().zip(replies) {
+            for skill in array(skills, "active skills")? {
+                out.push((account.clone(), string(skill, "active skill")?));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let a = c.account_id.as_str();
+        let mut inv = self.scripts.claim.prepare_invoke();
+        inv.key(self.key(a, "route", &c.conversation_id))
+            .key(self.key(a, "conv", &c.conversation_id))
+            .key(self.key(a, "agent", &c.agent_id))
+            .key(self.key(a, "agent-skills", &c.agent_id))
+            .key(self.key(a, "agent-load", &c.agent_id))
+            .key(self.key(a, "queue", &c.skill_id))
+            .key(self.akey(a, "active-skills"))
+            .key(self.akey(a, "unannounced"))
+            .arg(self.base(a))
+            .arg(&c.conversation_id)
+            .arg(&c.skill_id)
+            .arg(&c.agent_id)
+            .arg(c.weight)
+            .arg(c.headroom)
+            .arg(c.now_ms)
+            .arg(ONE);
+        let what = "claim";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "claimed" => Ok(ClaimOutcome::Claimed { version: integer(next(&mut rest, what)?, what)? }),
+            "gone" => Ok(ClaimOutcome::ConversationGone),
+            "unavailable" => Ok(ClaimOutcome::AgentUnavailable),
+            "full" => Ok(ClaimOutcome::AgentFull),
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn release(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        _now_ms: i64,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        let mut inv = self.scripts.release.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.akey(account_id, "active-skills"))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(self.retention.closed_ms);
+        let what = "release";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "unchanged" => Ok(ReleaseOutcome::Unchanged),
+            "left" => Ok(ReleaseOutcome::LeftQueue { skill_id: string(next(&mut rest, what)?, what)? }),
+            "freed" => {
+                let agent_id = string(next(&mut rest, what)?, what)?;
+                let skill_id = string(next(&mut rest, what)?, what)?;
+                Ok(ReleaseOutcome::FreedAgent { agent_id, skill_id })
+            }
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn requeue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        from_agent: &str,
+        version: u64,
+        to_skill: &str,
+        now_ms: i64,
+    ) -> Result<RequeueOutcome, StoreError> {
+        self.mark_account_active(account_id).await?;
+        let mut inv = self.scripts.requeue.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.key(account_id, "agent-load", from_agent))
+            .key(self.key(account_id, "queue", to_skill))
+            .key(self.akey(account_id, "active-skills"))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(from_agent)
+            .arg(to_skill)
+            .arg(now_ms)
+            .arg(version);
+        match string(self.run(&inv).await?, "requeue")?.as_str() {
+            "requeued" => Ok(RequeueOutcome::Requeued),
+            "already" => Ok(RequeueOutcome::AlreadyRequeued),
+            "not_assigned" => Ok(RequeueOutcome::NotAssigned),
+            "closed" => Ok(RequeueOutcome::Closed),
+            other => Err(corrupt(format!("requeue: unexpected outcome {other:?}"))),
+        }
+    }
+}

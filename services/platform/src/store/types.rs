@@ -1,0 +1,337 @@
+//! What the stores hold and what their operations answer. Shared by both implementations.
+
+use bytes::Bytes;
+
+/// Weights and limits are kept in thousandths so that sums are exact (1.0 = 1000).
+pub type Milli = i64;
+pub const ONE: Milli = 1000;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long what a finished conversation leaves behind is kept (architecture §4: nothing grows
+/// with the number of conversations ever handled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// A closed conversation's record, transcript, message dedupe ids and route are deleted
+    /// this long after the close.
+    pub closed_ms: i64,
+    /// A partner message id given at open is remembered this long: a repeat within the window
+    /// returns the same conversation, a later one is a new open.
+    pub dedupe_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { closed_ms: 7 * DAY_MS, dedupe_ms: DAY_MS }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillRecord {
+    pub skill_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    pub agent_id: String,
+    pub skill_ids: Vec<String>,
+    pub max_conversations: u32,
+    pub bot: bool,
+}
+
+/// Agent availability as stored; mirrors `switchyard.common.v1.AgentState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentState {
+    Online,
+    BackSoon,
+    Away,
+    Offline,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Online => "online",
+            AgentState::BackSoon => "back_soon",
+            AgentState::Away => "away",
+            AgentState::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "online" => AgentState::Online,
+            "back_soon" => AgentState::BackSoon,
+            "away" => AgentState::Away,
+            "offline" => AgentState::Offline,
+            _ => return None,
+        })
+    }
+}
+
+/// What the router needs to rank an agent, and what capacity reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub account_id: String,
+    pub spec: AgentSpec,
+    /// The one truth of "logged in": written by the agent edge on login and logout.
+    pub logged_in: bool,
+    pub state: AgentState,
+    pub away_reason: String,
+    pub state_since_ms: i64,
+    /// When the agent last received a conversation; 0 if never (domain R6.2, R6.3).
+    pub last_assigned_ms: i64,
+    /// Assigned conversations and their weights (domain R8.5).
+    pub load: Vec<(String, Milli)>,
+}
+
+impl AgentRecord {
+    pub fn capacity_used(&self) -> Milli {
+        self.load.iter().map(|(_, w)| *w).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSession {
+    pub logged_in: bool,
+    pub state: AgentState,
+    pub away_reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConversation {
+    pub conversation_id: String,
+    pub consumer_id: String,
+    /// `switchyard.common.v1.Channel` as its number.
+    pub channel: i32,
+    pub skill_id: String,
+    pub language: String,
+    /// Empty when the partner sent none. Scoped to (account, channel, consumer).
+    pub partner_message_id: String,
+    pub opened_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub conversation_id: String,
+    pub consumer_id: String,
+    pub channel: i32,
+    /// The skill the conversation was opened on. Where it is queued or assigned now is the
+    /// route's skill ([`Route::skill_id`]): that is the one truth once it was routed.
+    pub skill_id: String,
+    pub language: String,
+    pub status: ConversationStatus,
+    pub opened_at_ms: i64,
+    pub closed_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    Created(ConversationRecord),
+    /// The partner message id was seen before for this consumer on this channel (within the
+    /// dedupe window), or the consumer already has an open conversation in the account
+    /// (domain R1.12): that one is returned.
+    Existing(ConversationRecord),
+}
+
+/// A transcript line; mirrors `switchyard.common.v1.Message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub sequence: u64,
+    /// `switchyard.common.v1.Party` as its number.
+    pub from: i32,
+    pub sender_id: String,
+    pub text: String,
+    pub sent_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub from: i32,
+    pub sender_id: String,
+    pub text: String,
+    pub sent_at_ms: i64,
+    /// Dedupe id (partner message id); empty for none.
+    pub dedupe_id: String,
+    /// Refused when the conversation already holds this many messages; 0 for no limit.
+    pub max_messages: u64,
+    /// Messages per minute allowed to the conversation's consumer (on its channel, across its
+    /// conversations); `None` when this message does not count (agent and system messages).
+    pub consumer_rate_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended(StoredMessage),
+    /// Same dedupe id as an earlier message: that one is returned, nothing is written.
+    Duplicate(StoredMessage),
+    NotFound,
+    Closed,
+    /// The conversation holds `max_messages` already.
+    TooManyMessages {
+        limit: u64,
+    },
+    /// The consumer sent more than its rate allows; it may send again after this long.
+    RateLimited {
+        retry_after_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseOutcome {
+    Closed(ConversationRecord),
+    AlreadyClosed(ConversationRecord),
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteStatus {
+    Queued,
+    Assigned,
+    Closed,
+}
+
+impl RouteStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteStatus::Queued => "queued",
+            RouteStatus::Assigned => "assigned",
+            RouteStatus::Closed => "closed",
+        }
+    }
+}
+
+/// The routing state of one conversation (router-owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub conversation_id: String,
+    /// The skill it is queued on or was assigned from: the conversation's current skill.
+    pub skill_id: String,
+    pub status: RouteStatus,
+    /// Assigned agent, or the agent to avoid while queued after back-to-queue; may be empty.
+    pub agent_id: String,
+    /// Increases with every assignment.
+    pub version: u64,
+    pub queued_at_ms: i64,
+    /// The assignment version that was last returned to the queue; 0 if none. Makes a
+    /// redelivered back-to-queue recognisable (it neither requeues twice nor goes unannounced).
+    pub requeued_version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    Queued,
+    /// Already queued, assigned or closed: nothing changed (redelivery).
+    Unchanged(RouteStatus),
+    /// The conversation is closed or unknown: nothing is queued.
+    NotOpen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub conversation_id: String,
+    pub queued_at_ms: i64,
+    /// The agent that returned it, to be avoided when another agent can take it (R6.4).
+    pub avoid_agent_id: String,
+}
+
+/// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub account_id: String,
+    pub conversation_id: String,
+    pub skill_id: String,
+    pub agent_id: String,
+    pub weight: Milli,
+    /// Allowed excess over max conversations (R8.6: 0.5 = 500).
+    pub headroom: Milli,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed {
+        version: u64,
+    },
+    /// Not queued on that skill any more (assigned elsewhere, closed, moved): try the next
+    /// conversation.
+    ConversationGone,
+    /// Not logged in, not ONLINE, or lacks the skill: try the next agent.
+    AgentUnavailable,
+    /// Weighted load + weight would exceed max + headroom: try the next agent.
+    AgentFull,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// It was assigned; the agent's load no longer counts it.
+    FreedAgent { agent_id: String, skill_id: String },
+    /// It was still queued; it left the queue.
+    LeftQueue { skill_id: String },
+    /// Already released, or never routed: it is marked closed so a late enqueue is ignored.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequeueOutcome {
+    Requeued,
+    /// This very requeue (same agent, same assignment version) happened before: a redelivery.
+    AlreadyRequeued,
+    /// The conversation is not assigned to that agent at that version (any more).
+    NotAssigned,
+    /// The conversation was closed: nothing to requeue and nothing to announce.
+    Closed,
+}
+
+/// An entry written to the (account, channel) outbox in the same step as a conversation
+/// change, so the partner's stream shows changes in the order they happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxWrite {
+    pub channel: i32,
+    pub payload: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub sequence: u64,
+    pub payload: Bytes,
+    /// For an entry written with a message: that message's transcript sequence (the payload
+    /// was encoded before the sequence existed); 0 otherwise.
+    pub message_sequence: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxAppend {
+    Appended(u64),
+    /// Same dedupe id as an entry not yet acknowledged: that entry's sequence.
+    Duplicate(u64),
+    /// The entry was for a conversation that is closed or unknown: nothing written (nothing may
+    /// follow a conversation's close on the partner's stream).
+    NotOpen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acked,
+    /// No stream has delivered that sequence yet; `delivered` is the highest one delivered.
+    NotDelivered {
+        delivered: u64,
+    },
+}
+
+/// A timer handed out by [`super::TimerStore::due_timers`], leased to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub timer_id: String,
+    pub payload: Bytes,
+    /// Identifies this lease: completing with it removes the timer unless it was rescheduled
+    /// since.
+    pub lease: i64,
+}

@@ -1,0 +1,517 @@
+//! Conformance of the store's data-safety rules, against the in-memory store and Redis:
+//! idempotency keys scoped to (account, channel, consumer) within a window; no message dropped
+//! or over its limits; partner outboxes that cannot be acked past what was delivered and that
+//! never show anything after a conversation's close; requeues that apply once; durable timers;
+//! and retention, so nothing grows with the number of conversations ever handled.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchyard_platform::store::*;
+use switchyard_testkit::{unique, RedisServer};
+
+mod support;
+use support::*;
+
+conformance!(
+    open_dedupe_is_scoped_to_channel_and_consumer,
+    consumer_messages_are_limited_per_conversation_and_by_rate,
+    transcript_pages_and_tail,
+    outbox_sequences_and_idempotent_append_until_ack,
+    outbox_ack_needs_delivery_and_trims,
+    nothing_follows_the_close_on_the_partner_stream,
+    enqueue_and_claim_keep_closed_conversations_out_of_queues,
+    requeue_applies_once_per_assignment,
+    timers_fire_when_due_once_per_lease,
+);
+
+fn msg(text: &str, dedupe: &str, at: i64) -> NewMessage {
+    NewMessage {
+        from: 1,
+        sender_id: "consumer".into(),
+        text: text.into(),
+        sent_at_ms: at,
+        dedupe_id: dedupe.into(),
+        max_messages: 0,
+        consumer_rate_per_minute: None,
+    }
+}
+
+fn on_channel(id: &str, consumer: &str, partner: &str, channel: i32) -> NewConversation {
+    NewConversation { channel, ..new_conversation(id, consumer, partner) }
+}
+
+fn created(outcome: OpenOutcome) -> ConversationRecord {
+    match outcome {
+        OpenOutcome::Created(rec) => rec,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+fn existing(outcome: OpenOutcome) -> String {
+    match outcome {
+        OpenOutcome::Existing(rec) => rec.conversation_id,
+        other => panic!("expected Existing, got {other:?}"),
+    }
+}
+
+/// Finding 2: `partner_message_id` was deduplicated per account, so consumer B opening with
+/// the id consumer A used got A's conversation (and B's text landed in A's transcript), and
+/// after A's conversation closed, consumer C got the closed conversation. Keys are scoped to
+/// (account, channel, consumer). Invariant 6 still holds for one consumer.
+async fn open_dedupe_is_scoped_to_channel_and_consumer(store: Store) {
+    let a = unique("acct");
+    let first = created(store.open_conversation(&a, &new_conversation("c1", "alice", "pm-1")).await.unwrap());
+    assert_eq!(
+        first,
+        ConversationRecord {
+            conversation_id: "c1".into(),
+            consumer_id: "alice".into(),
+            channel: 3,
+            skill_id: SKILL.into(),
+            language: "en".into(),
+            status: ConversationStatus::Open,
+            opened_at_ms: 1_000,
+            closed_at_ms: 0,
+        }
+    );
+    // The same consumer repeating the id: the same conversation, nothing written.
+    assert_eq!(existing(store.open_conversation(&a, &new_conversation("c2", "alice", "pm-1")).await.unwrap()), "c1");
+    assert_eq!(store.get_conversation(&a, "c2").await.unwrap(), None);
+    // Another consumer with the same id: its own conversation.
+    let bob = created(store.open_conversation(&a, &new_conversation("c3", "bob", "pm-1")).await.unwrap());
+    assert_eq!((bob.conversation_id.as_str(), bob.consumer_id.as_str()), ("c3", "bob"));
+
+    // After the close, alice's repeat still answers c1 (a late redelivery opens nothing) ...
+    store.close_conversation(&a, "c1", 9_000, None).await.unwrap();
+    let repeat = store.open_conversation(&a, &new_conversation("c4", "alice", "pm-1")).await.unwrap();
+    let OpenOutcome::Existing(rec) = repeat else { panic!("expected Existing, got {repeat:?}") };
+    assert_eq!((rec.conversation_id.as_str(), rec.status), ("c1", ConversationStatus::Closed));
+    // ... but consumer carol gets a new one, never the closed conversation of someone else.
+    let carol = created(store.open_conversation(&a, &new_conversation("c5", "carol", "pm-1")).await.unwrap());
+    assert_eq!(carol.conversation_id, "c5");
+    // On another channel the same consumer's id is another key.
+    let other_channel = store.open_conversation(&a, &on_channel("c6", "alice", "pm-1", 4)).await.unwrap();
+    assert_eq!(created(other_channel).channel, 4);
+
+    // Invariant 7: another account is unrelated.
+    let b = unique("acct");
+    created(store.open_conversation(&b, &new_conversation("c1", "alice", "pm-1")).await.unwrap());
+}
+
+/// Finding 4: one chatty consumer could grow a transcript without bound. A conversation holds
+/// at most `max_messages`; a consumer sends at most its rate (a burst of N, then one per
+/// 60 s / N), counted on its channel across its conversations; agents are not rate-limited; a
+/// redelivery is still answered as a duplicate.
+async fn consumer_messages_are_limited_per_conversation_and_by_rate(store: Store) {
+    let a = unique("acct");
+    created(store.open_conversation(&a, &new_conversation("c1", "alice", "")).await.unwrap());
+    let limited =
+        |text: &str, dedupe: &str, at: i64| NewMessage { consumer_rate_per_minute: Some(3), ..msg(text, dedupe, at) };
+    for i in 0..3 {
+        let outcome = store.append_message(&a, "c1", &limited("hi", &format!("m{i}"), 10_000), None).await.unwrap();
+        assert!(matches!(outcome, AppendOutcome::Appended(_)), "{outcome:?}");
+    }
+    assert_eq!(
+        store.append_message(&a, "c1", &limited("4th", "m3", 10_000), None).await.unwrap(),
+        AppendOutcome::RateLimited { retry_after_ms: 20_000 }
+    );
+    // Nothing was written by the refusal; a redelivered message is still its duplicate.
+    assert_eq!(store.transcript_tail(&a, "c1", 0).await.unwrap().1, 3);
+    assert!(matches!(
+        store.append_message(&a, "c1", &limited("hi", "m1", 10_000), None).await.unwrap(),
+        AppendOutcome::Duplicate(_)
+    ));
+    // An agent's message does not count against the consumer.
+    let agent = NewMessage { from: 2, sender_id: "ann".into(), ..msg("hello", "", 10_000) };
+    assert!(matches!(store.append_message(&a, "c1", &agent, None).await.unwrap(), AppendOutcome::Appended(_)));
+    // Another consumer has its own budget; the same consumer after one interval may send one.
+    created(store.open_conversation(&a, &new_conversation("c2", "bob", "")).await.unwrap());
+    assert!(matches!(
+        store.append_message(&a, "c2", &limited("hi", "", 10_000), None).await.unwrap(),
+        AppendOutcome::Appended(_)
+    ));
+    assert!(matches!(
+        store.append_message(&a, "c1", &limited("later", "m4", 30_000), None).await.unwrap(),
+        AppendOutcome::Appended(_)
+    ));
+    assert!(matches!(
+        store.append_message(&a, "c1", &limited("again", "m5", 30_000), None).await.unwrap(),
+        AppendOutcome::RateLimited { .. }
+    ));
+
+    // The per-conversation limit counts every message, whoever sent it.
+    let capped = |text: &str| NewMessage { max_messages: 6, ..msg(text, "", 40_000) };
+    assert!(matches!(
+        store.append_message(&a, "c1", &capped("sixth"), None).await.unwrap(),
+        AppendOutcome::Appended(_)
+    ));
+    assert_eq!(
+        store.append_message(&a, "c1", &capped("seventh"), None).await.unwrap(),
+        AppendOutcome::TooManyMessages { limit: 6 }
+    );
+    assert_eq!(store.transcript_tail(&a, "c1", 0).await.unwrap().1, 6);
+}
+
+/// Finding 4: assignments carry only the newest messages; the rest is read page by page.
+async fn transcript_pages_and_tail(store: Store) {
+    let a = unique("acct");
+    created(store.open_conversation(&a, &new_conversation("c1", "alice", "")).await.unwrap());
+    for i in 1..=7 {
+        store.append_message(&a, "c1", &msg(&format!("t{i}"), "", i), None).await.unwrap();
+    }
+    let texts = |m: Vec<StoredMessage>| m.into_iter().map(|m| (m.sequence, m.text)).collect::<Vec<_>>();
+    assert_eq!(
+        texts(store.transcript_page(&a, "c1", 0, 3).await.unwrap()),
+        [(1, "t1".into()), (2, "t2".into()), (3, "t3".into())]
+    );
+    assert_eq!(texts(store.transcript_page(&a, "c1", 5, 10).await.unwrap()), [(6, "t6".into()), (7, "t7".into())]);
+    assert!(store.transcript_page(&a, "c1", 7, 10).await.unwrap().is_empty());
+    assert!(store.transcript_page(&a, "c1", u64::MAX, 10).await.unwrap().is_empty());
+    assert!(store.transcript_page(&a, "c1", 0, 0).await.unwrap().is_empty());
+    let (tail, total) = store.transcript_tail(&a, "c1", 2).await.unwrap();
+    assert_eq!((texts(tail), total), (vec![(6, "t6".into()), (7, "t7".into())], 7));
+    let (tail, total) = store.transcript_tail(&a, "c1", 100).await.unwrap();
+    assert_eq!((tail.len(), tail[0].sequence, total), (7, 1, 7));
+    assert_eq!(store.transcript_tail(&a, "nope", 5).await.unwrap(), (vec![], 0));
+}
+
+async fn outbox_sequences_and_idempotent_append_until_ack(store: Store) {
+    let a = unique("acct");
+    let payload = |s: &str| Bytes::from(s.to_owned());
+    assert!(store.outbox_read(&a, 7, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.outbox_acked(&a, 7).await.unwrap(), 0);
+    assert_eq!(store.outbox_append(&a, 7, "d1", "", payload("one")).await.unwrap(), OutboxAppend::Appended(1));
+    assert_eq!(store.outbox_append(&a, 7, "d2", "", payload("two")).await.unwrap(), OutboxAppend::Appended(2));
+    assert_eq!(store.outbox_append(&a, 7, "d1", "", payload("changed")).await.unwrap(), OutboxAppend::Duplicate(1));
+    let binary = Bytes::from_static(b"\x00\xff\n{bin}\x00");
+    assert_eq!(store.outbox_append(&a, 7, "d3", "", binary.clone()).await.unwrap(), OutboxAppend::Appended(3));
+    // An empty dedupe id means none: each call appends.
+    assert_eq!(store.outbox_append(&a, 7, "", "", payload("e1")).await.unwrap(), OutboxAppend::Appended(4));
+    assert_eq!(store.outbox_append(&a, 7, "", "", payload("e1")).await.unwrap(), OutboxAppend::Appended(5));
+    // Sequences are per (account, channel).
+    assert_eq!(store.outbox_append(&a, 8, "d1", "", payload("x")).await.unwrap(), OutboxAppend::Appended(1));
+    assert_eq!(
+        store.outbox_append(&unique("acct"), 7, "d1", "", payload("y")).await.unwrap(),
+        OutboxAppend::Appended(1)
+    );
+
+    let entry = |sequence: u64, p: Bytes| OutboxEntry { sequence, payload: p, message_sequence: 0 };
+    let all = store.outbox_read(&a, 7, 0, 100).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            entry(1, payload("one")),
+            entry(2, payload("two")),
+            entry(3, binary),
+            entry(4, payload("e1")),
+            entry(5, payload("e1"))
+        ]
+    );
+    assert_eq!(store.outbox_read(&a, 7, 2, 2).await.unwrap(), all[2..4].to_vec(), "after, limit");
+    assert!(store.outbox_read(&a, 7, 2, 0).await.unwrap().is_empty());
+    assert!(store.outbox_read(&a, 7, u64::MAX, 10).await.unwrap().is_empty());
+
+    // Acknowledged entries take their dedupe ids with them (nothing grows with the stream).
+    store.outbox_delivered(&a, 7, 2).await.unwrap();
+    assert_eq!(store.outbox_ack(&a, 7, 2).await.unwrap(), AckOutcome::Acked);
+    assert_eq!(store.outbox_append(&a, 7, "d1", "", payload("new")).await.unwrap(), OutboxAppend::Appended(6));
+    assert_eq!(store.outbox_append(&a, 7, "d3", "", payload("kept")).await.unwrap(), OutboxAppend::Duplicate(3));
+}
+
+/// Finding 5: an ack of a sequence no stream had delivered was accepted and dropped entries
+/// nobody had seen.
+async fn outbox_ack_needs_delivery_and_trims(store: Store) {
+    let a = unique("acct");
+    for i in 1..=5u64 {
+        store.outbox_append(&a, 1, &format!("d{i}"), "", Bytes::from(format!("p{i}"))).await.unwrap();
+    }
+    assert_eq!(store.outbox_ack(&a, 1, 1).await.unwrap(), AckOutcome::NotDelivered { delivered: 0 });
+    store.outbox_delivered(&a, 1, 3).await.unwrap();
+    assert_eq!(store.outbox_ack(&a, 1, 4).await.unwrap(), AckOutcome::NotDelivered { delivered: 3 });
+    let seqs = |entries: Vec<OutboxEntry>| entries.into_iter().map(|e| e.sequence).collect::<Vec<_>>();
+    assert_eq!(seqs(store.outbox_read(&a, 1, 0, 10).await.unwrap()), [1, 2, 3, 4, 5], "a refused ack drops nothing");
+
+    assert_eq!(store.outbox_ack(&a, 1, 3).await.unwrap(), AckOutcome::Acked);
+    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 3);
+    assert_eq!(seqs(store.outbox_read(&a, 1, 0, 10).await.unwrap()), [4, 5], "acked entries are dropped");
+    assert_eq!(store.outbox_ack(&a, 1, 2).await.unwrap(), AckOutcome::Acked, "an old ack is fine");
+    assert_eq!(store.outbox_acked(&a, 1).await.unwrap(), 3, "never moves backwards");
+
+    // Delivered never moves back and never past the last entry.
+    store.outbox_delivered(&a, 1, 2).await.unwrap();
+    store.outbox_delivered(&a, 1, 1_000).await.unwrap();
+    assert_eq!(store.outbox_ack(&a, 1, 6).await.unwrap(), AckOutcome::NotDelivered { delivered: 5 });
+    assert_eq!(store.outbox_ack(&a, 1, 5).await.unwrap(), AckOutcome::Acked);
+    assert!(store.outbox_read(&a, 1, 0, 10).await.unwrap().is_empty());
+    // Per channel.
+    assert_eq!(store.outbox_ack(&a, 2, 1).await.unwrap(), AckOutcome::NotDelivered { delivered: 0 });
+}
+
+/// Finding 6: "agent joined" could follow "closed" on the partner stream. Entries about a
+/// conversation are refused once it closed; an agent's message and the close are written to
+/// the outbox in the same step as the transcript and the record, so their order there is
+/// the order in which they happened.
+async fn nothing_follows_the_close_on_the_partner_stream(store: Store) {
+    let a = unique("acct");
+    created(store.open_conversation(&a, &new_conversation("c1", "alice", "")).await.unwrap());
+    let joined = Bytes::from_static(b"joined");
+    assert_eq!(store.outbox_append(&a, 3, "j1", "c1", joined.clone()).await.unwrap(), OutboxAppend::Appended(1));
+    assert_eq!(store.outbox_append(&a, 3, "j2", "nope", joined.clone()).await.unwrap(), OutboxAppend::NotOpen);
+
+    let reply = NewMessage { from: 2, sender_id: "ann".into(), ..msg("hello", "", 5) };
+    let write = OutboxWrite { channel: 3, payload: Bytes::from_static(b"reply") };
+    let AppendOutcome::Appended(stored) = store.append_message(&a, "c1", &reply, Some(&write)).await.unwrap() else {
+        panic!("expected Appended")
+    };
+    let closed = OutboxWrite { channel: 3, payload: Bytes::from_static(b"closed") };
+    assert!(matches!(store.close_conversation(&a, "c1", 9, Some(&closed)).await.unwrap(), CloseOutcome::Closed(_)));
+    // A second close writes no second "closed"; a late "joined" is refused.
+    assert!(matches!(
+        store.close_conversation(&a, "c1", 10, Some(&closed)).await.unwrap(),
+        CloseOutcome::AlreadyClosed(_)
+    ));
+    assert_eq!(store.outbox_append(&a, 3, "j3", "c1", joined.clone()).await.unwrap(), OutboxAppend::NotOpen);
+    // A refused message writes nothing to the outbox either.
+    assert_eq!(store.append_message(&a, "c1", &reply, Some(&write)).await.unwrap(), AppendOutcome::Closed);
+    assert_eq!(
+        store.outbox_read(&a, 3, 0, 10).await.unwrap(),
+        vec![
+            OutboxEntry { sequence: 1, payload: joined, message_sequence: 0 },
+            OutboxEntry { sequence: 2, payload: Bytes::from_static(b"reply"), message_sequence: stored.sequence },
+            OutboxEntry { sequence: 3, payload: Bytes::from_static(b"closed"), message_sequence: 0 },
+        ]
+    );
+}
+
+/// A route command for a closed conversation queues nothing, and a claim that finds a queued
+/// conversation closed takes it out of the queue (no entry waits forever on a dead id).
+async fn enqueue_and_claim_keep_closed_conversations_out_of_queues(store: Store) {
+    let a = unique("acct");
+    assert_eq!(store.enqueue(&a, "ghost", SKILL, 1).await.unwrap(), EnqueueOutcome::NotOpen);
+    open(&store, &a, "closed").await;
+    store.close_conversation(&a, "closed", 2, None).await.unwrap();
+    assert_eq!(store.enqueue(&a, "closed", SKILL, 3).await.unwrap(), EnqueueOutcome::NotOpen);
+    assert_eq!(store.route(&a, "closed").await.unwrap(), None, "nothing written");
+
+    queued_conversation(&store, &a, "c1", 5).await;
+    store.close_conversation(&a, "c1", 6, None).await.unwrap();
+    online_agent(&store, &a, "ann", &[SKILL], 2).await;
+    assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
+    assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
+    assert!(store.active_skills().await.unwrap().iter().all(|(acct, _)| acct != &a));
+}
+
+/// Finding 6: a redelivered back-to-queue requeued twice. A requeue names the assignment it
+/// returns; the same one again is recognised, a stale one changes nothing, a closed
+/// conversation is left alone.
+async fn requeue_applies_once_per_assignment(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 2).await;
+    queued_conversation(&store, &a, "c1", 1).await;
+    assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
+    assert_eq!(store.requeue(&a, "c1", "ann", 2, SKILL, 10).await.unwrap(), RequeueOutcome::NotAssigned, "stale");
+    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 10).await.unwrap(), RequeueOutcome::Requeued);
+    let route = store.route(&a, "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.requeued_version), (RouteStatus::Queued, 1));
+    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 11).await.unwrap(), RequeueOutcome::AlreadyRequeued);
+    // Back to the same agent (nobody else): the redelivered requeue of assignment 1 does not
+    // take assignment 2 away.
+    assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 2 });
+    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 12).await.unwrap(), RequeueOutcome::AlreadyRequeued);
+    assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().status, RouteStatus::Assigned);
+    assert_eq!(store.get_agent(&a, "ann").await.unwrap().unwrap().load.len(), 1);
+    // Closed: nothing to do, nothing to announce.
+    store.close_conversation(&a, "c1", 13, None).await.unwrap();
+    store.release(&a, "c1", 14).await.unwrap();
+    assert_eq!(store.requeue(&a, "c1", "ann", 2, SKILL, 15).await.unwrap(), RequeueOutcome::Closed);
+    assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
+}
+
+/// Durable timers: fire when due, earliest first; a handed-out timer is leased (not handed out
+/// again while the lease holds, handed out again after it, as when its poller died);
+/// completing removes it unless it was rescheduled meanwhile; shards are separate.
+async fn timers_fire_when_due_once_per_lease(store: Store) {
+    let shard = unique("shard");
+    let other = unique("shard");
+    let p = |s: &str| Bytes::from(s.to_owned());
+    store.schedule_timer(&shard, "t2", 200, p("two")).await.unwrap();
+    store.schedule_timer(&shard, "t1", 100, p("one")).await.unwrap();
+    store.schedule_timer(&shard, "t3", 300, p("three")).await.unwrap();
+    store.schedule_timer(&other, "t1", 50, p("elsewhere")).await.unwrap();
+    assert!(store.due_timers(&shard, 99, 1_000, 10).await.unwrap().is_empty());
+
+    let due = store.due_timers(&shard, 250, 1_000, 10).await.unwrap();
+    let ids = |d: &[DueTimer]| d.iter().map(|t| (t.timer_id.clone(), t.payload.clone())).collect::<Vec<_>>();
+    assert_eq!(ids(&due), vec![("t1".into(), p("one")), ("t2".into(), p("two"))]);
+    assert!(due.iter().all(|t| t.lease == 1_250));
+    assert!(store.due_timers(&shard, 260, 1_000, 10).await.unwrap().is_empty(), "leased");
+    // t1 completes; t2's taker dies; t2 comes due again when its lease ends (after t3).
+    store.complete_timer(&shard, &due[0]).await.unwrap();
+    let again = store.due_timers(&shard, 1_300, 1_000, 10).await.unwrap();
+    assert_eq!(ids(&again), vec![("t3".into(), p("three")), ("t2".into(), p("two"))]);
+
+    // Rescheduled after it was handed out: completing the old lease keeps the new timer.
+    store.schedule_timer(&shard, "t2", 5_000, p("moved")).await.unwrap();
+    store.complete_timer(&shard, &again[0]).await.unwrap();
+    store.complete_timer(&shard, &again[1]).await.unwrap();
+    assert!(store.due_timers(&shard, 4_999, 1_000, 10).await.unwrap().is_empty());
+    let moved = store.due_timers(&shard, 5_000, 1_000, 1).await.unwrap();
+    assert_eq!(ids(&moved), vec![("t2".into(), p("moved"))]);
+
+    // Cancel, limits, and the other shard untouched.
+    assert!(store.cancel_timer(&shard, "t2").await.unwrap());
+    assert!(!store.cancel_timer(&shard, "t2").await.unwrap());
+    assert!(store.due_timers(&shard, i64::MAX / 2, 1_000, 10).await.unwrap().is_empty());
+    for i in 0..5 {
+        store.schedule_timer(&other, &format!("x{i}"), i, p("x")).await.unwrap();
+    }
+    assert_eq!(store.due_timers(&other, 100, 1_000, 3).await.unwrap().len(), 3);
+    assert_eq!(store.due_timers(&other, 100, 1_000, 10).await.unwrap().len(), 3, "the rest, t1 and x3, x4");
+}
+
+// --- retention: nothing grows with the conversations ever handled --------------------------------
+
+const SHORT: Retention = Retention { closed_ms: 400, dedupe_ms: 400 };
+/// Long enough that the churn's keys are all still there when it ends.
+const GROWTH: Retention = Retention { closed_ms: 3_000, dedupe_ms: 3_000 };
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Opens, talks in, routes, assigns, closes and releases `n` conversations of `a`, with the
+/// clock as Redis sees it (retention is real time there).
+async fn churn(store: &Store, a: &str, n: usize) {
+    for i in 0..n {
+        let id = format!("churn-{i}");
+        let now = now_ms();
+        let open = NewConversation {
+            opened_at_ms: now,
+            ..new_conversation(&id, &format!("consumer-{i}"), &format!("pm-{i}"))
+        };
+        created(store.open_conversation(a, &open).await.unwrap());
+        let m = NewMessage { consumer_rate_per_minute: Some(60), ..msg("hello", &format!("pm-{i}"), now) };
+        store.append_message(a, &id, &m, None).await.unwrap();
+        assert_eq!(store.enqueue(a, &id, SKILL, now).await.unwrap(), EnqueueOutcome::Queued);
+        assert!(matches!(
+            store.claim(&Claim { now_ms: now, ..claim_of(a, &id, "ann", ONE, 0) }).await.unwrap(),
+            ClaimOutcome::Claimed { .. }
+        ));
+        store.announced(a, &id, 1).await.unwrap();
+        let write = OutboxWrite { channel: 3, payload: Bytes::from_static(b"closed") };
+        store.close_conversation(a, &id, now, Some(&write)).await.unwrap();
+        store.release(a, &id, now).await.unwrap();
+    }
+    let last = store.outbox_read(a, 3, 0, 100_000).await.unwrap().last().map_or(0, |e| e.sequence);
+    store.outbox_delivered(a, 3, last).await.unwrap();
+    store.outbox_ack(a, 3, last).await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_store_sizes_return_to_their_baseline_after_retention() {
+    let memory = Arc::new(MemoryStore::with_retention(GROWTH));
+    let store: Store = memory.clone();
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 10_000).await;
+    let past_retention = || now_ms() + GROWTH.closed_ms.max(GROWTH.dedupe_ms) + 61_000;
+    // What one account keeps whatever it handled (an outbox's counters) exists after the first.
+    churn(&store, &a, 1).await;
+    store.maintain(past_retention()).await.unwrap();
+    let baseline = memory.sizes();
+    churn(&store, &a, 2_000).await;
+    assert!(memory.sizes()["conversations"] >= 2_000, "the churn's state is kept for the retention");
+    store.maintain(past_retention()).await.unwrap();
+    assert_eq!(memory.sizes(), baseline);
+}
+
+#[tokio::test]
+async fn redis_key_count_returns_to_its_baseline_after_retention() {
+    let server = RedisServer::start().await.expect("start redis-server");
+    let prefix = unique("sy-growth");
+    let store: Store = Arc::new(RedisStore::connect(&server.url(), &prefix, GROWTH).await.unwrap());
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 10_000).await;
+    let mut con = ::redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    // What stays whatever was handled (the outbox counters, the index of active accounts)
+    // exists after the first conversation; the baseline is taken once that one expired.
+    churn(&store, &a, 1).await;
+    let baseline = settle(&mut con, &prefix, None).await;
+    churn(&store, &a, 2_000).await;
+    let after_churn = count_keys(&mut con, &prefix).await;
+    assert!(after_churn > baseline + 2_000, "{after_churn} keys after the churn, {baseline} before");
+    let now = settle(&mut con, &prefix, Some(baseline)).await;
+    assert_eq!(now, baseline, "keys of finished conversations outlived the retention");
+}
+
+/// Waits (at most 15 s) until the key count reaches `target`, or stops changing past the
+/// retention when there is no target; returns the count.
+async fn settle(con: &mut ::redis::aio::MultiplexedConnection, prefix: &str, target: Option<usize>) -> usize {
+    tokio::time::sleep(Duration::from_millis(GROWTH.closed_ms as u64)).await;
+    let mut now = count_keys(con, prefix).await;
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let next = count_keys(con, prefix).await;
+        let done = match target {
+            Some(t) => next == t,
+            None => next == now,
+        };
+        now = next;
+        if done {
+            break;
+        }
+    }
+    now
+}
+
+/// Keys under `prefix`, counted with SCAN (KEYS would block a real server).
+async fn count_keys(con: &mut ::redis::aio::MultiplexedConnection, prefix: &str) -> usize {
+    let mut cursor: u64 = 0;
+    let mut count = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(con)
+            .await
+            .unwrap();
+        count += keys.len();
+        if next == 0 {
+            return count;
+        }
+        cursor = next;
+    }
+}
+
+/// Finding 2's window: a partner message id is remembered for the dedupe window only.
+async fn dedupe_window_ends(store: Store) {
+    let a = unique("acct");
+    let start = now_ms();
+    let open = |id: &str, at: i64| NewConversation { opened_at_ms: at, ..new_conversation(id, "alice", "pm-1") };
+    created(store.open_conversation(&a, &open("c1", start)).await.unwrap());
+    store.close_conversation(&a, "c1", start, None).await.unwrap();
+    assert_eq!(existing(store.open_conversation(&a, &open("c2", start + 10)).await.unwrap()), "c1");
+    tokio::time::sleep(Duration::from_millis(SHORT.dedupe_ms as u64 + 200)).await;
+    let later = now_ms();
+    store.maintain(later).await.unwrap();
+    let fresh = created(store.open_conversation(&a, &open("c3", later)).await.unwrap());
+    assert_eq!(fresh.conversation_id, "c3", "the same id after the window is a new open");
+}
+
+#[tokio::test]
+async fn memory_dedupe_window_ends() {
+    dedupe_window_ends(Arc::new(MemoryStore::with_retention(SHORT))).await;
+}
+
+#[tokio::test]
+async fn redis_dedupe_window_ends() {
+    let server = RedisServer::start().await.expect("start redis-server");
+    let store = RedisStore::connect(&server.url(), &unique("sy-window"), SHORT).await.unwrap();
+    dedupe_window_ends(Arc::new(store)).await;
+}

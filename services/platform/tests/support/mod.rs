@@ -1,0 +1,143 @@
+//! What the store conformance suites share: the generator of `memory::<name>` and
+//! `redis::<name>` tests, and fixtures.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use switchyard_platform::store::*;
+use switchyard_testkit::{unique, RedisServer};
+
+pub type Store = Arc<dyn StateStore>;
+
+pub const SKILL: &str = "billing";
+
+/// Generates `memory::<name>` and `redis::<name>` for each generic test function.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(crate::support::memory_store()).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (_server, store) = crate::support::redis_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+pub fn memory_store() -> Store {
+    Arc::new(MemoryStore::new())
+}
+
+pub async fn redis_store() -> (RedisServer, Store) {
+    let server = RedisServer::start().await.expect("start redis-server for the store conformance suite");
+    let store = RedisStore::connect(&server.url(), &unique("sy-conformance"), Retention::default())
+        .await
+        .expect("connect to redis-server");
+    (server, Arc::new(store))
+}
+
+// --- fixtures ---------------------------------------------------------------------------------
+
+pub fn new_conversation(id: &str, consumer: &str, partner_message_id: &str) -> NewConversation {
+    NewConversation {
+        conversation_id: id.into(),
+        consumer_id: consumer.into(),
+        channel: 3,
+        skill_id: SKILL.into(),
+        language: "en".into(),
+        partner_message_id: partner_message_id.into(),
+        opened_at_ms: 1_000,
+    }
+}
+
+pub fn message(text: &str, dedupe_id: &str) -> NewMessage {
+    NewMessage {
+        from: 1,
+        sender_id: "consumer-1".into(),
+        text: text.into(),
+        sent_at_ms: 2_000,
+        dedupe_id: dedupe_id.into(),
+        max_messages: 0,
+        consumer_rate_per_minute: None,
+    }
+}
+
+pub fn spec(agent_id: &str, skills: &[&str], max: u32) -> AgentSpec {
+    AgentSpec {
+        agent_id: agent_id.into(),
+        skill_ids: skills.iter().map(|s| s.to_string()).collect(),
+        max_conversations: max,
+        bot: false,
+    }
+}
+
+pub fn online() -> AgentSession {
+    AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() }
+}
+
+pub fn claim_of(account: &str, conversation: &str, agent: &str, weight: Milli, headroom: Milli) -> Claim {
+    Claim {
+        account_id: account.into(),
+        conversation_id: conversation.into(),
+        skill_id: SKILL.into(),
+        agent_id: agent.into(),
+        weight,
+        headroom,
+        now_ms: 5_000,
+    }
+}
+
+/// An online agent holding `skills`.
+pub async fn online_agent(store: &Store, account: &str, agent: &str, skills: &[&str], max: u32) {
+    assert!(store.create_agent(account, &spec(agent, skills, max)).await.unwrap());
+    assert!(store.set_agent_session(account, agent, &online(), 100).await.unwrap());
+}
+
+/// An open conversation (its own consumer), not routed.
+pub async fn open(store: &Store, account: &str, conversation: &str) {
+    let consumer = format!("consumer-of-{conversation}");
+    let opened = store.open_conversation(account, &new_conversation(conversation, &consumer, "")).await.unwrap();
+    assert!(matches!(opened, OpenOutcome::Created(_)), "{opened:?}");
+}
+
+/// An open conversation queued on SKILL at `queued_at`.
+pub async fn queued_conversation(store: &Store, account: &str, conversation: &str, queued_at: i64) {
+    let consumer = format!("consumer-of-{conversation}");
+    let opened = store.open_conversation(account, &new_conversation(conversation, &consumer, "")).await.unwrap();
+    assert!(matches!(opened, OpenOutcome::Created(_)), "{opened:?}");
+    assert_eq!(store.enqueue(account, conversation, SKILL, queued_at).await.unwrap(), EnqueueOutcome::Queued);
+}
+
+pub fn load_of(agent: &AgentRecord) -> Vec<(String, Milli)> {
+    let mut load = agent.load.clone();
+    load.sort();
+    load
+}
+
+pub fn ids(entries: &[QueueEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.conversation_id.as_str()).collect()
+}
+
+/// A tiny deterministic generator, so a failing interleaving is reproducible per task.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
