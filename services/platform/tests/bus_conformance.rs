@@ -86,6 +86,7 @@ conformance!(
     start_from_applies_only_without_committed_offset,
     unknown_topics_are_errors,
     ensure_topics_is_idempotent,
+    tail_reads_every_partition_from_now_on_outside_any_group,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -461,6 +462,45 @@ async fn start_from_applies_only_without_committed_offset(h: Harness) {
     assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["new1", "new2"]);
     assert_quiet(&mut e2).await;
     e2.close().await.expect("close");
+}
+
+/// A tail reader (the per-replica fan-out) gets every partition from the moment it starts,
+/// commits nothing, and leaves the group readers alone.
+async fn tail_reads_every_partition_from_now_on_outside_any_group(h: Harness) {
+    let bus = h.bus;
+    let topic = topic(&bus, "tail", 3).await;
+    for i in 0..6 {
+        publish(&bus, &topic, &format!("k{i}"), &format!("old{i}")).await;
+    }
+    let mut tail = timeout(WAIT, bus.tail(std::slice::from_ref(&topic))).await.expect("tail timed out").expect("tail");
+    let mut owned = tail.assignment();
+    owned.sort();
+    assert_eq!(owned, (0..3).map(|p| (topic.clone(), p)).collect::<Vec<_>>(), "every partition");
+    for i in 0..6 {
+        publish(&bus, &topic, &format!("k{i}"), &format!("new{i}")).await;
+    }
+    let mut got: Vec<String> = read_n(&mut tail, 6).await.iter().map(text).collect();
+    got.sort();
+    assert_eq!(got, ["new0", "new1", "new2", "new3", "new4", "new5"], "nothing from before it started");
+    assert_quiet(&mut tail).await;
+    let last = publish_and_read_one(&bus, &topic, &mut tail).await;
+    tail.commit(&last).expect("commit is a no-op");
+    tail.close().await.expect("close");
+
+    // A second tail starts at the end again (nothing was committed for it), and a group
+    // reader still gets everything.
+    let mut again = timeout(WAIT, bus.tail(std::slice::from_ref(&topic))).await.expect("tail timed out").expect("tail");
+    assert_quiet(&mut again).await;
+    let mut group = subscribe(&bus, &unique("g"), &topic, StartFrom::Earliest).await;
+    assert_eq!(read_n(&mut group, 13).await.len(), 13);
+    group.close().await.expect("close");
+}
+
+async fn publish_and_read_one(bus: &Arc<dyn EventBus>, topic: &str, sub: &mut Box<dyn Subscription>) -> Delivery {
+    publish(bus, topic, "last", "last").await;
+    let d = read_n(sub, 1).await.remove(0);
+    assert_eq!(text(&d), "last");
+    d
 }
 
 /// Publishing to, subscribing to or asking about a topic that does not exist is

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_event, Cluster};
+use common::*;
 use switchyard_kit::error::bad_request_field;
 use switchyard_proto::admin::v1::*;
 use switchyard_proto::agent::v1::{self as agentpb, agent_event};
@@ -15,102 +15,6 @@ use switchyard_proto::capacity::v1::*;
 use switchyard_proto::common::v1::{AgentState, Channel, Party};
 use switchyard_proto::connectors::v1::{self as conn, outbound_event};
 use tonic::Code;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn setup_account(cluster: &Cluster, account: &str, skills: &[&str], agents: &[(&str, &[&str], u32)]) {
-    let mut admin = cluster.routing_admin().await;
-    admin.create_account(CreateAccountRequest { account_id: account.into(), name: String::new() }).await.unwrap();
-    for skill in skills {
-        admin
-            .create_skill(CreateSkillRequest {
-                account_id: account.into(),
-                skill: Some(Skill { skill_id: (*skill).into(), name: String::new() }),
-            })
-            .await
-            .unwrap();
-    }
-    let mut capacity = cluster.capacity_admin().await;
-    for (agent, skills, max) in agents {
-        capacity
-            .create_agent(CreateAgentRequest {
-                account_id: account.into(),
-                agent: Some(AgentSpec {
-                    agent_id: (*agent).into(),
-                    skill_ids: skills.iter().map(|s| s.to_string()).collect(),
-                    max_conversations: *max,
-                    bot: false,
-                }),
-            })
-            .await
-            .unwrap();
-    }
-}
-
-async fn online(cluster: &Cluster, account: &str, agent: &str) -> tonic::Streaming<agentpb::AgentEvent> {
-    let mut client = cluster.agent().await;
-    client
-        .login(agentpb::LoginRequest {
-            account_id: account.into(),
-            agent_id: agent.into(),
-            initial_state: AgentState::Online as i32,
-        })
-        .await
-        .unwrap();
-    client
-        .subscribe(agentpb::SubscribeRequest { account_id: account.into(), agent_id: agent.into() })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-fn open(account: &str, consumer: &str, skill: &str, pmid: &str) -> conn::OpenConversationRequest {
-    conn::OpenConversationRequest {
-        account_id: account.into(),
-        channel: Channel::Web as i32,
-        consumer_id: consumer.into(),
-        skill_id: skill.into(),
-        partner_message_id: pmid.into(),
-        ..Default::default()
-    }
-}
-
-/// The partner's outbound stream for acme's web channel, resuming after the last ack.
-async fn outbound_stream(
-    partner: &mut switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient<
-        tonic::transport::Channel,
-    >,
-) -> tonic::Streaming<conn::OutboundEvent> {
-    partner
-        .stream_outbound(conn::StreamOutboundRequest {
-            account_id: "acme".into(),
-            channel: Channel::Web as i32,
-            from_sequence: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn expect_assigned(stream: &mut tonic::Streaming<agentpb::AgentEvent>) -> agentpb::Assignment {
-    loop {
-        match next_event(stream, WAIT).await {
-            Some(agent_event::Event::Assigned(a)) => return a,
-            Some(_) => continue,
-            None => panic!("no assignment within {WAIT:?}"),
-        }
-    }
-}
-
-async fn queue_depth(cluster: &Cluster, account: &str, skill: &str) -> u64 {
-    let mut admin = cluster.routing_admin().await;
-    admin
-        .get_queue(GetQueueRequest { account_id: account.into(), skill_id: skill.into(), limit: 0 })
-        .await
-        .unwrap()
-        .into_inner()
-        .depth
-}
 
 /// The slice: open for skill S, queue, assign to the ONLINE agent with room, messages both
 /// ways without the router, close frees capacity and the longest-waiting conversation is

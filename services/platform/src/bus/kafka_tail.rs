@@ -2,7 +2,7 @@
 //! that assigns itself every partition of its topics at the end offset. It never joins a group
 //! and never commits, so a process start leaves nothing behind on the broker.
 
-use std::collections::BTreeSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::config::FromClientConfigAndContext;
@@ -12,29 +12,49 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::kafka::{config_error, received_delivery, KafkaBus, LogContext};
 use super::{check_subscription, BusError, Delivery, Subscription};
 
+/// The group id librdkafka requires for `assign`; never joined, never committed to.
+const TAIL_GROUP: &str = "switchyard.tail";
+/// How long the end offset of one partition may take to read.
+const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
     check_subscription("tail", topics)?;
-    let mut assignment = TopicPartitionList::new();
-    let mut owned = BTreeSet::new();
+    let mut partitions = Vec::new();
     for topic in topics {
         for partition in 0..bus.partitions_of(topic).await? {
-            assignment
-                .add_partition_offset(topic, partition, Offset::End)
-                .map_err(|e| BusError::Other(format!("assigning {topic}/{partition}: {e}")))?;
-            owned.insert((topic.clone(), partition));
+            partitions.push((topic.clone(), partition));
         }
     }
     let settings = bus.settings();
     let mut config = settings.base_config();
     config.set("allow.auto.create.topics", "false").set("fetch.wait.max.ms", "10");
     settings.apply_extra(&mut config);
-    // Whatever the extra settings say: no group, no commits.
-    config.remove("group.id");
-    config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    // librdkafka needs a group id to assign partitions; this one never joins (no subscribe) and
+    // never commits, so the broker keeps nothing for it.
+    config
+        .set("group.id", TAIL_GROUP)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
     let consumer: StreamConsumer<LogContext> =
         StreamConsumer::from_config_and_context(&config, LogContext).map_err(config_error)?;
-    consumer.assign(&assignment).map_err(|e| BusError::Other(format!("assigning {topics:?}: {e}")))?;
-    Ok(Box::new(TailSubscription { consumer, owned: owned.into_iter().collect() }))
+    // The end of each partition now, as a number: a record published after `tail` returns is
+    // read (a symbolic end offset would be resolved later, and could skip it).
+    let (consumer, owned) = tokio::task::spawn_blocking(move || -> Result<_, BusError> {
+        let mut assignment = TopicPartitionList::new();
+        for (topic, partition) in &partitions {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, *partition, WATERMARKS_TIMEOUT)
+                .map_err(|e| BusError::Unavailable(format!("end offset of {topic}/{partition}: {e}")))?;
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Offset(high))
+                .map_err(|e| BusError::Other(format!("assigning {topic}/{partition}: {e}")))?;
+        }
+        consumer.assign(&assignment).map_err(|e| BusError::Other(format!("assigning partitions: {e}")))?;
+        Ok((consumer, partitions))
+    })
+    .await
+    .map_err(|e| BusError::Other(format!("tail setup task: {e}")))??;
+    Ok(Box::new(TailSubscription { consumer, owned }))
 }
 
 struct TailSubscription {

@@ -8,6 +8,11 @@ use std::time::Duration;
 use switchyard::{Config, Service};
 use switchyard_kit::{Listeners, Shutdown};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::admin::v1::*;
+use switchyard_proto::agent::v1 as agentpb;
+use switchyard_proto::capacity::v1::*;
+use switchyard_proto::common::v1::{AgentState, Channel};
+use switchyard_proto::connectors::v1 as conn;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
 use switchyard_proto::agent::v1::{agent_event, AgentEvent};
 use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
@@ -17,14 +22,50 @@ use tonic::transport::Channel;
 pub struct Cluster {
     pub grpc: HashMap<&'static str, String>,
     pub ops: HashMap<&'static str, String>,
+    /// The in-memory store, in embedded mode (for growth checks).
+    pub memory: Option<std::sync::Arc<switchyard_platform::store::MemoryStore>>,
+    /// The servers of a cluster on real backends, stopped with it.
+    pub redis: Option<switchyard_testkit::RedisServer>,
+    pub kafka: Option<switchyard_testkit::KafkaBroker>,
     shutdown: Shutdown,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Where a cluster keeps its events and state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// In-memory bus and store.
+    Embedded,
+    /// A real redis-server and Kafka-protocol broker (tansu), started for the test; all
+    /// services still in this process (`switchyard up` with `--kafka` and `--redis`).
+    Real,
 }
 
 impl Cluster {
     /// All services in this process on the in-memory bus and store.
     pub async fn embedded() -> Self {
         Self::start(Config::default()).await
+    }
+
+    /// On `backend`, with `tune` applied to the default configuration first.
+    pub async fn on(backend: Backend, tune: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::default();
+        tune(&mut config);
+        match backend {
+            Backend::Embedded => Self::start(config).await,
+            Backend::Real => {
+                let redis = switchyard_testkit::RedisServer::start().await.expect("redis-server");
+                let kafka = switchyard_testkit::KafkaBroker::start().await.expect("kafka broker");
+                config.redis.url = redis.url();
+                config.redis.key_prefix = switchyard_testkit::unique("sy")[..12].to_owned();
+                config.kafka.bootstrap_servers = kafka.bootstrap();
+                config.kafka.partitions = 4;
+                let mut cluster = Self::start(config).await;
+                cluster.redis = Some(redis);
+                cluster.kafka = Some(kafka);
+                cluster
+            }
+        }
     }
 
     pub async fn start(mut config: Config) -> Self {
@@ -39,11 +80,20 @@ impl Cluster {
             ops.insert(service.name(), format!("http://{}", l.ops.local_addr().unwrap()));
             listeners.push((service, l));
         }
-        let platform = switchyard::platform(&config).await.unwrap();
+        let mut platform = switchyard::platform(&config).await.unwrap();
+        let memory = if config.redis.url.is_empty() {
+            let store = std::sync::Arc::new(switchyard_platform::store::MemoryStore::with_retention(
+                config.retention.store(),
+            ));
+            platform.store = store.clone();
+            Some(store)
+        } else {
+            None
+        };
         let shutdown = Shutdown::new();
         let s = shutdown.clone();
         let task = tokio::spawn(async move { switchyard::up(platform, &config, listeners, s).await });
-        let cluster = Self { grpc, ops, shutdown, task: Some(task) };
+        let cluster = Self { grpc, ops, memory, redis: None, kafka: None, shutdown, task: Some(task) };
         cluster.wait_ready().await;
         cluster
     }
@@ -131,3 +181,102 @@ where
     .await
     .unwrap();
 }
+
+// --- fixtures through the public APIs ----------------------------------------------------------
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub async fn setup_account(cluster: &Cluster, account: &str, skills: &[&str], agents: &[(&str, &[&str], u32)]) {
+    let mut admin = cluster.routing_admin().await;
+    admin.create_account(CreateAccountRequest { account_id: account.into(), name: String::new() }).await.unwrap();
+    for skill in skills {
+        admin
+            .create_skill(CreateSkillRequest {
+                account_id: account.into(),
+                skill: Some(Skill { skill_id: (*skill).into(), name: String::new() }),
+            })
+            .await
+            .unwrap();
+    }
+    let mut capacity = cluster.capacity_admin().await;
+    for (agent, skills, max) in agents {
+        capacity
+            .create_agent(CreateAgentRequest {
+                account_id: account.into(),
+                agent: Some(AgentSpec {
+                    agent_id: (*agent).into(),
+                    skill_ids: skills.iter().map(|s| s.to_string()).collect(),
+                    max_conversations: *max,
+                    bot: false,
+                }),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+pub async fn online(cluster: &Cluster, account: &str, agent: &str) -> tonic::Streaming<agentpb::AgentEvent> {
+    let mut client = cluster.agent().await;
+    client
+        .login(agentpb::LoginRequest {
+            account_id: account.into(),
+            agent_id: agent.into(),
+            initial_state: AgentState::Online as i32,
+        })
+        .await
+        .unwrap();
+    client
+        .subscribe(agentpb::SubscribeRequest { account_id: account.into(), agent_id: agent.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub fn open(account: &str, consumer: &str, skill: &str, pmid: &str) -> conn::OpenConversationRequest {
+    conn::OpenConversationRequest {
+        account_id: account.into(),
+        channel: Channel::Web as i32,
+        consumer_id: consumer.into(),
+        skill_id: skill.into(),
+        partner_message_id: pmid.into(),
+        ..Default::default()
+    }
+}
+
+/// The partner's outbound stream for acme's web channel, resuming after the last ack.
+pub async fn outbound_stream(
+    partner: &mut switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient<
+        tonic::transport::Channel,
+    >,
+) -> tonic::Streaming<conn::OutboundEvent> {
+    partner
+        .stream_outbound(conn::StreamOutboundRequest {
+            account_id: "acme".into(),
+            channel: Channel::Web as i32,
+            from_sequence: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn expect_assigned(stream: &mut tonic::Streaming<agentpb::AgentEvent>) -> agentpb::Assignment {
+    loop {
+        match next_event(stream, WAIT).await {
+            Some(agent_event::Event::Assigned(a)) => return a,
+            Some(_) => continue,
+            None => panic!("no assignment within {WAIT:?}"),
+        }
+    }
+}
+
+pub async fn queue_depth(cluster: &Cluster, account: &str, skill: &str) -> u64 {
+    let mut admin = cluster.routing_admin().await;
+    admin
+        .get_queue(GetQueueRequest { account_id: account.into(), skill_id: skill.into(), limit: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .depth
+}
+
