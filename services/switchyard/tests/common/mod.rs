@@ -11,7 +11,7 @@ use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServi
 use switchyard_proto::admin::v1::*;
 use switchyard_proto::agent::v1 as agentpb;
 use switchyard_proto::capacity::v1::*;
-use switchyard_proto::common::v1::{AgentState, Channel};
+use switchyard_proto::common::v1::{AgentState, Channel as ProtoChannel};
 use switchyard_proto::connectors::v1 as conn;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
 use switchyard_proto::agent::v1::{agent_event, AgentEvent};
@@ -235,7 +235,7 @@ pub async fn online(cluster: &Cluster, account: &str, agent: &str) -> tonic::Str
 pub fn open(account: &str, consumer: &str, skill: &str, pmid: &str) -> conn::OpenConversationRequest {
     conn::OpenConversationRequest {
         account_id: account.into(),
-        channel: Channel::Web as i32,
+        channel: ProtoChannel::Web as i32,
         consumer_id: consumer.into(),
         skill_id: skill.into(),
         partner_message_id: pmid.into(),
@@ -252,7 +252,7 @@ pub async fn outbound_stream(
     partner
         .stream_outbound(conn::StreamOutboundRequest {
             account_id: "acme".into(),
-            channel: Channel::Web as i32,
+            channel: ProtoChannel::Web as i32,
             from_sequence: None,
         })
         .await
