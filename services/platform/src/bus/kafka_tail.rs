@@ -31,10 +31,7 @@ pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<d
     settings.apply_extra(&mut config);
     // librdkafka needs a group id to assign partitions; this one never joins (no subscribe) and
     // never commits, so the broker keeps nothing for it.
-    config
-        .set("group.id", TAIL_GROUP)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+    config.set("group.id", TAIL_GROUP).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
     let consumer: StreamConsumer<LogContext> =
         StreamConsumer::from_config_and_context(&config, LogContext).map_err(config_error)?;
     // The end of each partition now, as a number: a record published after `tail` returns is

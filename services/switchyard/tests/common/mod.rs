@@ -10,12 +10,12 @@ use switchyard_kit::{Listeners, Shutdown};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
 use switchyard_proto::admin::v1::*;
 use switchyard_proto::agent::v1 as agentpb;
-use switchyard_proto::capacity::v1::*;
-use switchyard_proto::common::v1::{AgentState, Channel as ProtoChannel};
-use switchyard_proto::connectors::v1 as conn;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
 use switchyard_proto::agent::v1::{agent_event, AgentEvent};
 use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
+use switchyard_proto::capacity::v1::*;
+use switchyard_proto::common::v1::{AgentState, Channel as ProtoChannel};
+use switchyard_proto::connectors::v1 as conn;
 use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
 use tonic::transport::Channel;
 
@@ -82,9 +82,8 @@ impl Cluster {
         }
         let mut platform = switchyard::platform(&config).await.unwrap();
         let memory = if config.redis.url.is_empty() {
-            let store = std::sync::Arc::new(switchyard_platform::store::MemoryStore::with_retention(
-                config.retention.store(),
-            ));
+            let store =
+                std::sync::Arc::new(switchyard_platform::store::MemoryStore::with_retention(config.retention.store()));
             platform.store = store.clone();
             Some(store)
         } else {
@@ -279,4 +278,3 @@ pub async fn queue_depth(cluster: &Cluster, account: &str, skill: &str) -> u64 {
         .into_inner()
         .depth
 }
-
