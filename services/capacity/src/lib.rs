@@ -126,6 +126,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             tick: Duration::from_secs(1),
             mode: Mode::Group,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let handler = handler::CapacityHandler::new(p.clone(), config.logout_requeue_grace);
         let w: Worker = Box::pin(async move { consumer::run(&*p.bus, consumer_spec, flag, stop, handler).await });

@@ -144,6 +144,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             tick: Duration::from_secs(1),
             mode: Mode::Group,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let fanout_spec = ConsumerSpec {
             service: "connectors",
@@ -153,6 +154,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             tick: Duration::from_secs(1),
             mode: Mode::Tail,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let (f1, f2) = (readiness.flag("consumer connectors"), readiness.flag("consumer connectors.fanout"));
         let (e1, e2, s1, s2) = (edge.clone(), edge.clone(), stop.clone(), stop);

@@ -22,8 +22,16 @@ pub struct Readiness {
 struct ReadinessInner {
     bus: Arc<dyn EventBus>,
     store: Arc<dyn StateStore>,
-    flags: Mutex<BTreeMap<String, bool>>,
+    flags: Mutex<BTreeMap<String, FlagState>>,
     draining: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FlagState {
+    Ready,
+    Waiting,
+    /// Not ready, and why (shown by /health/readyz).
+    Failed(String),
 }
 
 /// One readiness condition, e.g. "consumer routing joined its group".
@@ -35,7 +43,17 @@ pub struct ReadyFlag {
 
 impl ReadyFlag {
     pub fn set(&self, ready: bool) {
-        self.readiness.flags().insert(self.name.clone(), ready);
+        let state = if ready { FlagState::Ready } else { FlagState::Waiting };
+        self.readiness.flags().insert(self.name.clone(), state);
+    }
+
+    /// Not ready, for the reason given (e.g. a consumer that stopped making progress).
+    pub fn fail(&self, why: impl Into<String>) {
+        self.readiness.flags().insert(self.name.clone(), FlagState::Failed(why.into()));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.readiness.flags().get(&self.name) == Some(&FlagState::Ready)
     }
 }
 
@@ -51,14 +69,14 @@ impl Readiness {
         }
     }
 
-    fn flags(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+    fn flags(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FlagState>> {
         self.inner.flags.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new condition, not ready until set.
     pub fn flag(&self, name: impl Into<String>) -> ReadyFlag {
         let name = name.into();
-        self.flags().insert(name.clone(), false);
+        self.flags().insert(name.clone(), FlagState::Waiting);
         ReadyFlag { readiness: self.clone(), name }
     }
 
@@ -85,9 +103,14 @@ impl Readiness {
             ready &= value == "ok";
             detail.insert(name.to_owned(), value);
         }
-        for (name, ok) in self.flags().iter() {
-            ready &= *ok;
-            detail.insert(name.clone(), if *ok { "ok".into() } else { "waiting".into() });
+        for (name, state) in self.flags().iter() {
+            ready &= *state == FlagState::Ready;
+            let shown = match state {
+                FlagState::Ready => "ok".to_owned(),
+                FlagState::Waiting => "waiting".to_owned(),
+                FlagState::Failed(why) => why.clone(),
+            };
+            detail.insert(name.clone(), shown);
         }
         if self.inner.draining.load(std::sync::atomic::Ordering::SeqCst) {
             ready = false;

@@ -127,6 +127,7 @@ pub async fn run_consumer_only(
             tick: Duration::from_secs(1),
             mode: crate::consumer::Mode::Group,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let worker: Worker = Box::pin(async move {
             crate::consumer::run(&*p.bus, consumer_spec, flag, stop, EventCounter { service: name, metric }).await

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_platform::bus::{
+use switchyard_platform::bus::{PartitionLag, 
     partition_for, BusError, Delivery, EventBus, KafkaBus, KafkaSettings, MemoryBus, Record, StartFrom, Subscription,
 };
 use switchyard_testkit::{unique, KafkaBroker};
@@ -46,7 +46,8 @@ async fn kafka() -> Harness {
     let settings = KafkaSettings::new(broker.bootstrap())
         .with("session.timeout.ms", "6000")
         .with("heartbeat.interval.ms", "500")
-        .with("fetch.wait.max.ms", "50");
+        .with("fetch.wait.max.ms", "50")
+        .with("statistics.interval.ms", "100");
     // SWITCHYARD_KAFKA_DEBUG=cgrp,eos (librdkafka `debug` contexts) with RUST_LOG=librdkafka=debug.
     let settings = match std::env::var("SWITCHYARD_KAFKA_DEBUG") {
         Ok(contexts) => settings.with("debug", contexts),
@@ -87,6 +88,7 @@ conformance!(
     unknown_topics_are_errors,
     ensure_topics_is_idempotent,
     tail_reads_every_partition_from_now_on_outside_any_group,
+    lag_shows_what_a_member_and_its_group_have_not_read,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +503,46 @@ async fn publish_and_read_one(bus: &Arc<dyn EventBus>, topic: &str, sub: &mut Bo
     let d = read_n(sub, 1).await.remove(0);
     assert_eq!(text(&d), "last");
     d
+}
+
+/// A member's lag is what it has not read of its partitions (known from its fetches); the
+/// group's lag is what the group has not committed, on every partition, whoever owns it.
+async fn lag_shows_what_a_member_and_its_group_have_not_read(h: Harness) {
+    let bus = h.bus;
+    let topic = topic(&bus, "lag", 1).await;
+    for i in 0..5 {
+        publish(&bus, &topic, "k", &format!("m{i}")).await;
+    }
+    let group = unique("g");
+    let mut sub = subscribe(&bus, &group, &topic, StartFrom::Earliest).await;
+    let got = read_n(&mut sub, 5).await;
+    sub.commit(&got[1]).expect("commit");
+    // Kafka's figures come with the client's statistics, served while it polls.
+    let mut member = Vec::new();
+    for _ in 0..100 {
+        member = sub.lag();
+        if member.iter().any(|l| l.position == 5 && l.end == 5) {
+            break;
+        }
+        let _ = timeout(Duration::from_millis(50), sub.next()).await;
+    }
+    assert_eq!(member, vec![PartitionLag { topic: topic.clone(), partition: 0, position: 5, end: 5 }]);
+    // The group's figures are the broker's: they follow the commit once it reached it.
+    let mut group_lag = Vec::new();
+    for _ in 0..100 {
+        group_lag = timeout(WAIT, sub.group_lag()).await.expect("group lag in time").expect("group lag");
+        if group_lag.first().is_some_and(|l| l.position == 2) {
+            break;
+        }
+        let _ = timeout(Duration::from_millis(100), sub.next()).await;
+    }
+    assert_eq!(
+        group_lag,
+        vec![PartitionLag { topic: topic.clone(), partition: 0, position: 2, end: 5 }],
+        "from the committed offset"
+    );
+    assert_eq!(group_lag[0].lag(), 3);
+    sub.close().await.expect("close");
 }
 
 /// Publishing to, subscribing to or asking about a topic that does not exist is

@@ -136,6 +136,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             tick: config.assign_interval,
             mode: Mode::Group,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let agents = AgentsHandler { engine };
         let agents_spec = ConsumerSpec {
@@ -146,6 +147,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             tick: Duration::from_secs(1),
             mode: Mode::Group,
             dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
         };
         let (r_flag, a_flag) = (readiness.flag("consumer router"), readiness.flag("consumer router.agents"));
         let (p1, p2, s1, s2) = (p.clone(), p.clone(), stop.clone(), stop);

@@ -16,6 +16,7 @@
 
 mod dead_letter;
 mod metrics;
+mod progress;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,8 @@ use crate::{envelope, ServiceError, Shutdown};
 
 use self::metrics::ConsumerMetrics;
 pub use self::metrics::{DEAD_LETTERS, EVENTS, EVENT_AGE};
+use self::progress::Progress;
+pub use self::progress::{ProgressRules, LAG};
 
 #[async_trait]
 pub trait Handler: Send {
@@ -43,8 +46,6 @@ pub trait Handler: Send {
     async fn tick(&mut self, _assignment: &[(String, i32)]) {}
 }
 
-/// How long a member may own no partitions before it counts as ready anyway.
-pub const JOIN_GRACE: Duration = Duration::from_secs(10);
 /// Attempts for a failure of unknown kind before the record is dead-lettered.
 pub const UNKNOWN_FAILURE_ATTEMPTS: usize = 5;
 
@@ -69,6 +70,8 @@ pub struct ConsumerSpec {
     pub mode: Mode,
     /// Where records that cannot be applied go (`Group` mode).
     pub dead_letters: String,
+    /// When the consumer counts as ready, and when as stuck.
+    pub progress: ProgressRules,
 }
 
 /// What became of one record.
@@ -136,20 +139,29 @@ pub async fn run(
         let Some(mut sub) = subscribe_with_retry(bus, &spec, &shutdown).await else { return Ok(()) };
         let mut ticker = tokio::time::interval(spec.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Ready once the group gave this member partitions, or after JOIN_GRACE: a member of a
-        // group with more members than partitions legitimately owns none. Sticky, so a
-        // rebalance does not flap readiness.
+        // Ready once the group gave this member partitions, or after the join grace: a member
+        // of a group with more members than partitions legitimately owns none. From then on
+        // ready while it (or, owning nothing, its group) makes progress.
         let joined_at = tokio::time::Instant::now();
+        let mut progress = Progress::new(spec.progress, spec.service, &spec.group);
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break 'subscription close(sub, &spec).await,
                 _ = ticker.tick() => {
                     let assignment = sub.assignment();
-                    if !assignment.is_empty() || joined_at.elapsed() >= JOIN_GRACE {
-                        ready.set(true);
-                    }
                     handler.tick(&assignment).await;
+                    if !assignment.is_empty() || joined_at.elapsed() >= spec.progress.join_grace {
+                        match progress.check(&*sub, &assignment).await {
+                            Ok(()) => ready.set(true),
+                            Err(why) => {
+                                if ready.is_ready() {
+                                    tracing::error!(group = %spec.group, reason = %why, "consumer not ready");
+                                }
+                                ready.fail(why);
+                            }
+                        }
+                    }
                 }
                 delivery = sub.next() => {
                     let delivery = match delivery {
@@ -169,9 +181,10 @@ pub async fn run(
                             continue 'subscription;
                         }
                     };
-                    ready.set(true);
-                    match process(&mut handler, &delivery, &spec, bus, &metrics, &shutdown).await {
+                    match process(&mut handler, &delivery, &spec, bus, &metrics, &ready, &shutdown).await {
                         Outcome::Done => {
+                            progress.applied();
+                            ready.set(true);
                             if let Err(err) = sub.commit(&delivery) {
                                 tracing::warn!(group = %spec.group, error = %err, "storing offset failed");
                             }
@@ -219,6 +232,7 @@ async fn process(
     spec: &ConsumerSpec,
     bus: &dyn EventBus,
     metrics: &ConsumerMetrics,
+    ready: &ReadyFlag,
     shutdown: &Shutdown,
 ) -> Outcome {
     let env = match Envelope::decode(delivery.payload.as_ref()) {
@@ -241,6 +255,7 @@ async fn process(
     envelope::link_parent(&span, delivery);
     let mut delays = backoff();
     let mut unknown_attempts = 0;
+    let failing_since = tokio::time::Instant::now();
     loop {
         let err = match handler.handle(env.clone(), delivery).instrument(span.clone()).await {
             Ok(()) => {
@@ -259,6 +274,14 @@ async fn process(
         }
         metrics.retried.increment(1);
         tracing::warn!(group = %spec.group, event_id = %env.event_id, error = %err, class = class.as_str(), "applying event failed, retrying");
+        // Retrying for as long as a backend is down: the partition makes no progress meanwhile.
+        if failing_since.elapsed() >= spec.progress.stall_after {
+            ready.fail(format!(
+                "stalled: retrying event {} for {}s: {err}",
+                env.event_id,
+                failing_since.elapsed().as_secs()
+            ));
+        }
         tokio::select! {
             _ = shutdown.wait() => return Outcome::Interrupted,
             _ = tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))) => {}

@@ -65,6 +65,11 @@ fn spec() -> ConsumerSpec {
         tick: Duration::from_millis(50),
         mode: Mode::Group,
         dead_letters: "dlq".into(),
+        progress: ProgressRules {
+            join_grace: Duration::from_millis(300),
+            stall_after: Duration::from_millis(400),
+            group_check_every: Duration::from_millis(100),
+        },
     }
 }
 
@@ -306,6 +311,12 @@ impl Subscription for Broken {
     fn assignment(&self) -> Vec<(String, i32)> {
         vec![("t".into(), 0)]
     }
+    fn lag(&self) -> Vec<switchyard_platform::bus::PartitionLag> {
+        Vec::new()
+    }
+    async fn group_lag(&self) -> Result<Vec<switchyard_platform::bus::PartitionLag>, BusError> {
+        Ok(Vec::new())
+    }
     async fn close(self: Box<Self>) -> Result<(), BusError> {
         Ok(())
     }
@@ -364,6 +375,68 @@ async fn a_failed_subscription_makes_the_consumer_unready_until_it_joined_again(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(ready, "ready again once a new member joined");
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+}
+
+async fn readiness_becomes(readiness: &Readiness, want: bool, within: Duration) -> std::collections::BTreeMap<String, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (ready, detail) = readiness.check().await;
+        if ready == want || tokio::time::Instant::now() >= deadline {
+            assert_eq!(ready, want, "{detail:?}");
+            return detail;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Readiness tells the truth: a consumer whose partition has records waiting and that applies
+/// nothing (its store is down) is not ready, and is ready again once it catches up.
+#[tokio::test]
+async fn a_consumer_that_stops_making_progress_is_not_ready() {
+    let (bus, readiness) = setup().await;
+    crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+    // Fails for a few seconds of backoff, well past the spec's 400 ms stall.
+    let handler = Flaky::new(7, unavailable);
+    let applied = handler.applied.clone();
+    let shutdown = Shutdown::new();
+    let (b, s, flag) = (bus.clone(), shutdown.clone(), readiness.flag("consumer"));
+    let task = tokio::spawn(async move { run(&*b, spec(), flag, s, handler).await });
+    let mut detail = Default::default();
+    for _ in 0..200 {
+        detail = readiness.check().await.1;
+        if detail["consumer"].contains("stalled") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(detail["consumer"].contains("stalled: retrying event"), "{detail:?}");
+    readiness_becomes(&readiness, true, Duration::from_secs(20)).await;
+    assert_eq!(applied.load(Ordering::SeqCst), 1);
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+}
+
+/// A member that owns no partition cannot see its own lag: it sees its group's. A member that
+/// holds the partition and reads nothing (as a crashed member the broker has not evicted yet)
+/// leaves records unread, and the member without partitions says so.
+#[tokio::test]
+async fn a_member_without_partitions_is_not_ready_while_its_group_is_stuck() {
+    let (bus, readiness) = setup().await;
+    let spec = spec();
+    // The first member takes the only partition and never reads.
+    let holder = bus.subscribe(&spec.group, &["t".to_owned()], StartFrom::Earliest).await.unwrap();
+    let shutdown = Shutdown::new();
+    let (b, s, flag) = (bus.clone(), shutdown.clone(), readiness.flag("idle member"));
+    let task = tokio::spawn(async move { run(&*b, spec, flag, s, Flaky::new(0, unavailable)).await });
+    readiness_becomes(&readiness, true, Duration::from_secs(2)).await;
+    crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+    let detail = readiness_becomes(&readiness, false, Duration::from_secs(2)).await;
+    assert!(detail["idle member"].contains("holds no partitions"), "{detail:?}");
+    // The stuck member goes; the partition moves to ours, which catches up.
+    drop(holder);
+    readiness_becomes(&readiness, true, Duration::from_secs(5)).await;
     shutdown.trigger();
     task.await.unwrap().unwrap();
 }

@@ -35,7 +35,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
 use super::{check_new_topics, check_subscription, check_topic_name};
-use super::{partition_for, BusError, Delivery, EventBus, Record, StartFrom, Subscription};
+use super::{partition_for, BusError, Delivery, EventBus, PartitionLag, Record, StartFrom, Subscription};
 
 /// How long a metadata request may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -292,7 +292,8 @@ impl EventBus for KafkaBus {
             .set("allow.auto.create.topics", "false")
             // Routing is latency-bound: do not let an idle fetch park for librdkafka's
             // default 500 ms (brokers that do not answer long polls early add it per hop).
-            .set("fetch.wait.max.ms", "10");
+            .set("fetch.wait.max.ms", "10")
+            .set("statistics.interval.ms", super::kafka_lag::STATISTICS_INTERVAL_MS);
         settings.apply_extra(&mut config);
         config.set("group.id", group).set("enable.auto.offset.store", "false").set(
             "auto.offset.reset",
@@ -308,8 +309,13 @@ impl EventBus for KafkaBus {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(|e| BusError::Other(format!("subscribing to {names:?}: {e}")))?;
 
-        let mut subscription =
-            KafkaSubscription { consumer: Some(consumer), shared, pending: VecDeque::new(), group: group.to_owned() };
+        let mut subscription = KafkaSubscription {
+            consumer: Some(Arc::new(consumer)),
+            shared,
+            topics: topics.to_vec(),
+            pending: VecDeque::new(),
+            group: group.to_owned(),
+        };
         subscription.wait_for_assignment(settings.session_timeout() + JOIN_GRACE).await?;
         Ok(Box::new(subscription))
     }
@@ -389,6 +395,8 @@ struct AssignState {
     partitions: BTreeSet<(String, i32)>,
     /// Number of assignments received (0: not joined yet).
     assignments: u64,
+    /// The owned partitions' lag, from the last statistics report.
+    lag: Vec<PartitionLag>,
     /// Highest offset stored per partition (the next offset to read), so commits never move
     /// the group's offset backwards. Forgotten when the partition is revoked.
     stored: HashMap<(String, i32), i64>,
@@ -409,6 +417,12 @@ struct GroupContext {
 impl ClientContext for GroupContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         log_to_tracing(level, fac, message);
+    }
+
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        let lag = super::kafka_lag::from_statistics(&statistics);
+        let mut state = lock(&self.shared.state);
+        state.lag = lag.into_iter().filter(|l| state.partitions.contains(&(l.topic.clone(), l.partition))).collect();
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -536,8 +550,9 @@ fn commit_stored<C: ConsumerContext>(consumer: &impl Consumer<C>, group: &str) -
 /// what was stored and leaves the group (unlike a real crash, which commits nothing more and
 /// holds its partitions until the session times out).
 struct KafkaSubscription {
-    consumer: Option<StreamConsumer<GroupContext>>,
+    consumer: Option<Arc<StreamConsumer<GroupContext>>>,
     shared: Arc<Shared>,
+    topics: Vec<String>,
     /// Records received while `subscribe` waited for the first assignment.
     pending: VecDeque<Delivery>,
     group: String,
@@ -660,13 +675,23 @@ impl Subscription for KafkaSubscription {
         lock(&self.shared.state).partitions.iter().cloned().collect()
     }
 
+    fn lag(&self) -> Vec<PartitionLag> {
+        let state = lock(&self.shared.state);
+        state.lag.iter().filter(|l| state.partitions.contains(&(l.topic.clone(), l.partition))).cloned().collect()
+    }
+
+    async fn group_lag(&self) -> Result<Vec<PartitionLag>, BusError> {
+        let consumer = self.consumer.clone().ok_or(BusError::Closed)?;
+        super::kafka_lag::group(consumer, self.topics.clone()).await
+    }
+
     async fn close(mut self: Box<Self>) -> Result<(), BusError> {
         let Some(consumer) = self.consumer.take() else {
             return Ok(());
         };
         let group = self.group.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let committed = commit_stored(&consumer, &group);
+            let committed = commit_stored(&*consumer, &group);
             consumer.unsubscribe();
             // Dropping closes the consumer: it handles the revocation and leaves the group.
             drop(consumer);

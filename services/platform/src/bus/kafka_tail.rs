@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{config_error, received_delivery, KafkaBus, LogContext};
-use super::{check_subscription, BusError, Delivery, Subscription};
+use super::{check_subscription, BusError, Delivery, PartitionLag, Subscription};
 
 /// The group id librdkafka requires for `assign`; never joined, never committed to.
 const TAIL_GROUP: &str = "switchyard.tail";
@@ -32,8 +34,9 @@ pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<d
     // librdkafka needs a group id to assign partitions; this one never joins (no subscribe) and
     // never commits, so the broker keeps nothing for it.
     config.set("group.id", TAIL_GROUP).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
-    let consumer: StreamConsumer<LogContext> =
-        StreamConsumer::from_config_and_context(&config, LogContext).map_err(config_error)?;
+    config.set("statistics.interval.ms", super::kafka_lag::STATISTICS_INTERVAL_MS);
+    let consumer: StreamConsumer<TailContext> =
+        StreamConsumer::from_config_and_context(&config, TailContext::default()).map_err(config_error)?;
     // The end of each partition now, as a number: a record published after `tail` returns is
     // read (a symbolic end offset would be resolved later, and could skip it).
     let (consumer, owned) = tokio::task::spawn_blocking(move || -> Result<_, BusError> {
@@ -54,8 +57,32 @@ pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<d
     Ok(Box::new(TailSubscription { consumer, owned }))
 }
 
+/// Logs like every client, and keeps the lag of the last statistics report.
+#[derive(Default)]
+struct TailContext {
+    lag: std::sync::Mutex<Vec<PartitionLag>>,
+}
+
+impl ClientContext for TailContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        LogContext.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        LogContext.error(error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        if let Ok(mut lag) = self.lag.lock() {
+            *lag = super::kafka_lag::from_statistics(&statistics);
+        }
+    }
+}
+
+impl ConsumerContext for TailContext {}
+
 struct TailSubscription {
-    consumer: StreamConsumer<LogContext>,
+    consumer: StreamConsumer<TailContext>,
     owned: Vec<(String, i32)>,
 }
 
@@ -75,6 +102,15 @@ impl Subscription for TailSubscription {
 
     fn assignment(&self) -> Vec<(String, i32)> {
         self.owned.clone()
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        self.consumer.context().lag.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// A tail reader has no group: its own lag is the answer.
+    async fn group_lag(&self) -> Result<Vec<PartitionLag>, BusError> {
+        Ok(self.lag())
     }
 
     async fn close(self: Box<Self>) -> Result<(), BusError> {

@@ -38,8 +38,8 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::{
-    check_new_topics, check_subscription, partition_for, BusError, Delivery, EventBus, Header, Record, StartFrom,
-    Subscription,
+    check_new_topics, check_subscription, partition_for, BusError, Delivery, EventBus, Header, PartitionLag, Record,
+    StartFrom, Subscription,
 };
 
 /// Records per storage segment: the log grows by segments, so a long log is never copied.
@@ -528,6 +528,34 @@ impl Subscription for MemorySubscription {
             .unwrap_or_default();
         out.sort();
         out
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        let state = lock(&self.group.state);
+        let Some(member) = state.members.get(&self.id) else { return Vec::new() };
+        member
+            .owned
+            .iter()
+            .filter_map(|o| {
+                let end = lock(&o.topic.partition(o.partition)?.log).len;
+                Some(PartitionLag { topic: o.topic.name.clone(), partition: o.partition, position: o.cursor, end })
+            })
+            .collect()
+    }
+
+    async fn group_lag(&self) -> Result<Vec<PartitionLag>, BusError> {
+        let state = lock(&self.group.state);
+        let member = state.members.get(&self.id).ok_or(BusError::Closed)?;
+        let mut out = Vec::new();
+        for topic in &member.topics {
+            let committed = state.committed.get(&topic.name);
+            for (i, part) in topic.partitions.iter().enumerate() {
+                let log = lock(&part.log);
+                let position = committed.and_then(|c| c.get(i).copied().flatten()).unwrap_or(log.start);
+                out.push(PartitionLag { topic: topic.name.clone(), partition: i as i32, position, end: log.len });
+            }
+        }
+        Ok(out)
     }
 
     async fn close(self: Box<Self>) -> Result<(), BusError> {

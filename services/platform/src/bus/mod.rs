@@ -6,6 +6,7 @@
 //! so a service can tell which keys it owns from its assigned partitions.
 
 mod kafka;
+mod kafka_lag;
 mod kafka_tail;
 mod memory;
 
@@ -52,6 +53,24 @@ pub struct Delivery {
 impl Delivery {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// How far one partition's reader is behind its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset the reader (or the group, when measured from its commits) will read.
+    pub position: i64,
+    /// The partition's end: the offset the next published record gets.
+    pub end: i64,
+}
+
+impl PartitionLag {
+    /// Records published and not yet read (never negative).
+    pub fn lag(&self) -> i64 {
+        (self.end - self.position).max(0)
     }
 }
 
@@ -104,7 +123,7 @@ pub trait EventBus: Send + Sync + 'static {
 }
 
 #[async_trait]
-pub trait Subscription: Send {
+pub trait Subscription: Send + Sync {
     /// The next record. Records of one partition come in offset order.
     async fn next(&mut self) -> Result<Delivery, BusError>;
 
@@ -115,6 +134,15 @@ pub trait Subscription: Send {
 
     /// The (topic, partition) pairs this member owns right now.
     fn assignment(&self) -> Vec<(String, i32)>;
+
+    /// How far this member is behind on the partitions it owns, from what it knows locally
+    /// (cheap; a partition whose end or position is not known yet is left out).
+    fn lag(&self) -> Vec<PartitionLag>;
+
+    /// How far the whole group is behind on every partition of its topics, from the group's
+    /// committed offsets and the partitions' ends (asks the broker; a member that owns no
+    /// partitions uses it to tell whether its group makes progress without it).
+    async fn group_lag(&self) -> Result<Vec<PartitionLag>, BusError>;
 
     /// Commits what was marked done and leaves the group, handing partitions to the others.
     async fn close(self: Box<Self>) -> Result<(), BusError>;
