@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_platform::bus::{PartitionLag, 
-    partition_for, BusError, Delivery, EventBus, KafkaBus, KafkaSettings, MemoryBus, Record, StartFrom, Subscription,
+use switchyard_platform::bus::{
+    partition_for, BusError, Delivery, EventBus, KafkaBus, KafkaSettings, MemoryBus, PartitionLag, Record, StartFrom,
+    Subscription,
 };
 use switchyard_testkit::{unique, KafkaBroker};
 use tokio::sync::{mpsc, watch};
@@ -474,7 +475,10 @@ async fn tail_reads_every_partition_from_now_on_outside_any_group(h: Harness) {
     for i in 0..6 {
         publish(&bus, &topic, &format!("k{i}"), &format!("old{i}")).await;
     }
-    let mut tail = timeout(WAIT, bus.tail(std::slice::from_ref(&topic))).await.expect("tail timed out").expect("tail");
+    let mut tail = timeout(WAIT, bus.tail(std::slice::from_ref(&topic), StartFrom::Latest))
+        .await
+        .expect("tail timed out")
+        .expect("tail");
     let mut owned = tail.assignment();
     owned.sort();
     assert_eq!(owned, (0..3).map(|p| (topic.clone(), p)).collect::<Vec<_>>(), "every partition");
@@ -491,7 +495,10 @@ async fn tail_reads_every_partition_from_now_on_outside_any_group(h: Harness) {
 
     // A second tail starts at the end again (nothing was committed for it), and a group
     // reader still gets everything.
-    let mut again = timeout(WAIT, bus.tail(std::slice::from_ref(&topic))).await.expect("tail timed out").expect("tail");
+    let mut again = timeout(WAIT, bus.tail(std::slice::from_ref(&topic), StartFrom::Latest))
+        .await
+        .expect("tail timed out")
+        .expect("tail");
     assert_quiet(&mut again).await;
     let mut group = subscribe(&bus, &unique("g"), &topic, StartFrom::Earliest).await;
     assert_eq!(read_n(&mut group, 13).await.len(), 13);

@@ -37,7 +37,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run every service in one process (embedded mode unless Kafka and Redis are set).
     Up,
@@ -53,12 +53,41 @@ pub enum Command {
     Surveys,
     /// Create the Kafka topics (partitions and replication from the config) and exit.
     Topics,
+    /// List or replay the records consumers gave up on (the dead-letter topic).
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetters),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLetters {
+    /// One line per dead letter: its partition/offset, the group that gave up, the class of
+    /// failure, where it came from and the error.
+    List {
+        /// Only those of this consumer group.
+        #[arg(long)]
+        group: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Publish dead letters back to the topic they came from (every group of that topic reads
+    /// them again; consumers are idempotent).
+    Replay {
+        /// The letters to replay, as partition/offset (from `list`); repeatable.
+        #[arg(long = "letter", value_name = "PARTITION/OFFSET", required_unless_present = "all")]
+        letters: Vec<String>,
+        /// Every letter (of `--group`, when given).
+        #[arg(long, conflicts_with = "letters")]
+        all: bool,
+        #[arg(long)]
+        group: Option<String>,
+    },
 }
 
 impl Command {
-    pub fn service(self) -> Option<Service> {
+    pub fn service(&self) -> Option<Service> {
         match self {
-            Command::Up | Command::Topics => None,
+            Command::Up | Command::Topics | Command::DeadLetters(_) => None,
             Command::Connectors => Some(Service::Connectors),
             Command::Router => Some(Service::Router),
             Command::Capacity => Some(Service::Capacity),
@@ -94,8 +123,8 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
     if config.instance_id.is_empty() {
         config.instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     }
-    match cli.command {
-        Command::Topics => config.validate_for_topics()?,
+    match &cli.command {
+        Command::Topics | Command::DeadLetters(_) => config.validate_for_topics()?,
         _ => config.validate(cli.command.service())?,
     }
     Ok(config)
@@ -136,7 +165,7 @@ pub fn main(cli: Cli) -> ExitCode {
             telemetry.service_name = format!("switchyard-{}", service.name());
         }
         let _guard = switchyard_kit::telemetry::init(&telemetry);
-        run(cli.command, config).await
+        run(cli.command.clone(), config).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,10 +177,14 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    if let Command::Topics = command {
-        let topics = crate::create_topics(&config).await?;
-        tracing::info!(?topics, partitions = config.kafka.partitions, "topics ready");
-        return Ok(());
+    match &command {
+        Command::Topics => {
+            let topics = crate::create_topics(&config).await?;
+            tracing::info!(?topics, partitions = config.kafka.partitions, "topics ready");
+            return Ok(());
+        }
+        Command::DeadLetters(what) => return crate::dead_letters::run(&config, what).await,
+        _ => {}
     }
     let shutdown = Shutdown::new();
     switchyard_kit::shutdown::on_signals(shutdown.clone());

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+mod dead_letters;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub async fn create_topics(config: &Config) -> anyhow::Result<Vec<String>> {
     Ok(config.kafka.topics().all())
 }
 
-fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
+pub(crate) fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
     let mut settings = KafkaSettings::new(config.kafka.bootstrap_servers.clone());
     settings.client_id = format!("switchyard-{}", config.instance_id);
     settings.replication_factor = config.kafka.replication_factor;

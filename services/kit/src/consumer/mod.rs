@@ -14,7 +14,7 @@
 //! A subscription that fails (a fatal consumer error) turns readiness false until a new one
 //! has joined. Shutdown leaves the group cleanly after the record in hand.
 
-mod dead_letter;
+pub mod dead_letter;
 mod metrics;
 mod progress;
 #[cfg(test)]
@@ -212,7 +212,7 @@ async fn subscribe_with_retry(
     loop {
         let result = match spec.mode {
             Mode::Group => bus.subscribe(&spec.group, &spec.topics, spec.start).await,
-            Mode::Tail => bus.tail(&spec.topics).await,
+            Mode::Tail => bus.tail(&spec.topics, spec.start).await,
         };
         match result {
             Ok(sub) => return Some(sub),

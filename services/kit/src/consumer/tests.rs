@@ -337,8 +337,8 @@ impl EventBus for BreakingBus {
         self.go.notified().await;
         self.inner.subscribe(g, t, s).await
     }
-    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
-        self.inner.tail(topics).await
+    async fn tail(&self, topics: &[String], from: StartFrom) -> Result<Box<dyn Subscription>, BusError> {
+        self.inner.tail(topics, from).await
     }
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {
         self.inner.partition_count(topic).await
@@ -379,7 +379,11 @@ async fn a_failed_subscription_makes_the_consumer_unready_until_it_joined_again(
     task.await.unwrap().unwrap();
 }
 
-async fn readiness_becomes(readiness: &Readiness, want: bool, within: Duration) -> std::collections::BTreeMap<String, String> {
+async fn readiness_becomes(
+    readiness: &Readiness,
+    want: bool,
+    within: Duration,
+) -> std::collections::BTreeMap<String, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let (ready, detail) = readiness.check().await;
@@ -439,4 +443,37 @@ async fn a_member_without_partitions_is_not_ready_while_its_group_is_stuck() {
     readiness_becomes(&readiness, true, Duration::from_secs(5)).await;
     shutdown.trigger();
     task.await.unwrap().unwrap();
+}
+
+/// `switchyard dead-letters`: the letters are listed with where they came from and why, and a
+/// replay puts the original record back on its topic (where, still poison, it is
+/// dead-lettered again, remembering the replay).
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_to_their_topic() {
+    let (bus, readiness) = setup().await;
+    bus.publish(Record::new("t", "acme/c9", b"poison".to_vec()).with_header("traceparent", "tp")).await.unwrap();
+    crate::envelope::publish(&*bus, "t", "k".into(), &event()).await.unwrap();
+    let handler = Flaky::new(0, unavailable);
+    let applied = handler.applied.clone();
+    let spec = spec();
+    let group = spec.group.clone();
+    run_until(&bus, &readiness, spec, handler, || applied.load(Ordering::SeqCst) == 1).await;
+
+    let letters = dead_letter::read(&*bus, "dlq", None, Duration::from_millis(200), 100).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let line = letters[0].describe();
+    assert!(line.starts_with("0/0\t") && line.contains(&format!("group={group}")), "{line}");
+    assert!(line.contains("from=t/0/0") && line.contains("not a switchyard envelope"), "{line}");
+    assert!(dead_letter::read(&*bus, "dlq", Some("another"), Duration::from_millis(200), 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(dead_letter::replay(&*bus, &letters).await.unwrap(), 1);
+    let back = pending(&bus, "inspect-t", "t").await;
+    let replayed = back.last().unwrap();
+    assert_eq!((replayed.key.as_str(), replayed.payload.as_ref()), ("acme/c9", &b"poison"[..]));
+    assert_eq!(replayed.header("traceparent"), Some(&b"tp"[..]));
+    assert_eq!(replayed.header(dead_letter::HEADER_REPLAYED_FROM), Some(&b"0/0"[..]));
+    assert!(replayed.header(dead_letter::HEADER_ERROR).is_none(), "the dead letter's own headers stay behind");
 }

@@ -320,8 +320,8 @@ impl EventBus for KafkaBus {
         Ok(Box::new(subscription))
     }
 
-    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
-        super::kafka_tail::subscribe(self, topics).await
+    async fn tail(&self, topics: &[String], from: StartFrom) -> Result<Box<dyn Subscription>, BusError> {
+        super::kafka_tail::subscribe(self, topics, from).await
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {

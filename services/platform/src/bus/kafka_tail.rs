@@ -12,14 +12,18 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{config_error, received_delivery, KafkaBus, LogContext};
-use super::{check_subscription, BusError, Delivery, PartitionLag, Subscription};
+use super::{check_subscription, BusError, Delivery, PartitionLag, StartFrom, Subscription};
 
 /// The group id librdkafka requires for `assign`; never joined, never committed to.
 const TAIL_GROUP: &str = "switchyard.tail";
 /// How long the end offset of one partition may take to read.
 const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
+pub(super) async fn subscribe(
+    bus: &KafkaBus,
+    topics: &[String],
+    from: StartFrom,
+) -> Result<Box<dyn Subscription>, BusError> {
     check_subscription("tail", topics)?;
     let mut partitions = Vec::new();
     for topic in topics {
@@ -37,16 +41,20 @@ pub(super) async fn subscribe(bus: &KafkaBus, topics: &[String]) -> Result<Box<d
     config.set("statistics.interval.ms", super::kafka_lag::STATISTICS_INTERVAL_MS);
     let consumer: StreamConsumer<TailContext> =
         StreamConsumer::from_config_and_context(&config, TailContext::default()).map_err(config_error)?;
-    // The end of each partition now, as a number: a record published after `tail` returns is
-    // read (a symbolic end offset would be resolved later, and could skip it).
+    // The start or end of each partition now, as a number: a record published after `tail`
+    // returns is read (a symbolic end offset would be resolved later, and could skip it).
     let (consumer, owned) = tokio::task::spawn_blocking(move || -> Result<_, BusError> {
         let mut assignment = TopicPartitionList::new();
         for (topic, partition) in &partitions {
-            let (_, high) = consumer
+            let (low, high) = consumer
                 .fetch_watermarks(topic, *partition, WATERMARKS_TIMEOUT)
-                .map_err(|e| BusError::Unavailable(format!("end offset of {topic}/{partition}: {e}")))?;
+                .map_err(|e| BusError::Unavailable(format!("offsets of {topic}/{partition}: {e}")))?;
+            let start = match from {
+                StartFrom::Earliest => low,
+                StartFrom::Latest => high,
+            };
             assignment
-                .add_partition_offset(topic, *partition, Offset::Offset(high))
+                .add_partition_offset(topic, *partition, Offset::Offset(start))
                 .map_err(|e| BusError::Other(format!("assigning {topic}/{partition}: {e}")))?;
         }
         consumer.assign(&assignment).map_err(|e| BusError::Other(format!("assigning partitions: {e}")))?;

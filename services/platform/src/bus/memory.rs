@@ -404,11 +404,12 @@ impl EventBus for MemoryBus {
         Ok(Box::new(self.join(group, topics, start, false)?))
     }
 
-    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError> {
-        // A group of one that exists only while the reader does: it starts at the end of every
-        // partition and is forgotten when dropped, as a group-less Kafka reader leaves nothing.
+    async fn tail(&self, topics: &[String], from: StartFrom) -> Result<Box<dyn Subscription>, BusError> {
+        // A group of one that exists only while the reader does: it starts at the start or end
+        // of every partition and is forgotten when dropped, as a group-less Kafka reader
+        // leaves nothing.
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
-        Ok(Box::new(self.join(&format!("{TAIL_GROUP_PREFIX}{id}"), topics, StartFrom::Latest, true)?))
+        Ok(Box::new(self.join(&format!("{TAIL_GROUP_PREFIX}{id}"), topics, from, true)?))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError> {

@@ -110,10 +110,11 @@ pub trait EventBus: Send + Sync + 'static {
         start: StartFrom,
     ) -> Result<Box<dyn Subscription>, BusError>;
 
-    /// Reads every partition of `topics` from its end, outside any consumer group: no offsets
-    /// are committed and the broker keeps no group for it (a per-replica fan-out that only
-    /// cares about what happens from now on). `commit` is a no-op.
-    async fn tail(&self, topics: &[String]) -> Result<Box<dyn Subscription>, BusError>;
+    /// Reads every partition of `topics` from its end (`Latest`: a per-replica fan-out that
+    /// only cares about what happens from now on) or its start (`Earliest`: an admin reading a
+    /// whole topic), outside any consumer group: no offsets are committed and the broker keeps
+    /// no group for it. `commit` is a no-op.
+    async fn tail(&self, topics: &[String], from: StartFrom) -> Result<Box<dyn Subscription>, BusError>;
 
     /// Number of partitions of `topic`, if known.
     async fn partition_count(&self, topic: &str) -> Result<i32, BusError>;

@@ -26,6 +26,7 @@ pub struct Cluster {
     pub memory: Option<std::sync::Arc<switchyard_platform::store::MemoryStore>>,
     /// The servers of a cluster on real backends, stopped with it.
     pub redis: Option<switchyard_testkit::RedisServer>,
+    pub redis_prefix: Option<String>,
     pub kafka: Option<switchyard_testkit::KafkaBroker>,
     shutdown: Shutdown,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -57,11 +58,13 @@ impl Cluster {
                 let redis = switchyard_testkit::RedisServer::start().await.expect("redis-server");
                 let kafka = switchyard_testkit::KafkaBroker::start().await.expect("kafka broker");
                 config.redis.url = redis.url();
-                config.redis.key_prefix = switchyard_testkit::unique("sy")[..12].to_owned();
+                let prefix = switchyard_testkit::unique("sy")[..12].to_owned();
+                config.redis.key_prefix = prefix.clone();
                 config.kafka.bootstrap_servers = kafka.bootstrap();
                 config.kafka.partitions = 4;
                 let mut cluster = Self::start(config).await;
                 cluster.redis = Some(redis);
+                cluster.redis_prefix = Some(prefix);
                 cluster.kafka = Some(kafka);
                 cluster
             }
@@ -92,7 +95,8 @@ impl Cluster {
         let shutdown = Shutdown::new();
         let s = shutdown.clone();
         let task = tokio::spawn(async move { switchyard::up(platform, &config, listeners, s).await });
-        let cluster = Self { grpc, ops, memory, redis: None, kafka: None, shutdown, task: Some(task) };
+        let cluster =
+            Self { grpc, ops, memory, redis: None, redis_prefix: None, kafka: None, shutdown, task: Some(task) };
         cluster.wait_ready().await;
         cluster
     }
