@@ -1,4 +1,4 @@
-//! Command line: `switchyard-local <up|status|stop> [--dir DIR] ...`.
+//! Command line: `switchyard-local <up|status|stop|restart> [--dir DIR] ...`.
 //!
 //! Exit codes: 0 success (for `status`: everything up), 1 failure (for `status`: something is
 //! not up, or nothing runs), 2 bad arguments.
@@ -35,6 +35,24 @@ pub enum Command {
     Status(DirArgs),
     /// Stop the services (SIGTERM, drain), then tansu and Redis; remove the state file.
     Stop(StopArgs),
+    /// Stop one process of the run (a crash with `--signal kill`, an orderly stop with `term`)
+    /// and start it again with the same command, config and ports; its log continues.
+    Restart(RestartArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestartArgs {
+    /// router, capacity, connectors, automessages, surveys, redis, or kafka (alias broker).
+    #[arg(value_parser = crate::restart::parse_component)]
+    pub component: Component,
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// How to stop it: `kill` (SIGKILL, a crash) or `term` (SIGTERM, drain first).
+    #[arg(long, default_value = "kill", value_parser = ["kill", "term"])]
+    pub signal: String,
+    /// How long it stays down before it starts again, e.g. `0s`, `2s`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub down_for: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -77,6 +95,18 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Up(args) => run_up(&args),
         Command::Status(args) => run_status(&args),
         Command::Stop(args) => run_stop(&args),
+        Command::Restart(args) => run_restart(&args),
+    }
+}
+
+fn run_restart(args: &RestartArgs) -> ExitCode {
+    let signal = if args.signal == "term" { crate::restart::Signal::Term } else { crate::restart::Signal::Kill };
+    match crate::restart::restart(&args.dir.dir, args.component, signal, args.down_for) {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
     }
 }
 

@@ -46,6 +46,8 @@ pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<Str
     own.insert("ops_addr".into(), format!("127.0.0.1:{ops}").into());
     let mut table = backends(layout);
     table.insert(service.name().into(), own.into());
+    // Stable across restarts of the process: it rejoins its consumer groups as itself.
+    table.insert("instance_id".into(), format!("{}-local", service.name()).into());
     Ok(format!("{HEADER}{}", toml::to_string(&table).context("writing a service config")?))
 }
 
@@ -69,7 +71,8 @@ mod tests {
         assert_eq!(table["redis"]["url"].as_str(), Some("redis://127.0.0.1:20010"));
         assert_eq!(table["capacity"]["grpc_addr"].as_str(), Some("127.0.0.1:20003"));
         assert_eq!(table["capacity"]["ops_addr"].as_str(), Some("127.0.0.1:20013"));
-        assert_eq!(table.len(), 3);
+        assert_eq!(table["instance_id"].as_str(), Some("capacity-local"));
+        assert_eq!(table.len(), 4);
         assert!(service_config(&layout, Component::Redis).is_err());
         let topics: toml::Table = topics_config(&layout).unwrap().parse().unwrap();
         assert_eq!(topics.keys().collect::<Vec<_>>(), ["kafka"]);

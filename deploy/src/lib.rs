@@ -4,11 +4,13 @@
 //! `state.json`. See deploy/README.md.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod layout;
 pub mod net;
 pub mod prereq;
 pub mod process;
+pub mod restart;
 pub mod state;
 pub mod up;

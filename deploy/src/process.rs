@@ -29,6 +29,22 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> anyhow::Result<Child>
     command.spawn().with_context(|| format!("starting {program}"))
 }
 
+/// Like [`spawn_detached`], appending to `log` (a restarted process keeps its history).
+pub fn spawn_detached_appending(mut command: Command, log: &Path) -> anyhow::Result<Child> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening log file {}", log.display()))?;
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().with_context(|| format!("opening {}", log.display()))?)
+        .stderr(file)
+        .process_group(0);
+    command.spawn().with_context(|| format!("starting {program}"))
+}
+
 /// Sends `signal` (`TERM`, `KILL`) to `pid` with the `kill` command. Refuses pids 0 and 1
 /// (0 would signal the runner's own process group).
 pub fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::commands;
 use crate::config;
 use crate::layout::{Component, Layout, PORT_SPAN};
 use crate::net;
@@ -119,7 +120,16 @@ fn prerequisites(options: &UpOptions) -> anyhow::Result<Programs> {
 }
 
 fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
-    for sub in ["logs", "config", "redis"] {
+    // A new run starts empty: data an earlier run left (Redis's append-only file, the broker's
+    // log) is removed, never loaded.
+    for backend in [Component::Redis, Component::Kafka] {
+        if let Some(data) = commands::data_dir(dir, backend) {
+            if data.exists() {
+                std::fs::remove_dir_all(&data).with_context(|| format!("emptying {}", data.display()))?;
+            }
+        }
+    }
+    for sub in ["logs", "config", "redis", "kafka"] {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
@@ -152,11 +162,11 @@ impl Run {
     }
 
     fn log(&self, name: &str) -> PathBuf {
-        self.dir().join("logs").join(format!("{name}.log"))
+        commands::log_file(&self.dir(), name)
     }
 
     fn config(&self, name: &str) -> PathBuf {
-        self.dir().join("config").join(format!("{name}.toml"))
+        commands::config_file(&self.dir(), name)
     }
 
     fn start_all(&mut self, programs: &Programs, layout: &Layout, ready_timeout: Duration) -> anyhow::Result<()> {
@@ -238,12 +248,7 @@ impl Run {
 
     fn start_redis(&mut self, programs: &Programs, layout: &Layout) -> anyhow::Result<()> {
         let port = layout.redis();
-        let mut command = Command::new(&programs.redis_server);
-        command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir().join("redis"))
-            .current_dir(self.dir());
+        let command = commands::command(Component::Redis, programs, layout, &self.dir());
         self.spawn(Component::Redis, command, port, None)?;
         let probe = Duration::from_millis(500);
         self.wait_backend(&format!("redis-server on 127.0.0.1:{port}"), || net::redis_ping(port, probe))
@@ -251,40 +256,15 @@ impl Run {
 
     fn start_kafka(&mut self, programs: &Programs, layout: &Layout) -> anyhow::Result<()> {
         let port = layout.kafka();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let mut command = Command::new(&programs.tansu);
-        command
-            .arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/", "--cluster-id", "switchyard-local"])
-            // tansu reads these from the environment too; the flags above are the whole story.
-            .env_remove("CLUSTER_ID")
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .env_remove("SCHEMA_REGISTRY")
-            .current_dir(self.dir());
+        let command = commands::command(Component::Kafka, programs, layout, &self.dir());
         self.spawn(Component::Kafka, command, port, None)?;
         let probe = Duration::from_millis(500);
         self.wait_backend(&format!("tansu (Kafka broker) on 127.0.0.1:{port}"), || net::accepts(port, probe))
     }
 
-    fn switchyard(&self, programs: &Programs) -> Command {
-        let mut command = Command::new(&programs.switchyard);
-        for var in config::overriding_env_vars() {
-            command.env_remove(var);
-        }
-        // Logs go to files: no colour escapes in them.
-        if std::env::var_os("NO_COLOR").is_none() {
-            command.env("NO_COLOR", "1");
-        }
-        command.current_dir(self.dir());
-        command
-    }
-
     fn create_topics(&mut self, programs: &Programs) -> anyhow::Result<()> {
         let log = self.log("topics");
-        let mut command = self.switchyard(programs);
+        let mut command = commands::switchyard(programs, &self.dir());
         command.arg("--config").arg(self.config("topics")).arg("topics");
         let mut child = process::spawn_detached(command, &log).context("running `switchyard topics`")?;
         let deadline = Instant::now() + TOPICS_TIMEOUT;
@@ -319,8 +299,7 @@ impl Run {
         let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
             anyhow::bail!("{} is not a switchyard service", service.name());
         };
-        let mut command = self.switchyard(programs);
-        command.arg(service.name()).arg("--config").arg(self.config(service.name()));
+        let command = commands::command(service, programs, layout, &self.dir());
         self.spawn(service, command, grpc, Some(ops))
     }
 

@@ -45,6 +45,10 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics created at start.
     pub replication_factor: i32,
+    /// Static group membership (KIP-345) when the process has a stable `instance_id` (set in
+    /// the config; the chart sets the pod name): a process restarted after a crash rejoins its
+    /// groups as the member it was and resumes its partitions at once.
+    pub static_membership: bool,
     /// Extra librdkafka settings passed through as they are (e.g. security.protocol).
     pub settings: BTreeMap<String, String>,
 }
@@ -56,6 +60,7 @@ impl Default for KafkaConfig {
             topic_prefix: "switchyard.".into(),
             partitions: 12,
             replication_factor: 1,
+            static_membership: true,
             settings: BTreeMap::new(),
         }
     }

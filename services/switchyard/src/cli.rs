@@ -122,6 +122,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
         .map_err(|e| e.to_string())?;
     if config.instance_id.is_empty() {
         config.instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        config.instance_id_generated = true;
     }
     match &cli.command {
         Command::Topics | Command::DeadLetters(_) => config.validate_for_topics()?,

@@ -33,8 +33,12 @@ impl Service {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Names this process in consumer groups and logs; defaults to a random id per start.
+    /// Names this process in consumer groups and logs; defaults to a random id per start. Set
+    /// it to something stable per replica (the pod name) for static group membership.
     pub instance_id: String,
+    /// True when `instance_id` was not configured and is a random one of this start.
+    #[serde(skip)]
+    pub instance_id_generated: bool,
     pub kafka: KafkaConfig,
     pub redis: RedisConfig,
     pub retention: RetentionConfig,
@@ -50,6 +54,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             instance_id: String::new(),
+            instance_id_generated: false,
             kafka: KafkaConfig::default(),
             redis: RedisConfig::default(),
             retention: RetentionConfig::default(),

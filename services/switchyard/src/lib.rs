@@ -67,6 +67,9 @@ pub(crate) fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
     settings.client_id = format!("switchyard-{}", config.instance_id);
     settings.replication_factor = config.kafka.replication_factor;
     settings.extra = config.kafka.settings.clone();
+    if config.kafka.static_membership && !config.instance_id_generated && !config.instance_id.is_empty() {
+        settings.group_instance = Some(config.instance_id.clone());
+    }
     KafkaBus::new(settings).context("kafka client")
 }
 
