@@ -47,7 +47,9 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Static group membership (KIP-345) when the process has a stable `instance_id` (set in
     /// the config; the chart sets the pod name): a process restarted after a crash rejoins its
-    /// groups as the member it was and resumes its partitions at once.
+    /// groups as the member it was and resumes its partitions at once. Off by default: tansu
+    /// 0.6 implements it partly (static members lost their assignment about 19 s after
+    /// joining, measured); turn it on with a broker that implements KIP-345 (Apache Kafka).
     pub static_membership: bool,
     /// Extra librdkafka settings passed through as they are (e.g. security.protocol).
     pub settings: BTreeMap<String, String>,
@@ -60,7 +62,7 @@ impl Default for KafkaConfig {
             topic_prefix: "switchyard.".into(),
             partitions: 12,
             replication_factor: 1,
-            static_membership: true,
+            static_membership: false,
             settings: BTreeMap::new(),
         }
     }

@@ -8,7 +8,8 @@ use crate::{find_binary, free_port, wait_for_port};
 pub struct RedisServer {
     child: Child,
     port: u16,
-    _dir: tempdir::TempDir,
+    durable: bool,
+    dir: std::sync::Arc<tempdir::TempDir>,
 }
 
 mod tempdir {
@@ -22,25 +23,55 @@ mod tempdir {
 }
 
 impl RedisServer {
+    /// Without persistence: a restart starts empty.
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_on(free_port()).await
     }
 
+    /// With an append-only file synced on every write (as the local runner and the chart's
+    /// guidance run it): a restart, even after kill -9, has everything acknowledged.
+    pub async fn start_durable() -> anyhow::Result<Self> {
+        Self::launch(free_port(), true, None).await
+    }
+
     /// On a given port, e.g. to bring a server back where clients expect it.
     pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        Self::launch(port, false, None).await
+    }
+
+    async fn launch(port: u16, durable: bool, dir: Option<std::sync::Arc<tempdir::TempDir>>) -> anyhow::Result<Self> {
         let bin = find_binary("redis-server", "install it with `apt-get install redis-server`")?;
-        let dir = std::env::temp_dir().join(crate::unique("switchyard-redis"));
-        std::fs::create_dir_all(&dir)?;
+        let dir = match dir {
+            Some(dir) => dir,
+            None => {
+                let path = std::env::temp_dir().join(crate::unique("switchyard-redis"));
+                std::fs::create_dir_all(&path)?;
+                std::sync::Arc::new(tempdir::TempDir(path))
+            }
+        };
+        let persistence: &[&str] =
+            if durable { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
         let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
             .arg("--dir")
-            .arg(&dir)
+            .arg(&dir.0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let server = Self { child, port, _dir: tempdir::TempDir(dir) };
+        let server = Self { child, port, durable, dir };
         wait_for_port(port, Duration::from_secs(10)).await?;
         Ok(server)
+    }
+
+    /// kill -9, then the same server again on the same port and directory (a durable one
+    /// comes back with its data).
+    pub async fn restart(&mut self, down_for: Duration) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        tokio::time::sleep(down_for).await;
+        *self = Self::launch(self.port, self.durable, Some(self.dir.clone())).await?;
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod topology;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
