@@ -79,6 +79,10 @@ pub struct UpArgs {
     /// Seconds to wait for every service's /health/readyz to answer 200.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ready_timeout: u64,
+    /// Where the broker keeps its log: `sqlite` (survives a broker restart) or `memory`
+    /// (less broker CPU, for benchmarks; a broker restart loses every topic).
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "memory"])]
+    pub broker_storage: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -122,6 +126,11 @@ fn run_up(args: &UpArgs) -> ExitCode {
         switchyard_bin: args.switchyard_bin.clone(),
         install: args.install,
         ready_timeout: Duration::from_secs(args.ready_timeout),
+        broker_storage: if args.broker_storage == "memory" {
+            crate::commands::BrokerStorage::Memory
+        } else {
+            crate::commands::BrokerStorage::Sqlite
+        },
     };
     match up::up(&options) {
         Ok(state) => {

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 
 pub const REDIS_HINT: &str = "install it with `apt-get install redis-server`";
-pub const TANSU_HINT: &str = "install it with `cargo install tansu --locked --features dynostore`";
+pub const TANSU_HINT: &str = "install it with `cargo install tansu --locked --features dynostore,libsql`";
 pub const SWITCHYARD_HINT: &str =
     "build it with `cargo build --release -p switchyard` (or `cargo build -p switchyard`), or pass --switchyard-bin PATH";
 const INSTALL_HINT: &str = "or run `switchyard-local up --install`, which runs scripts/deps.sh as `make test` does";

@@ -86,7 +86,7 @@ pub fn restart(dir: &Path, component: Component, signal: Signal, down_for: Durat
         stop(record.pid, record.start_time, signal)?;
     }
     std::thread::sleep(down_for);
-    let command = commands::command(component, &programs, &layout, &dir);
+    let command = commands::command(component, &programs, &layout, &dir, state.broker_storage);
     let child = process::spawn_detached_appending(command, &record.log)
         .with_context(|| format!("starting {} again", component.name()))?;
     let new_pid = child.id();

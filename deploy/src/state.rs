@@ -21,6 +21,9 @@ pub struct State {
     pub switchyard_bin: PathBuf,
     /// False while `up` is still starting things (or was interrupted).
     pub complete: bool,
+    /// Where the broker keeps its log (a restart must start it the same way).
+    #[serde(default)]
+    pub broker_storage: crate::commands::BrokerStorage,
     /// In start order.
     pub processes: Vec<ProcessRecord>,
 }
@@ -47,6 +50,7 @@ impl State {
             base_port,
             switchyard_bin: switchyard_bin.to_path_buf(),
             complete: false,
+            broker_storage: crate::commands::BrokerStorage::default(),
             processes: Vec::new(),
         }
     }

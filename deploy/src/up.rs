@@ -34,6 +34,7 @@ pub struct UpOptions {
     /// Run scripts/deps.sh when redis-server or tansu is missing.
     pub install: bool,
     pub ready_timeout: Duration,
+    pub broker_storage: commands::BrokerStorage,
 }
 
 /// Starts the topology; returns its state once every service is ready.
@@ -66,7 +67,9 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
         _ => anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n")),
     };
     prepare_dir(&dir, &layout)?;
-    let mut run = Run { state: State::new(&dir, layout.base(), &programs.switchyard), children: Vec::new() };
+    let mut state = State::new(&dir, layout.base(), &programs.switchyard);
+    state.broker_storage = options.broker_storage;
+    let mut run = Run { state, children: Vec::new() };
     match run.start_all(&programs, &layout, options.ready_timeout) {
         Ok(()) => Ok(run.state),
         Err(err) => {
@@ -248,7 +251,7 @@ impl Run {
 
     fn start_redis(&mut self, programs: &Programs, layout: &Layout) -> anyhow::Result<()> {
         let port = layout.redis();
-        let command = commands::command(Component::Redis, programs, layout, &self.dir());
+        let command = commands::command(Component::Redis, programs, layout, &self.dir(), self.state.broker_storage);
         self.spawn(Component::Redis, command, port, None)?;
         let probe = Duration::from_millis(500);
         self.wait_backend(&format!("redis-server on 127.0.0.1:{port}"), || net::redis_ping(port, probe))
@@ -256,7 +259,7 @@ impl Run {
 
     fn start_kafka(&mut self, programs: &Programs, layout: &Layout) -> anyhow::Result<()> {
         let port = layout.kafka();
-        let command = commands::command(Component::Kafka, programs, layout, &self.dir());
+        let command = commands::command(Component::Kafka, programs, layout, &self.dir(), self.state.broker_storage);
         self.spawn(Component::Kafka, command, port, None)?;
         let probe = Duration::from_millis(500);
         self.wait_backend(&format!("tansu (Kafka broker) on 127.0.0.1:{port}"), || net::accepts(port, probe))
@@ -299,7 +302,7 @@ impl Run {
         let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
             anyhow::bail!("{} is not a switchyard service", service.name());
         };
-        let command = commands::command(service, programs, layout, &self.dir());
+        let command = commands::command(service, programs, layout, &self.dir(), self.state.broker_storage);
         self.spawn(service, command, grpc, Some(ops))
     }
 

@@ -266,7 +266,7 @@ fn up_without_redis_server_and_tansu_names_both_with_install_hints() {
         ),
         "{err}"
     );
-    assert!(err.contains("  - tansu: not found on PATH or in ~/.cargo/bin; install it with `cargo install tansu --locked --features dynostore`"), "{err}");
+    assert!(err.contains("  - tansu: not found on PATH or in ~/.cargo/bin; install it with `cargo install tansu --locked --features dynostore,libsql`"), "{err}");
     assert!(err.contains("switchyard-local up --install"), "{err}");
     assert!(!err.contains("  - switchyard:"), "the given binary is fine: {err}");
     assert!(!dir.exists(), "nothing created");
