@@ -3,8 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::observe::{Anomaly, ConvObs};
+use crate::observe::{Anomaly, CodeTable, ConvObs};
 use crate::result::{Audit, Check};
+
+/// Calls the harness makes for itself (queue depth samples), not as a simulated client: their
+/// failures show in the errors table but are not failures of the run (a backlog left after
+/// the drain is its own check).
+pub const HARNESS_METHODS: [&str; 1] = ["GetQueue"];
 
 /// Ids listed per failed check.
 const MAX_IDS: usize = 50;
@@ -21,6 +26,8 @@ pub struct Input<'a> {
     pub convs: &'a [ConvObs],
     pub agents: &'a [AgentInfo],
     pub anomalies: &'a BTreeMap<Anomaly, Vec<String>>,
+    /// Calls that failed for good: method -> code -> count (expected refusals excluded).
+    pub failures: &'a CodeTable,
     /// Sum of queue depths over every skill after the drain; None if it could not be read.
     pub final_queue_depth: Option<u64>,
 }
@@ -40,9 +47,12 @@ pub fn audit(input: &Input<'_>) -> Audit {
     let convs = input.convs.iter().enumerate();
     let mut checks = Vec::new();
 
+    // Distinct agents holding the conversation; an agent whose stream said it was taken away
+    // (a requeue) no longer holds it.
+    let holders = |c: &ConvObs| c.assignments.iter().filter(|(a, _)| !c.unassigned.contains(a)).count();
     let twice: Vec<String> = convs
         .clone()
-        .filter(|(_, c)| c.assignments.len() > 1)
+        .filter(|(_, c)| holders(c) > 1)
         .map(|(i, c)| {
             let agents: Vec<&str> = c
                 .assignments
@@ -88,12 +98,30 @@ pub fn audit(input: &Input<'_>) -> Audit {
         "conversations the partner never saw closed",
     ));
 
+    let mut calls = check("no call failed", 3, failed_calls(input.failures), "");
+    if !calls.passed {
+        let total: u64 = input
+            .failures
+            .iter()
+            .filter(|(method, _)| !HARNESS_METHODS.contains(&method.as_str()))
+            .flat_map(|(_, codes)| codes.values())
+            .sum();
+        calls.detail = format!("{total} calls failed (refused, or still failing after their retries)");
+    }
+    checks.push(calls);
+
     let anomaly = |kind: Anomaly| input.anomalies.get(&kind).cloned().unwrap_or_default();
     checks.push(check(
         "partner stream in sequence order",
         4,
         anomaly(Anomaly::OutOfOrder),
         "outbound events whose sequence did not increase",
+    ));
+    checks.push(check(
+        "nothing reaches the partner after a close",
+        4,
+        anomaly(Anomaly::AfterClose),
+        "agent messages or joins on the partner stream after the conversation's close",
     ));
 
     let backlog = match input.final_queue_depth {
@@ -129,6 +157,15 @@ pub fn audit(input: &Input<'_>) -> Audit {
     ));
 
     Audit { passed: checks.iter().all(|c| c.passed), checks }
+}
+
+/// "OpenConversation NOT_FOUND: 3" per method and code, harness-only methods left out.
+fn failed_calls(failures: &CodeTable) -> Vec<String> {
+    failures
+        .iter()
+        .filter(|(method, _)| !HARNESS_METHODS.contains(&method.as_str()))
+        .flat_map(|(method, codes)| codes.iter().map(move |(code, n)| format!("{method} {code}: {n}")))
+        .collect()
 }
 
 /// Invariant 2 from the agents' side: at every assignment, count the agent's conversations
@@ -193,7 +230,8 @@ mod tests {
     fn run(convs: &[ConvObs], depth: Option<u64>) -> Audit {
         let anomalies = BTreeMap::new();
         let agents = agents();
-        audit(&Input { convs, agents: &agents, anomalies: &anomalies, final_queue_depth: depth })
+        let failures = CodeTable::new();
+        audit(&Input { convs, agents: &agents, anomalies: &anomalies, failures: &failures, final_queue_depth: depth })
     }
 
     fn failed(audit: &Audit) -> Vec<(String, Vec<String>)> {
@@ -270,14 +308,72 @@ mod tests {
         let mut anomalies = BTreeMap::new();
         anomalies.insert(Anomaly::ForeignAccount, vec!["conv-9".to_owned()]);
         anomalies.insert(Anomaly::OutOfOrder, vec!["seq 4 after 7".to_owned()]);
+        anomalies.insert(Anomaly::AfterClose, vec!["conv-3: agent message after close (sequence 12)".to_owned()]);
         let agents = agents();
         let audit = audit(&Input {
             convs: &[good("x", 0, 1, 2)],
             agents: &agents,
             anomalies: &anomalies,
+            failures: &CodeTable::new(),
             final_queue_depth: Some(0),
         });
-        let names: Vec<_> = failed(&audit).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, vec!["partner stream in sequence order", "no other account's data"]);
+        let failed = failed(&audit);
+        let names: Vec<_> = failed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "partner stream in sequence order",
+                "nothing reaches the partner after a close",
+                "no other account's data"
+            ]
+        );
+        assert_eq!(failed[1].1, ["conv-3: agent message after close (sequence 12)"]);
+        let after_close = audit.checks.iter().find(|c| c.name == "nothing reaches the partner after a close").unwrap();
+        assert_eq!(after_close.invariant, 4);
+    }
+
+    #[test]
+    fn a_refused_open_fails_the_run_naming_method_and_code() {
+        // The refused conversation never opened, so only the failure check can see it.
+        let mut refused = ConvObs { open_failed: true, ..ConvObs::default() };
+        refused.conversation_ids.clear();
+        let mut failures = CodeTable::new();
+        failures.entry("OpenConversation".into()).or_default().insert("NOT_FOUND".into(), 2);
+        failures.entry("SendMessage".into()).or_default().insert("UNAVAILABLE".into(), 1);
+        // Queue depth samples are the harness's own reads: shown, but not a failure of the run.
+        failures.entry("GetQueue".into()).or_default().insert("UNAVAILABLE".into(), 4);
+        let agents = agents();
+        let audit = audit(&Input {
+            convs: &[good("x", 0, 1, 2), refused],
+            agents: &agents,
+            anomalies: &BTreeMap::new(),
+            failures: &failures,
+            final_queue_depth: Some(0),
+        });
+        assert!(!audit.passed);
+        let failed = failed(&audit);
+        assert_eq!(
+            failed,
+            vec![(
+                "no call failed".into(),
+                vec!["OpenConversation NOT_FOUND: 2".into(), "SendMessage UNAVAILABLE: 1".into()]
+            )]
+        );
+        let check = audit.checks.iter().find(|c| c.name == "no call failed").unwrap();
+        assert_eq!(check.invariant, 3);
+        assert!(check.detail.starts_with("3 calls failed"), "{}", check.detail);
+    }
+
+    #[test]
+    fn one_agent_told_twice_is_one_assignment_and_a_requeue_is_not_a_second() {
+        // Told twice (a snapshot after a re-subscribe): the collector keeps one entry per agent.
+        let audit = run(&[good("x", 0, 10, 20)], Some(0));
+        assert!(audit.passed, "{:?}", failed(&audit));
+        // Taken from a-0 (requeued), then given to a-1: one holder at a time.
+        let mut moved = good("y", 0, 10, 40);
+        moved.assignments.push((1, 30));
+        moved.unassigned.push(0);
+        let audit = run(&[moved], Some(0));
+        assert!(audit.passed, "{:?}", failed(&audit));
     }
 }

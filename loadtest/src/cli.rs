@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::launch::{self, Mode};
+use crate::local::Signal;
 use crate::observe::Display;
 use crate::result::RunResult;
 use crate::scenario::{Arrival, Scenario};
-use crate::target::{self, Embedded, Target, Unreachable};
+use crate::target::Unreachable;
 use crate::{report, sim};
 
 pub const EXIT_PASSED: u8 = 0;
@@ -21,32 +23,85 @@ pub struct RunArgs {
     /// Scenario name under loadtest/scenarios/, or a path to a scenario directory or file.
     pub scenario: String,
     /// Start `switchyard up` (embedded mode) on free ports for this run and stop it after.
-    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity"])]
+    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "local", "local_dir"])]
     pub start: bool,
-    /// The switchyard binary for --start (default: next to this binary, else on PATH).
+    /// Start the distributed topology with `switchyard-local up` in a temporary directory on
+    /// free ports for this run, and `switchyard-local stop` it after.
+    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "local_dir"])]
+    pub local: bool,
+    /// The switchyard binary for --start, passed on to `switchyard-local up` with --local
+    /// (default: next to this binary, else on PATH).
     #[arg(long)]
     pub switchyard_bin: Option<PathBuf>,
-    /// ConnectorService and AgentService endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:7101")]
-    pub connectors: String,
-    /// RoutingAdminService endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:7102")]
-    pub router: String,
-    /// CapacityAdminService endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:7103")]
-    pub capacity: String,
+    /// The local runner for --local and --chaos (default: `switchyard-local` next to this
+    /// binary, else on PATH).
+    #[arg(long)]
+    pub switchyard_local_bin: Option<PathBuf>,
+    /// The run directory of a running `switchyard-local up`: --chaos restarts its processes,
+    /// and its ports are the target unless given [default with --chaos: .switchyard-local]
+    #[arg(long)]
+    pub local_dir: Option<PathBuf>,
+    /// ConnectorService and AgentService endpoint [default: http://127.0.0.1:7101, or the
+    /// local runner's ports with --local-dir or --chaos]
+    #[arg(long)]
+    pub connectors: Option<String>,
+    /// RoutingAdminService endpoint [default: http://127.0.0.1:7102, or the local runner's]
+    #[arg(long)]
+    pub router: Option<String>,
+    /// CapacityAdminService endpoint [default: http://127.0.0.1:7103, or the local runner's]
+    #[arg(long)]
+    pub capacity: Option<String>,
     /// Override the arrival rate (constant and poisson scenarios), conversations per second.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Override the arrival duration, e.g. "30s".
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// Kill and restart this component of the local runner's topology during the run, one
+    /// fault per --chaos-every, cycling through the components given (repeatable): router,
+    /// capacity, connectors, automessages, surveys, redis, broker.
+    #[arg(long = "chaos", value_name = "COMPONENT")]
+    pub chaos: Vec<String>,
+    /// Time between faults.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    pub chaos_every: Duration,
+    /// First fault, after the start of arrivals [default: --chaos-every]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub chaos_start: Option<Duration>,
+    /// How the component is stopped before its restart.
+    #[arg(long, value_enum, default_value_t = Signal::Kill)]
+    pub chaos_signal: Signal,
     /// Where the JSON, markdown and HTML results go.
     #[arg(long)]
     pub results: Option<PathBuf>,
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl RunArgs {
+    /// Arguments for `scenario` with every option at its default.
+    pub fn new(scenario: impl Into<String>) -> Self {
+        Self {
+            scenario: scenario.into(),
+            start: false,
+            local: false,
+            switchyard_bin: None,
+            switchyard_local_bin: None,
+            local_dir: None,
+            connectors: None,
+            router: None,
+            capacity: None,
+            rate: None,
+            duration: None,
+            chaos: Vec::new(),
+            chaos_every: Duration::from_secs(15),
+            chaos_start: None,
+            chaos_signal: Signal::Kill,
+            results: None,
+            quiet: false,
+        }
+    }
 }
 
 /// Finds a scenario by name or path.
@@ -124,7 +179,15 @@ pub async fn run(args: RunArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    match execute(&args, scenario, &path).await {
+    // Everything that can be checked before anything runs: exit 2 naming the option.
+    let mode = match launch::resolve(&args, &scenario) {
+        Ok(mode) => mode,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match execute_mode(&args, scenario, &path, mode).await {
         Ok(result) => {
             if result.audit.passed {
                 EXIT_PASSED
@@ -141,37 +204,26 @@ pub async fn run(args: RunArgs) -> u8 {
 
 /// Runs the scenario, prints the table and writes the result files.
 pub async fn execute(args: &RunArgs, scenario: Scenario, path: &Path) -> anyhow::Result<RunResult> {
+    let mode = launch::resolve(args, &scenario).map_err(|err| anyhow::anyhow!(err))?;
+    execute_mode(args, scenario, path, mode).await
+}
+
+async fn execute_mode(args: &RunArgs, scenario: Scenario, path: &Path, mode: Mode) -> anyhow::Result<RunResult> {
     let results_dir = args.results.clone().unwrap_or_else(default_results_dir);
-    let mut embedded = None;
-    let (target, label) = if args.start {
-        let binary = args.switchyard_bin.clone().unwrap_or_else(target::default_binary);
-        let config = path.is_dir().then(|| path.join("switchyard.toml")).filter(|p| p.is_file());
-        let up = Embedded::start(&binary, config.as_deref(), &results_dir).await?;
-        eprintln!("started switchyard up ({}), log {}", up.target.connectors, up.log.display());
-        let target = up.target.clone();
-        embedded = Some(up);
-        (target, "embedded".to_owned())
-    } else {
-        let target = Target {
-            connectors: args.connectors.clone(),
-            router: args.router.clone(),
-            capacity: args.capacity.clone(),
-        };
-        let label = target.connectors.clone();
-        (target, label)
-    };
+    let launched = launch::launch(args, &scenario, path, &results_dir, mode).await?;
     let options = sim::Options {
-        target,
-        target_label: label,
+        target: launched.target.clone(),
+        target_label: launched.label.clone(),
         display: if args.quiet { Display::Quiet } else { Display::Auto },
         git_sha: git_sha(),
+        chaos: launched.chaos.clone(),
     };
-    let outcome = sim::run(scenario, options).await;
-    if let Some(up) = embedded {
-        if let Err(err) = up.stop().await {
-            eprintln!("warning: {err:#}");
-        }
-    }
+    let outcome = tokio::select! {
+        outcome = sim::run(scenario, options) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let passed = outcome.as_ref().is_ok_and(|r| r.audit.passed);
+    launched.stop(passed).await;
     let result = outcome?;
     println!("{}", report::table(&result));
     let written = report::write_all(&result, &results_dir)?;

@@ -3,10 +3,15 @@
 //! invariants from what the simulated partners and agents saw, and writes reports.
 
 pub mod audit;
+pub mod chaos;
 pub mod cli;
+pub mod launch;
+pub mod local;
 pub mod observe;
+pub mod recovery;
 pub mod report;
 pub mod result;
+pub mod retry;
 pub mod scenario;
 pub mod schedule;
 pub mod sim;

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario (a name under loadtest/scenarios/, a directory, or a file).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Parse and validate a scenario without running it.
     Check { scenario: String },
     /// Put two JSON results side by side with the ratio per measure (b relative to a).
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => cli::run(args).await,
+            Command::Run(args) => cli::run(*args).await,
             Command::Check { scenario } => cli::check(&scenario),
             Command::Compare { a, b } => cli::compare(&a, &b),
         }

@@ -33,11 +33,73 @@ pub struct RunResult {
     pub counts: Counts,
     /// Latency measures in milliseconds, each from the intended send time.
     pub measures: Vec<Measure>,
-    /// gRPC failures: method name -> status code name -> count.
+    /// gRPC failures: method name -> status code name -> count. A unary call counts once, after
+    /// its retries (or at once when a real client would not retry it); a stream once per end
+    /// a client does not expect. Codes are gRPC names (`NOT_FOUND`), or `TRANSPORT`.
     pub errors: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Attempts that failed and were retried (they are not failures): method -> code -> count.
+    #[serde(default)]
+    pub retries: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Streams reopened: method -> how the stream ended or failed to open -> count.
+    #[serde(default)]
+    pub reconnects: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Things that arrived more than once and were counted once.
+    #[serde(default)]
+    pub duplicates: Duplicates,
     /// One entry per second since the start of arrivals.
     pub timeline: Vec<Second>,
+    /// The faults injected with `--chaos` and how long the target took to recover from each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<Chaos>,
     pub audit: Audit,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Duplicates {
+    /// Partner stream events delivered again after a reconnect (a sequence already seen).
+    pub partner_redeliveries: u64,
+    /// Assignments an agent already held, sent again in the snapshot after a re-subscribe.
+    pub repeated_assignments: u64,
+    /// Agent replies the partner received more than once under different sequences: a
+    /// `SendMessage` retried after a broken connection stored the reply twice.
+    pub duplicate_replies: u64,
+}
+
+/// Chaos mode: what was injected, the baseline, and each fault.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Chaos {
+    /// The components cycled through, as given.
+    pub components: Vec<String>,
+    /// `kill` or `term`.
+    pub signal: String,
+    /// First fault, seconds after the start of arrivals.
+    pub start_s: f64,
+    /// One fault per this many seconds.
+    pub every_s: f64,
+    /// p99 open-to-assignment over the whole seconds before the first fault, ms; None when
+    /// that window is too short or saw no assignment (`baseline_note` says which).
+    pub baseline_p99_ms: Option<f64>,
+    /// Whole seconds in the baseline window.
+    pub baseline_s: u64,
+    pub baseline_note: String,
+    pub faults: Vec<Fault>,
+}
+
+/// One injected fault.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fault {
+    pub component: String,
+    /// When the restart command started, seconds after the start of arrivals.
+    pub at_s: f64,
+    pub signal: String,
+    /// How long `switchyard-local restart` took, seconds.
+    pub command_s: f64,
+    /// What the restart command printed.
+    pub output: String,
+    /// Seconds from the fault until the per-second p99 open-to-assignment was back under
+    /// twice the baseline for 3 seconds in a row; None: not recovered (`note` says why).
+    pub recovery_s: Option<f64>,
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -113,6 +175,28 @@ impl RunResult {
 
     /// Total gRPC failures over all methods.
     pub fn error_total(&self) -> u64 {
-        self.errors.values().flat_map(|codes| codes.values()).sum()
+        total(&self.errors)
+    }
+
+    /// Total retried attempts over all methods.
+    pub fn retry_total(&self) -> u64 {
+        total(&self.retries)
+    }
+
+    /// Total stream reconnects.
+    pub fn reconnect_total(&self) -> u64 {
+        total(&self.reconnects)
+    }
+}
+
+/// Sum of a method -> code -> count table.
+pub fn total(table: &BTreeMap<String, BTreeMap<String, u64>>) -> u64 {
+    table.values().flat_map(|codes| codes.values()).sum()
+}
+
+impl Chaos {
+    /// Faults that never recovered.
+    pub fn unrecovered(&self) -> usize {
+        self.faults.iter().filter(|f| f.recovery_s.is_none()).count()
     }
 }

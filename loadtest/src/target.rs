@@ -167,15 +167,20 @@ impl Embedded {
 
 /// The `switchyard` binary next to this one (same cargo profile), else on PATH.
 pub fn default_binary() -> PathBuf {
+    sibling_binary("switchyard")
+}
+
+/// The binary `name` next to this one (same cargo profile), else `name` (found on PATH).
+pub fn sibling_binary(name: &str) -> PathBuf {
     let sibling = std::env::current_exe().ok().and_then(|exe| {
         // Test binaries live in target/<profile>/deps; the binaries one level up.
         let dir = exe.parent()?;
         let dir = if dir.ends_with("deps") { dir.parent()? } else { dir };
-        Some(dir.join("switchyard"))
+        Some(dir.join(name))
     });
     match sibling {
         Some(path) if path.is_file() => path,
-        _ => PathBuf::from("switchyard"),
+        _ => PathBuf::from(name),
     }
 }
 

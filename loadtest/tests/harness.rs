@@ -18,18 +18,12 @@ fn switchyard_binary() -> PathBuf {
 }
 
 fn args(scenario: &Path, results: &Path) -> RunArgs {
-    RunArgs {
-        scenario: scenario.display().to_string(),
-        start: true,
-        switchyard_bin: Some(switchyard_binary()),
-        connectors: String::new(),
-        router: String::new(),
-        capacity: String::new(),
-        rate: None,
-        duration: None,
-        results: Some(results.to_path_buf()),
-        quiet: true,
-    }
+    let mut args = RunArgs::new(scenario.display().to_string());
+    args.start = true;
+    args.switchyard_bin = Some(switchyard_binary());
+    args.results = Some(results.to_path_buf());
+    args.quiet = true;
+    args
 }
 
 fn shipped(name: &str) -> PathBuf {
@@ -53,6 +47,19 @@ async fn smoke_against_switchyard_up_passes_the_audit() {
     assert_eq!(c.consumer_messages_delivered, c.consumer_messages_sent);
     assert_eq!(c.agent_replies_delivered, c.agent_replies_sent);
     assert_eq!(result.error_total(), 0, "{:?}", result.errors);
+    // Nothing broke, so nothing was retried, reconnected or delivered twice.
+    assert_eq!(
+        (result.retry_total(), result.reconnect_total()),
+        (0, 0),
+        "{:?} {:?}",
+        result.retries,
+        result.reconnects
+    );
+    assert_eq!(result.duplicates, Default::default());
+    assert!(result.chaos.is_none());
+    for check in ["no call failed", "nothing reaches the partner after a close"] {
+        assert!(result.audit.checks.iter().any(|c| c.name == check && c.passed), "{check}");
+    }
     for name in ["open_to_assignment", "consumer_message_to_agent", "agent_reply_to_partner", "open_rpc"] {
         let m = result.measure(name).unwrap_or_else(|| panic!("measure {name}"));
         assert!(m.count > 0 && m.p50_ms <= m.p99_ms && m.p99_ms <= m.max_ms, "{m:?}");
@@ -108,7 +115,7 @@ async fn an_unreachable_target_is_reported_before_anything_runs() {
     let path = shipped("smoke");
     let mut args = args(&path, results.path());
     args.start = false;
-    args.connectors = format!("http://127.0.0.1:{port}");
+    args.connectors = Some(format!("http://127.0.0.1:{port}"));
     args.router = args.connectors.clone();
     args.capacity = args.connectors.clone();
     let scenario = Scenario::load(&path).unwrap();
@@ -138,4 +145,44 @@ fn bad_scenario_files_exit_2_naming_the_field() {
         assert!(err.contains("bad.toml"), "{err}");
         assert_eq!(cli::check(&file.display().to_string()), cli::EXIT_BAD_INPUT);
     }
+}
+
+/// Chaos options are checked before anything runs (no target, no local runner needed).
+#[test]
+fn bad_chaos_options_exit_2_naming_them() {
+    let bin = env!("CARGO_BIN_EXE_switchyard-loadtest");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .current_dir(dir.path())
+            .args(["run", &shipped("smoke").display().to_string(), "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run(&["--chaos", "router", "--chaos", "zookeeper"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown component \"zookeeper\""), "{stderr}");
+
+    let (code, stderr) = run(&["--chaos", "router", "--start"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot restart the embedded"), "{stderr}");
+
+    // No local runner directory: nothing to restart.
+    let (code, stderr) = run(&["--chaos", "router", "--chaos-start", "1s"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--local-dir: no switchyard-local run in .switchyard-local"), "{stderr}");
+
+    // smoke lasts 3 s: a first fault at 15 s would never happen.
+    std::fs::create_dir(dir.path().join(".switchyard-local")).unwrap();
+    std::fs::write(dir.path().join(".switchyard-local/state.json"), r#"{"base_port":17100}"#).unwrap();
+    let (code, stderr) = run(&["--chaos", "router"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--chaos-start"), "{stderr}");
+
+    let (code, stderr) = run(&["--chaos", "router", "--chaos-signal", "hup"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--chaos-signal"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written");
 }

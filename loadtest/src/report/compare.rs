@@ -62,8 +62,27 @@ pub fn compare(a: &RunResult, b: &RunResult) -> String {
         &fmt_rate(b.achieved_rate),
         &ratio(Some(a.achieved_rate), Some(b.achieved_rate)),
     );
-    let (ea, eb) = (a.error_total(), b.error_total());
-    row(&mut out, "grpc errors (total)", &ea.to_string(), &eb.to_string(), &ratio(Some(ea as f64), Some(eb as f64)));
+    for (label, get) in [
+        ("grpc errors (total)", RunResult::error_total as fn(&RunResult) -> u64),
+        ("retries (total)", RunResult::retry_total),
+        ("reconnects (total)", RunResult::reconnect_total),
+    ] {
+        let (va, vb) = (get(a), get(b));
+        row(&mut out, label, &va.to_string(), &vb.to_string(), &ratio(Some(va as f64), Some(vb as f64)));
+    }
+    // Chaos runs only; a run without faults shows "-".
+    if a.chaos.is_some() || b.chaos.is_some() {
+        let faults = |r: &RunResult| r.chaos.as_ref().map(|c| c.faults.len() as f64);
+        let unrecovered = |r: &RunResult| r.chaos.as_ref().map(|c| c.unrecovered() as f64);
+        let worst = |r: &RunResult| {
+            r.chaos.as_ref().and_then(|c| c.faults.iter().filter_map(|f| f.recovery_s).reduce(f64::max))
+        };
+        let count = |v: Option<f64>| opt(v, |v| format!("{v:.0}"));
+        let secs = |v: Option<f64>| opt(v, |v| format!("{v:.1}"));
+        row(&mut out, "faults", &count(faults(a)), &count(faults(b)), &ratio(faults(a), faults(b)));
+        row(&mut out, "faults not recovered", &count(unrecovered(a)), &count(unrecovered(b)), "");
+        row(&mut out, "slowest recovery (s)", &secs(worst(a)), &secs(worst(b)), &ratio(worst(a), worst(b)));
+    }
     row(&mut out, "audit", audit_word(a), audit_word(b), "");
     out
 }
@@ -142,6 +161,20 @@ mod tests {
         assert_eq!(p50.split_whitespace().collect::<Vec<_>>(), ["p50", "-", "1.50", "-"], "{c}");
         assert!(line(&c, "grpc", "grpc errors").ends_with(" -"), "{c}");
         assert_eq!(c.matches(OPEN_RPC).count(), 1, "each measure once:\n{c}");
+    }
+
+    #[test]
+    fn a_chaos_run_against_a_run_without_faults() {
+        let (a, b) = (sample(), crate::report::chaos_sample());
+        let c = compare(&a, &b);
+        assert_eq!(
+            line(&c, "faults", "faults ").split_whitespace().collect::<Vec<_>>(),
+            ["faults", "-", "2", "-"],
+            "{c}"
+        );
+        assert!(line(&c, "slowest", "slowest recovery").contains("4.0"), "{c}");
+        assert!(line(&c, "retries", "retries (total)").contains('7'), "{c}");
+        assert!(!compare(&a, &a).contains("faults"), "no chaos rows without chaos");
     }
 
     #[test]

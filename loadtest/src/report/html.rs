@@ -9,7 +9,8 @@ use plotters::prelude::*;
 use crate::result::{Check, RunResult, Second};
 
 use super::{
-    audit_passed, audit_word, failed_checks, fmt_ms, fmt_rate, fmt_secs, ordered_measures, rate_pct, PERCENTILES,
+    audit_passed, audit_word, failed_checks, fmt_ms, fmt_rate, fmt_secs, ordered_measures, rate_pct, resilience,
+    PERCENTILES,
 };
 
 const PLOT_SIZE: (u32, u32) = (960, 320);
@@ -58,9 +59,10 @@ pub fn html(result: &RunResult) -> anyhow::Result<String> {
     out.push_str(&latency_table(r));
     out.push_str(&counts_table(r));
     out.push_str(&errors_table(r));
+    out.push_str(&resilience::html(r, esc));
 
     out.push_str("<section class=\"plot\">\n<h2>Over time</h2>\n");
-    out.push_str(&latency_plot(&r.timeline)?);
+    out.push_str(&latency_plot(&r.timeline, &resilience::fault_times(r))?);
     out.push_str(&throughput_plot(&r.timeline)?);
     out.push_str(&depth_plot(&r.timeline)?);
     out.push_str("</section>\n");
@@ -229,17 +231,20 @@ const C_BLUE: RGBColor = RGBColor(31, 119, 180);
 const C_ORANGE: RGBColor = RGBColor(255, 127, 14);
 const C_GREEN: RGBColor = RGBColor(44, 160, 44);
 const C_GREY: RGBColor = RGBColor(150, 150, 150);
+const C_RED: RGBColor = RGBColor(214, 39, 40);
 
-fn latency_plot(timeline: &[Second]) -> anyhow::Result<String> {
+/// Latency per second, with a red line at each fault (chaos mode).
+fn latency_plot(timeline: &[Second], faults: &[f64]) -> anyhow::Result<String> {
     // Seconds without assignments carry 0, which is "no sample", not "0 ms".
     let sampled = |v: f64, s: &Second| (s.assignments > 0 || v != 0.0).then_some(v);
-    plot(
+    plot_with_markers(
         "Open to assignment latency",
         "ms",
         &[
             Series::new("p50", C_BLUE, timeline, |s| sampled(s.open_to_assignment_p50_ms, s)),
             Series::new("p99", C_ORANGE, timeline, |s| sampled(s.open_to_assignment_p99_ms, s)),
         ],
+        faults,
     )
 }
 
@@ -268,11 +273,16 @@ fn depth_plot(timeline: &[Second]) -> anyhow::Result<String> {
 
 /// A line chart as inline `<svg>`, or a "no data" note when no series has a point.
 fn plot(title: &str, y_desc: &str, series: &[Series]) -> anyhow::Result<String> {
+    plot_with_markers(title, y_desc, series, &[])
+}
+
+/// [`plot`] with a vertical line at each of `markers` (x values), labelled "fault".
+fn plot_with_markers(title: &str, y_desc: &str, series: &[Series], markers: &[f64]) -> anyhow::Result<String> {
     let all = || series.iter().flat_map(|s| s.points.iter());
     if all().next().is_none() {
         return Ok(format!("<h3>{}</h3>\n<p class=\"nodata\">No data.</p>\n", esc(title)));
     }
-    let (x_lo, x_hi) = padded_range(all().map(|p| p.0), false);
+    let (x_lo, x_hi) = padded_range(all().map(|p| p.0).chain(markers.iter().copied()), false);
     // The timeline counts from the start of arrivals; show that start.
     let x_lo = x_lo.min(0.0);
     let (y_lo, y_hi) = padded_range(all().map(|p| p.1), true);
@@ -304,6 +314,14 @@ fn plot(title: &str, y_desc: &str, series: &[Series]) -> anyhow::Result<String> 
                 .map_err(plot_err)?
                 .label(s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        if !markers.is_empty() {
+            let lines = markers.iter().map(|x| PathElement::new(vec![(*x, y_lo), (*x, y_hi)], C_RED.stroke_width(1)));
+            chart
+                .draw_series(lines)
+                .map_err(plot_err)?
+                .label("fault")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], C_RED.stroke_width(1)));
         }
         chart
             .configure_series_labels()
@@ -370,6 +388,14 @@ mod tests {
         assert!(page.contains("open_to_assignment") && page.contains("p99.9"));
         assert!(page.contains("OpenConversation") && page.contains("UNAVAILABLE"));
         assert!(page.contains("Open to assignment latency") && page.contains("Throughput"));
+    }
+
+    #[test]
+    fn faults_are_listed_and_marked_on_the_latency_plot() {
+        let page = html(&crate::report::chaos_sample()).unwrap();
+        assert!(page.contains("<h2>Faults</h2>") && page.contains("not recovered"), "{page}");
+        assert!(page.contains(">\nfault\n</text>"), "a legend entry for the fault markers: {page}");
+        assert!(html(&sample()).unwrap().contains("Stream reconnects: none."));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod compare;
 mod files;
 mod html;
+mod resilience;
 mod table;
 
 pub use compare::compare;
@@ -117,7 +118,7 @@ fn ids_summary(ids: &[String]) -> String {
 
 #[cfg(test)]
 pub(crate) fn sample() -> RunResult {
-    use crate::result::{Audit, Counts, Second};
+    use crate::result::{Audit, Counts, Duplicates, Second};
     use std::collections::BTreeMap;
 
     let measure = |name: &str, count: u64, base: f64| Measure {
@@ -132,6 +133,7 @@ pub(crate) fn sample() -> RunResult {
     };
     let mut errors = BTreeMap::new();
     errors.insert("OpenConversation".to_string(), BTreeMap::from([("UNAVAILABLE".to_string(), 3u64)]));
+    let _ = Duplicates::default();
     let timeline = (1..=5)
         .map(|t| Second {
             t: t as f64,
@@ -171,7 +173,11 @@ pub(crate) fn sample() -> RunResult {
             measure(CONSUMER_TO_AGENT, 99, 3.0),
         ],
         errors,
+        retries: BTreeMap::new(),
+        reconnects: BTreeMap::new(),
+        duplicates: Duplicates::default(),
         timeline,
+        chaos: None,
         audit: Audit {
             passed: true,
             checks: vec![Check {
@@ -196,6 +202,42 @@ pub(crate) fn failed_sample() -> RunResult {
         passed: false,
         detail: "12 consumer messages never reached an agent".to_string(),
         ids: (1..=12).map(|i| format!("conv-{i:02}")).collect(),
+    });
+    r
+}
+
+/// `sample()` after a chaos run: retries, reconnects, a duplicate reply, two faults (one recovered).
+#[cfg(test)]
+pub(crate) fn chaos_sample() -> RunResult {
+    use crate::result::{Chaos, Fault};
+    use std::collections::BTreeMap;
+
+    let mut r = sample();
+    r.retries.insert("OpenConversation".into(), BTreeMap::from([("UNAVAILABLE".into(), 5), ("TRANSPORT".into(), 2)]));
+    r.reconnects.insert("StreamOutbound".into(), BTreeMap::from([("UNAVAILABLE".into(), 2)]));
+    r.duplicates.partner_redeliveries = 12;
+    r.duplicates.duplicate_replies = 1;
+    let fault = |at_s: f64, component: &str, recovery_s: Option<f64>, note: &str| Fault {
+        component: component.into(),
+        at_s,
+        signal: "kill".into(),
+        command_s: 0.31,
+        output: format!("restarted {component} (pid 77)"),
+        recovery_s,
+        note: note.into(),
+    };
+    r.chaos = Some(Chaos {
+        components: vec!["router".into(), "broker".into()],
+        signal: "kill".into(),
+        start_s: 15.0,
+        every_s: 15.0,
+        baseline_p99_ms: Some(12.5),
+        baseline_s: 14,
+        baseline_note: "p99 over the 14 s before the first fault".into(),
+        faults: vec![
+            fault(15.0, "router", Some(4.0), ""),
+            fault(30.0, "broker", None, "not recovered by the end of the run"),
+        ],
     });
     r
 }

@@ -6,7 +6,7 @@ use crate::result::RunResult;
 
 use super::{
     audit_passed, audit_word, clean, failed_checks, fmt_ms, fmt_rate, fmt_secs, ids_summary, ordered_measures,
-    rate_pct, PERCENTILES,
+    rate_pct, resilience, PERCENTILES,
 };
 
 /// Lines stay within this many columns unless a single word is longer.
@@ -83,6 +83,14 @@ pub fn table(result: &RunResult) -> String {
             let _ = writeln!(out, "  {method:<method_w$}  {code:<code_w$}  {n:>8}");
         }
     }
+    for line in resilience::text(r).lines() {
+        if line.chars().count() <= WIDTH {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            push_wrapped(&mut out, line, "", if line.starts_with("  ") { "    " } else { "  " });
+        }
+    }
 
     out.push_str(&audit_text(r));
     out
@@ -117,10 +125,7 @@ fn audit_text(r: &RunResult) -> String {
 
 /// (method, code, count), cleaned, in the result's (sorted) order.
 fn error_rows(r: &RunResult) -> Vec<(String, String, u64)> {
-    r.errors
-        .iter()
-        .flat_map(|(method, codes)| codes.iter().map(move |(code, n)| (clean(method), clean(code), *n)))
-        .collect()
+    resilience::rows(&r.errors)
 }
 
 /// Word-wraps `text` to `WIDTH` columns: `first` prefixes the first line, `next` the rest.
@@ -214,6 +219,7 @@ pub fn markdown(result: &RunResult) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&resilience::markdown(r, md));
 
     let failed: Vec<_> = failed_checks(r).collect();
     if audit_passed(r) {

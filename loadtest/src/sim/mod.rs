@@ -1,11 +1,18 @@
 //! The simulation: sets up accounts, skills and agents, then plays the schedule. Simulated
 //! consumers speak `ConnectorService` as a connector partner would (opens, messages, closes,
 //! and one outbound stream per account); simulated agents and bots speak `AgentService`.
+//! They behave like real clients when the target has trouble: calls are retried and streams
+//! reopened as [`crate::retry`] says, and what arrives twice is counted once.
 //!
 //! Every message carries its intended send time (`lt:<conversation>:<n>:<µs>`), so whoever
 //! receives it measures latency from when it was meant to leave, not from when a busy task
 //! got round to sending it: a stall anywhere shows up in the numbers.
 
+mod agent;
+mod consumer;
+mod partner;
+
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,26 +21,26 @@ use futures::{stream, StreamExt};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
 use switchyard_proto::admin::v1::{CreateAccountRequest, CreateSkillRequest, GetQueueRequest, Skill};
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
-use switchyard_proto::agent::v1::{self as agentpb, agent_event};
 use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
 use switchyard_proto::capacity::v1::{AgentSpec, CreateAgentRequest};
-use switchyard_proto::common::v1::{AgentState, Channel as ChannelKind, Party};
 use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
-use switchyard_proto::connectors::v1::{self as conn, outbound_event};
 use tokio::time::Instant;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 use crate::audit::{self, AgentInfo};
+use crate::chaos::{self, ChaosPlan};
 use crate::observe::{self, Anomaly, Display, Obs, Recorder};
 use crate::result::RunResult;
-use crate::scenario::{Closer, Scenario};
-use crate::schedule::{self, OpenKind, Planned};
+use crate::retry::{self, Idempotence};
+use crate::scenario::Scenario;
+use crate::schedule::{self, Planned};
 use crate::target::{self, Target};
 
 /// Setup calls in flight at once.
 const SETUP_CONCURRENCY: usize = 64;
-/// The partner acknowledges its outbound stream after this many events (or each second).
-const ACK_EVERY: u64 = 256;
+/// One queue depth sample may take this long.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Options {
     pub target: Target,
@@ -41,6 +48,8 @@ pub struct Options {
     pub target_label: String,
     pub display: Display,
     pub git_sha: String,
+    /// Faults to inject during the run.
+    pub chaos: Option<ChaosPlan>,
 }
 
 /// Everything the simulated parties share. Read-only once the run starts.
@@ -72,6 +81,30 @@ impl Ctx {
     fn since(&self, intended_us: u64) -> u64 {
         self.now_us().saturating_sub(intended_us)
     }
+
+    /// One unary call as a real client makes it: retried as [`retry::call`] says, each retry
+    /// recorded under `method`. The caller records a final failure (some are expected).
+    async fn call<T, F, Fut>(&self, method: &'static str, idempotence: Idempotence, op: F) -> Result<T, Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        retry::call(idempotence, |status, _| self.recorder.retried(method, status), op).await.map(|r| r.into_inner())
+    }
+
+    /// Records how a stream ended or failed to open before it is reopened: a disconnect is
+    /// only a reconnect; anything else is also a failure of `method`.
+    fn stream_ended(&self, method: &'static str, end: Option<&Status>) {
+        match end {
+            None => self.recorder.reconnected(method, "ENDED"),
+            Some(status) => {
+                if !retry::is_disconnect(status) {
+                    self.recorder.failed(method, status);
+                }
+                self.recorder.reconnected(method, retry::failure_name(status));
+            }
+        }
+    }
 }
 
 /// A consumer id names its conversation's index in the schedule.
@@ -89,6 +122,25 @@ fn parse_text(text: &str) -> Option<(usize, u32, u64)> {
     let mut parts = text.strip_prefix("lt:")?.split(':');
     let t = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
     parts.next().is_none().then_some(t)
+}
+
+/// The schedule index of a conversation an event names, if it belongs to this run and to
+/// `account`; anything else is recorded as an anomaly.
+fn known_conversation(ctx: &Ctx, consumer: &str, account: u32, conversation_id: &str) -> Option<usize> {
+    match parse_consumer(consumer).filter(|i| *i < ctx.plan.len()) {
+        Some(idx) if ctx.plan[idx].account == account => Some(idx),
+        Some(_) => {
+            ctx.recorder.record(Obs::Anomaly { check: Anomaly::ForeignAccount, id: conversation_id.to_owned() });
+            None
+        }
+        None => {
+            ctx.recorder.record(Obs::Anomaly {
+                check: Anomaly::Unknown,
+                id: format!("conversation {conversation_id} of consumer {consumer:?}"),
+            });
+            None
+        }
+    }
 }
 
 /// Plays `scenario` against `options.target` and returns the result with its audit.
@@ -145,13 +197,13 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
 
     let mut background = tokio::task::JoinSet::new();
     for a in 0..ctx.accounts.len() {
-        let stream = open_partner_stream(&ctx, a).await?;
-        background.spawn(partner(ctx.clone(), a, stream));
+        let stream = partner::open_first(&ctx, a).await?;
+        background.spawn(partner::partner(ctx.clone(), a, stream));
     }
     let mut ready = Vec::new();
     for (i, (at, _, _)) in online_at.iter().enumerate() {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        background.spawn(agent(ctx.clone(), i, *at, tx));
+        background.spawn(agent::agent(ctx.clone(), i, *at, tx));
         if at.is_zero() {
             ready.push(rx);
         }
@@ -160,6 +212,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         rx.await.context("an agent failed to log in")??;
     }
     background.spawn(sample_queue_depth(ctx.clone(), router.clone()));
+    let chaos = options.chaos.clone().map(|plan| tokio::spawn(chaos::inject(plan, ctx.start, recorder.clone())));
 
     // Open loop: every arrival at its time, whatever happened to the ones before.
     let driver_ctx = ctx.clone();
@@ -170,27 +223,53 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
             if due > Instant::now() {
                 tokio::time::sleep_until(due).await;
             }
-            tokio::spawn(conversation(ctx.clone(), idx));
+            tokio::spawn(consumer::conversation(ctx.clone(), idx));
         }
     });
-    driver.await.context("arrival driver")?;
-
-    // Drain: wait for every conversation to finish, or for the drain timeout.
     let total = ctx.plan.len() as u64;
-    let drained = tokio::time::timeout(scenario.drain_timeout, progress.wait_for(|p| p.finished >= total)).await;
-    if drained.is_err() {
-        eprintln!("drain timeout ({:?}) reached; unfinished conversations will be reported", scenario.drain_timeout);
+    let drain_timeout = scenario.drain_timeout;
+    let play = async {
+        driver.await.context("arrival driver")?;
+        // Drain: wait for every conversation to finish, or for the drain timeout.
+        let drained = tokio::time::timeout(drain_timeout, progress.wait_for(|p| p.finished >= total)).await;
+        if drained.is_err() {
+            eprintln!("drain timeout ({drain_timeout:?}) reached; unfinished conversations will be reported");
+        }
+        anyhow::Ok(())
+    };
+    // A failed restart command ends the run at once.
+    let chaos_failed = async {
+        match chaos {
+            Some(handle) => match handle.await {
+                Ok(Ok(())) => std::future::pending().await,
+                Ok(Err(err)) => err,
+                Err(join) => anyhow::anyhow!("chaos task: {join}"),
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        played = play => played?,
+        err = chaos_failed => {
+            background.abort_all();
+            return Err(err);
+        }
     }
     let wall_s = ctx.start.elapsed().as_secs_f64();
-    let final_depth = queue_depth(&ctx, router).await.ok();
+    let final_depth = queue_depth(&ctx, router, true).await.ok();
     background.abort_all();
     let collected = recorder.finish().await?;
     let audit = audit::audit(&audit::Input {
         convs: &collected.convs,
         agents: &ctx.agents,
         anomalies: &collected.anomalies,
+        failures: &collected.errors,
         final_queue_depth: final_depth,
     });
+    let chaos = options
+        .chaos
+        .as_ref()
+        .map(|plan| chaos::summarize(plan, &collected.faults, &collected.per_second, &collected.timeline));
     let duration_s = scenario.duration.as_secs_f64();
     Ok(RunResult {
         scenario: scenario.name.clone(),
@@ -205,7 +284,11 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         counts: collected.counts,
         measures: collected.measures,
         errors: collected.errors,
+        retries: collected.retries,
+        reconnects: collected.reconnects,
+        duplicates: collected.duplicates,
         timeline: collected.timeline,
+        chaos,
         audit,
     })
 }
@@ -216,6 +299,32 @@ fn run_id(seed: u64) -> String {
     format!("lt{:x}{:x}", (nanos as u64) & 0xff_ffff_ffff, seed & 0xff)
 }
 
+/// A setup call, retried when the target is briefly unavailable; ALREADY_EXISTS after a
+/// retry means an earlier attempt got through.
+async fn create<F, Fut>(mut op: F) -> Result<(), Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Status>>,
+{
+    let mut attempts = 0;
+    retry::call(
+        Idempotence::NotIdempotent,
+        |_, _| {},
+        || {
+            attempts += 1;
+            let retried = attempts > 1;
+            let answer = op();
+            async move {
+                match answer.await {
+                    Err(status) if retried && status.code() == Code::AlreadyExists => Ok(()),
+                    other => other,
+                }
+            }
+        },
+    )
+    .await
+}
+
 async fn setup(
     scenario: &Scenario,
     accounts: &[String],
@@ -224,29 +333,32 @@ async fn setup(
     router: Channel,
     capacity: Channel,
 ) -> anyhow::Result<()> {
-    let mut admin = RoutingAdminServiceClient::new(router);
+    let admin = RoutingAdminServiceClient::new(router);
     for account in accounts {
-        admin
-            .create_account(CreateAccountRequest {
+        let request = CreateAccountRequest { account_id: account.clone(), name: format!("loadtest {}", scenario.name) };
+        create(|| {
+            let (mut admin, request) = (admin.clone(), request.clone());
+            async move { admin.create_account(request).await.map(drop) }
+        })
+        .await
+        .with_context(|| format!("creating account {account}"))?;
+        for skill in &scenario.skills {
+            let request = CreateSkillRequest {
                 account_id: account.clone(),
-                name: format!("loadtest {}", scenario.name),
+                skill: Some(Skill { skill_id: skill.id.clone(), name: skill.id.clone() }),
+            };
+            create(|| {
+                let (mut admin, request) = (admin.clone(), request.clone());
+                async move { admin.create_skill(request).await.map(drop) }
             })
             .await
-            .with_context(|| format!("creating account {account}"))?;
-        for skill in &scenario.skills {
-            admin
-                .create_skill(CreateSkillRequest {
-                    account_id: account.clone(),
-                    skill: Some(Skill { skill_id: skill.id.clone(), name: skill.id.clone() }),
-                })
-                .await
-                .with_context(|| format!("creating skill {} in {account}", skill.id))?;
+            .with_context(|| format!("creating skill {} in {account}", skill.id))?;
         }
     }
     let capacity = CapacityAdminServiceClient::new(capacity);
     let results: Vec<anyhow::Result<()>> = stream::iter(agents.iter().zip(agent_skills))
         .map(|(agent, (_, skills, bot))| {
-            let mut client = capacity.clone();
+            let capacity = capacity.clone();
             let request = CreateAgentRequest {
                 account_id: accounts[agent.account as usize].clone(),
                 agent: Some(AgentSpec {
@@ -257,8 +369,12 @@ async fn setup(
                 }),
             };
             async move {
-                client.create_agent(request).await.with_context(|| format!("creating agent {}", agent.id))?;
-                Ok(())
+                create(|| {
+                    let (mut client, request) = (capacity.clone(), request.clone());
+                    async move { client.create_agent(request).await.map(drop) }
+                })
+                .await
+                .with_context(|| format!("creating agent {}", agent.id))
             }
         })
         .buffer_unordered(SETUP_CONCURRENCY)
@@ -267,331 +383,29 @@ async fn setup(
     results.into_iter().collect()
 }
 
-/// One consumer: its open (or racing opens), further messages, and no more: the agent or the
-/// partner side closes.
-async fn conversation(ctx: Arc<Ctx>, idx: usize) {
-    let p = ctx.plan[idx];
-    let script = &ctx.scenario.script;
-    let account = &ctx.accounts[p.account as usize];
-    let opens = match p.kind {
-        OpenKind::Single => 1,
-        OpenKind::Duplicate => 2,
-        OpenKind::Chatty => script.chatty_messages,
-    };
-    let requests = (0..opens).map(|k| {
-        // A duplicate repeats the same partner message id and text; chatty opens are each
-        // their own message.
-        let n = if p.kind == OpenKind::Duplicate { 0 } else { k };
-        conn::OpenConversationRequest {
-            account_id: account.clone(),
-            channel: ChannelKind::Web as i32,
-            consumer_id: consumer_id(idx),
-            skill_id: ctx.skills[p.skill as usize].clone(),
-            partner_message_id: format!("p{idx}-{n}"),
-            first_message: if script.first_message || p.kind == OpenKind::Chatty {
-                text(idx, n, p.at_us)
-            } else {
-                String::new()
-            },
-            ..Default::default()
-        }
-    });
-    ctx.recorder.record(Obs::OpenSent { intended_us: p.at_us, at_us: ctx.now_us() });
-    let answers = futures::future::join_all(requests.map(|r| {
-        let mut client = ctx.connector(idx);
-        async move { client.open_conversation(r).await }
-    }))
-    .await;
-    let mut opened = None;
-    for (k, answer) in answers.into_iter().enumerate() {
-        match answer {
-            Ok(r) => {
-                let r = r.into_inner();
-                let latency_us = ctx.since(p.at_us);
-                let has_text = script.first_message || p.kind == OpenKind::Chatty;
-                if has_text {
-                    let n = if p.kind == OpenKind::Duplicate { 0 } else { k as u32 };
-                    ctx.recorder.record(Obs::ConsumerSent { idx, n });
-                }
-                opened.get_or_insert(r.conversation_id.clone());
-                ctx.recorder.record(Obs::Opened {
-                    idx,
-                    conversation_id: r.conversation_id,
-                    created: r.created,
-                    latency_us,
-                });
-            }
-            Err(status) => ctx.recorder.rpc_error("OpenConversation", &status),
-        }
-    }
-    let Some(conversation_id) = opened else {
-        ctx.recorder.record(Obs::OpenFailed { idx });
-        return;
-    };
-    let first = match p.kind {
-        OpenKind::Chatty => script.chatty_messages,
-        _ => u32::from(script.first_message),
-    };
-    let opened_at = ctx.now_us();
-    let mut client = ctx.connector(idx);
-    for i in 0..script.consumer_messages {
-        let intended = opened_at + script.consumer_gap.as_micros() as u64 * u64::from(i + 1);
-        tokio::time::sleep_until(ctx.at(intended)).await;
-        let n = first + i;
-        let request = conn::PublishMessageRequest {
-            account_id: account.clone(),
-            conversation_id: conversation_id.clone(),
-            text: text(idx, n, intended),
-            partner_message_id: format!("p{idx}-{n}"),
-        };
-        match client.publish_message(request).await {
-            Ok(_) => ctx.recorder.record(Obs::ConsumerSent { idx, n }),
-            // A conversation the agent already closed refuses messages: expected, not counted.
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => break,
-            Err(status) => ctx.recorder.rpc_error("PublishMessage", &status),
-        }
-    }
-}
-
-async fn open_partner_stream(ctx: &Ctx, account: usize) -> anyhow::Result<tonic::Streaming<conn::OutboundEvent>> {
-    let request = conn::StreamOutboundRequest {
-        account_id: ctx.accounts[account].clone(),
-        channel: ChannelKind::Web as i32,
-        from_sequence: None,
-    };
-    Ok(ctx
-        .connector(account)
-        .stream_outbound(request)
-        .await
-        .with_context(|| format!("opening the outbound stream of {}", ctx.accounts[account]))?
-        .into_inner())
-}
-
-/// One account's connector partner: reads the outbound stream, times agent replies, closes
-/// conversations when the script says the consumer does, and acknowledges what it read.
-async fn partner(ctx: Arc<Ctx>, account: usize, mut stream: tonic::Streaming<conn::OutboundEvent>) {
-    let script = &ctx.scenario.script;
-    let mut last_sequence = 0;
-    let mut acked = 0;
-    let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let event = tokio::select! {
-            event = stream.message() => event,
-            _ = ack_tick.tick() => {
-                if last_sequence > acked {
-                    acked = last_sequence;
-                    tokio::spawn(ack(ctx.clone(), account, acked));
-                }
-                continue;
-            }
-        };
-        let event = match event {
-            Ok(Some(event)) => event,
-            Ok(None) => return,
-            Err(status) => {
-                ctx.recorder.rpc_error("StreamOutbound", &status);
-                return;
-            }
-        };
-        if event.sequence <= last_sequence {
-            ctx.recorder.record(Obs::Anomaly {
-                check: Anomaly::OutOfOrder,
-                id: format!("{} sequence {} after {last_sequence}", ctx.accounts[account], event.sequence),
-            });
-        }
-        last_sequence = last_sequence.max(event.sequence);
-        if last_sequence - acked >= ACK_EVERY {
-            acked = last_sequence;
-            tokio::spawn(ack(ctx.clone(), account, acked));
-        }
-        let Some(idx) = known_conversation(&ctx, &event.consumer_id, account as u32, &event.conversation_id) else {
-            continue;
-        };
-        match event.event {
-            Some(outbound_event::Event::Message(m)) if m.from == Party::Agent as i32 => {
-                let Some((_, n, intended)) = parse_text(&m.text) else {
-                    ctx.recorder.record(Obs::Anomaly { check: Anomaly::Unknown, id: format!("message {:?}", m.text) });
-                    continue;
-                };
-                ctx.recorder.record(Obs::ReplyDelivered { idx, n, latency_us: ctx.since(intended) });
-                if script.close_by == Closer::Consumer && n + 1 == script.agent_replies {
-                    tokio::spawn(consumer_close(ctx.clone(), idx, event.conversation_id.clone()));
-                }
-            }
-            Some(outbound_event::Event::Closed(_)) => ctx.recorder.record(Obs::ClosedSeen { idx }),
-            _ => {}
-        }
-    }
-}
-
-async fn ack(ctx: Arc<Ctx>, account: usize, sequence: u64) {
-    let request = conn::AckOutboundRequest {
-        account_id: ctx.accounts[account].clone(),
-        channel: ChannelKind::Web as i32,
-        sequence,
-    };
-    if let Err(status) = ctx.connector(account).ack_outbound(request).await {
-        ctx.recorder.rpc_error("AckOutbound", &status);
-    }
-}
-
-async fn consumer_close(ctx: Arc<Ctx>, idx: usize, conversation_id: String) {
-    let hold = ctx.scenario.script.hold;
-    let intended = ctx.now_us() + hold.as_micros() as u64;
-    tokio::time::sleep_until(ctx.at(intended)).await;
-    ctx.recorder.record(Obs::CloseIssued { idx, at_us: ctx.now_us() });
-    let account = ctx.accounts[ctx.plan[idx].account as usize].clone();
-    let request = conn::CloseConversationRequest { account_id: account, conversation_id };
-    if let Err(status) = ctx.connector(idx).close_conversation(request).await {
-        ctx.recorder.rpc_error("CloseConversation", &status);
-        ctx.recorder.record(Obs::CloseFailed { idx });
-    }
-}
-
-/// The schedule index of a conversation an event names, if it belongs to this run and to
-/// `account`; anything else is recorded as an anomaly.
-fn known_conversation(ctx: &Ctx, consumer: &str, account: u32, conversation_id: &str) -> Option<usize> {
-    match parse_consumer(consumer).filter(|i| *i < ctx.plan.len()) {
-        Some(idx) if ctx.plan[idx].account == account => Some(idx),
-        Some(_) => {
-            ctx.recorder.record(Obs::Anomaly { check: Anomaly::ForeignAccount, id: conversation_id.to_owned() });
-            None
-        }
-        None => {
-            ctx.recorder.record(Obs::Anomaly {
-                check: Anomaly::Unknown,
-                id: format!("conversation {conversation_id} of consumer {consumer:?}"),
-            });
-            None
-        }
-    }
-}
-
-/// One agent or bot: logs in ONLINE at its time, takes assignments, replies after thinking,
-/// and closes when the script says the agent does.
-async fn agent(ctx: Arc<Ctx>, me: usize, online_at: Duration, ready: tokio::sync::oneshot::Sender<anyhow::Result<()>>) {
-    if !online_at.is_zero() {
-        tokio::time::sleep_until(ctx.start + online_at).await;
-    }
-    let info = &ctx.agents[me];
-    let account = ctx.accounts[info.account as usize].clone();
-    let mut client = ctx.agent_client(me);
-    let login = async {
-        client
-            .login(agentpb::LoginRequest {
-                account_id: account.clone(),
-                agent_id: info.id.clone(),
-                initial_state: AgentState::Online as i32,
-            })
-            .await
-            .with_context(|| format!("logging in agent {} of {account}", info.id))?;
-        let stream = client
-            .subscribe(agentpb::SubscribeRequest { account_id: account.clone(), agent_id: info.id.clone() })
-            .await
-            .with_context(|| format!("subscribing agent {} of {account}", info.id))?;
-        anyhow::Ok(stream.into_inner())
-    };
-    let mut stream = match login.await {
-        Ok(stream) => {
-            let _ = ready.send(Ok(()));
-            stream
-        }
-        Err(err) => {
-            let _ = ready.send(Err(err));
-            return;
-        }
-    };
-    loop {
-        let event = match stream.message().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return,
-            Err(status) => {
-                ctx.recorder.rpc_error("Subscribe", &status);
-                return;
-            }
-        };
-        match event.event {
-            Some(agent_event::Event::Assigned(a)) => {
-                let Some(idx) = known_conversation(&ctx, &a.consumer_id, info.account, &a.conversation_id) else {
-                    continue;
-                };
-                let intended = ctx.plan[idx].at_us;
-                let at_us = ctx.now_us();
-                ctx.recorder.record(Obs::Assigned {
-                    idx,
-                    agent: me as u32,
-                    conversation_id: a.conversation_id.clone(),
-                    at_us,
-                    latency_us: at_us.saturating_sub(intended),
-                });
-                for m in a.history.iter().filter(|m| m.from == Party::Consumer as i32) {
-                    consumer_delivered(&ctx, me, &m.text);
-                }
-                tokio::spawn(work(ctx.clone(), me, idx, a.conversation_id, at_us));
-            }
-            Some(agent_event::Event::Message(m)) if m.from == Party::Consumer as i32 => {
-                consumer_delivered(&ctx, me, &m.text)
-            }
-            _ => {}
-        }
-    }
-}
-
-fn consumer_delivered(ctx: &Ctx, agent: usize, text: &str) {
-    match parse_text(text) {
-        Some((idx, n, intended)) => {
-            ctx.recorder.record(Obs::ConsumerDelivered { idx, n, agent: agent as u32, latency_us: ctx.since(intended) })
-        }
-        None => ctx.recorder.record(Obs::Anomaly { check: Anomaly::Unknown, id: format!("message {text:?}") }),
-    }
-}
-
-/// The agent's side of one conversation: think, reply, and maybe close.
-async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, assigned_us: u64) {
-    let script = &ctx.scenario.script;
-    let info = &ctx.agents[me];
-    let account = ctx.accounts[info.account as usize].clone();
-    let mut client = ctx.agent_client(idx);
-    let mut intended = assigned_us + script.agent_think.as_micros() as u64;
-    for n in 0..script.agent_replies {
-        if n > 0 {
-            intended += script.reply_gap.as_micros() as u64;
-        }
-        tokio::time::sleep_until(ctx.at(intended)).await;
-        let request = agentpb::SendMessageRequest {
-            account_id: account.clone(),
-            agent_id: info.id.clone(),
-            conversation_id: conversation_id.clone(),
-            text: text(idx, n, intended),
-        };
-        match client.send_message(request).await {
-            Ok(_) => ctx.recorder.record(Obs::ReplySent { idx, n }),
-            Err(status) => ctx.recorder.rpc_error("SendMessage", &status),
-        }
-    }
-    if script.close_by != Closer::Agent {
-        return;
-    }
-    tokio::time::sleep_until(ctx.at(intended + script.hold.as_micros() as u64)).await;
-    ctx.recorder.record(Obs::CloseIssued { idx, at_us: ctx.now_us() });
-    let request = agentpb::CloseConversationRequest { account_id: account, agent_id: info.id.clone(), conversation_id };
-    if let Err(status) = client.close_conversation(request).await {
-        ctx.recorder.rpc_error("AgentCloseConversation", &status);
-        ctx.recorder.record(Obs::CloseFailed { idx });
-    }
-}
-
 /// Sum of queue depths over every account and skill; the first failure if any read failed.
-async fn queue_depth(ctx: &Ctx, router: Channel) -> Result<u64, tonic::Status> {
+/// `retried`: read as a client would (the final read); otherwise one quick attempt (samples).
+async fn queue_depth(ctx: &Ctx, router: Channel, retried: bool) -> Result<u64, Status> {
     let client = RoutingAdminServiceClient::new(router);
     let requests: Vec<(String, String)> =
         ctx.accounts.iter().flat_map(|a| ctx.skills.iter().map(move |s| (a.clone(), s.clone()))).collect();
-    let depths: Vec<Result<u64, tonic::Status>> = stream::iter(requests)
+    let depths: Vec<Result<u64, Status>> = stream::iter(requests)
         .map(|(account_id, skill_id)| {
-            let mut client = client.clone();
+            let client = client.clone();
+            let request = GetQueueRequest { account_id, skill_id, limit: 1 };
             async move {
-                let request = GetQueueRequest { account_id, skill_id, limit: 1 };
-                client.get_queue(request).await.map(|r| r.into_inner().depth)
+                let read = || {
+                    let (mut client, request) = (client.clone(), request.clone());
+                    async move { client.get_queue(request).await }
+                };
+                if retried {
+                    ctx.call("GetQueue", Idempotence::Idempotent, read).await.map(|r| r.depth)
+                } else {
+                    match tokio::time::timeout(SAMPLE_TIMEOUT, read()).await {
+                        Ok(answer) => answer.map(|r| r.into_inner().depth),
+                        Err(_) => Err(Status::deadline_exceeded("queue depth sample timed out")),
+                    }
+                }
             }
         })
         .buffer_unordered(SETUP_CONCURRENCY)
@@ -602,11 +416,12 @@ async fn queue_depth(ctx: &Ctx, router: Channel) -> Result<u64, tonic::Status> {
 
 async fn sample_queue_depth(ctx: Arc<Ctx>, router: Channel) {
     let mut tick = tokio::time::interval_at(ctx.start, Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        match queue_depth(&ctx, router.clone()).await {
+        match queue_depth(&ctx, router.clone(), false).await {
             Ok(depth) => ctx.recorder.record(Obs::QueueDepth { depth }),
-            Err(status) => ctx.recorder.rpc_error("GetQueue", &status),
+            Err(status) => ctx.recorder.failed("GetQueue", &status),
         }
     }
 }
