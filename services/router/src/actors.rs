@@ -161,12 +161,19 @@ impl ActorHost {
 pub struct Registry {
     engine: Arc<Engine>,
     arbiters: Vec<ArbiterHandle>,
+    idle_timeout: std::time::Duration,
     actors: HashMap<(String, String), (Addr<SkillQueue>, std::time::Instant)>,
 }
 
 impl Registry {
     pub fn new(host: &ActorHost, engine: Arc<Engine>) -> Self {
-        Self { engine, arbiters: host.arbiters.clone(), actors: HashMap::new() }
+        Self { engine, arbiters: host.arbiters.clone(), idle_timeout: IDLE_ACTOR_TIMEOUT, actors: HashMap::new() }
+    }
+
+    /// Actors idle this long with an empty queue stop ([`IDLE_ACTOR_TIMEOUT`] by default).
+    pub fn with_idle_timeout(mut self, idle_timeout: std::time::Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -227,7 +234,7 @@ impl Registry {
     /// conversations). An actor stops once its last address is dropped.
     pub fn retain(&mut self, mut owned: impl FnMut(&str, &str) -> bool, active: impl Fn(&str, &str) -> bool) {
         self.actors.retain(|(account, skill), (_, used)| {
-            owned(account, skill) && (active(account, skill) || used.elapsed() < IDLE_ACTOR_TIMEOUT)
+            owned(account, skill) && (active(account, skill) || used.elapsed() < self.idle_timeout)
         });
         self.report();
     }
@@ -238,4 +245,49 @@ fn shard(key: &(String, String), n: usize) -> usize {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
     (h.finish() % n.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use switchyard_kit::{Platform, Topics};
+    use switchyard_platform::bus::MemoryBus;
+    use switchyard_platform::store::MemoryStore;
+    use switchyard_platform::ManualClock;
+
+    use super::*;
+
+    /// Nothing grows with the skills ever routed: an actor idle past the timeout with an empty
+    /// queue stops; one whose skill has waiting conversations, or that worked recently, stays.
+    #[tokio::test]
+    async fn idle_skill_actors_stop() {
+        let host = ActorHost::start(1).unwrap();
+        let platform = Platform {
+            bus: Arc::new(MemoryBus::new()),
+            store: Arc::new(MemoryStore::new()),
+            clock: Arc::new(ManualClock::new(0)),
+            topics: Topics::with_prefix("t."),
+            instance_id: "test".into(),
+        };
+        let engine = Engine::new(platform, crate::RoutingRules::default());
+        let mut registry = Registry::new(&host, engine).with_idle_timeout(Duration::from_millis(50));
+        for skill in ["sales", "billing", "support"] {
+            registry.assign_pass("acme", skill).await.unwrap();
+        }
+        assert_eq!(registry.len(), 3);
+        registry.retain(|_, _| true, |_, _| false);
+        assert_eq!(registry.len(), 3, "worked just now");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        registry.assign_pass("acme", "support").await.unwrap();
+        registry.retain(|_, _| true, |_, skill| skill == "billing");
+        let mut kept: Vec<&str> = registry.actors.keys().map(|(_, s)| s.as_str()).collect();
+        kept.sort();
+        assert_eq!(kept, ["billing", "support"], "billing has waiting conversations, support just worked");
+        registry.retain(|_, skill| skill != "support", |_, _| true);
+        assert_eq!(registry.len(), 1, "a skill this replica no longer owns stops at once");
+        host.stop();
+    }
 }

@@ -144,6 +144,12 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.shutdown.trigger();
+        // A test that failed did not `stop()`: give the services (still running on the test's
+        // runtime) a moment to leave their groups before the backends go, or their consumers'
+        // close would wait for a broker that is gone.
+        if std::thread::panicking() && self.kafka.is_some() {
+            std::thread::sleep(Duration::from_secs(3));
+        }
     }
 }
 
