@@ -82,3 +82,38 @@ fn a_port_in_use_fails_fast_with_its_address() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
 }
+
+/// The data-safety settings are validated at start, named when wrong, and shown by
+/// `--dump-config`.
+#[test]
+fn data_safety_settings_are_validated_and_shown() {
+    for (var, value, key) in [
+        ("SWITCHYARD_RETENTION__CLOSED", "0s", "retention.closed"),
+        ("SWITCHYARD_RETENTION__DEDUPE_WINDOW", "400d", "retention.dedupe_window"),
+        ("SWITCHYARD_CONNECTORS__ASSIGNMENT_HISTORY", "1001", "connectors.assignment_history"),
+        ("SWITCHYARD_CONNECTORS__MAX_MESSAGES_PER_CONVERSATION", "0", "connectors.max_messages_per_conversation"),
+        ("SWITCHYARD_CONNECTORS__CONSUMER_MESSAGES_PER_MINUTE", "60001", "connectors.consumer_messages_per_minute"),
+        ("SWITCHYARD_CONNECTORS__MAX_STREAMS", "0", "connectors.max_streams"),
+        ("SWITCHYARD_CAPACITY__LOGOUT_REQUEUE_GRACE", "25h", "capacity.logout_requeue_grace"),
+    ] {
+        let out = switchyard(&["--dump-config", "up"], &[(var, value)]);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        assert!(stderr(&out).contains(key), "{var}={value}: {}", stderr(&out));
+    }
+    let out = switchyard(
+        &["--dump-config", "up"],
+        &[("SWITCHYARD_RETENTION__CLOSED", "3d"), ("SWITCHYARD_CAPACITY__LOGOUT_REQUEUE_GRACE", "0s")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for shown in [
+        "closed = \"3days\"",
+        "dedupe_window = \"1day\"",
+        "assignment_history = 20",
+        "consumer_messages_per_minute = 120",
+        "logout_requeue_grace = \"0s\"",
+        "static_membership = false",
+    ] {
+        assert!(text.contains(shown), "{shown} missing:\n{text}");
+    }
+}
