@@ -5,8 +5,10 @@
 //! - **Recovery** of a fault at time t: the seconds from t until the start of the first run of
 //!   [`STREAK`] consecutive whole seconds (all after t, all before the next fault) that are each
 //!   *good*: assignments were seen and their p99 is under [`FACTOR`] × the baseline, or no
-//!   assignment was seen and no conversation was waiting for one. A second without
-//!   assignments while conversations wait is not good. Latencies belong to the second in
+//!   assignment was seen and no conversation was waiting for one (a second without
+//!   assignments while conversations wait is not good); and no conversation still waiting at
+//!   the end of the second has waited longer than that limit (else a stall of some skills
+//!   would hide behind the fast assignments of the others). Latencies belong to the second in
 //!   which the agent saw the assignment.
 
 use hdrhistogram::Histogram;
@@ -67,13 +69,12 @@ pub fn baseline(per_second: &[Histogram<u64>], first_fault_s: f64) -> Baseline {
     Baseline { p99_ms: Some(p99_ms), seconds, note: format!("p99 over the {seconds} s before the first fault") }
 }
 
-/// Whether second `s` counts as recovered against `limit_ms`.
+/// Whether second `s` counts as recovered against `limit_ms`. The p99 of the assignments
+/// seen says nothing about the conversations still waiting, so a second also fails while one
+/// of them has waited longer than the limit (a partial stall).
 fn good(s: &Second, limit_ms: f64) -> bool {
-    if s.assignments > 0 {
-        s.open_to_assignment_p99_ms < limit_ms
-    } else {
-        s.in_flight == 0
-    }
+    let seen = if s.assignments > 0 { s.open_to_assignment_p99_ms < limit_ms } else { s.in_flight == 0 };
+    seen && s.oldest_wait_ms < limit_ms
 }
 
 /// Seconds from a fault at `at_s` until recovery, or why it did not recover. `next_fault_s`
@@ -164,6 +165,17 @@ mod tests {
         assert_eq!(recovery(&timeline, 10.0, 5.5, None), Ok(11.0 - 5.5));
         // A fault after which nothing changed recovers within the first whole second.
         assert_eq!(recovery(&timeline, 10.0, 14.2, None), Ok(15.0 - 14.2));
+    }
+
+    #[test]
+    fn fast_assignments_do_not_hide_conversations_left_waiting() {
+        // After the fault some conversations are assigned fast while others wait on: seconds
+        // 6..9 have a p99 of 12 ms, but the oldest waiting conversation is older than 20 ms.
+        let mut timeline: Vec<Second> = (0..20).map(|t| sec(t, 10, 12.0, 2)).collect();
+        for (t, s) in timeline.iter_mut().enumerate().take(10).skip(6) {
+            s.oldest_wait_ms = 1000.0 * (t - 5) as f64;
+        }
+        assert_eq!(recovery(&timeline, 10.0, 5.5, None), Ok(10.0 - 5.5));
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub struct Second {
     pub open_to_assignment_p99_ms: f64,
     /// Conversations opened and not yet assigned at the end of this second.
     pub in_flight: u64,
+    /// How long the oldest of them had waited (from its intended open time), ms; 0 when none.
+    #[serde(default)]
+    pub oldest_wait_ms: f64,
     /// Sum of queue depths over all skills (admin API), sampled in this second.
     pub queue_depth: u64,
 }

@@ -186,3 +186,93 @@ fn bad_chaos_options_exit_2_naming_them() {
     assert!(stderr.contains("--chaos-signal"), "{stderr}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written");
 }
+
+/// A stand-in `switchyard-local` that answers `restart` with `line` and exits with `code`.
+fn fake_local_runner(dir: &Path, line: &str, code: i32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("switchyard-local");
+    std::fs::write(&bin, format!("#!/bin/sh\necho \"{line} $2\"\nexit {code}\n")).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::write(dir.join("run/state.json"), r#"{"base_port":17100}"#).unwrap();
+    bin
+}
+
+/// A 6 s scenario, so a fault at 4 s leaves 4 whole seconds of baseline.
+fn six_seconds(dir: &Path) -> PathBuf {
+    let base = std::fs::read_to_string(shipped("smoke").join("scenario.toml")).unwrap();
+    let path = dir.join("six.toml");
+    std::fs::write(&path, base.replace("duration = \"3s\"", "duration = \"6s\"")).unwrap();
+    path
+}
+
+/// Chaos mode end to end against `switchyard up`, with a stand-in local runner (nothing is
+/// really restarted): faults are injected on schedule, cycling through the components, and
+/// land in the result with the baseline; the audit still passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_faults_are_scheduled_recorded_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path()).await.unwrap();
+    let path = six_seconds(dir.path());
+    let mut a = RunArgs::new(path.display().to_string());
+    a.connectors = Some(up.target.connectors.clone());
+    a.router = Some(up.target.router.clone());
+    a.capacity = Some(up.target.capacity.clone());
+    a.local_dir = Some(dir.path().join("run"));
+    a.switchyard_local_bin = Some(fake_local_runner(dir.path(), "restarted", 0));
+    a.chaos = vec!["router".into(), "broker".into()];
+    a.chaos_start = Some(Duration::from_secs(4));
+    a.chaos_every = Duration::from_secs(1);
+    a.results = Some(dir.path().join("results"));
+    a.quiet = true;
+    let scenario = Scenario::load(&path).unwrap();
+    let result = cli::execute(&a, scenario, &path).await;
+    up.stop().await.unwrap();
+    let result = result.unwrap();
+
+    let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+    assert!(result.audit.passed, "audit failed: {failed:#?}");
+    let chaos = result.chaos.as_ref().expect("a chaos section");
+    let faults: Vec<(&str, &str)> = chaos.faults.iter().map(|f| (f.component.as_str(), f.output.as_str())).collect();
+    // broker is restarted as kafka, the local runner's name for it.
+    assert_eq!(faults, [("router", "restarted router"), ("broker", "restarted kafka")]);
+    assert!(chaos.faults[0].at_s >= 4.0 && chaos.faults[1].at_s >= 5.0, "{chaos:?}");
+    assert_eq!((chaos.baseline_s, chaos.signal.as_str()), (4, "kill"));
+    assert!(chaos.baseline_p99_ms.is_some(), "{chaos:?}");
+    for f in &chaos.faults {
+        assert!(f.recovery_s.is_some() || !f.note.is_empty(), "{f:?}");
+    }
+    let html = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .unwrap();
+    assert!(std::fs::read_to_string(html).unwrap().contains("<h2>Faults</h2>"));
+}
+
+/// A restart command that fails ends the run: exit 3 with the command's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restart_command_fails_the_run_with_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path()).await.unwrap();
+    let fake = fake_local_runner(dir.path(), "boom: cannot restart", 1);
+    let path = six_seconds(dir.path());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-loadtest"))
+        .args(["run", &path.display().to_string(), "--quiet", "--chaos", "capacity", "--chaos-start", "1s"])
+        .args(["--connectors", &up.target.connectors, "--router", &up.target.router])
+        .args(["--capacity", &up.target.capacity])
+        .arg("--local-dir")
+        .arg(dir.path().join("run"))
+        .arg("--switchyard-local-bin")
+        .arg(&fake)
+        .arg("--results")
+        .arg(dir.path().join("results"))
+        .output()
+        .await
+        .unwrap();
+    up.stop().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("restart capacity") && stderr.contains("boom: cannot restart capacity"), "{stderr}");
+    assert!(!dir.path().join("results").exists(), "no result for a run that could not go on");
+}

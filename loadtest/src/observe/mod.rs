@@ -22,8 +22,8 @@ use state::State;
 pub enum Obs {
     /// The open (or the first of its duplicates) left at `at_us`; intended at `intended_us`.
     OpenSent { intended_us: u64, at_us: u64 },
-    /// One open answered.
-    Opened { idx: usize, conversation_id: String, created: bool, latency_us: u64 },
+    /// One open answered; the open was meant to leave at `intended_us`.
+    Opened { idx: usize, conversation_id: String, created: bool, intended_us: u64, latency_us: u64 },
     /// Every open of this conversation failed; it is finished.
     OpenFailed { idx: usize },
     /// A call failed for good (refused, or still failing after its retries), or a stream
@@ -95,6 +95,8 @@ pub enum Anomaly {
 pub struct ConvObs {
     /// Distinct conversation ids the opens returned (more than one is a duplicate).
     pub conversation_ids: Vec<String>,
+    /// When the open was meant to leave (µs since the start of arrivals).
+    pub intended_us: u64,
     /// Opens that answered `created = true`.
     pub created: u32,
     pub open_failed: bool,
@@ -221,6 +223,7 @@ pub fn spawn(
                         }
                     }
                     Some(Msg::Finish(reply)) => {
+                        state.end_partial_second();
                         let _ = reply.send(state.take().collect());
                         bar.finish_and_clear();
                         return;
@@ -277,9 +280,21 @@ mod tests {
         let started = tokio::time::Instant::now();
         let (rec, mut progress) = spawn(2, vec![2], started, Display::Quiet);
         rec.record(Obs::OpenSent { intended_us: 0, at_us: 10 });
-        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: true, latency_us: 1_500 });
+        rec.record(Obs::Opened {
+            idx: 0,
+            conversation_id: "x".into(),
+            created: true,
+            intended_us: 0,
+            latency_us: 1_500,
+        });
         // A racing duplicate open: same conversation, message 0 reported twice.
-        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: false, latency_us: 1_700 });
+        rec.record(Obs::Opened {
+            idx: 0,
+            conversation_id: "x".into(),
+            created: false,
+            intended_us: 0,
+            latency_us: 1_700,
+        });
         rec.record(Obs::ConsumerSent { idx: 0, n: 0 });
         rec.record(Obs::ConsumerSent { idx: 0, n: 0 });
         rec.record(Obs::Assigned { idx: 0, agent: 3, conversation_id: "x".into(), at_us: 2_000, latency_us: 2_000 });
@@ -317,7 +332,7 @@ mod tests {
     async fn redeliveries_and_repeats_are_counted_apart_and_not_twice() {
         let started = tokio::time::Instant::now();
         let (rec, _progress) = spawn(1, vec![1], started, Display::Quiet);
-        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: true, latency_us: 1 });
+        rec.record(Obs::Opened { idx: 0, conversation_id: "x".into(), created: true, intended_us: 0, latency_us: 1 });
         rec.record(Obs::Assigned { idx: 0, agent: 1, conversation_id: "x".into(), at_us: 5, latency_us: 5 });
         // The same agent again (a snapshot it did not recognise): still one agent.
         rec.record(Obs::Assigned { idx: 0, agent: 1, conversation_id: "x".into(), at_us: 9, latency_us: 9 });

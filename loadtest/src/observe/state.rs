@@ -1,6 +1,6 @@
 //! The collector's state: what every observation changes, and the summary at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hdrhistogram::Histogram;
 
@@ -41,6 +41,7 @@ struct Bucket {
     assignments: u64,
     open_to_assignment: Histogram<u64>,
     in_flight: u64,
+    oldest_wait_us: u64,
     queue_depth: u64,
 }
 
@@ -55,6 +56,8 @@ pub(super) struct State {
     duplicates: Duplicates,
     target_per_second: Vec<u64>,
     buckets: Vec<Bucket>,
+    /// (intended open time, index) of conversations opened and not yet assigned.
+    waiting: BTreeSet<(u64, usize)>,
     faults: Vec<FaultObs>,
     pub(super) finished: u64,
     pub(super) opens_sent: u64,
@@ -79,6 +82,7 @@ impl State {
             duplicates: Duplicates::default(),
             target_per_second,
             buckets: Vec::new(),
+            waiting: BTreeSet::new(),
             faults: Vec::new(),
             finished: 0,
             opens_sent: 0,
@@ -99,6 +103,7 @@ impl State {
                 assignments: 0,
                 open_to_assignment: histogram(2),
                 in_flight: 0,
+                oldest_wait_us: 0,
                 queue_depth: 0,
             });
         }
@@ -135,7 +140,7 @@ impl State {
                 self.opens_sent += 1;
                 self.bucket(at_us).opens += 1;
             }
-            Obs::Opened { idx, conversation_id, created, latency_us } => {
+            Obs::Opened { idx, conversation_id, created, intended_us, latency_us } => {
                 self.latency(result::OPEN_RPC, latency_us);
                 let Some(c) = self.conv(idx) else { return };
                 let first = !c.opened();
@@ -143,8 +148,14 @@ impl State {
                     c.conversation_ids.push(conversation_id);
                 }
                 c.created += u32::from(created);
+                // The agent may have seen the assignment before the open's answer came back.
+                let assigned = !c.assignments.is_empty();
+                c.intended_us = intended_us;
                 if first {
                     self.counts.opened += 1;
+                    if !assigned {
+                        self.waiting.insert((intended_us, idx));
+                    }
                 }
             }
             Obs::OpenFailed { idx } => {
@@ -174,7 +185,9 @@ impl State {
                 }
                 let first = c.assignments.is_empty();
                 c.assignments.push((agent, at_us));
+                let waiting_since = c.intended_us;
                 if first {
+                    self.waiting.remove(&(waiting_since, idx));
                     self.counts.assigned += 1;
                     self.latency(result::OPEN_TO_ASSIGNMENT, latency_us);
                     let b = self.bucket(at_us);
@@ -242,9 +255,22 @@ impl State {
     pub(super) fn end_second(&mut self) {
         // The tick fires just after the second ends (never early), so half a second back is
         // inside the second that ended.
-        let ended = self.now_us().saturating_sub(500_000);
+        self.waiting_at(self.now_us().saturating_sub(500_000));
+    }
+
+    /// At the finish: the second in progress gets the in-flight numbers of now.
+    pub(super) fn end_partial_second(&mut self) {
+        self.waiting_at(self.now_us());
+    }
+
+    /// Records what waits now in the second that holds `at_us`.
+    fn waiting_at(&mut self, at_us: u64) {
+        let ended = at_us;
         let in_flight = self.counts.opened.saturating_sub(self.counts.assigned);
-        self.bucket(ended).in_flight = in_flight;
+        let oldest = self.waiting.first().map_or(0, |(intended, _)| self.now_us().saturating_sub(*intended));
+        let b = self.bucket(ended);
+        b.in_flight = in_flight;
+        b.oldest_wait_us = oldest;
     }
 
     pub(super) fn p99_so_far(&self) -> f64 {
@@ -273,6 +299,7 @@ impl State {
                     open_to_assignment_p50_ms: q(0.5),
                     open_to_assignment_p99_ms: q(0.99),
                     in_flight: b.in_flight,
+                    oldest_wait_ms: ms(b.oldest_wait_us),
                     queue_depth: b.queue_depth,
                 }
             })

@@ -233,7 +233,8 @@ const C_GREEN: RGBColor = RGBColor(44, 160, 44);
 const C_GREY: RGBColor = RGBColor(150, 150, 150);
 const C_RED: RGBColor = RGBColor(214, 39, 40);
 
-/// Latency per second, with a red line at each fault (chaos mode).
+/// Latency per second and the age of the oldest conversation still waiting at the end of
+/// each second, with a red line at each fault (chaos mode).
 fn latency_plot(timeline: &[Second], faults: &[f64]) -> anyhow::Result<String> {
     // Seconds without assignments carry 0, which is "no sample", not "0 ms".
     let sampled = |v: f64, s: &Second| (s.assignments > 0 || v != 0.0).then_some(v);
@@ -243,6 +244,9 @@ fn latency_plot(timeline: &[Second], faults: &[f64]) -> anyhow::Result<String> {
         &[
             Series::new("p50", C_BLUE, timeline, |s| sampled(s.open_to_assignment_p50_ms, s)),
             Series::new("p99", C_ORANGE, timeline, |s| sampled(s.open_to_assignment_p99_ms, s)),
+            Series::new("oldest waiting", C_GREY, timeline, |s| {
+                (s.in_flight > 0 || s.oldest_wait_ms != 0.0).then_some(s.oldest_wait_ms)
+            }),
         ],
         faults,
     )

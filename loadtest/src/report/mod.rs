@@ -143,6 +143,7 @@ pub(crate) fn sample() -> RunResult {
             open_to_assignment_p50_ms: 12.0 + t as f64,
             open_to_assignment_p99_ms: 40.0 + t as f64,
             in_flight: t,
+            oldest_wait_ms: 30.0 + t as f64,
             queue_depth: 2 * t,
         })
         .collect();

@@ -23,6 +23,7 @@ fn recovery_text(f: &Fault) -> String {
     match f.recovery_s {
         Some(s) => format!("{s:.1} s"),
         None if f.note.is_empty() => "not recovered".to_owned(),
+        None if f.note.starts_with("not recovered") => clean(&f.note),
         None => format!("not recovered ({})", clean(&f.note)),
     }
 }
@@ -33,25 +34,34 @@ fn duplicates_text(r: &RunResult) -> String {
         return "none".to_owned();
     }
     format!(
-        "partner events redelivered {}, assignments repeated in snapshots {}, agent replies stored twice {}",
+        "partner events redelivered {}, snapshot repeats {}, agent replies stored twice {}",
         d.partner_redeliveries, d.repeated_assignments, d.duplicate_replies
     )
 }
 
-fn chaos_line(c: &Chaos) -> String {
+/// What was injected, and the baseline the recoveries are measured against.
+fn chaos_lines(c: &Chaos) -> (String, String) {
     let components: Vec<String> = c.components.iter().map(|s| clean(s)).collect();
     let baseline = match c.baseline_p99_ms {
-        Some(p99) => format!("baseline p99 open->assignment {} ms over {} s", fmt_ms(p99), c.baseline_s),
+        Some(p99) => {
+            format!("baseline p99 open->assignment {} ms ({} s before the first fault)", fmt_ms(p99), c.baseline_s)
+        }
         None => clean(&c.baseline_note),
     };
-    format!(
-        "{} faults ({} of {} every {:.0} s from {:.0} s); {baseline}",
+    let what = format!(
+        "{} faults ({} of {} every {:.0} s from {:.0} s)",
         c.faults.len(),
         clean(&c.signal),
         components.join(", "),
         c.every_s,
         c.start_s
-    )
+    );
+    (what, baseline)
+}
+
+fn chaos_line(c: &Chaos) -> String {
+    let (what, baseline) = chaos_lines(c);
+    format!("{what}; {baseline}")
 }
 
 /// Terminal lines: retries, reconnects, duplicates, and the faults.
@@ -74,7 +84,8 @@ pub(super) fn text(r: &RunResult) -> String {
     }
     let _ = writeln!(out, "duplicates: {}", duplicates_text(r));
     if let Some(c) = &r.chaos {
-        let _ = writeln!(out, "chaos: {}", chaos_line(c));
+        let (what, baseline) = chaos_lines(c);
+        let _ = writeln!(out, "chaos: {what}\n  {baseline}");
         if !c.faults.is_empty() {
             let _ =
                 writeln!(out, "  {:>7}  {:<13} {:<6} {:>11}  recovery", "at (s)", "component", "signal", "restart (s)");
@@ -201,9 +212,10 @@ mod tests {
         assert!(t.contains("reconnects: 2") && t.contains("StreamOutbound"), "{t}");
         assert!(t.contains("agent replies stored twice 1"), "{t}");
         assert!(t.contains("2 faults (kill of router, broker every 15 s from 15 s)"), "{t}");
-        assert!(t.contains("baseline p99 open->assignment 12.5 ms over 14 s"), "{t}");
+        assert!(t.contains("baseline p99 open->assignment 12.5 ms (14 s before the first fault)"), "{t}");
         assert!(t.contains("router") && t.contains("4.0 s"), "{t}");
-        assert!(t.contains("not recovered (not recovered by the end of the run)"), "{t}");
+        assert!(t.contains("  not recovered by the end of the run"), "{t}");
+        assert!(t.lines().all(|l| l.chars().count() <= 100), "{t}");
         let m = markdown(&r, |s| s.to_owned());
         assert!(m.contains("| 15.0 | router | kill | 0.31 | 4.0 s |"), "{m}");
         let h = html(&r, |s| s.to_owned());

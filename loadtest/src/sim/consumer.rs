@@ -64,6 +64,7 @@ pub(super) async fn conversation(ctx: Arc<Ctx>, idx: usize) {
                     idx,
                     conversation_id: r.conversation_id,
                     created: r.created,
+                    intended_us: p.at_us,
                     latency_us,
                 });
             }

@@ -212,7 +212,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         rx.await.context("an agent failed to log in")??;
     }
     background.spawn(sample_queue_depth(ctx.clone(), router.clone()));
-    let chaos = options.chaos.clone().map(|plan| tokio::spawn(chaos::inject(plan, ctx.start, recorder.clone())));
+    let mut chaos = options.chaos.clone().map(|plan| tokio::spawn(chaos::inject(plan, ctx.start, recorder.clone())));
 
     // Open loop: every arrival at its time, whatever happened to the ones before.
     let driver_ctx = ctx.clone();
@@ -237,23 +237,43 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         }
         anyhow::Ok(())
     };
-    // A failed restart command ends the run at once.
-    let chaos_failed = async {
-        match chaos {
-            Some(handle) => match handle.await {
-                Ok(Ok(())) => std::future::pending().await,
-                Ok(Err(err)) => err,
-                Err(join) => anyhow::anyhow!("chaos task: {join}"),
-            },
+    tokio::pin!(play);
+    // A failed restart command ends the run at once; otherwise the run waits for the last
+    // restart to finish, so every fault is in the result.
+    let chaos_ended = async {
+        match chaos.as_mut() {
+            Some(handle) => Some(handle.await),
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        played = play => played?,
-        err = chaos_failed => {
+    let mut played = false;
+    let chaos_ended = tokio::select! {
+        done = &mut play => {
+            done?;
+            played = true;
+            None
+        }
+        ended = chaos_ended => ended,
+    };
+    let chaos_ended = match (chaos_ended, chaos.take()) {
+        (Some(ended), _) => Some(ended),
+        (None, Some(handle)) => Some(handle.await),
+        (None, None) => None,
+    };
+    match chaos_ended {
+        Some(Ok(Err(err))) => {
             background.abort_all();
             return Err(err);
         }
+        Some(Err(join)) => {
+            background.abort_all();
+            anyhow::bail!("chaos task: {join}");
+        }
+        Some(Ok(Ok(()))) | None => {}
+    }
+    // The faults may be over while the drain still goes on.
+    if !played {
+        play.await?;
     }
     let wall_s = ctx.start.elapsed().as_secs_f64();
     let final_depth = queue_depth(&ctx, router, true).await.ok();
