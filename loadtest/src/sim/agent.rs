@@ -16,7 +16,7 @@ use tonic::{Code, Status, Streaming};
 
 use super::{known_conversation, parse_text, text, Ctx};
 use crate::observe::{Anomaly, Obs};
-use crate::retry::{Idempotence, Reconnect};
+use crate::retry::{self, Idempotence, Reconnect};
 use crate::scenario::Closer;
 
 const METHOD: &str = "Subscribe";
@@ -64,23 +64,32 @@ pub(super) async fn agent(
                 let end = read(&ctx, me, stream, &mut held, &mut reconnect).await;
                 ctx.stream_ended(METHOD, end.as_ref());
             }
-            Err(status) => {
+            Err((method, status)) => {
                 if let Some(ready) = ready.take() {
                     let info = &ctx.agents[me];
                     let account = &ctx.accounts[info.account as usize];
-                    let err = anyhow::anyhow!("{}: {}", status.code(), status.message());
+                    let err = anyhow::anyhow!("{method}: {} {}", status.code(), status.message());
                     let _ = ready.send(Err(err).with_context(|| format!("logging in agent {} of {account}", info.id)));
                     return;
                 }
-                ctx.stream_ended(METHOD, Some(&status));
+                // The stream is what gets reopened; a refusal counts against the call refused.
+                if !retry::is_disconnect(&status) {
+                    ctx.recorder.failed(method, &status);
+                }
+                ctx.recorder.reconnected(METHOD, retry::failure_name(&status));
             }
         }
         reconnect.wait().await;
     }
 }
 
-/// Logs in if it has not yet (or the service says it is not), then subscribes.
-async fn connect(ctx: &Ctx, me: usize, logged_in: &mut bool) -> Result<Streaming<agentpb::AgentEvent>, Status> {
+/// Logs in if it has not yet (or the service says it is not), then subscribes; a failure
+/// names the call that failed.
+async fn connect(
+    ctx: &Ctx,
+    me: usize,
+    logged_in: &mut bool,
+) -> Result<Streaming<agentpb::AgentEvent>, (&'static str, Status)> {
     let info = &ctx.agents[me];
     let account = ctx.accounts[info.account as usize].clone();
     let login = agentpb::LoginRequest {
@@ -98,8 +107,7 @@ async fn connect(ctx: &Ctx, me: usize, logged_in: &mut bool) -> Result<Streaming
                 })
                 .await;
             if let Err(status) = answer {
-                ctx.recorder.failed("Login", &status);
-                return Err(status);
+                return Err(("Login", status));
             }
             *logged_in = true;
         }
@@ -113,10 +121,10 @@ async fn connect(ctx: &Ctx, me: usize, logged_in: &mut bool) -> Result<Streaming
             Ok(stream) => return Ok(stream),
             // Not logged in (any more): log in again, then subscribe once more.
             Err(status) if status.code() == Code::FailedPrecondition && *logged_in => *logged_in = false,
-            Err(status) => return Err(status),
+            Err(status) => return Err((METHOD, status)),
         }
     }
-    Err(Status::failed_precondition("still not logged in after logging in again"))
+    Err((METHOD, Status::failed_precondition("still not logged in after logging in again")))
 }
 
 /// Reads one stream until it ends; returns how (None: it ended without a status).

@@ -68,6 +68,30 @@ impl Cursor {
     }
 }
 
+/// Conversations whose close event the partner stream delivered: anything of the agent's
+/// for them afterwards is a failure.
+#[derive(Debug, Default)]
+pub struct Closed {
+    conversations: HashSet<String>,
+}
+
+impl Closed {
+    /// What the stream delivered for `conversation_id`, in stream order; for an agent message
+    /// or "agent joined" after the close, what to report.
+    pub fn see(&mut self, conversation_id: &str, event: &outbound_event::Event) -> Option<&'static str> {
+        let closed = self.conversations.contains(conversation_id);
+        match event {
+            outbound_event::Event::Closed(_) => {
+                self.conversations.insert(conversation_id.to_owned());
+                None
+            }
+            outbound_event::Event::Message(m) if closed && m.from == Party::Agent as i32 => Some("agent message"),
+            outbound_event::Event::AgentJoined(_) if closed => Some("\"agent joined\""),
+            _ => None,
+        }
+    }
+}
+
 fn request(ctx: &Ctx, account: usize) -> conn::StreamOutboundRequest {
     conn::StreamOutboundRequest {
         account_id: ctx.accounts[account].clone(),
@@ -101,13 +125,21 @@ struct Partner {
     account: usize,
     cursor: Cursor,
     acked: u64,
-    /// Conversations whose close event the stream delivered.
-    closed: HashSet<String>,
+    closed: Closed,
+    /// Conversations the partner closes on the consumer's behalf, once each (a reply stored
+    /// twice must not close twice).
+    closing: HashSet<usize>,
 }
 
 pub(super) async fn partner(ctx: Arc<Ctx>, account: usize, first: Streaming<conn::OutboundEvent>) {
-    let mut partner =
-        Partner { ctx: ctx.clone(), account, cursor: Cursor::default(), acked: 0, closed: HashSet::new() };
+    let mut partner = Partner {
+        ctx: ctx.clone(),
+        account,
+        cursor: Cursor::default(),
+        acked: 0,
+        closed: Closed::default(),
+        closing: HashSet::new(),
+    };
     let mut reconnect = Reconnect::new();
     let mut stream = Some(first);
     loop {
@@ -187,31 +219,26 @@ impl Partner {
         let Some(idx) = known_conversation(ctx, &event.consumer_id, self.account as u32, &event.conversation_id) else {
             return;
         };
-        let after_close = |what: &str| Obs::Anomaly {
-            check: Anomaly::AfterClose,
-            id: format!("{}: {what} after its close (sequence {})", event.conversation_id, event.sequence),
-        };
+        let late = event.event.as_ref().and_then(|e| self.closed.see(&event.conversation_id, e));
+        if let Some(what) = late {
+            ctx.recorder.record(Obs::Anomaly {
+                check: Anomaly::AfterClose,
+                id: format!("{}: {what} after its close (sequence {})", event.conversation_id, event.sequence),
+            });
+        }
         match &event.event {
             Some(outbound_event::Event::Message(m)) if m.from == Party::Agent as i32 => {
-                if self.closed.contains(&event.conversation_id) {
-                    ctx.recorder.record(after_close("agent message"));
-                }
                 let Some((_, n, intended)) = parse_text(&m.text) else {
                     ctx.recorder.record(Obs::Anomaly { check: Anomaly::Unknown, id: format!("message {:?}", m.text) });
                     return;
                 };
                 ctx.recorder.record(Obs::ReplyDelivered { idx, n, latency_us: ctx.since(intended) });
-                if ctx.scenario.script.close_by == Closer::Consumer && n + 1 == ctx.scenario.script.agent_replies {
+                let last = n + 1 == ctx.scenario.script.agent_replies;
+                if ctx.scenario.script.close_by == Closer::Consumer && last && self.closing.insert(idx) {
                     tokio::spawn(consumer_close(self.ctx.clone(), idx, event.conversation_id.clone()));
                 }
             }
-            Some(outbound_event::Event::AgentJoined(_)) if self.closed.contains(&event.conversation_id) => {
-                ctx.recorder.record(after_close("\"agent joined\""));
-            }
-            Some(outbound_event::Event::Closed(_)) => {
-                self.closed.insert(event.conversation_id.clone());
-                ctx.recorder.record(Obs::ClosedSeen { idx });
-            }
+            Some(outbound_event::Event::Closed(_)) => ctx.recorder.record(Obs::ClosedSeen { idx }),
             _ => {}
         }
     }
@@ -236,7 +263,27 @@ async fn ack(ctx: Arc<Ctx>, account: usize, sequence: u64) {
 
 #[cfg(test)]
 mod tests {
+    use switchyard_proto::common::v1::Message;
+
     use super::*;
+
+    #[test]
+    fn an_agent_message_or_join_after_the_close_is_named() {
+        let message = |from: Party| {
+            outbound_event::Event::Message(Message { from: from as i32, text: "hi".into(), ..Message::default() })
+        };
+        let joined = outbound_event::Event::AgentJoined(conn::AgentJoined { agent_id: "a-1".into() });
+        let closed = outbound_event::Event::Closed(conn::ConversationClosedEvent::default());
+        let mut c = Closed::default();
+        assert_eq!(c.see("x", &joined), None);
+        assert_eq!(c.see("x", &message(Party::Agent)), None);
+        assert_eq!(c.see("x", &closed), None);
+        assert_eq!(c.see("x", &message(Party::Agent)), Some("agent message"));
+        assert_eq!(c.see("x", &joined), Some("\"agent joined\""));
+        // A system or consumer message after the close, or another conversation, is fine.
+        assert_eq!(c.see("x", &message(Party::System)), None);
+        assert_eq!(c.see("y", &message(Party::Agent)), None);
+    }
 
     #[test]
     fn events_after_the_last_ack_that_come_again_are_redeliveries_not_disorder() {
