@@ -149,16 +149,12 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     let scenario = Scenario::load(&scenario_dir).unwrap();
     let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
     let args = RunArgs {
-        scenario: scenario_dir.display().to_string(),
-        start: false,
-        switchyard_bin: None,
-        connectors: url(1),
-        router: url(2),
-        capacity: url(3),
-        rate: None,
-        duration: None,
+        connectors: Some(url(1)),
+        router: Some(url(2)),
+        capacity: Some(url(3)),
         results: Some(tmp.path().join("results")),
         quiet: true,
+        ..RunArgs::new(scenario_dir.display().to_string())
     };
     let result = cli::execute(&args, scenario, &scenario_dir).await.unwrap();
     let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
