@@ -186,6 +186,12 @@ impl AgentService for Agents {
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let req = request.into_inner();
         self.require_session(&req.account_id, &req.agent_id).await?;
+        if !self.edge.fanout_live.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ServiceError::Unavailable(
+                "this replica is starting: its event reader has not joined yet; subscribe again".into(),
+            )
+            .into());
+        }
         // Register first, then read the snapshot: an assignment in between shows up in both
         // and is sent once (deduplicated below).
         let (mut live, permit) = self.edge.hub.register_agent(&req.account_id, &req.agent_id)?;

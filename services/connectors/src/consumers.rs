@@ -54,6 +54,19 @@ pub struct FanoutHandler {
 
 #[async_trait]
 impl Handler for FanoutHandler {
+    /// The reader starts at the end of the topics: agent streams may subscribe from now on
+    /// (their snapshot and the reader together miss nothing). A reader that had to subscribe
+    /// again may have missed events meanwhile, so the streams connected here end with
+    /// UNAVAILABLE and their clients subscribe again, starting with a fresh snapshot.
+    async fn subscribed(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.edge.fanout_live.swap(true, Ordering::SeqCst) {
+            self.edge.hub.end_all_agents(tonic::Status::unavailable(
+                "this replica's event reader restarted; subscribe again",
+            ));
+        }
+    }
+
     async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
         let account = env.account_id.as_str();
         let hub = &self.edge.hub;
@@ -205,6 +218,36 @@ mod tests {
         store.close_conversation("acme", "c", 1, None).await.unwrap();
         fanout.handle(assigned(1), &delivery()).await.unwrap();
         assert!(stream.try_recv().is_err(), "a redelivered assignment of a closed conversation is dropped");
+    }
+
+    /// A connectors process killed and restarted: its fan-out reader starts at the end of the
+    /// topics, so an agent stream opened before the reader joined could miss an assignment
+    /// made between its snapshot and the reader's start. Streams wait for the reader; a
+    /// reader that subscribes again ends the streams (they resubscribe, with a snapshot).
+    #[tokio::test]
+    async fn agent_streams_wait_for_the_fanout_reader_and_end_when_it_restarts() {
+        use switchyard_proto::agent::v1::agent_service_server::AgentService;
+        let store = Arc::new(MemoryStore::new());
+        assigned_conversation(&store).await;
+        let edge = edge(store);
+        let agents = crate::agent::Agents { edge: edge.clone(), shutdown: switchyard_kit::Shutdown::new() };
+        let subscribe = || {
+            tonic::Request::new(switchyard_proto::agent::v1::SubscribeRequest {
+                account_id: "acme".into(),
+                agent_id: "a".into(),
+            })
+        };
+        let early = agents.subscribe(subscribe()).await.err().unwrap();
+        assert_eq!(early.code(), tonic::Code::Unavailable, "{early:?}");
+
+        let mut fanout = FanoutHandler { edge: edge.clone() };
+        fanout.subscribed().await;
+        let (mut stream, _permit) = edge.hub.register_agent("acme", "a").unwrap();
+        assert!(agents.subscribe(subscribe()).await.is_ok(), "once the reader reads");
+        assert!(stream.try_recv().is_err());
+        fanout.subscribed().await;
+        let HubEvent::End(status) = stream.try_recv().unwrap() else { panic!("expected the end") };
+        assert_eq!(status.code(), tonic::Code::Unavailable);
     }
 
     /// Finding 3: after Logout the agent's stream stayed open and kept receiving messages.

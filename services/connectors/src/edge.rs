@@ -23,6 +23,9 @@ pub struct Edge {
     pub platform: Platform,
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
+    /// True once this replica's fan-out reader is reading: an agent stream opened before
+    /// would miss what is published between its snapshot and the reader's start.
+    pub fanout_live: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn channel(field: &str, value: i32) -> Result<Channel, ServiceError> {
@@ -46,7 +49,7 @@ pub fn to_proto_message(conversation_id: &str, m: &StoredMessage) -> Message {
 
 impl Edge {
     pub fn new(platform: Platform, hub: Arc<Hub>, config: Config) -> Self {
-        Self { platform, hub, config: Arc::new(config) }
+        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default() }
     }
 
     pub async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {

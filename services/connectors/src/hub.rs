@@ -132,6 +132,15 @@ impl Hub {
         self.send_agent(account_id, agent_id, HubEvent::Event(event));
     }
 
+    /// Ends every agent stream on this replica with `status`.
+    pub fn end_all_agents(&self, status: tonic::Status) {
+        let mut s = self.lock();
+        for streams in s.agents.values_mut() {
+            streams.retain(|stream| stream.tx.try_send(HubEvent::End(status.clone())).is_ok());
+        }
+        s.agents.retain(|_, streams| !streams.is_empty());
+    }
+
     /// Ends every stream of the agent on this replica with `status`.
     pub fn end_agent(&self, account_id: &str, agent_id: &str, status: tonic::Status) {
         self.send_agent(account_id, agent_id, HubEvent::End(status));

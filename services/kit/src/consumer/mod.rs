@@ -44,6 +44,11 @@ pub trait Handler: Send {
 
     /// Called every `tick` with the partitions this member owns (for periodic passes).
     async fn tick(&mut self, _assignment: &[(String, i32)]) {}
+
+    /// Called each time the consumer has subscribed (at start, and again after a failed
+    /// subscription was replaced), before it reads: what was published while it was not
+    /// subscribed may be behind it (a `Tail` reader starts at the end).
+    async fn subscribed(&mut self) {}
 }
 
 /// Attempts for a failure of unknown kind before the record is dead-lettered.
@@ -137,6 +142,7 @@ pub async fn run(
     'subscription: loop {
         ready.set(false);
         let Some(mut sub) = subscribe_with_retry(bus, &spec, &shutdown).await else { return Ok(()) };
+        handler.subscribed().await;
         let mut ticker = tokio::time::interval(spec.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Ready once the group gave this member partitions, or after the join grace: a member
