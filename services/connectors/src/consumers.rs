@@ -61,9 +61,9 @@ impl Handler for FanoutHandler {
     async fn subscribed(&mut self) {
         use std::sync::atomic::Ordering;
         if self.edge.fanout_live.swap(true, Ordering::SeqCst) {
-            self.edge.hub.end_all_agents(tonic::Status::unavailable(
-                "this replica's event reader restarted; subscribe again",
-            ));
+            self.edge
+                .hub
+                .end_all_agents(tonic::Status::unavailable("this replica's event reader restarted; subscribe again"));
         }
     }
 

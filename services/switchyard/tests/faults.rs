@@ -61,6 +61,15 @@ async fn the_broker_restarts_under_load_and_nothing_is_lost() {
     .await;
 }
 
+/// The same with an orderly broker stop (SIGTERM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_broker_stops_in_order_under_load_and_nothing_is_lost() {
+    run_under(async |topology: &mut Topology| {
+        topology.kafka.restart_gracefully(Duration::from_secs(2)).await.unwrap();
+    })
+    .await;
+}
+
 /// Redis goes down without warning (kill -9) and comes back from its append-only file:
 /// every write it acknowledged is still there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -92,6 +92,24 @@ impl KafkaBroker {
     pub async fn restart(&mut self, down_for: Duration) -> anyhow::Result<()> {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.start_again(down_for).await
+    }
+
+    /// SIGTERM (an orderly stop), then the same broker again on the same port.
+    pub async fn restart_gracefully(&mut self, down_for: Duration) -> anyhow::Result<()> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..200 {
+            if self.child.try_wait()?.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.start_again(down_for).await
+    }
+
+    async fn start_again(&mut self, down_for: Duration) -> anyhow::Result<()> {
         tokio::time::sleep(down_for).await;
         *self = Self::launch(self.port, &self.cluster_id.clone(), self.data.clone()).await?;
         Ok(())

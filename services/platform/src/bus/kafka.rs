@@ -122,7 +122,8 @@ pub struct KafkaBus {
 
 struct KafkaInner {
     settings: KafkaSettings,
-    producer: FutureProducer<LogContext>,
+    /// Replaced when the broker stops accepting its idempotent sequence (see `publish`).
+    producer: RwLock<FutureProducer<LogContext>>,
     admin: AdminClient<LogContext>,
     partitions: RwLock<HashMap<String, i32>>,
 }
@@ -136,27 +137,39 @@ impl fmt::Debug for KafkaBus {
 impl KafkaBus {
     /// Creates the producer and the admin client. Does not contact the cluster (see `ping`).
     pub fn new(settings: KafkaSettings) -> Result<Self, BusError> {
-        let mut producer = settings.base_config();
-        producer
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", "30000")
-            .set("allow.auto.create.topics", "false");
-        settings.apply_extra(&mut producer);
-        let producer: FutureProducer<LogContext> =
-            FutureProducer::from_config_and_context(&producer, LogContext).map_err(config_error)?;
+        let producer = make_producer(&settings)?;
 
         let mut admin = settings.base_config();
         settings.apply_extra(&mut admin);
         let admin: AdminClient<LogContext> =
             AdminClient::from_config_and_context(&admin, LogContext).map_err(config_error)?;
 
+        let producer = RwLock::new(producer);
         Ok(Self { inner: Arc::new(KafkaInner { settings, producer, admin, partitions: RwLock::new(HashMap::new()) }) })
     }
 
     pub fn settings(&self) -> &KafkaSettings {
         &self.inner.settings
+    }
+
+    fn producer(&self) -> FutureProducer<LogContext> {
+        self.inner.producer.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces `broken` with a new producer (a new producer id), unless another publish did
+    /// already. Messages in flight on the old one fail and are retried by their callers.
+    fn replace_producer(&self, broken: &FutureProducer<LogContext>, err: &KafkaError) {
+        let mut current = self.inner.producer.write().unwrap_or_else(PoisonError::into_inner);
+        if !std::ptr::eq(current.client().native_ptr(), broken.client().native_ptr()) {
+            return;
+        }
+        match make_producer(&self.inner.settings) {
+            Ok(fresh) => {
+                tracing::warn!(error = %err, "the broker refused the producer's state; publishing with a new producer");
+                *current = fresh;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot create a new producer"),
+        }
     }
 
     fn cached_partitions(&self, topic: &str) -> Option<i32> {
@@ -179,7 +192,7 @@ impl KafkaBus {
     }
 
     async fn fetch_partitions(&self, topic: &str) -> Result<i32, BusError> {
-        let producer = self.inner.producer.clone();
+        let producer = self.producer();
         let name = topic.to_owned();
         let count = tokio::task::spawn_blocking(move || -> Result<i32, BusError> {
             let metadata = producer.client().fetch_metadata(Some(&name), METADATA_TIMEOUT).map_err(unavailable)?;
@@ -270,8 +283,16 @@ impl EventBus for KafkaBus {
             .payload(record.payload.as_ref())
             .partition(partition)
             .headers(headers);
-        match self.inner.producer.send(message, QUEUE_TIMEOUT).await {
+        let producer = self.producer();
+        match producer.send(message, QUEUE_TIMEOUT).await {
             Ok(_) => Ok(()),
+            Err((err, _)) if broken_producer_state(&err) || producer.client().fatal_error().is_some() => {
+                self.replace_producer(&producer, &err);
+                Err(BusError::Unavailable(format!(
+                    "publishing to {}: {err}; the producer was reset, retry",
+                    record.topic
+                )))
+            }
             Err((err, _)) => {
                 let mapped = produce_error(&record.topic, err);
                 if matches!(mapped, BusError::UnknownTopic(_)) {
@@ -344,13 +365,45 @@ impl EventBus for KafkaBus {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        let producer = self.inner.producer.clone();
+        let producer = self.producer();
         tokio::task::spawn_blocking(move || {
             producer.client().fetch_metadata(None, PING_TIMEOUT).map(|_| ()).map_err(unavailable)
         })
         .await
         .map_err(join_error)?
     }
+}
+
+/// The idempotent producer: acks from every replica, records of one partition in order, and a
+/// short linger so batches form under load.
+fn make_producer(settings: &KafkaSettings) -> Result<FutureProducer<LogContext>, BusError> {
+    let mut producer = settings.base_config();
+    producer
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "30000")
+        .set("allow.auto.create.topics", "false");
+    settings.apply_extra(&mut producer);
+    FutureProducer::from_config_and_context(&producer, LogContext).map_err(config_error)
+}
+
+/// Errors after which an idempotent producer's id, epoch or sequence is no longer accepted by
+/// the broker, so every later record would fail the same way: seen from tansu after an
+/// orderly restart (every produce answered UNKNOWN_SERVER_ERROR), and what Kafka answers when it
+/// lost the producer's state.
+fn broken_producer_state(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Unknown
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+        )
+    )
 }
 
 /// Sends librdkafka's logs and errors to `tracing`.
