@@ -107,6 +107,11 @@ impl std::fmt::Display for StopLine {
 /// Stops the run in `dir`: the services together (SIGTERM, `grace` to drain, then SIGKILL),
 /// then tansu, then Redis; removes the state file. None if there was no state file.
 pub fn stop(dir: &Path, grace: Duration) -> anyhow::Result<Option<Vec<StopLine>>> {
+    if state::load(dir)?.is_none() {
+        return Ok(None);
+    }
+    // A restart in progress finishes first (its new pid must be in the state stop reads).
+    let _lock = crate::lock::RunLock::acquire(dir, crate::lock::WAIT)?;
     let Some(state) = state::load(dir)? else {
         return Ok(None);
     };

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod layout;
+pub mod lock;
 pub mod net;
 pub mod prereq;
 pub mod process;

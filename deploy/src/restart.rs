@@ -67,6 +67,7 @@ pub fn parse_component(name: &str) -> Result<Component, String> {
 /// Stops `component` of the run in `dir` with `signal`, waits `down_for`, starts it again.
 pub fn restart(dir: &Path, component: Component, signal: Signal, down_for: Duration) -> anyhow::Result<Restarted> {
     let dir = std::path::absolute(dir).with_context(|| format!("--dir {}", dir.display()))?;
+    let _lock = crate::lock::RunLock::acquire(&dir, crate::lock::WAIT)?;
     let mut state = state::load(&dir)?.ok_or_else(|| {
         anyhow::anyhow!("no run in {} (start one with `switchyard-local up --dir {0}`)", dir.display())
     })?;

@@ -42,6 +42,7 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
     let layout = Layout::new(options.base_port)?;
     let dir = std::path::absolute(&options.dir)
         .with_context(|| format!("--dir {}: cannot make it absolute", options.dir.display()))?;
+    let _lock = crate::lock::RunLock::acquire(&dir, crate::lock::WAIT)?;
     refuse_if_running(&dir)?;
     // Every problem found before anything starts is reported together.
     let programs = prerequisites(options);
