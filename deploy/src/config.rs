@@ -36,6 +36,13 @@ fn backends(layout: &Layout) -> toml::Table {
     table
 }
 
+/// Group-member liveness for the local broker. tansu keeps the session timeout of a group's
+/// first member and notices a killed member only after it, so this bounds how long a killed
+/// router's or capacity manager's partitions wait (measured: kill to reassignment ~ this plus
+/// 2.5 s). Apache Kafka refuses less than its `group.min.session.timeout.ms` (6 s by default).
+const SESSION_TIMEOUT_MS: &str = "3000";
+const HEARTBEAT_INTERVAL_MS: &str = "500";
+
 /// The config file of one service.
 pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<String> {
     let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
@@ -45,6 +52,12 @@ pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<Str
     own.insert("grpc_addr".into(), format!("127.0.0.1:{grpc}").into());
     own.insert("ops_addr".into(), format!("127.0.0.1:{ops}").into());
     let mut table = backends(layout);
+    let mut settings = toml::Table::new();
+    settings.insert("session.timeout.ms".into(), SESSION_TIMEOUT_MS.into());
+    settings.insert("heartbeat.interval.ms".into(), HEARTBEAT_INTERVAL_MS.into());
+    if let Some(toml::Value::Table(kafka)) = table.get_mut("kafka") {
+        kafka.insert("settings".into(), settings.into());
+    }
     table.insert(service.name().into(), own.into());
     // Stable across restarts of the process: it rejoins its consumer groups as itself.
     table.insert("instance_id".into(), format!("{}-local", service.name()).into());
@@ -72,6 +85,7 @@ mod tests {
         assert_eq!(table["capacity"]["grpc_addr"].as_str(), Some("127.0.0.1:20003"));
         assert_eq!(table["capacity"]["ops_addr"].as_str(), Some("127.0.0.1:20013"));
         assert_eq!(table["instance_id"].as_str(), Some("capacity-local"));
+        assert_eq!(table["kafka"]["settings"]["session.timeout.ms"].as_str(), Some("3000"));
         assert_eq!(table.len(), 4);
         assert!(service_config(&layout, Component::Redis).is_err());
         let topics: toml::Table = topics_config(&layout).unwrap().parse().unwrap();
