@@ -31,15 +31,34 @@ fn open_at_50_per_second(connectors: tonic::transport::Channel) -> tokio::task::
     })
 }
 
+/// When the fault comes.
+#[derive(PartialEq)]
+enum When {
+    /// 2 s into the arrivals.
+    UnderLoad,
+    /// Before the first arrival.
+    BeforeLoad,
+}
+
 async fn run_under(fault: impl AsyncFnOnce(&mut Topology)) {
+    run(When::UnderLoad, fault).await;
+}
+
+async fn run(when: When, fault: impl AsyncFnOnce(&mut Topology)) {
     let mut topology = Topology::start_with(Options { durable: true }).await;
     let connectors = topology.channel("connectors").await;
     let maxima = provision(&mut topology, AGENTS).await;
     let observed = Arc::new(Mutex::new(Observed::default()));
     let agents = start_agents(&connectors, AGENTS, &observed).await;
+    let mut fault = Some(fault);
+    if let Some(fault) = fault.take_if(|_| when == When::BeforeLoad) {
+        fault(&mut topology).await;
+    }
     let opening = open_at_50_per_second(connectors);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    fault(&mut topology).await;
+    if let Some(fault) = fault.take() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        fault(&mut topology).await;
+    }
     let opened = opening.await.unwrap();
     wait_closed(&topology, &observed, CONVERSATIONS, Duration::from_secs(180)).await;
     let exited = topology.exited();
@@ -101,6 +120,21 @@ async fn capacity_killed_again_and_again_under_load_loses_nothing() {
             topology.restart_after_kill9("capacity").await;
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
+    })
+    .await;
+}
+
+/// Two routers share the skills; one is killed and never comes back. tansu 0.6 evicts the dead
+/// member without starting a new generation, so its partitions stay unassigned until a member
+/// joins: the survivor sees records of its group unread on partitions it does not own and
+/// rejoins, and routes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_router_killed_for_good_leaves_its_partitions_to_the_survivor() {
+    run(When::BeforeLoad, async |topology: &mut Topology| {
+        topology.spawn_replica("router", 2).await;
+        // Let the group settle with both members holding partitions.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        topology.kill9_for_good("router");
     })
     .await;
 }

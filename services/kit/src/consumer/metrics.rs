@@ -7,6 +7,9 @@ pub const EVENTS: &str = "switchyard_consumer_events_total";
 pub const DEAD_LETTERS: &str = "switchyard_consumer_dead_letters_total";
 /// Subscriptions that failed and were replaced, by service and consumer group.
 pub const FAILED_SUBSCRIPTIONS: &str = "switchyard_consumer_failed_subscriptions_total";
+/// Times a member left and rejoined its group because partitions it does not own had records
+/// nobody read, by service and consumer group.
+pub const REJOINS: &str = "switchyard_consumer_rejoins_total";
 /// Wall time from an event's `occurred_at` to its effect, by service and consumer group: the
 /// lag of each pipeline stage, in seconds (rises when a stage falls behind).
 pub const EVENT_AGE: &str = "switchyard_consumer_event_age_seconds";
@@ -19,6 +22,7 @@ pub(super) struct ConsumerMetrics {
     dead_lettered: metrics::Counter,
     dead_letters: metrics::Counter,
     pub(super) failed_subscriptions: metrics::Counter,
+    pub(super) rejoins: metrics::Counter,
     age: metrics::Histogram,
 }
 
@@ -27,6 +31,7 @@ impl ConsumerMetrics {
         metrics::describe_counter!(EVENTS, "Consumed events by service, group and outcome");
         metrics::describe_counter!(DEAD_LETTERS, "Records sent to the dead-letter topic, by service and group");
         metrics::describe_counter!(FAILED_SUBSCRIPTIONS, "Consumer subscriptions that failed and were replaced");
+        metrics::describe_counter!(REJOINS, "Group rejoins because partitions of the group had records nobody read");
         metrics::describe_histogram!(EVENT_AGE, metrics::Unit::Seconds, "From event time to its effect, by group");
         let outcome = |o: &'static str| metrics::counter!(EVENTS, "service" => service, "group" => group.to_owned(), "outcome" => o);
         Self {
@@ -37,6 +42,7 @@ impl ConsumerMetrics {
             dead_lettered: outcome("dead_lettered"),
             dead_letters: metrics::counter!(DEAD_LETTERS, "service" => service, "group" => group.to_owned()),
             failed_subscriptions: metrics::counter!(FAILED_SUBSCRIPTIONS, "service" => service, "group" => group.to_owned()),
+            rejoins: metrics::counter!(REJOINS, "service" => service, "group" => group.to_owned()),
             age: metrics::histogram!(EVENT_AGE, "service" => service, "group" => group.to_owned()),
         }
     }

@@ -12,11 +12,14 @@
 //!   `unknown_type` and skipped.
 //!
 //! A subscription that fails (a fatal consumer error) turns readiness false until a new one
-//! has joined. Shutdown leaves the group cleanly after the record in hand.
+//! has joined. A member that sees partitions of its group nobody reads rejoins the group
+//! (see `progress`). Shutdown leaves the group cleanly after the record in hand.
 
 pub mod dead_letter;
 mod metrics;
 mod progress;
+#[cfg(test)]
+mod progress_tests;
 #[cfg(test)]
 mod tests;
 
@@ -33,8 +36,8 @@ use crate::ops::ReadyFlag;
 use crate::{envelope, ServiceError, Shutdown};
 
 use self::metrics::ConsumerMetrics;
-pub use self::metrics::{DEAD_LETTERS, EVENTS, EVENT_AGE};
-use self::progress::Progress;
+pub use self::metrics::{DEAD_LETTERS, EVENTS, EVENT_AGE, REJOINS};
+use self::progress::{Progress, Verdict};
 pub use self::progress::{ProgressRules, LAG};
 
 #[async_trait]
@@ -140,7 +143,10 @@ pub async fn run(
     let metrics = ConsumerMetrics::new(spec.service, &spec.group);
     let mut resubscribe = backoff();
     'subscription: loop {
-        ready.set(false);
+        // Not ready until joined; a reason already given (why it rejoins) stays visible.
+        if ready.is_ready() {
+            ready.set(false);
+        }
         let Some(mut sub) = subscribe_with_retry(bus, &spec, &shutdown).await else { return Ok(()) };
         handler.subscribed().await;
         let mut ticker = tokio::time::interval(spec.tick);
@@ -158,14 +164,25 @@ pub async fn run(
                     let assignment = sub.assignment();
                     handler.tick(&assignment).await;
                     if !assignment.is_empty() || joined_at.elapsed() >= spec.progress.join_grace {
-                        match progress.check(&*sub, &assignment).await {
-                            Ok(()) => ready.set(true),
-                            Err(why) => {
-                                if ready.is_ready() {
-                                    tracing::error!(group = %spec.group, reason = %why, "consumer not ready");
-                                }
-                                ready.fail(why);
+                        let (why, rejoin) = match progress.check(&*sub, &assignment).await {
+                            Verdict::Ready => {
+                                ready.set(true);
+                                continue;
                             }
+                            Verdict::NotReady(why) => (why, false),
+                            Verdict::Unread(why) => (why, spec.mode == Mode::Group),
+                        };
+                        if ready.is_ready() {
+                            tracing::error!(group = %spec.group, reason = %why, "consumer not ready");
+                        }
+                        ready.fail(if rejoin { format!("{why}; rejoining the group") } else { why });
+                        if rejoin {
+                            tracing::warn!(group = %spec.group, "rejoining the group so that its unread partitions are assigned again");
+                            metrics.rejoins.increment(1);
+                            if let Err(err) = close(sub, &spec).await {
+                                tracing::warn!(error = %err, "leaving the group before rejoining");
+                            }
+                            continue 'subscription;
                         }
                     }
                 }

@@ -3,10 +3,13 @@
 //!
 //! - A member that owns partitions with records waiting and applied nothing for
 //!   `stall_after` is stuck (a backend down, a handler that hangs): not ready.
-//! - A member that owns no partitions cannot see its own lag; it asks the broker every
-//!   `group_check_every` how far the whole group is behind. Records waiting while the group's
-//!   committed offsets do not move for `stall_after` mean nobody is reading them (a dead
-//!   member still holding partitions, a rebalance that never completed): not ready either.
+//! - Every member asks the broker every `group_check_every` how far its group is behind on
+//!   the partitions it does not own. Records waiting there while the group's committed
+//!   offsets do not move for `stall_after` mean nobody is reading them (a dead member still
+//!   holding partitions, a rebalance that never completed): not ready either, and the member
+//!   rejoins its group so the broker assigns them again. tansu 0.6 needs that: it evicts a
+//!   member that stopped heartbeating without starting a new generation, so the dead member's
+//!   partitions stay unassigned until some member joins.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -40,13 +43,28 @@ impl Default for ProgressRules {
     }
 }
 
+/// Topic, partition and committed position of a partition with records waiting.
+type WaitingPartition = (String, i32, i64);
+
+/// What a progress check found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Ready,
+    /// Not ready, for this reason.
+    NotReady(String),
+    /// Not ready: partitions this member does not own have records nobody reads. Rejoining
+    /// the group makes the broker assign them again.
+    Unread(String),
+}
+
 pub(super) struct Progress {
     rules: ProgressRules,
     service: &'static str,
     group: String,
     last_applied: Instant,
-    /// For a member without partitions: the group's positions, and since when they are so.
-    group_positions: Option<(Vec<(String, i32, i64)>, Instant)>,
+    /// The group's positions on partitions with records waiting that this member does not
+    /// own, and since when they are so.
+    group_positions: Option<(Vec<WaitingPartition>, Instant)>,
     last_group_check: Option<Instant>,
     reported: HashSet<(String, i32)>,
 }
@@ -69,29 +87,29 @@ impl Progress {
         self.last_applied = Instant::now();
     }
 
-    /// `Err(why)` when the consumer (or, owning nothing, its group) makes no progress.
-    pub(super) async fn check(&mut self, sub: &dyn Subscription, owned: &[(String, i32)]) -> Result<(), String> {
+    /// Whether the consumer, and its group on the partitions it does not own, make progress.
+    pub(super) async fn check(&mut self, sub: &dyn Subscription, owned: &[(String, i32)]) -> Verdict {
         let lag = sub.lag();
         self.report(&lag);
         if !owned.is_empty() {
-            self.group_positions = None;
             let waiting: i64 = lag.iter().map(PartitionLag::lag).sum();
             let idle = self.last_applied.elapsed();
             if waiting > 0 && idle >= self.rules.stall_after {
-                return Err(format!(
+                // Its own records first: while it is stuck, rejoining helps nobody.
+                return Verdict::NotReady(format!(
                     "stalled: {waiting} records waiting on its partitions, none applied for {}s",
                     idle.as_secs()
                 ));
             }
-            return Ok(());
         }
-        self.check_group(sub).await
+        self.check_group(sub, owned).await;
+        self.group_verdict(owned.is_empty())
     }
 
-    async fn check_group(&mut self, sub: &dyn Subscription) -> Result<(), String> {
+    async fn check_group(&mut self, sub: &dyn Subscription, owned: &[(String, i32)]) {
         let due = self.last_group_check.is_none_or(|at| at.elapsed() >= self.rules.group_check_every);
         if !due {
-            return self.group_verdict();
+            return;
         }
         self.last_group_check = Some(Instant::now());
         let lag = match sub.group_lag().await {
@@ -99,30 +117,34 @@ impl Progress {
             // Unanswerable now (the broker is down): the bus check of readiness says so.
             Err(err) => {
                 tracing::debug!(group = %self.group, error = %err, "group lag unknown");
-                return self.group_verdict();
+                return;
             }
         };
-        let waiting: Vec<(String, i32, i64)> =
-            lag.iter().filter(|l| l.lag() > 0).map(|l| (l.topic.clone(), l.partition, l.position)).collect();
-        if waiting.is_empty() {
-            self.group_positions = None;
-            return Ok(());
-        }
+        let waiting: Vec<WaitingPartition> = lag
+            .iter()
+            .filter(|l| l.lag() > 0 && !owned.iter().any(|(t, p)| *t == l.topic && *p == l.partition))
+            .map(|l| (l.topic.clone(), l.partition, l.position))
+            .collect();
         match &self.group_positions {
+            _ if waiting.is_empty() => self.group_positions = None,
             Some((before, _)) if *before == waiting => {}
             _ => self.group_positions = Some((waiting, Instant::now())),
         }
-        self.group_verdict()
     }
 
-    fn group_verdict(&self) -> Result<(), String> {
+    fn group_verdict(&self, owns_none: bool) -> Verdict {
         match &self.group_positions {
-            Some((waiting, since)) if since.elapsed() >= self.rules.stall_after => Err(format!(
-                "holds no partitions while its group has records waiting on {} partitions, unread for {}s",
-                waiting.len(),
-                since.elapsed().as_secs()
-            )),
-            _ => Ok(()),
+            Some((waiting, since)) if since.elapsed() >= self.rules.stall_after => {
+                let (n, secs) = (waiting.len(), since.elapsed().as_secs());
+                Verdict::Unread(if owns_none {
+                    format!(
+                        "holds no partitions while its group has records waiting on {n} partitions, unread for {secs}s"
+                    )
+                } else {
+                    format!("its group has records waiting on {n} partitions it does not own, unread for {secs}s")
+                })
+            }
+            _ => Verdict::Ready,
         }
     }
 

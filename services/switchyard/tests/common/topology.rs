@@ -29,6 +29,8 @@ pub const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessag
 
 pub struct Process {
     pub name: &'static str,
+    /// Which of the service's processes (its instance id is `<name>-<replica>`).
+    pub replica: usize,
     pub child: Child,
     pub log: PathBuf,
     pub grpc: String,
@@ -106,6 +108,11 @@ impl Topology {
     }
 
     pub async fn spawn(&mut self, service: &'static str) {
+        self.spawn_replica(service, 1).await;
+    }
+
+    /// A process of `service`; replicas other than 1 run next to the first one.
+    pub async fn spawn_replica(&mut self, service: &'static str, replica: usize) {
         let (grpc_port, ops_port) = (free_port(), free_port());
         self.starts += 1;
         let log = self.dir.join(format!("{service}.{}.log", self.starts));
@@ -125,11 +132,12 @@ impl Topology {
             .stdout(Stdio::null())
             .stderr(file);
         if self.options.durable {
-            command.env("SWITCHYARD_INSTANCE_ID", format!("{service}-1"));
+            command.env("SWITCHYARD_INSTANCE_ID", format!("{service}-{replica}"));
         }
         let child = command.spawn().unwrap();
         let process = Process {
             name: service,
+            replica,
             child,
             log,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
@@ -152,9 +160,16 @@ impl Topology {
     }
 
     pub async fn restart_after_kill9(&mut self, service: &'static str) {
-        self.process(service).kill9();
-        self.procs.retain(|p| p.name != service);
-        self.spawn(service).await;
+        let replica = self.kill9_for_good(service);
+        self.spawn_replica(service, replica).await;
+    }
+
+    /// kill -9 of the newest process of `service`, not restarted; returns its replica number.
+    pub fn kill9_for_good(&mut self, service: &str) -> usize {
+        let index = self.procs.iter().rposition(|p| p.name == service).unwrap();
+        let mut process = self.procs.remove(index);
+        process.kill9();
+        process.replica
     }
 
     pub async fn channel(&mut self, service: &str) -> tonic::transport::Channel {
