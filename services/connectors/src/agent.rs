@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use switchyard_kit::validate::UNASSIGNED_SKILL;
 use switchyard_kit::{config::keys, envelope, validate, ServiceError, Shutdown};
-use switchyard_platform::store::{AgentSession, Route};
+use switchyard_platform::store::{AgentSession, ConversationRecord, ConversationStatus, Route, RouteStatus};
 use switchyard_proto::agent::v1::agent_service_server::AgentService;
 use switchyard_proto::agent::v1::*;
 use switchyard_proto::common::v1::{AgentState, Party};
@@ -58,12 +58,38 @@ impl Agents {
         account_id: &str,
         agent_id: &str,
         conversation_id: &str,
-    ) -> Result<(switchyard_platform::store::ConversationRecord, Route), ServiceError> {
+    ) -> Result<(ConversationRecord, Route), ServiceError> {
         self.require_session(account_id, agent_id).await?;
         let record = self.edge.open_conversation(account_id, conversation_id).await?;
         match self.edge.assignment(account_id, conversation_id).await? {
             Some(route) if route.agent_id == agent_id => Ok((record, route)),
             _ => Err(ServiceError::precondition(format!(
+                "conversation {conversation_id} is not assigned to agent {agent_id}"
+            ))),
+        }
+    }
+
+    /// A conversation the agent may close: assigned to it, or already closed while it held it.
+    /// A close is idempotent: a retry whose first attempt closed the conversation but lost its
+    /// answer (or its event, to a broker or Redis outage) succeeds and publishes the close
+    /// again, so that the agent's slot is released.
+    async fn require_closable(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<ConversationRecord, ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        let record = self.edge.conversation(account_id, conversation_id).await?;
+        let route = self.edge.platform.store.route(account_id, conversation_id).await?;
+        let held = route
+            .is_some_and(|r| r.agent_id == agent_id && matches!(r.status, RouteStatus::Assigned | RouteStatus::Closed));
+        match (held, record.status) {
+            (true, _) => Ok(record),
+            (false, ConversationStatus::Closed) => {
+                Err(ServiceError::precondition(format!("conversation {conversation_id} is closed")))
+            }
+            (false, _) => Err(ServiceError::precondition(format!(
                 "conversation {conversation_id} is not assigned to agent {agent_id}"
             ))),
         }
@@ -300,7 +326,7 @@ impl AgentService for Agents {
         request: Request<CloseConversationRequest>,
     ) -> Result<Response<CloseConversationResponse>, Status> {
         let req = request.into_inner();
-        let (record, _) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let record = self.require_closable(&req.account_id, &req.agent_id, &req.conversation_id).await?;
         self.edge.close(&req.account_id, &record, Party::Agent).await?;
         Ok(Response::new(CloseConversationResponse {}))
     }

@@ -45,6 +45,7 @@ on_both!(
     messages_are_limited_per_conversation_and_per_consumer_rate,
     an_ack_beyond_what_was_delivered_is_refused,
     one_truth_for_the_skill_and_closes_counted_once,
+    an_agents_close_is_idempotent_and_frees_the_slot_once,
 );
 
 const ACCOUNT: &str = "acme";
@@ -392,4 +393,51 @@ async fn one_truth_for_the_skill_and_closes_counted_once(backend: Backend) {
     }
     assert_eq!(closes, 1);
     cluster.stop().await;
+}
+
+/// Chaos at 50/s with a Redis restart: an agent's close whose first attempt closed the
+/// conversation but lost its answer was refused on retry (FAILED_PRECONDITION "is closed"), and
+/// had its event been lost too, the agent's slot would never have been released. A close by
+/// the agent that held the conversation is idempotent; another agent is still refused.
+async fn an_agents_close_is_idempotent_and_frees_the_slot_once(backend: Backend) {
+    let cluster = Cluster::on(backend, |_| {}).await;
+    setup_account(&cluster, ACCOUNT, &["sales"], &[("alice", &["sales"], 1), ("bob", &["sales"], 1)]).await;
+    let mut partner = cluster.connector().await;
+    let mut alice = online(&cluster, ACCOUNT, "alice").await;
+    let opened = partner.open_conversation(open(ACCOUNT, "k", "sales", "p1")).await.unwrap().into_inner();
+    assert_eq!(expect_assigned(&mut alice).await.conversation_id, opened.conversation_id);
+    let _bob = online(&cluster, ACCOUNT, "bob").await;
+    let mut agents = cluster.agent().await;
+    let close = |agent: &str| agentpb::CloseConversationRequest {
+        account_id: ACCOUNT.into(),
+        agent_id: agent.into(),
+        conversation_id: opened.conversation_id.clone(),
+    };
+    let refused = agents.close_conversation(close("bob")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("not assigned to agent bob"), "{refused:?}");
+    for _ in 0..3 {
+        agents.close_conversation(close("alice")).await.unwrap();
+    }
+    let refused = agents.close_conversation(close("bob")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("is closed"), "{refused:?}");
+    // Her slot is free again: of the next two conversations, she gets one and Bob the other.
+    let second = partner.open_conversation(open(ACCOUNT, "k2", "sales", "p2")).await.unwrap().into_inner();
+    let third = partner.open_conversation(open(ACCOUNT, "k3", "sales", "p3")).await.unwrap().into_inner();
+    wait_until(|| async { load_of(&cluster, "alice").await.len() + load_of(&cluster, "bob").await.len() == 2 }).await;
+    let (held_by_alice, held_by_bob) = (load_of(&cluster, "alice").await, load_of(&cluster, "bob").await);
+    assert_eq!(held_by_alice.len(), 1, "{held_by_alice:?}");
+    let mut all = [held_by_alice, held_by_bob].concat();
+    all.sort();
+    let mut want = vec![second.conversation_id, third.conversation_id];
+    want.sort();
+    assert_eq!(all, want);
+    cluster.stop().await;
+}
+
+async fn load_of(cluster: &Cluster, agent: &str) -> Vec<String> {
+    let request =
+        switchyard_proto::capacity::v1::GetAgentLoadRequest { account_id: ACCOUNT.into(), agent_id: agent.into() };
+    cluster.capacity_admin().await.get_agent_load(request).await.unwrap().into_inner().conversation_ids
 }
