@@ -174,12 +174,23 @@ fn stderr() -> anyhow::Result<Stdio> {
     Ok(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?))
 }
 
-/// A base port whose whole span (base..base+15) is free on 127.0.0.1 at the moment.
+/// The lowest port the kernel hands out to outgoing connections (Linux default 32768).
+fn ephemeral_ports_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A base port whose whole span (base..base+15) is free on 127.0.0.1 at the moment, below the
+/// ephemeral range: a port in it can be taken by an outgoing connection (the harness's own
+/// reconnecting clients) while a killed process is down, and its restart then cannot bind.
 pub fn free_base_port() -> anyhow::Result<u16> {
     use rand::Rng;
     let mut rng = rand::rng();
+    let end = ephemeral_ports_start().saturating_sub(PORT_SPAN).max(10_000 + 1);
     for _ in 0..200 {
-        let base = rng.random_range(20_000..60_000u16);
+        let base = rng.random_range(10_000..end);
         let free = (0..PORT_SPAN).all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
         if free {
             return Ok(base);
@@ -208,6 +219,17 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         bin
+    }
+
+    /// A killed process must get its ports back: none of them may be one the kernel gives
+    /// to outgoing connections (seen: a restarted connectors could not bind its gRPC port).
+    #[test]
+    fn the_local_run_ports_lie_below_the_ephemeral_range() {
+        let start = ephemeral_ports_start();
+        for _ in 0..20 {
+            let base = free_base_port().unwrap();
+            assert!(base >= 10_000 && base + PORT_SPAN <= start, "{base}..{} vs {start}", base + PORT_SPAN);
+        }
     }
 
     #[tokio::test]
