@@ -20,7 +20,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(crate::support::memory_store()).await;
+                    super::$name($crate::support::memory_store()).await;
                 }
             )*
         }
@@ -28,7 +28,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let (_server, store) = crate::support::redis_store().await;
+                    let (_server, store) = $crate::support::redis_store().await;
                     super::$name(store).await;
                 }
             )*
