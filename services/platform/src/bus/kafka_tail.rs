@@ -11,7 +11,8 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::kafka::{config_error, received_delivery, KafkaBus, LogContext};
+use super::kafka::{config_error, KafkaBus, LogContext};
+use super::kafka_group::received_delivery;
 use super::{check_subscription, BusError, Delivery, PartitionLag, StartFrom, Subscription};
 
 /// The group id librdkafka requires for `assign`; never joined, never committed to.
