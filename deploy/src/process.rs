@@ -87,9 +87,10 @@ pub fn is_alive(pid: u32) -> bool {
         return false;
     }
     if has_procfs() {
-        return stat_fields(pid)
-            .and_then(|f| f.first().cloned())
-            .is_some_and(|state| !matches!(state.as_str(), "Z" | "X" | "x"));
+        let Some(state) = stat_fields(pid).and_then(|f| f.first().cloned()) else { return false };
+        // A killed process's main thread shows as a zombie while its other threads still
+        // exit and hold its files (its listening sockets among them): gone once none is left.
+        return !matches!(state.as_str(), "Z" | "X" | "x") || threads_left(pid) > 1;
     }
     Command::new("kill")
         .args(["-0", &pid.to_string()])
@@ -98,6 +99,11 @@ pub fn is_alive(pid: u32) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Threads of `pid` still listed in /proc (a zombie's main thread counts as one).
+fn threads_left(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |entries| entries.count())
 }
 
 /// True if `pid` is still the process that was recorded: alive and, where the start time is

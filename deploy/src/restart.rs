@@ -87,6 +87,7 @@ pub fn restart(dir: &Path, component: Component, signal: Signal, down_for: Durat
         stop(record.pid, record.start_time, signal)?;
     }
     std::thread::sleep(down_for);
+    wait_ports_free(&layout, component, PORTS_FREE_TIMEOUT)?;
     let command = commands::command(component, &programs, &layout, &dir, state.broker_storage);
     let child = process::spawn_detached_appending(command, &record.log)
         .with_context(|| format!("starting {} again", component.name()))?;
@@ -95,6 +96,31 @@ pub fn restart(dir: &Path, component: Component, signal: Signal, down_for: Durat
     state.processes[index].start_time = process::start_time(new_pid);
     state::save(&state)?;
     Ok(Restarted { component, old_pid: running.then_some(record.pid), new_pid, signal })
+}
+
+/// How long the ports of a stopped process may stay taken before the restart gives up.
+const PORTS_FREE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until the component's ports can be bound again: a restart that cannot bind exits at
+/// once (seen under chaos: a restarted connectors found its gRPC port still held).
+fn wait_ports_free(layout: &Layout, component: Component, timeout: Duration) -> anyhow::Result<()> {
+    let ports: Vec<_> = layout
+        .ports()
+        .into_iter()
+        .filter(|p| p.port == layout.port(component) || Some(p.port) == layout.ops(component))
+        .collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let taken = crate::net::unusable_ports(&ports);
+        if taken.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let list: Vec<String> = taken.iter().map(ToString::to_string).collect();
+            anyhow::bail!("cannot restart {}: {}", component.name(), list.join("; "));
+        }
+        std::thread::sleep(process::POLL);
+    }
 }
 
 fn stop(pid: u32, start: Option<u64>, signal: Signal) -> anyhow::Result<()> {
@@ -120,6 +146,26 @@ fn stop(pid: u32, start: Option<u64>, signal: Signal) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A restart waits for the stopped process's ports, and names them when they stay taken.
+    #[test]
+    fn a_restart_waits_until_the_ports_are_free() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let grpc = held.local_addr().unwrap().port();
+        let layout = Layout::new(grpc - 1).unwrap();
+        assert_eq!(layout.grpc(Component::Connectors), Some(grpc));
+        let err = wait_ports_free(&layout, Component::Connectors, Duration::from_millis(200)).unwrap_err();
+        assert!(err.to_string().contains(&format!("port {grpc} (for connectors gRPC) is already in use")), "{err}");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        wait_ports_free(&layout, Component::Connectors, Duration::from_secs(10)).unwrap();
+        release.join().unwrap();
+        // Other components' ports do not matter.
+        let _router = std::net::TcpListener::bind(("127.0.0.1", layout.grpc(Component::Router).unwrap()));
+        wait_ports_free(&layout, Component::Connectors, Duration::from_millis(100)).unwrap();
+    }
 
     #[test]
     fn components_are_named_as_the_chaos_mode_names_them() {

@@ -42,7 +42,9 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
     let layout = Layout::new(options.base_port)?;
     let dir = std::path::absolute(&options.dir)
         .with_context(|| format!("--dir {}: cannot make it absolute", options.dir.display()))?;
-    let _lock = crate::lock::RunLock::acquire(&dir, crate::lock::WAIT)?;
+    // The lock needs the directory; a run refused before it starts leaves none behind.
+    let created = !dir.exists();
+    let lock = crate::lock::RunLock::acquire(&dir, crate::lock::WAIT)?;
     refuse_if_running(&dir)?;
     // Every problem found before anything starts is reported together.
     let programs = prerequisites(options);
@@ -65,7 +67,13 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
     }
     let programs = match programs {
         Ok(programs) if problems.is_empty() => programs,
-        _ => anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n")),
+        _ => {
+            drop(lock);
+            if created {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n"))
+        }
     };
     prepare_dir(&dir, &layout)?;
     let mut state = State::new(&dir, layout.base(), &programs.switchyard);
