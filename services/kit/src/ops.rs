@@ -44,7 +44,14 @@ pub struct ReadyFlag {
 impl ReadyFlag {
     pub fn set(&self, ready: bool) {
         let state = if ready { FlagState::Ready } else { FlagState::Waiting };
-        self.readiness.flags().insert(self.name.clone(), state);
+        // Called per consumed record: update in place, no allocation.
+        let mut flags = self.readiness.flags();
+        match flags.get_mut(&self.name) {
+            Some(current) => *current = state,
+            None => {
+                flags.insert(self.name.clone(), state);
+            }
+        }
     }
 
     /// Not ready, for the reason given (e.g. a consumer that stopped making progress).

@@ -53,7 +53,7 @@ struct State {
     open_dedupe: HashMap<OpenKey, String>,
     open_by_consumer: HashMap<(String, String), String>,
     /// Theoretical arrival time of the consumer's next message (µs), see `rate.rs`.
-    consumer_rates: HashMap<ConsumerKey, i64>,
+    consumer_rates: BTreeMap<ConsumerKey, i64>,
     outboxes: HashMap<(String, i32), Outbox>,
     routes: HashMap<(String, String), Route>,
     /// (account, skill) -> ordered (queued_at, conversation)
@@ -62,7 +62,7 @@ struct State {
     unannounced: HashMap<(String, String), i64>,
     timers: HashMap<String, timers::Shard>,
     /// The current deadline of each expiring thing, and the same ordered by time.
-    deadlines: HashMap<Expiry, i64>,
+    deadlines: BTreeMap<Expiry, i64>,
     expiries: BTreeSet<(i64, Expiry)>,
 }
 
@@ -153,11 +153,9 @@ impl State {
 
     /// Deletes everything whose deadline is at or before `now`.
     fn expire(&mut self, now: i64) {
-        while let Some((at, what)) = self.expiries.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.expiries.pop_first();
+        // Checked on every operation: peek without cloning the key.
+        while self.expiries.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, what)) = self.expiries.pop_first() else { break };
             self.deadlines.remove(&what);
             match what {
                 Expiry::Conversation(account, conversation) => {
