@@ -155,7 +155,8 @@ pub async fn run(
         // of a group with more members than partitions legitimately owns none. From then on
         // ready while it (or, owning nothing, its group) makes progress.
         let joined_at = tokio::time::Instant::now();
-        let mut progress = Progress::new(spec.progress, spec.service, &spec.group);
+        let partitions_total = partitions_total(bus, &spec.topics).await;
+        let mut progress = Progress::new(spec.progress, spec.service, &spec.group, partitions_total);
         loop {
             tokio::select! {
                 biased;
@@ -220,6 +221,15 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The partitions of `topics` together, or None when the bus cannot say now.
+async fn partitions_total(bus: &dyn EventBus, topics: &[String]) -> Option<usize> {
+    let mut total = 0;
+    for topic in topics {
+        total += usize::try_from(bus.partition_count(topic).await.ok()?).ok()?;
+    }
+    Some(total)
 }
 
 async fn close(sub: Box<dyn Subscription>, spec: &ConsumerSpec) -> anyhow::Result<()> {

@@ -66,11 +66,19 @@ pub(super) struct Progress {
     /// own, and since when they are so.
     group_positions: Option<(Vec<WaitingPartition>, Instant)>,
     last_group_check: Option<Instant>,
+    /// Partitions of the subscribed topics, when known: a member that owns them all has no
+    /// others to watch (and asks the broker nothing).
+    partitions_total: Option<usize>,
     reported: HashSet<(String, i32)>,
 }
 
 impl Progress {
-    pub(super) fn new(rules: ProgressRules, service: &'static str, group: &str) -> Self {
+    pub(super) fn new(
+        rules: ProgressRules,
+        service: &'static str,
+        group: &str,
+        partitions_total: Option<usize>,
+    ) -> Self {
         metrics::describe_gauge!(LAG, "Records waiting to be read, by service, group, topic and partition");
         Self {
             rules,
@@ -79,6 +87,7 @@ impl Progress {
             last_applied: Instant::now(),
             group_positions: None,
             last_group_check: None,
+            partitions_total,
             reported: HashSet::new(),
         }
     }
@@ -101,6 +110,10 @@ impl Progress {
                     idle.as_secs()
                 ));
             }
+        }
+        if self.partitions_total.is_some_and(|total| owned.len() >= total) {
+            self.group_positions = None;
+            return Verdict::Ready;
         }
         self.check_group(sub, owned).await;
         self.group_verdict(owned.is_empty())

@@ -2,6 +2,7 @@
 //! position, and the end offsets its fetches brought back), and what the broker says about a
 //! whole group (committed offsets against the partitions' ends).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,20 +63,55 @@ where
         }
         let committed =
             consumer.committed_offsets(all, LAG_TIMEOUT).map_err(unavailable("committed offsets".into()))?;
+        // One ListOffsets request for every end (and one for the starts of partitions the group
+        // never committed), not a round trip per partition: every member asks every 10 s.
+        let ends = offsets_at(&*consumer, &committed, |_| true, Offset::End)?;
+        let starts = offsets_at(&*consumer, &committed, |o| !matches!(o, Offset::Offset(_)), Offset::Beginning)?;
         let mut out = Vec::new();
         for elem in committed.elements() {
-            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            let (start, end) = consumer
-                .fetch_watermarks(&topic, partition, LAG_TIMEOUT)
-                .map_err(unavailable(format!("end of {topic}/{partition}")))?;
+            let key = (elem.topic().to_owned(), elem.partition());
+            let Some(&end) = ends.get(&key) else { continue };
             let position = match elem.offset() {
                 Offset::Offset(committed) => committed,
-                _ => start,
+                _ => starts.get(&key).copied().unwrap_or(end),
             };
-            out.push(PartitionLag { topic, partition, position, end });
+            out.push(PartitionLag { topic: key.0, partition: key.1, position, end });
         }
         Ok(out)
     })
     .await
     .map_err(|e| BusError::Other(format!("lag task: {e}")))?
+}
+
+/// The offsets at `at` (`Offset::End` or `Offset::Beginning`) of the partitions of `list` whose
+/// offset passes `filter`, by topic and partition, in one request.
+fn offsets_at<C, K>(
+    consumer: &K,
+    list: &TopicPartitionList,
+    filter: impl Fn(Offset) -> bool,
+    at: Offset,
+) -> Result<HashMap<(String, i32), i64>, BusError>
+where
+    C: ConsumerContext,
+    K: Consumer<C>,
+{
+    let mut ask = TopicPartitionList::new();
+    for elem in list.elements().iter().filter(|e| filter(e.offset())) {
+        ask.add_partition_offset(elem.topic(), elem.partition(), at)
+            .map_err(|e| BusError::Other(format!("offset request: {e}")))?;
+    }
+    if ask.count() == 0 {
+        return Ok(HashMap::new());
+    }
+    let answer = consumer
+        .offsets_for_times(ask, LAG_TIMEOUT)
+        .map_err(|e| BusError::Unavailable(format!("partition offsets: {e}")))?;
+    Ok(answer
+        .elements()
+        .iter()
+        .filter_map(|e| match (e.error(), e.offset()) {
+            (Ok(()), Offset::Offset(o)) => Some(((e.topic().to_owned(), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
 }
