@@ -100,8 +100,29 @@ pub struct Embedded {
 
 const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
 
+/// Why one start of `switchyard up` failed.
+enum Start {
+    /// A picked port was taken before the service bound it: pick again.
+    PortTaken(String),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Start {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<std::io::Error> for Start {
+    fn from(err: std::io::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
 impl Embedded {
     /// Starts `binary up` (with `config`, if any) and waits until every service is ready.
+    /// Ports are picked free, below the kernel's ephemeral range; one taken between the pick
+    /// and the bind (by another process) means a new pick, up to three times.
     pub async fn start(binary: &Path, config: Option<&Path>, log_dir: &Path) -> anyhow::Result<Self> {
         if !binary.is_file() {
             anyhow::bail!(
@@ -111,16 +132,33 @@ impl Embedded {
         }
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
         let log = log_dir.join("switchyard-up.log");
-        let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(binary, config, &log).await {
+                Err(Start::PortTaken(_)) if attempt < 3 => {
+                    eprintln!(
+                        "switchyard up, attempt {attempt}: a port picked for it was taken meanwhile; picking again"
+                    );
+                    attempt += 1;
+                }
+                Err(Start::PortTaken(text)) => anyhow::bail!("{text}"),
+                Err(Start::Failed(err)) => return Err(err),
+                Ok(up) => return Ok(up),
+            }
+        }
+    }
+
+    async fn start_once(binary: &Path, config: Option<&Path>, log: &Path) -> Result<Self, Start> {
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(binary);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
         command.arg("up").stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).kill_on_drop(true);
-        let mut ops = Vec::new();
-        let mut grpc = Vec::new();
-        for service in SERVICES {
-            let (g, o) = (free_port()?, free_port()?);
+        let base = crate::local::free_base_port()?;
+        let (mut ops, mut grpc) = (Vec::new(), Vec::new());
+        for (i, service) in (0u16..).zip(SERVICES) {
+            let (g, o) = (base + 2 * i, base + 2 * i + 1);
             let upper = service.to_uppercase();
             command.env(format!("SWITCHYARD_{upper}__GRPC_ADDR"), format!("127.0.0.1:{g}"));
             command.env(format!("SWITCHYARD_{upper}__OPS_ADDR"), format!("127.0.0.1:{o}"));
@@ -131,22 +169,28 @@ impl Embedded {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for port in &ops {
             loop {
-                if let Some(status) = child.try_wait()? {
-                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                    anyhow::bail!("switchyard up exited with {status} before it was ready; its log:\n{tail}");
+                if let Some(status) = child.try_wait().context("waiting for switchyard up")? {
+                    let tail = std::fs::read_to_string(log).unwrap_or_default();
+                    let text = format!("switchyard up exited with {status} before it was ready; its log:\n{tail}");
+                    return Err(if tail.contains("Address already in use") {
+                        Start::PortTaken(text)
+                    } else {
+                        Start::Failed(anyhow::anyhow!(text))
+                    });
                 }
                 if http_status(&format!("127.0.0.1:{port}"), "/health/readyz").await == Some(200) {
                     break;
                 }
                 if tokio::time::Instant::now() > deadline {
-                    anyhow::bail!("switchyard up was not ready within 60 s; see {}", log.display());
+                    let err = anyhow::anyhow!("switchyard up was not ready within 60 s; see {}", log.display());
+                    return Err(Start::Failed(err));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
         let url = |port: u16| format!("http://127.0.0.1:{port}");
         let target = Target { connectors: url(grpc[0]), router: url(grpc[1]), capacity: url(grpc[2]) };
-        Ok(Self { child, target, log })
+        Ok(Self { child, target, log: log.to_owned() })
     }
 
     /// SIGTERM, then wait for a clean exit (SIGKILL after 30 s).
@@ -184,10 +228,6 @@ pub fn sibling_binary(name: &str) -> PathBuf {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Status code of a plain HTTP/1.1 GET, None if unreachable.
 pub async fn http_status(host: &str, path: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -207,13 +247,42 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_target_is_one_clear_error() {
-        let port = free_port().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let err = connect("connectors", &format!("http://127.0.0.1:{port}")).await.unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with(&format!("cannot reach connectors at http://127.0.0.1:{port}: ")), "{text}");
         assert!(text.to_lowercase().contains("refused"), "{text}");
         let err = connect("router", "not a url").await.unwrap_err();
         assert!(err.to_string().contains("not a valid URL"), "{err}");
+    }
+
+    /// A port taken between the pick and the bind is picked again (three attempts); any other
+    /// failure is reported at once.
+    #[tokio::test]
+    async fn a_port_taken_meanwhile_is_picked_again_and_other_failures_are_not_retried() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let fake = |name: &str, message: &str| {
+            let bin = dir.path().join(name);
+            let script = format!(
+                "#!/bin/sh\necho $SWITCHYARD_ROUTER__GRPC_ADDR >> '{}'\necho '{message}' >&2\nexit 1\n",
+                calls.display()
+            );
+            std::fs::write(&bin, script).unwrap();
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+            bin
+        };
+        let taken = fake("taken", "router listeners: cannot bind 127.0.0.1:1: Address already in use (os error 98)");
+        let err = Embedded::start(&taken, None, dir.path()).await.err().unwrap().to_string();
+        assert!(err.contains("Address already in use"), "{err}");
+        let addresses = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(addresses.lines().count(), 3, "{addresses}");
+        std::fs::remove_file(&calls).unwrap();
+        let broken = fake("broken", "config: redis.url is not a URL");
+        let err = Embedded::start(&broken, None, dir.path()).await.err().unwrap().to_string();
+        assert!(err.contains("redis.url is not a URL"), "{err}");
+        assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
     }
 
     #[tokio::test]

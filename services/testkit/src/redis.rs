@@ -25,13 +25,28 @@ mod tempdir {
 impl RedisServer {
     /// Without persistence: a restart starts empty.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_on(free_port()).await
+        Self::on_a_free_port(false).await
     }
 
     /// With an append-only file synced on every write (as the local runner and the chart's
     /// guidance run it): a restart, even after kill -9, has everything acknowledged.
     pub async fn start_durable() -> anyhow::Result<Self> {
-        Self::launch(free_port(), true, None).await
+        Self::on_a_free_port(true).await
+    }
+
+    /// A port picked free can be taken (by a parallel test) before the server binds it: the
+    /// server then exits, and another port is picked.
+    async fn on_a_free_port(durable: bool) -> anyhow::Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::launch(free_port(), durable, None).await {
+                Err(err) if attempt < 3 => {
+                    eprintln!("redis-server, attempt {attempt}: {err:#}; picking another port");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// On a given port, e.g. to bring a server back where clients expect it.
@@ -59,8 +74,14 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let server = Self { child, port, durable, dir };
+        let mut server = Self { child, port, durable, dir };
         wait_for_port(port, Duration::from_secs(10)).await?;
+        // Something answers on the port: make sure it is this server, not one that was there
+        // (redis-server exits within milliseconds when it cannot bind).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(status) = server.child.try_wait()? {
+            anyhow::bail!("redis-server on port {port} exited with {status} (port taken?)");
+        }
         Ok(server)
     }
 

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use switchyard_platform::bus::{BusError, MemoryBus, Record};
 use switchyard_platform::EventBus;
@@ -11,10 +11,14 @@ use switchyard_platform::EventBus;
 use super::tests::{event, readiness_becomes, setup, spec, unavailable, Flaky};
 use super::*;
 
-/// The in-memory bus, counting the subscriptions made through it.
+/// The in-memory bus, counting the subscriptions made through it and keeping the member's
+/// readiness detail at each (a rejoin's reason is visible only until the new member is ready:
+/// polling for it can miss it on a busy machine).
 struct Counting {
     inner: Arc<MemoryBus>,
+    readiness: crate::ops::Readiness,
     subscribed: AtomicUsize,
+    details: Mutex<Vec<(bool, String)>>,
 }
 
 #[async_trait]
@@ -26,6 +30,8 @@ impl EventBus for Counting {
         self.inner.publish(record).await
     }
     async fn subscribe(&self, g: &str, t: &[String], s: StartFrom) -> Result<Box<dyn Subscription>, BusError> {
+        let (ready, details) = self.readiness.check().await;
+        self.details.lock().unwrap().push((ready, details.get("member").cloned().unwrap_or_default()));
         self.subscribed.fetch_add(1, Ordering::SeqCst);
         self.inner.subscribe(g, t, s).await
     }
@@ -47,23 +53,28 @@ fn start(
     spec: ConsumerSpec,
     shutdown: &Shutdown,
 ) -> (Arc<Counting>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let bus = Arc::new(Counting { inner: memory.clone(), subscribed: AtomicUsize::new(0) });
+    let bus = Arc::new(Counting {
+        inner: memory.clone(),
+        readiness: readiness.clone(),
+        subscribed: AtomicUsize::new(0),
+        details: Mutex::new(Vec::new()),
+    });
     let (b, s, flag) = (bus.clone(), shutdown.clone(), readiness.flag("member"));
     let task = tokio::spawn(async move { run(&*b, spec, flag, s, Flaky::new(0, unavailable)).await });
     (bus, task)
 }
 
-/// Waits until the member's readiness detail contains `text`; returns the detail.
-async fn detail_contains(readiness: &crate::ops::Readiness, text: &str) -> String {
-    let mut detail = String::new();
-    for _ in 0..250 {
-        detail = readiness.check().await.1.get("member").cloned().unwrap_or_default();
-        if detail.contains(text) {
-            return detail;
+/// Waits until the member has rejoined its group; returns its readiness detail when it did
+/// (and checks that it was not ready then).
+async fn rejoin_reason(bus: &Counting) -> String {
+    for _ in 0..500 {
+        if let Some((ready, detail)) = bus.details.lock().unwrap().get(1) {
+            assert!(!ready, "ready while rejoining: {detail}");
+            return detail.clone();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("readiness never said {text:?}; last: {detail:?}");
+    panic!("the member never rejoined; details at subscribing: {:?}", bus.details.lock().unwrap());
 }
 
 /// A member that owns no partition cannot see its own lag: it sees its group's. A member that
@@ -81,16 +92,8 @@ async fn a_member_without_partitions_is_not_ready_and_rejoins_while_its_group_is
     readiness_becomes(&readiness, true, Duration::from_secs(2)).await;
     assert_eq!(bus.subscribed.load(Ordering::SeqCst), 1);
     crate::envelope::publish(&*memory, "t", "k".into(), &event()).await.unwrap();
-    let detail = detail_contains(&readiness, "holds no partitions").await;
-    assert!(detail.contains("rejoining the group"), "{detail}");
-    assert!(!readiness.check().await.0);
-    for _ in 0..100 {
-        if bus.subscribed.load(Ordering::SeqCst) >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(bus.subscribed.load(Ordering::SeqCst) >= 2, "rejoined");
+    let detail = rejoin_reason(&bus).await;
+    assert!(detail.contains("holds no partitions") && detail.contains("rejoining the group"), "{detail}");
     // The stuck member goes; the partition moves to ours, which catches up.
     drop(holder);
     readiness_becomes(&readiness, true, Duration::from_secs(5)).await;
@@ -113,15 +116,8 @@ async fn a_member_with_partitions_rejoins_when_the_group_leaves_others_unread() 
     for i in 0..20 {
         crate::envelope::publish(&*memory, "two", format!("k{i}"), &event()).await.unwrap();
     }
-    let detail = detail_contains(&readiness, "partitions it does not own").await;
-    assert!(detail.contains("waiting on 1 partitions") && detail.contains("rejoining"), "{detail}");
-    for _ in 0..100 {
-        if bus.subscribed.load(Ordering::SeqCst) >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(bus.subscribed.load(Ordering::SeqCst) >= 2, "rejoined");
+    let detail = rejoin_reason(&bus).await;
+    assert!(detail.contains("waiting on 1 partitions it does not own") && detail.contains("rejoining"), "{detail}");
     drop(holder);
     readiness_becomes(&readiness, true, Duration::from_secs(5)).await;
     shutdown.trigger();

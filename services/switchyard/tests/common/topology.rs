@@ -111,8 +111,20 @@ impl Topology {
         self.spawn_replica(service, 1).await;
     }
 
-    /// A process of `service`; replicas other than 1 run next to the first one.
+    /// A process of `service`; replicas other than 1 run next to the first one. A port picked
+    /// free but taken before the process bound it (by a parallel test) means a new pick.
     pub async fn spawn_replica(&mut self, service: &'static str, replica: usize) {
+        for attempt in 1..=3 {
+            let mut process = self.start_process(service, replica);
+            match wait_until_ready(&mut process).await {
+                Ok(()) => return self.procs.push(process),
+                Err(tail) if attempt < 3 && tail.contains("Address already in use") => continue,
+                Err(tail) => panic!("{service} was not ready\n--- {service} log ---\n{tail}"),
+            }
+        }
+    }
+
+    fn start_process(&mut self, service: &'static str, replica: usize) -> Process {
         let (grpc_port, ops_port) = (free_port(), free_port());
         self.starts += 1;
         let log = self.dir.join(format!("{service}.{}.log", self.starts));
@@ -134,25 +146,14 @@ impl Topology {
         if self.options.durable {
             command.env("SWITCHYARD_INSTANCE_ID", format!("{service}-{replica}"));
         }
-        let child = command.spawn().unwrap();
-        let process = Process {
+        Process {
             name: service,
             replica,
-            child,
+            child: command.spawn().unwrap(),
             log,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             ops: format!("http://127.0.0.1:{ops_port}/health/readyz"),
-        };
-        let url = process.ops.clone();
-        let ready = wait_for(&format!("{service} ready"), Duration::from_secs(90), || {
-            let url = url.clone();
-            async move { super::http_get(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
-        })
-        .await;
-        if let Err(err) = ready {
-            panic!("{err}\n--- {service} log ---\n{}", process.log_tail());
         }
-        self.procs.push(process);
     }
 
     pub fn process(&mut self, service: &str) -> &mut Process {
@@ -463,5 +464,19 @@ pub async fn assert_all_done(
         })
         .await
         .unwrap();
+    }
+}
+
+/// Waits up to 90 s until `process` is ready; its log tail if it exited or never got ready.
+async fn wait_until_ready(process: &mut Process) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if super::http_get(&process.ops).await.is_some_and(|(code, _)| code == 200) {
+            return Ok(());
+        }
+        if process.child.try_wait().ok().flatten().is_some() || tokio::time::Instant::now() >= deadline {
+            return Err(process.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
