@@ -315,7 +315,8 @@ impl AgentService for Agents {
     ) -> Result<Response<SendMessageResponse>, Status> {
         let req = request.into_inner();
         validate::text("text", &req.text)?;
-        let (record, _) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        let (record, route) = self.require_assigned(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        self.edge.announce_joined(&req.account_id, &record, &req.agent_id, route.version).await?;
         let message = self.edge.party_message(Party::Agent, &req.agent_id, req.text);
         let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
         Ok(Response::new(SendMessageResponse { sequence: stored.sequence }))

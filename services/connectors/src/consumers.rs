@@ -8,7 +8,6 @@ use switchyard_platform::bus::Delivery;
 use switchyard_platform::store::{RouteStatus, StateStore};
 use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Unassigned};
 use switchyard_proto::common::v1::Party;
-use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, OutboundEvent};
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 
 use crate::edge::Edge;
@@ -28,14 +27,9 @@ impl Handler for OutboxHandler {
             // Expired after its retention: nothing left to tell anyone.
             return Ok(());
         };
-        let event = OutboundEvent {
-            sequence: 0,
-            conversation_id: assigned.conversation_id.clone(),
-            consumer_id: record.consumer_id.clone(),
-            event: Some(outbound_event::Event::AgentJoined(AgentJoined { agent_id: assigned.agent_id })),
-        };
         // Refused once the conversation closed: "joined" never follows "closed".
-        self.edge.outbox_while_open(&env.account_id, &record, env.event_id, event).await?;
+        let (agent, version) = (&assigned.agent_id, assigned.assignment_version);
+        self.edge.announce_joined(&env.account_id, &record, agent, version).await?;
         Ok(())
     }
 
@@ -218,6 +212,38 @@ mod tests {
         store.close_conversation("acme", "c", 1, None).await.unwrap();
         fanout.handle(assigned(1), &delivery()).await.unwrap();
         assert!(stream.try_recv().is_err(), "a redelivered assignment of a closed conversation is dropped");
+    }
+
+    /// Finding 6: the agent's stream can show an assignment before the outbox reader has
+    /// announced it; an agent that replies at once must not be heard before "joined".
+    #[tokio::test]
+    async fn agent_joined_precedes_the_agents_first_message_and_is_announced_once() {
+        use prost::Message as _;
+        use switchyard_proto::agent::v1::agent_service_server::AgentService;
+        use switchyard_proto::agent::v1::SendMessageRequest;
+        use switchyard_proto::connectors::v1::{outbound_event, OutboundEvent};
+        let store = Arc::new(MemoryStore::new());
+        assigned_conversation(&store).await;
+        let edge = edge(store.clone());
+        edge.platform.bus.ensure_topics(&[edge.platform.topics.conversations.clone()], 1).await.unwrap();
+        let agents = crate::agent::Agents { edge: edge.clone(), shutdown: switchyard_kit::Shutdown::new() };
+        let reply = SendMessageRequest {
+            account_id: "acme".into(),
+            agent_id: "a".into(),
+            conversation_id: "c".into(),
+            text: "hello".into(),
+        };
+        agents.send_message(tonic::Request::new(reply)).await.unwrap();
+        // The assignment event reaches the outbox reader only now (and once more, redelivered).
+        let mut outbox = OutboxHandler { edge };
+        outbox.handle(assigned(1), &delivery()).await.unwrap();
+        outbox.handle(assigned(1), &delivery()).await.unwrap();
+        let entries = store.outbox_read("acme", 1, 0, 10).await.unwrap();
+        let events: Vec<_> =
+            entries.iter().map(|e| OutboundEvent::decode(e.payload.clone()).unwrap().event.unwrap()).collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(matches!(&events[0], outbound_event::Event::AgentJoined(j) if j.agent_id == "a"), "{events:?}");
+        assert!(matches!(&events[1], outbound_event::Event::Message(m) if m.text == "hello"), "{events:?}");
     }
 
     /// A connectors process killed and restarted: its fan-out reader starts at the end of the

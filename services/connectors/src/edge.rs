@@ -12,7 +12,7 @@ use switchyard_platform::store::{
 };
 use switchyard_proto::agent::v1::{agent_event, AgentEvent, Assignment};
 use switchyard_proto::common::v1::{Channel, Message, Party};
-use switchyard_proto::connectors::v1::{outbound_event, ConversationClosedEvent, OutboundEvent};
+use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, ConversationClosedEvent, OutboundEvent};
 use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePublished};
 
 use crate::hub::Hub;
@@ -266,6 +266,27 @@ impl Edge {
                 .increment(1);
         }
         Ok(())
+    }
+
+    /// Tells the partner that `agent_id` joined (assignment `version`), once per assignment:
+    /// from the assignment event, and first thing when the agent writes, so "joined" precedes
+    /// the agent's first message even when the agent's stream saw the assignment before the
+    /// outbox reader did. Nothing once the conversation closed.
+    pub async fn announce_joined(
+        &self,
+        account_id: &str,
+        record: &ConversationRecord,
+        agent_id: &str,
+        version: u64,
+    ) -> Result<OutboxAppend, ServiceError> {
+        let event = OutboundEvent {
+            sequence: 0,
+            conversation_id: record.conversation_id.clone(),
+            consumer_id: record.consumer_id.clone(),
+            event: Some(outbound_event::Event::AgentJoined(AgentJoined { agent_id: agent_id.to_owned() })),
+        };
+        let dedupe_id = format!("joined:{}:{version}", record.conversation_id);
+        self.outbox_while_open(account_id, record, dedupe_id, event).await
     }
 
     /// Appends an entry about an open conversation to the partner's outbox (idempotent on
