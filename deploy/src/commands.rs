@@ -32,8 +32,8 @@ pub enum BrokerStorage {
     /// SQLite in `<dir>/kafka`: a restarted broker has its topics, records and offsets.
     #[default]
     Sqlite,
-    /// In memory: about 5x less broker CPU per fetch, but a restart loses every topic (and
-    /// librdkafka 2.12.1 then crashes on tansu's answer for a topic id it no longer knows).
+    /// In memory: about 5x less broker CPU per fetch, but a restart loses every topic and
+    /// record (the services create the topics again and go on).
     Memory,
 }
 

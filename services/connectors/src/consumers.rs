@@ -225,7 +225,7 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         assigned_conversation(&store).await;
         let edge = edge(store.clone());
-        edge.platform.bus.ensure_topics(&[edge.platform.topics.conversations.clone()], 1).await.unwrap();
+        edge.platform.bus.ensure_topics(std::slice::from_ref(&edge.platform.topics.conversations), 1).await.unwrap();
         let agents = crate::agent::Agents { edge: edge.clone(), shutdown: switchyard_kit::Shutdown::new() };
         let reply = SendMessageRequest {
             account_id: "acme".into(),

@@ -30,6 +30,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use super::kafka_topics::EnsuredTopics;
 use super::{check_new_topics, check_subscription, check_topic_name};
 use super::{partition_for, BusError, EventBus, Record, StartFrom, Subscription};
 
@@ -113,15 +114,17 @@ impl KafkaSettings {
 /// The Kafka event bus. Cheap to clone: clones share the producer and admin client.
 #[derive(Clone)]
 pub struct KafkaBus {
-    inner: Arc<KafkaInner>,
+    pub(super) inner: Arc<KafkaInner>,
 }
 
-struct KafkaInner {
+pub(super) struct KafkaInner {
     settings: KafkaSettings,
     /// Replaced when the broker stops accepting its idempotent sequence (see `publish`).
     producer: RwLock<FutureProducer<LogContext>>,
     admin: AdminClient<LogContext>,
     partitions: RwLock<HashMap<String, i32>>,
+    /// Topics `ensure_topics` created, kept in existence (see `kafka_topics`).
+    pub(super) ensured: EnsuredTopics,
 }
 
 impl fmt::Debug for KafkaBus {
@@ -141,27 +144,34 @@ impl KafkaBus {
             AdminClient::from_config_and_context(&admin, LogContext).map_err(config_error)?;
 
         let producer = RwLock::new(producer);
-        Ok(Self { inner: Arc::new(KafkaInner { settings, producer, admin, partitions: RwLock::new(HashMap::new()) }) })
+        let partitions = RwLock::new(HashMap::new());
+        let ensured = EnsuredTopics::default();
+        Ok(Self { inner: Arc::new(KafkaInner { settings, producer, admin, partitions, ensured }) })
     }
 
     pub fn settings(&self) -> &KafkaSettings {
         &self.inner.settings
     }
 
-    fn producer(&self) -> FutureProducer<LogContext> {
+    pub(super) fn producer(&self) -> FutureProducer<LogContext> {
         self.inner.producer.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Replaces `broken` with a new producer (a new producer id), unless another publish did
     /// already. Messages in flight on the old one fail and are retried by their callers.
     fn replace_producer(&self, broken: &FutureProducer<LogContext>, err: &KafkaError) {
-        let mut current = self.inner.producer.write().unwrap_or_else(PoisonError::into_inner);
-        if !std::ptr::eq(current.client().native_ptr(), broken.client().native_ptr()) {
-            return;
+        let current = self.inner.producer.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if std::ptr::eq(current.client().native_ptr(), broken.client().native_ptr()) {
+            self.renew_producer(&format!("the broker refused the producer's state ({err})"));
         }
+    }
+
+    /// Publishes with a new producer from now on (a new producer id, no cached metadata).
+    pub(super) fn renew_producer(&self, why: &str) {
+        let mut current = self.inner.producer.write().unwrap_or_else(PoisonError::into_inner);
         match make_producer(&self.inner.settings) {
             Ok(fresh) => {
-                tracing::warn!(error = %err, "the broker refused the producer's state; publishing with a new producer");
+                tracing::warn!(reason = why, "publishing with a new producer");
                 *current = fresh;
             }
             Err(e) => tracing::error!(error = %e, "cannot create a new producer"),
@@ -172,7 +182,7 @@ impl KafkaBus {
         self.inner.partitions.read().unwrap_or_else(PoisonError::into_inner).get(topic).copied()
     }
 
-    fn forget_partitions(&self, topic: &str) {
+    pub(super) fn forget_partitions(&self, topic: &str) {
         self.inner.partitions.write().unwrap_or_else(PoisonError::into_inner).remove(topic);
     }
 
@@ -261,6 +271,7 @@ impl EventBus for KafkaBus {
         for topic in topics {
             self.wait_visible(topic).await?;
         }
+        self.keep_topics(topics, partitions);
         Ok(())
     }
 
@@ -334,7 +345,8 @@ impl EventBus for KafkaBus {
                 StartFrom::Latest => "latest",
             },
         );
-        super::kafka_group::join(&config, group, topics, start, settings.session_timeout() + JOIN_GRACE).await
+        let wait = settings.session_timeout() + JOIN_GRACE;
+        super::kafka_group::join(&config, group, topics, start, wait, self.topics_recreated()).await
     }
 
     async fn tail(&self, topics: &[String], from: StartFrom) -> Result<Box<dyn Subscription>, BusError> {
@@ -345,13 +357,17 @@ impl EventBus for KafkaBus {
         self.partitions_of(topic).await
     }
 
+    /// The cluster answers, and has every topic this bus ensured.
     async fn ping(&self) -> Result<(), BusError> {
-        let producer = self.producer();
-        tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(None, PING_TIMEOUT).map(|_| ()).map_err(unavailable)
-        })
-        .await
-        .map_err(join_error)?
+        let missing = self.missing_topics(PING_TIMEOUT).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = missing.values().flatten().map(String::as_str).collect();
+        Err(BusError::Unavailable(format!(
+            "topics missing on the broker (restarted without its log?), being created again: {}",
+            names.join(", ")
+        )))
     }
 }
 

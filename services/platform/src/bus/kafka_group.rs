@@ -18,6 +18,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
 use super::kafka::{code_error, config_error, is_unavailable, join_error, log_to_tracing, OFFSETS_TIMEOUT};
+use super::kafka_topics::TopicsRecreated;
 use super::{check_topic_name, BusError, Delivery, PartitionLag, StartFrom, Subscription};
 
 /// Joins `group` on `topics` with the bus's consumer `config` and waits up to `wait` for the
@@ -28,6 +29,7 @@ pub(super) async fn join(
     topics: &[String],
     start: StartFrom,
     wait: Duration,
+    recreated: TopicsRecreated,
 ) -> Result<Box<dyn Subscription>, BusError> {
     let shared = Arc::new(Shared::default());
     let context = GroupContext { group: group.to_owned(), start, shared: shared.clone() };
@@ -42,6 +44,7 @@ pub(super) async fn join(
         topics: topics.to_vec(),
         pending: VecDeque::new(),
         group: group.to_owned(),
+        recreated,
     };
     subscription.wait_for_assignment(wait).await?;
     Ok(Box::new(subscription))
@@ -222,6 +225,8 @@ struct KafkaSubscription {
     /// Records received while `subscribe` waited for the first assignment.
     pending: VecDeque<Delivery>,
     group: String,
+    /// Ends `next` with an error once lost topics were created again (see `kafka_topics`).
+    recreated: TopicsRecreated,
 }
 
 impl KafkaSubscription {
@@ -303,10 +308,16 @@ impl Subscription for KafkaSubscription {
                 return Ok(delivery);
             }
         }
-        let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
+        let consumer = self.consumer.clone().ok_or(BusError::Closed)?;
+        let group = self.group.clone();
         loop {
-            if let Some(delivery) = received_delivery(consumer.recv().await, &self.group)? {
-                return Ok(delivery);
+            tokio::select! {
+                received = consumer.recv() => {
+                    if let Some(delivery) = received_delivery(received, &group)? {
+                        return Ok(delivery);
+                    }
+                }
+                lost = self.recreated.wait() => return Err(lost),
             }
         }
     }

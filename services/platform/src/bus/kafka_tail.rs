@@ -13,6 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{config_error, KafkaBus, LogContext};
 use super::kafka_group::received_delivery;
+use super::kafka_topics::TopicsRecreated;
 use super::{check_subscription, BusError, Delivery, PartitionLag, StartFrom, Subscription};
 
 /// The group id librdkafka requires for `assign`; never joined, never committed to.
@@ -63,7 +64,7 @@ pub(super) async fn subscribe(
     })
     .await
     .map_err(|e| BusError::Other(format!("tail setup task: {e}")))??;
-    Ok(Box::new(TailSubscription { consumer, owned }))
+    Ok(Box::new(TailSubscription { consumer, owned, recreated: bus.topics_recreated() }))
 }
 
 /// Logs like every client, and keeps the lag of the last statistics report.
@@ -93,14 +94,21 @@ impl ConsumerContext for TailContext {}
 struct TailSubscription {
     consumer: StreamConsumer<TailContext>,
     owned: Vec<(String, i32)>,
+    /// Ends `next` with an error once lost topics were created again (see `kafka_topics`).
+    recreated: TopicsRecreated,
 }
 
 #[async_trait]
 impl Subscription for TailSubscription {
     async fn next(&mut self) -> Result<Delivery, BusError> {
         loop {
-            if let Some(delivery) = received_delivery(self.consumer.recv().await, "tail")? {
-                return Ok(delivery);
+            tokio::select! {
+                received = self.consumer.recv() => {
+                    if let Some(delivery) = received_delivery(received, "tail")? {
+                        return Ok(delivery);
+                    }
+                }
+                lost = self.recreated.wait() => return Err(lost),
             }
         }
     }
