@@ -1,8 +1,8 @@
 //! The topics a Kafka bus was asked to ensure, kept in existence. A broker that comes back
 //! without its log (in-memory storage, a wiped volume) has lost every topic: publishing then
 //! times out and consumers read nothing, while every process looks healthy. The bus checks
-//! its topics every [`CHECK_EVERY`] and creates missing ones again (as a service does at
-//! start), and until they exist `ping` names them, so readiness is false meanwhile. Clients
+//! its topics every [`CHECK_EVERY`] and creates the ones missing on two checks in a row (as a
+//! service does at start), and until they exist `ping` names them, so readiness is false. Clients
 //! that knew the old topics keep their old ids (librdkafka does not take a recreated topic's
 //! metadata: its leader epoch starts again at 0), so once the topics are back the producer is
 //! replaced and every subscription ends with an error: its consumer subscribes again.
@@ -107,6 +107,12 @@ impl KafkaBus {
 }
 
 async fn keep(weak: Weak<KafkaInner>) {
+    // Set when topics were seen missing, until they are all back and the clients renewed.
+    let mut lost = false;
+    // Consecutive checks that found topics missing. They are created on the second: every
+    // process of the deployment checks in the meantime, so each sees them missing and renews
+    // its clients once they are back, whichever process created them.
+    let mut missing_checks = 0;
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         let Some(inner) = weak.upgrade() else { return };
@@ -116,21 +122,26 @@ async fn keep(weak: Weak<KafkaInner>) {
             // The broker is down: `ping` says so; look again later.
             Err(_) => continue,
         };
-        let mut recreated = false;
-        for (partitions, topics) in missing {
-            tracing::error!(
-                ?topics,
-                "topics are missing on the broker (restarted without its log?); creating them again"
-            );
+        if missing.is_empty() {
+            missing_checks = 0;
+        } else {
+            lost = true;
+            missing_checks += 1;
+            let topics: Vec<&String> = missing.values().flatten().collect();
+            tracing::error!(?topics, "topics are missing on the broker (restarted without its log?)");
+        }
+        for (partitions, topics) in missing.into_iter().filter(|_| missing_checks >= 2) {
             for topic in &topics {
                 bus.forget_partitions(topic);
             }
             match bus.ensure_topics(&topics, partitions).await {
-                Ok(()) => recreated = true,
+                Ok(()) => tracing::warn!(?topics, "created missing topics again"),
                 Err(err) => tracing::warn!(?topics, error = %err, "creating missing topics failed; trying again later"),
             }
         }
-        if recreated {
+        if lost && bus.missing_topics(CHECK_EVERY).await.is_ok_and(|missing| missing.is_empty()) {
+            lost = false;
+            missing_checks = 0;
             bus.renew_producer("topics were created again");
             bus.inner.ensured.recreated.send_modify(|n| *n += 1);
         }
