@@ -17,7 +17,8 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
-use super::kafka::{code_error, config_error, is_unavailable, join_error, log_to_tracing, OFFSETS_TIMEOUT};
+use super::kafka::OFFSETS_TIMEOUT;
+use super::kafka_client::{code_error, config_error, is_unavailable, join_error, log_to_tracing};
 use super::kafka_topics::TopicsRecreated;
 use super::{check_topic_name, BusError, Delivery, PartitionLag, StartFrom, Subscription};
 

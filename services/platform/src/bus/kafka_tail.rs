@@ -11,7 +11,8 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::kafka::{config_error, KafkaBus, LogContext};
+use super::kafka::KafkaBus;
+use super::kafka_client::{config_error, LogContext};
 use super::kafka_group::received_delivery;
 use super::kafka_topics::TopicsRecreated;
 use super::{check_subscription, BusError, Delivery, PartitionLag, StartFrom, Subscription};

@@ -15,7 +15,8 @@ use std::time::Duration;
 use rdkafka::producer::Producer;
 use tokio::sync::watch;
 
-use super::kafka::{join_error, KafkaBus, KafkaInner};
+use super::kafka::{KafkaBus, KafkaInner};
+use super::kafka_client::join_error;
 use super::{BusError, EventBus};
 
 /// How often a bus looks for its topics on the broker.

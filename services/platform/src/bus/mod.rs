@@ -6,6 +6,7 @@
 //! so a service can tell which keys it owns from its assigned partitions.
 
 mod kafka;
+mod kafka_client;
 mod kafka_group;
 mod kafka_lag;
 mod kafka_tail;
