@@ -105,4 +105,8 @@ impl Handler for CapacityHandler {
     async fn tick(&mut self, assignment: &[(String, i32)]) {
         self.logouts.fire_due(assignment).await;
     }
+
+    async fn stranded(&mut self, assignment: &[(String, i32)], older_than: std::time::Duration) -> Option<String> {
+        self.logouts.stranded(assignment, older_than).await
+    }
 }

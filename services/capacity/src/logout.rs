@@ -8,86 +8,51 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchyard_kit::timers::Timers;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
-use switchyard_platform::bus::partition_for;
 use switchyard_platform::store::{DueTimer, RouteStatus};
 use switchyard_proto::events::v1::{envelope::Body, RouteConversation};
 
 use crate::LOGOUT_REQUEUED_TOTAL;
 
-/// How long a fired timer is leased before it comes due again (if its taker died).
-const LEASE: Duration = Duration::from_secs(30);
-/// Timers fired per shard per tick.
-const BATCH: usize = 100;
-
 pub(crate) struct LogoutTimers {
     platform: Platform,
     grace: Duration,
-    partitions: Option<i32>,
+    /// Sharded like `agents`, by the agent's key (shards `capacity.agents.<partition>`).
+    timers: Timers,
 }
 
 impl LogoutTimers {
     pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
-        Self { platform, grace, partitions: None }
-    }
-
-    async fn partitions(&mut self) -> Result<i32, ServiceError> {
-        if let Some(n) = self.partitions {
-            return Ok(n);
-        }
-        let n = self.platform.bus.partition_count(&self.platform.topics.agents).await?;
-        Ok(*self.partitions.insert(n))
-    }
-
-    async fn shard_of(&mut self, account_id: &str, agent_id: &str) -> Result<String, ServiceError> {
-        let partitions = self.partitions().await?;
-        Ok(shard(partition_for(&keys::agent(account_id, agent_id), partitions)))
+        let timers = Timers::new(platform.clone(), "capacity.agents", platform.topics.agents.clone());
+        Self { platform, grace, timers }
     }
 
     pub(crate) async fn schedule(&mut self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
-        let shard = self.shard_of(account_id, agent_id).await?;
         let due = self.platform.clock.now_ms() + self.grace.as_millis() as i64;
         let payload = Bytes::from(format!("{account_id}\n{agent_id}"));
-        self.platform.store.schedule_timer(&shard, &timer_id(account_id, agent_id), due, payload).await?;
-        Ok(())
+        let key = keys::agent(account_id, agent_id);
+        self.timers.schedule(&key, &timer_id(account_id, agent_id), due, payload).await
     }
 
     pub(crate) async fn cancel(&mut self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
-        let shard = self.shard_of(account_id, agent_id).await?;
-        self.platform.store.cancel_timer(&shard, &timer_id(account_id, agent_id)).await?;
+        self.timers.cancel(&keys::agent(account_id, agent_id), &timer_id(account_id, agent_id)).await?;
         Ok(())
     }
 
     /// Fires what is due in the shards of the owned `agents` partitions. A timer whose effect
-    /// failed stays leased and comes due again after the lease.
+    /// failed comes due again after its lease.
     pub(crate) async fn fire_due(&mut self, assignment: &[(String, i32)]) {
-        let topic = self.platform.topics.agents.clone();
-        for (_, partition) in assignment.iter().filter(|(t, _)| *t == topic) {
-            let shard = shard(*partition);
-            let now = self.platform.clock.now_ms();
-            let due = match self.platform.store.due_timers(&shard, now, LEASE.as_millis() as i64, BATCH).await {
-                Ok(due) => due,
-                Err(err) => {
-                    tracing::warn!(shard, error = %err, "reading due logout timers failed");
-                    continue;
-                }
-            };
-            for timer in due {
-                match self.fire(&timer).await {
-                    Ok(()) => {
-                        if let Err(err) = self.platform.store.complete_timer(&shard, &timer).await {
-                            tracing::warn!(shard, timer = %timer.timer_id, error = %err, "completing a timer failed");
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(timer = %timer.timer_id, error = %err, "logout requeue failed; it fires again")
-                    }
-                }
-            }
-        }
+        self.timers.fire_due(assignment, |timer| self.fire(timer)).await;
     }
 
-    async fn fire(&self, timer: &DueTimer) -> Result<(), ServiceError> {
+    /// Logout timers of `agents` partitions this member does not own, overdue by more than
+    /// `older_than`: nobody fires them (see `Handler::stranded`).
+    pub(crate) async fn stranded(&self, assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
+        self.timers.stranded(assignment, older_than).await
+    }
+
+    async fn fire(&self, timer: DueTimer) -> Result<(), ServiceError> {
         let text = String::from_utf8_lossy(&timer.payload);
         let Some((account_id, agent_id)) = text.split_once('\n') else {
             tracing::error!(timer = %timer.timer_id, "malformed logout timer payload; dropped");
@@ -137,9 +102,4 @@ impl LogoutTimers {
 
 fn timer_id(account_id: &str, agent_id: &str) -> String {
     format!("logout:{}", keys::agent(account_id, agent_id))
-}
-
-/// The timer shard of one `agents` partition.
-fn shard(partition: i32) -> String {
-    format!("capacity.agents.{partition}")
 }

@@ -10,6 +10,7 @@ pub mod grpc_metrics;
 pub mod ops;
 pub mod shutdown;
 pub mod telemetry;
+pub mod timers;
 pub mod validate;
 
 use std::sync::Arc;

@@ -25,7 +25,6 @@ conformance!(
     nothing_follows_the_close_on_the_partner_stream,
     enqueue_and_claim_keep_closed_conversations_out_of_queues,
     requeue_applies_once_per_assignment,
-    timers_fire_when_due_once_per_lease,
 );
 
 fn msg(text: &str, dedupe: &str, at: i64) -> NewMessage {
@@ -329,48 +328,6 @@ async fn requeue_applies_once_per_assignment(store: Store) {
     store.release(&a, "c1", 14).await.unwrap();
     assert_eq!(store.requeue(&a, "c1", "ann", 2, SKILL, 15).await.unwrap(), RequeueOutcome::Closed);
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
-}
-
-/// Durable timers: fire when due, earliest first; a handed-out timer is leased (not handed out
-/// again while the lease holds, handed out again after it, as when its poller died);
-/// completing removes it unless it was rescheduled meanwhile; shards are separate.
-async fn timers_fire_when_due_once_per_lease(store: Store) {
-    let shard = unique("shard");
-    let other = unique("shard");
-    let p = |s: &str| Bytes::from(s.to_owned());
-    store.schedule_timer(&shard, "t2", 200, p("two")).await.unwrap();
-    store.schedule_timer(&shard, "t1", 100, p("one")).await.unwrap();
-    store.schedule_timer(&shard, "t3", 300, p("three")).await.unwrap();
-    store.schedule_timer(&other, "t1", 50, p("elsewhere")).await.unwrap();
-    assert!(store.due_timers(&shard, 99, 1_000, 10).await.unwrap().is_empty());
-
-    let due = store.due_timers(&shard, 250, 1_000, 10).await.unwrap();
-    let ids = |d: &[DueTimer]| d.iter().map(|t| (t.timer_id.clone(), t.payload.clone())).collect::<Vec<_>>();
-    assert_eq!(ids(&due), vec![("t1".into(), p("one")), ("t2".into(), p("two"))]);
-    assert!(due.iter().all(|t| t.lease == 1_250));
-    assert!(store.due_timers(&shard, 260, 1_000, 10).await.unwrap().is_empty(), "leased");
-    // t1 completes; t2's taker dies; t2 comes due again when its lease ends (after t3).
-    store.complete_timer(&shard, &due[0]).await.unwrap();
-    let again = store.due_timers(&shard, 1_300, 1_000, 10).await.unwrap();
-    assert_eq!(ids(&again), vec![("t3".into(), p("three")), ("t2".into(), p("two"))]);
-
-    // Rescheduled after it was handed out: completing the old lease keeps the new timer.
-    store.schedule_timer(&shard, "t2", 5_000, p("moved")).await.unwrap();
-    store.complete_timer(&shard, &again[0]).await.unwrap();
-    store.complete_timer(&shard, &again[1]).await.unwrap();
-    assert!(store.due_timers(&shard, 4_999, 1_000, 10).await.unwrap().is_empty());
-    let moved = store.due_timers(&shard, 5_000, 1_000, 1).await.unwrap();
-    assert_eq!(ids(&moved), vec![("t2".into(), p("moved"))]);
-
-    // Cancel, limits, and the other shard untouched.
-    assert!(store.cancel_timer(&shard, "t2").await.unwrap());
-    assert!(!store.cancel_timer(&shard, "t2").await.unwrap());
-    assert!(store.due_timers(&shard, i64::MAX / 2, 1_000, 10).await.unwrap().is_empty());
-    for i in 0..5 {
-        store.schedule_timer(&other, &format!("x{i}"), i, p("x")).await.unwrap();
-    }
-    assert_eq!(store.due_timers(&other, 100, 1_000, 3).await.unwrap().len(), 3);
-    assert_eq!(store.due_timers(&other, 100, 1_000, 10).await.unwrap().len(), 3, "the rest, t1 and x3, x4");
 }
 
 // --- retention: nothing grows with the conversations ever handled --------------------------------

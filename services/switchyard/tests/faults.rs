@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::topology::*;
+use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::admin::v1::GetQueueRequest;
+use switchyard_testkit::wait_for;
 
 const AGENTS: usize = 8;
 /// Conversations per test, opened in chunks of 20 every 400 ms (about 50/s).
@@ -45,7 +48,7 @@ async fn run_under(fault: impl AsyncFnOnce(&mut Topology)) {
 }
 
 async fn run(when: When, fault: impl AsyncFnOnce(&mut Topology)) {
-    run_with(Options { durable: true }, when, fault).await;
+    run_with(Options { durable: true, ..Options::default() }, when, fault).await;
 }
 
 async fn run_with(options: Options, when: When, fault: impl AsyncFnOnce(&mut Topology)) {
@@ -148,7 +151,7 @@ async fn a_router_killed_for_good_leaves_its_partitions_to_the_survivor() {
 /// stay up, create their topics again, resubscribe, and route what arrives afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_that_comes_back_without_its_log_crashes_nothing() {
-    run_with(Options { durable: false }, When::BeforeLoad, async |topology: &mut Topology| {
+    run_with(Options { durable: false, ..Options::default() }, When::BeforeLoad, async |topology: &mut Topology| {
         topology.kafka.restart(Duration::from_secs(2)).await.unwrap();
         // The crash came 0.3-6.6 s after the broker was back.
         tokio::time::sleep(Duration::from_secs(8)).await;
@@ -156,4 +159,69 @@ async fn a_broker_that_comes_back_without_its_log_crashes_nothing() {
         assert!(exited.is_empty(), "processes died after the broker restart: {exited:?}\n{}", topology.logs());
     })
     .await;
+}
+
+/// A durable timer due while its owner process is dead fires after the restart, once: an agent
+/// logs out holding a conversation, capacity (the timer's owner) is killed before the logout
+/// grace runs out and comes back after it; the restarted process fires the one timer, and the
+/// conversation is queued again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timer_due_while_its_owner_was_dead_fires_once_after_the_restart() {
+    use switchyard_proto::agent::v1 as agentpb;
+    use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+    const GRACE: &str = "[capacity]\nlogout_requeue_grace = \"2s\"\n";
+    let mut topology = Topology::start_with(Options { durable: true, extra_config: GRACE }).await;
+    let connectors = topology.channel("connectors").await;
+    provision(&mut topology, 2).await;
+    let mut agents = AgentServiceClient::new(connectors.clone());
+    let login = |agent: &str| agentpb::LoginRequest {
+        account_id: ACCOUNT.into(),
+        agent_id: agent.into(),
+        initial_state: switchyard_proto::common::v1::AgentState::Online as i32,
+    };
+    // agent-0 is the only agent of `sales` (SKILLS[0]), where conversation 0 opens.
+    agents.login(login("agent-0")).await.unwrap();
+    let subscribe = agentpb::SubscribeRequest { account_id: ACCOUNT.into(), agent_id: "agent-0".into() };
+    let mut stream = agents.subscribe(subscribe).await.unwrap().into_inner();
+    let opened = open_conversations(&connectors, 0..1).await;
+    let assigned = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(agentpb::agent_event::Event::Assigned(a)) = event.event {
+            break a.conversation_id;
+        }
+    };
+    assert_eq!(assigned, opened[0]);
+
+    agents.logout(agentpb::LogoutRequest { account_id: ACCOUNT.into(), agent_id: "agent-0".into() }).await.unwrap();
+    topology.kill9_for_good("capacity");
+    tokio::time::sleep(Duration::from_secs(3)).await; // the grace ran out while capacity was dead
+    topology.spawn("capacity").await;
+    let fired = topology.metric(
+        "capacity",
+        "switchyard_timers_fired_total",
+        &["family=\"capacity.agents\"", "outcome=\"fired\""],
+    );
+    // The restarted member may join before the dead one is evicted, and tansu then leaves the
+    // partitions unassigned; no records wait there, but the overdue timer shows it (after
+    // 30 s), and the member rejoins.
+    let fired = wait_for("the logout timer to fire in the restarted capacity", Duration::from_secs(90), || {
+        let fired = fired.clone();
+        async move { fired().await.filter(|n| *n >= 1.0) }
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err}\n{}", topology.logs()));
+    assert_eq!(fired, 1.0, "fired once");
+    let requeued = topology.metric("capacity", "switchyard_capacity_logout_requeued_total", &[]);
+    assert_eq!(requeued().await, Some(1.0), "one conversation went back to its queue");
+    // The router queued it again on `sales`, where no logged-in agent takes it.
+    let admin = RoutingAdminServiceClient::new(topology.channel("router").await);
+    let depth = wait_for("the conversation queued again", Duration::from_secs(30), || {
+        let mut admin = admin.clone();
+        async move {
+            let queue = GetQueueRequest { account_id: ACCOUNT.into(), skill_id: SKILLS[0].into(), limit: 0 };
+            admin.get_queue(queue).await.ok().map(|r| r.into_inner().depth).filter(|d| *d == 1)
+        }
+    })
+    .await;
+    assert_eq!(depth.unwrap(), 1);
 }

@@ -52,6 +52,14 @@ pub trait Handler: Send {
     /// subscription was replaced), before it reads: what was published while it was not
     /// subscribed may be behind it (a `Tail` reader starts at the end).
     async fn subscribed(&mut self) {}
+
+    /// Work of partitions this member does not own that nobody has done for `older_than`
+    /// (durable timers nobody fired: the broker left their partitions unassigned, and no
+    /// records wait there to show it): why, and the member rejoins its group so that the
+    /// partitions are assigned again. Asked as often as the group check, by group members.
+    async fn stranded(&mut self, _assignment: &[(String, i32)], _older_than: Duration) -> Option<String> {
+        None
+    }
 }
 
 /// Attempts for a failure of unknown kind before the record is dead-lettered.
@@ -165,7 +173,16 @@ pub async fn run(
                     let assignment = sub.assignment();
                     handler.tick(&assignment).await;
                     if !assignment.is_empty() || joined_at.elapsed() >= spec.progress.join_grace {
-                        let (why, rejoin) = match progress.check(&*sub, &assignment).await {
+                        let verdict = match progress.check(&*sub, &assignment).await {
+                            Verdict::Ready if spec.mode == Mode::Group && progress.stranded_check_due(assignment.len()) => {
+                                match handler.stranded(&assignment, spec.progress.stall_after).await {
+                                    Some(why) => Verdict::Unread(why),
+                                    None => Verdict::Ready,
+                                }
+                            }
+                            verdict => verdict,
+                        };
+                        let (why, rejoin) = match verdict {
                             Verdict::Ready => {
                                 ready.set(true);
                                 continue;

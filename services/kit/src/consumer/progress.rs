@@ -66,6 +66,7 @@ pub(super) struct Progress {
     /// own, and since when they are so.
     group_positions: Option<(Vec<WaitingPartition>, Instant)>,
     last_group_check: Option<Instant>,
+    last_stranded_check: Option<Instant>,
     /// Partitions of the subscribed topics, when known: a member that owns them all has no
     /// others to watch (and asks the broker nothing).
     partitions_total: Option<usize>,
@@ -87,9 +88,23 @@ impl Progress {
             last_applied: Instant::now(),
             group_positions: None,
             last_group_check: None,
+            last_stranded_check: None,
             partitions_total,
             reported: HashSet::new(),
         }
+    }
+
+    /// Whether to ask the handler about stranded work of partitions this member does not own
+    /// (`Handler::stranded`): as often as the group check, and never when it owns them all.
+    pub(super) fn stranded_check_due(&mut self, owned: usize) -> bool {
+        if self.partitions_total.is_some_and(|total| owned >= total) {
+            return false;
+        }
+        let due = self.last_stranded_check.is_none_or(|at| at.elapsed() >= self.rules.group_check_every);
+        if due {
+            self.last_stranded_check = Some(Instant::now());
+        }
+        due
     }
 
     pub(super) fn applied(&mut self) {

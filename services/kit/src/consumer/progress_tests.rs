@@ -53,6 +53,16 @@ fn start(
     spec: ConsumerSpec,
     shutdown: &Shutdown,
 ) -> (Arc<Counting>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    start_with(memory, readiness, spec, shutdown, Flaky::new(0, unavailable))
+}
+
+fn start_with(
+    memory: &Arc<MemoryBus>,
+    readiness: &crate::ops::Readiness,
+    spec: ConsumerSpec,
+    shutdown: &Shutdown,
+    handler: impl Handler + 'static,
+) -> (Arc<Counting>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let bus = Arc::new(Counting {
         inner: memory.clone(),
         readiness: readiness.clone(),
@@ -60,7 +70,7 @@ fn start(
         details: Mutex::new(Vec::new()),
     });
     let (b, s, flag) = (bus.clone(), shutdown.clone(), readiness.flag("member"));
-    let task = tokio::spawn(async move { run(&*b, spec, flag, s, Flaky::new(0, unavailable)).await });
+    let task = tokio::spawn(async move { run(&*b, spec, flag, s, handler).await });
     (bus, task)
 }
 
@@ -120,6 +130,37 @@ async fn a_member_with_partitions_rejoins_when_the_group_leaves_others_unread() 
     assert!(detail.contains("waiting on 1 partitions it does not own") && detail.contains("rejoining"), "{detail}");
     drop(holder);
     readiness_becomes(&readiness, true, Duration::from_secs(5)).await;
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+}
+
+/// Reports stranded work (as timers nobody fires) of partitions its member does not own.
+struct Stranding;
+
+#[async_trait]
+impl Handler for Stranding {
+    async fn handle(&mut self, _env: Envelope, _d: &Delivery) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn stranded(&mut self, _assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
+        Some(format!("timers overdue by more than {}ms elsewhere", older_than.as_millis()))
+    }
+}
+
+/// No records wait, so the group's lag shows nothing; but the handler knows of work on a
+/// partition the member does not own that nobody does: the member is unready and rejoins.
+#[tokio::test]
+async fn a_member_rejoins_when_its_handler_sees_work_stranded_on_partitions_it_does_not_own() {
+    let (memory, readiness) = setup().await;
+    memory.ensure_topics(&["two".to_owned()], 2).await.unwrap();
+    let spec = ConsumerSpec { topics: vec!["two".into()], ..spec() };
+    let holder = memory.subscribe(&spec.group, &["two".to_owned()], StartFrom::Earliest).await.unwrap();
+    let shutdown = Shutdown::new();
+    let (bus, task) = start_with(&memory, &readiness, spec, &shutdown, Stranding);
+    let detail = rejoin_reason(&bus).await;
+    assert!(detail.contains("timers overdue by more than 400ms elsewhere") && detail.contains("rejoining"), "{detail}");
+    drop(holder);
     shutdown.trigger();
     task.await.unwrap().unwrap();
 }

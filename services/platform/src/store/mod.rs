@@ -226,4 +226,7 @@ pub trait TimerStore: Send + Sync + 'static {
     ) -> Result<Vec<DueTimer>, StoreError>;
     /// Removes a fired timer, unless it was rescheduled after it was handed out.
     async fn complete_timer(&self, shard: &str, timer: &DueTimer) -> Result<(), StoreError>;
+    /// When the earliest timer of `shard` is due (a handed-out one: when its lease ends); None
+    /// for an empty shard. Reads only: nothing is handed out.
+    async fn earliest_timer(&self, shard: &str) -> Result<Option<i64>, StoreError>;
 }

@@ -64,6 +64,8 @@ pub struct Options {
     /// Redis with an append-only file and the broker on SQLite, so they survive restarts;
     /// and each service with a stable instance id, as the local runner and the chart run them.
     pub durable: bool,
+    /// TOML appended to every service's config file.
+    pub extra_config: &'static str,
 }
 
 /// Redis, a Kafka broker and the five services as separate processes of the compiled binary.
@@ -97,7 +99,10 @@ impl Topology {
         let config = dir.join("switchyard.toml");
         std::fs::write(
             &config,
-            "[kafka.settings]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n",
+            format!(
+                "[kafka.settings]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n{}",
+                options.extra_config
+            ),
         )
         .unwrap();
         let mut topology = Self { redis, kafka, prefix, dir, config, options, procs: Vec::new(), starts: 0 };
@@ -153,6 +158,30 @@ impl Topology {
             log,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             ops: format!("http://127.0.0.1:{ops_port}/health/readyz"),
+        }
+    }
+
+    /// A reader of one series from the newest process of `service`: the first sample of `name`
+    /// whose labels include `labels` (`key="value"` each); None while there is none.
+    pub fn metric(
+        &mut self,
+        service: &str,
+        name: &str,
+        labels: &[&str],
+    ) -> impl Fn() -> futures::future::BoxFuture<'static, Option<f64>> + Clone {
+        let url = self.process(service).ops.replace("/health/readyz", "/metrics");
+        let name = format!("{name}{{");
+        let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+        move || {
+            let (url, name, labels) = (url.clone(), name.clone(), labels.clone());
+            Box::pin(async move {
+                let (_, body) = super::http_get(&url).await?;
+                body.lines().find_map(|line| {
+                    let (series, value) = line.strip_prefix(name.as_str())?.rsplit_once(' ')?;
+                    let present = labels.iter().all(|l| series.split(',').any(|s| s.trim_end_matches('}') == l));
+                    present.then(|| value.parse().ok()).flatten()
+                })
+            })
         }
     }
 

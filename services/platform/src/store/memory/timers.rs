@@ -82,4 +82,9 @@ impl TimerStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn earliest_timer(&self, shard: &str) -> Result<Option<i64>, StoreError> {
+        let s = self.lock();
+        Ok(s.timers.get(shard).and_then(|timers| timers.due.first().map(|(at, _)| *at)))
+    }
 }

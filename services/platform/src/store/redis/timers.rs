@@ -57,4 +57,15 @@ impl TimerStore for RedisStore {
         inv.key(due).key(data).arg(&timer.timer_id).arg(timer.lease);
         self.run(&inv).await.map(|_| ())
     }
+
+    async fn earliest_timer(&self, shard: &str) -> Result<Option<i64>, StoreError> {
+        let (due, _) = self.timer_keys(shard);
+        let what = "earliest timer";
+        let reply = array(self.query(::redis::cmd("ZRANGE").arg(due).arg(0).arg(0).arg("WITHSCORES")).await?, what)?;
+        let mut items = reply.into_iter();
+        match items.next() {
+            None => Ok(None),
+            Some(_) => Ok(Some(integral_score(&string(next(&mut items, what)?, what)?)?)),
+        }
+    }
 }
