@@ -24,7 +24,7 @@ pub(crate) struct LogoutTimers {
 
 impl LogoutTimers {
     pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
-        let timers = Timers::new(platform.clone(), "capacity.agents", platform.topics.agents.clone());
+        let timers = Timers::new(platform.clone(), "capacity", "capacity.agents", platform.topics.agents.clone());
         Self { platform, grace, timers }
     }
 

@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 
 use crate::{Platform, ServiceError};
 
-/// Timers fired, by family and outcome (`fired`, `failed`: it comes due again).
+/// Timers fired, by service, family and outcome (`fired`, `failed`: it comes due again).
 pub const TIMERS_FIRED: &str = "switchyard_timers_fired_total";
 
 /// How long a handed-out timer is leased before it comes due again, unless completed.
@@ -30,6 +30,8 @@ pub const DEFAULT_BATCH: usize = 100;
 /// One family of timers of a service (e.g. capacity's logout grace, sharded like `agents`).
 pub struct Timers {
     platform: Platform,
+    /// The owning service (the `service` label of the metrics).
+    service: &'static str,
     /// Shard names are `<family>.<partition>`.
     family: String,
     topic: String,
@@ -39,11 +41,12 @@ pub struct Timers {
 }
 
 impl Timers {
-    /// Timers of `family`, sharded like the partitions of `topic`.
-    pub fn new(platform: Platform, family: impl Into<String>, topic: impl Into<String>) -> Self {
-        metrics::describe_counter!(TIMERS_FIRED, "Durable timers fired, by family and outcome");
+    /// Timers of `family` of `service`, sharded like the partitions of `topic`.
+    pub fn new(platform: Platform, service: &'static str, family: impl Into<String>, topic: impl Into<String>) -> Self {
+        metrics::describe_counter!(TIMERS_FIRED, "Durable timers fired, by service, family and outcome");
         Self {
             platform,
+            service,
             family: family.into(),
             topic: topic.into(),
             partitions: OnceCell::new(),
@@ -157,7 +160,13 @@ impl Timers {
     }
 
     fn count(&self, outcome: &'static str) {
-        metrics::counter!(TIMERS_FIRED, "family" => self.family.clone(), "outcome" => outcome).increment(1);
+        metrics::counter!(
+            TIMERS_FIRED,
+            "service" => self.service,
+            "family" => self.family.clone(),
+            "outcome" => outcome
+        )
+        .increment(1);
     }
 }
 

@@ -27,7 +27,7 @@ async fn setup() -> (Timers, Arc<ManualClock>, String) {
         topics: topics.clone(),
         instance_id: "i".into(),
     };
-    let timers = Timers::new(platform, "test.agents", topics.agents.clone()).with_lease(Duration::from_secs(1));
+    let timers = Timers::new(platform, "test", "test.agents", topics.agents.clone()).with_lease(Duration::from_secs(1));
     (timers, clock, topics.agents)
 }
 
