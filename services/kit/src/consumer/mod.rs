@@ -62,6 +62,18 @@ pub trait Handler: Send {
     }
 }
 
+/// An event whose `schema_version` is newer than this binary's: an error that keeps it
+/// waiting (transient), or None. 0 is an older producer's, read as 1.
+fn newer_schema(env: &Envelope) -> Option<ServiceError> {
+    let known = switchyard_proto::EVENT_SCHEMA_VERSION;
+    (env.schema_version > known).then(|| {
+        ServiceError::Unavailable(format!(
+            "event schema version {} is newer than this binary's {known}: waiting for an upgraded consumer",
+            env.schema_version
+        ))
+    })
+}
+
 /// Attempts for a failure of unknown kind before the record is dead-lettered.
 pub const UNKNOWN_FAILURE_ATTEMPTS: usize = 5;
 
@@ -307,7 +319,14 @@ async fn process(
     let mut unknown_attempts = 0;
     let failing_since = tokio::time::Instant::now();
     loop {
-        let err = match handler.handle(env.clone(), delivery).instrument(span.clone()).await {
+        let applied = match newer_schema(&env) {
+            // Its meaning may have changed in ways this binary cannot know: not applied, and
+            // not lost either; it waits (unready after the stall) until an upgraded member
+            // takes the partition.
+            Some(err) => Err(err),
+            None => handler.handle(env.clone(), delivery).instrument(span.clone()).await,
+        };
+        let err = match applied {
             Ok(()) => {
                 metrics.applied(env.occurred_at_ms);
                 return Outcome::Done;

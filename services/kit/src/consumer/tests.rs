@@ -231,6 +231,43 @@ async fn an_event_type_this_version_does_not_know_is_counted_and_skipped() {
     assert!(handle.render().contains(&line), "{line} missing");
 }
 
+/// An event of a newer schema version (its meaning may have changed) is neither applied nor
+/// dropped: it waits, the consumer turns unready naming both versions, and the record stays
+/// for an upgraded member. Version 0 (an older producer's) is applied.
+#[tokio::test]
+async fn an_event_of_a_newer_schema_waits_for_an_upgraded_consumer() {
+    let (bus, readiness) = setup().await;
+    let newer = Envelope { schema_version: switchyard_proto::EVENT_SCHEMA_VERSION + 1, ..event() };
+    crate::envelope::publish(&*bus, "t", "k".into(), &newer).await.unwrap();
+    let handler = Flaky::new(0, unavailable);
+    let attempts = handler.attempts.clone();
+    let (waiting_spec, shutdown) = (spec(), Shutdown::new());
+    let group = waiting_spec.group.clone();
+    let (b, s, flag) = (bus.clone(), shutdown.clone(), readiness.flag("consumer"));
+    let task = tokio::spawn(async move { run(&*b, waiting_spec, flag, s, handler).await });
+    let waiting = "event schema version 2 is newer than this binary's 1: waiting for an upgraded consumer";
+    let mut detail = Default::default();
+    for _ in 0..250 {
+        detail = readiness.check().await.1;
+        if detail["consumer"].contains(waiting) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(detail["consumer"].contains(waiting), "{detail:?}");
+    shutdown.trigger();
+    task.await.unwrap().unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), 0, "never applied");
+    assert_eq!(pending(&bus, &group, "t").await.len(), 1, "still there for the next member");
+
+    let (bus, readiness) = setup().await;
+    let older = Envelope { schema_version: 0, ..event() };
+    crate::envelope::publish(&*bus, "t", "k".into(), &older).await.unwrap();
+    let handler = Flaky::new(0, unavailable);
+    let applied = handler.applied.clone();
+    run_until(&bus, &readiness, spec(), handler, || applied.load(Ordering::SeqCst) == 1).await;
+}
+
 #[tokio::test]
 async fn each_group_exports_its_outcomes_and_event_age() {
     let handle = crate::ops::prometheus();
