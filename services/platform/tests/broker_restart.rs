@@ -43,7 +43,14 @@ async fn a_broker_back_without_its_log_gets_its_topics_again_and_crashes_nothing
     })
     .await;
     ready.unwrap();
-    bus.publish(Record::new(&topic, "k", "after")).await.unwrap();
+    // A client retries what the bus answers UNAVAILABLE (as the services' callers do).
+    let published = wait_for("publishing after the restart", Duration::from_secs(30), || {
+        let bus = bus.clone();
+        let record = Record::new(&topic, "k", "after");
+        async move { bus.publish(record).await.ok() }
+    })
+    .await;
+    published.unwrap();
     let mut fresh = bus.subscribe(&unique("g"), std::slice::from_ref(&topic), StartFrom::Earliest).await.unwrap();
     let after = tokio::time::timeout(Duration::from_secs(30), fresh.next()).await.unwrap().unwrap();
     assert_eq!(&after.payload[..], b"after", "the topic came back empty, then took the new record");

@@ -784,7 +784,8 @@ mod redis_only {
         assert_eq!(store.queue_depth("acct", SKILL).await.unwrap(), 1, "nothing changed");
 
         // Conversation, route, transcript, outbox.
-        let _: () = con.hset(key("conv", "c1"), "status", "maybe").await.unwrap();
+        // (An unknown status is a newer version's, read as `Newer`: forward_compat.rs.)
+        let _: () = con.hset(key("conv", "c1"), "status", "").await.unwrap();
         corrupt(store.get_conversation("acct", "c1").await.map(|_| ()), "conversation status");
         corrupt(store.append_message("acct", "c1", &message("x", ""), None).await.map(|_| ()), "append to bad status");
         let _: () = con.hdel(key("route", "c1"), "version").await.unwrap();

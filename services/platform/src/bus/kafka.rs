@@ -360,6 +360,11 @@ impl EventBus for KafkaBus {
     /// The cluster answers, and has every topic this bus ensured.
     async fn ping(&self) -> Result<(), BusError> {
         let missing = self.missing_topics(PING_TIMEOUT).await?;
+        if missing.is_empty() && self.recovering_topics() {
+            return Err(BusError::Unavailable(
+                "the broker lost its topics; they exist again, and this process's clients are being renewed".into(),
+            ));
+        }
         if missing.is_empty() {
             return Ok(());
         }

@@ -26,13 +26,21 @@ pub(super) const CHECK_EVERY: Duration = Duration::from_secs(5);
 pub(super) struct EnsuredTopics {
     topics: Mutex<BTreeMap<String, i32>>,
     keeper_started: AtomicBool,
+    /// Set while topics are missing or were created again and the clients not yet renewed:
+    /// `ping` fails meanwhile.
+    recovering: AtomicBool,
     /// Counts the times lost topics were created again.
     recreated: watch::Sender<u64>,
 }
 
 impl Default for EnsuredTopics {
     fn default() -> Self {
-        Self { topics: Mutex::default(), keeper_started: AtomicBool::new(false), recreated: watch::Sender::new(0) }
+        Self {
+            topics: Mutex::default(),
+            keeper_started: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
+            recreated: watch::Sender::new(0),
+        }
     }
 }
 
@@ -82,6 +90,11 @@ impl KafkaBus {
         tokio::spawn(keep(weak));
     }
 
+    /// True from when the keeper saw topics missing until the clients were renewed.
+    pub(super) fn recovering_topics(&self) -> bool {
+        self.inner.ensured.recovering.load(Ordering::SeqCst)
+    }
+
     pub(super) fn topics_recreated(&self) -> TopicsRecreated {
         TopicsRecreated(self.inner.ensured.recreated.subscribe())
     }
@@ -127,6 +140,7 @@ async fn keep(weak: Weak<KafkaInner>) {
             missing_checks = 0;
         } else {
             lost = true;
+            bus.inner.ensured.recovering.store(true, Ordering::SeqCst);
             missing_checks += 1;
             let topics: Vec<&String> = missing.values().flatten().collect();
             tracing::error!(?topics, "topics are missing on the broker (restarted without its log?)");
@@ -145,6 +159,7 @@ async fn keep(weak: Weak<KafkaInner>) {
             missing_checks = 0;
             bus.renew_producer("topics were created again");
             bus.inner.ensured.recreated.send_modify(|n| *n += 1);
+            bus.inner.ensured.recovering.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct AgentSession {
 pub enum ConversationStatus {
     Open,
     Closed,
+    /// A status written by a newer version (records are decoded forward-compatibly): this
+    /// version treats the conversation as neither open nor closed, and leaves it alone.
+    Newer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,14 +199,19 @@ pub enum RouteStatus {
     Queued,
     Assigned,
     Closed,
+    /// A status written by a newer version (e.g. an offer still ringing): this version does
+    /// not queue, claim, release or requeue the route, and does not fail on it either.
+    Newer,
 }
 
 impl RouteStatus {
+    /// For logs and messages; a `Newer` status is never written by this version.
     pub fn as_str(self) -> &'static str {
         match self {
             RouteStatus::Queued => "queued",
             RouteStatus::Assigned => "assigned",
             RouteStatus::Closed => "closed",
+            RouteStatus::Newer => "newer",
         }
     }
 }

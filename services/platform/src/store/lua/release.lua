@@ -30,7 +30,8 @@ elseif status == 'assigned' then
   redis.call('HDEL', key('agent-load', agent), conversation)
   outcome = { 'freed', agent, skill }
 else
-  fail_corrupt('route status')
+  -- A status written by a newer version: left to it (records are forward-compatible).
+  return { 'unchanged' }
 end
 redis.call('HSET', KEYS[1], 'status', 'closed')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

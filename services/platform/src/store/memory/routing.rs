@@ -259,7 +259,8 @@ impl RoutingStore for MemoryStore {
             return Ok(ReleaseOutcome::Unchanged);
         };
         let outcome = match route.status {
-            RouteStatus::Closed => return Ok(ReleaseOutcome::Unchanged),
+            // Newer: a newer version's state, left to it (never written by this version).
+            RouteStatus::Closed | RouteStatus::Newer => return Ok(ReleaseOutcome::Unchanged),
             RouteStatus::Queued => {
                 s.remove_from_queue(account_id, &route.skill_id, route.queued_at_ms, conversation_id);
                 ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }

@@ -157,7 +157,9 @@ pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result
     let status = match f.str("status")?.as_str() {
         "open" => ConversationStatus::Open,
         "closed" => ConversationStatus::Closed,
-        other => return Err(corrupt(format!("conversation.status: {other:?}"))),
+        "" => return Err(corrupt(format!("conversation {conversation_id:?}: empty status"))),
+        // Forward-compatible: a newer version's status is carried, never a reason to stop.
+        _ => ConversationStatus::Newer,
     };
     Ok(ConversationRecord {
         conversation_id: conversation_id.to_owned(),
@@ -188,12 +190,15 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
     }))
 }
 
+/// Forward-compatible: a status written by a newer version is [`RouteStatus::Newer`], not an
+/// error; an empty one is corrupt.
 pub(super) fn route_status(text: &str) -> Result<RouteStatus, StoreError> {
     match text {
         "queued" => Ok(RouteStatus::Queued),
         "assigned" => Ok(RouteStatus::Assigned),
         "closed" => Ok(RouteStatus::Closed),
-        other => Err(corrupt(format!("route.status: {other:?}"))),
+        "" => Err(corrupt("route.status is empty")),
+        _ => Ok(RouteStatus::Newer),
     }
 }
 
