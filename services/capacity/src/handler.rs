@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use switchyard_kit::consumer::Handler;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 use switchyard_platform::bus::Delivery;
-use switchyard_platform::store::{AgentState, ReleaseOutcome, ONE};
+use switchyard_platform::store::{AgentState, ReleaseOutcome};
 use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 use tokio::sync::Semaphore;
 
@@ -30,12 +30,13 @@ impl CapacityHandler {
         Self { platform, hints: Arc::new(Semaphore::new(HINTS_IN_FLIGHT)), logouts }
     }
 
-    /// Publishes AgentAvailable if the agent is logged in, ONLINE and below max. The router
-    /// decides what to give it; a spurious one costs a lookup, a missing one a 2 s wait.
+    /// Publishes AgentAvailable if the agent is logged in and ONLINE: its load just dropped (or
+    /// it just came online), so it may have room. Whether it has (R8.6, with the router's
+    /// headroom and the waiting conversation's weight) the router decides, with the one rule
+    /// (`store::rules::has_room`); a spurious hint costs a lookup, a missing one a sweep's wait.
     async fn announce_if_available(&self, account_id: &str, agent_id: &str, cause: &str) -> Result<(), ServiceError> {
         let Some(agent) = self.platform.store.get_agent(account_id, agent_id).await? else { return Ok(()) };
-        let has_room = agent.capacity_used() < agent.spec.max_conversations as i64 * ONE;
-        if !(agent.logged_in && agent.state == AgentState::Online && has_room) {
+        if !(agent.logged_in && agent.state == AgentState::Online) {
             return Ok(());
         }
         let body = Body::AgentAvailable(AgentAvailable {

@@ -32,6 +32,7 @@ conformance!(
     claim_outcomes,
     claims_stay_pending_until_announced,
     claim_capacity_rule_r8_6,
+    claim_follows_the_shared_cases_of_r8_6,
     claim_is_atomic_under_concurrency,
     release_frees_agent_or_leaves_queue,
     requeue_only_from_the_assigned_agent,
@@ -451,6 +452,31 @@ async fn claim_outcomes(store: Store) {
     online_agent(&store, &a, "bob", &[SKILL], 2).await;
     assert_eq!(store.claim(&claim_of(&a, "c1", "bob", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::ConversationGone);
+}
+
+/// Domain R8.6 through each store's claim (the in-memory store's, and claim.lua on Redis): the
+/// shared cases give the outcomes the one Rust rule gives (`rules::R8_6_CASES`).
+async fn claim_follows_the_shared_cases_of_r8_6(store: Store) {
+    for (i, case) in rules::R8_6_CASES.iter().enumerate() {
+        let a = unique("acct");
+        online_agent(&store, &a, "ann", &[SKILL], case.max).await;
+        for (j, weight) in case.held.iter().enumerate() {
+            let id = format!("held{j}");
+            queued_conversation(&store, &a, &id, j as i64).await;
+            // Held already: taken whatever the rule says (a large headroom).
+            let taken = store.claim(&claim_of(&a, &id, "ann", *weight, 1_000_000_000)).await.unwrap();
+            assert!(matches!(taken, ClaimOutcome::Claimed { .. }), "case {i}: {taken:?}");
+        }
+        queued_conversation(&store, &a, "asked", 100).await;
+        let outcome = store.claim(&claim_of(&a, "asked", "ann", case.weight, case.headroom)).await.unwrap();
+        let expected = if case.may_take { "claimed" } else { "AgentFull" };
+        let got = match outcome {
+            ClaimOutcome::Claimed { .. } => "claimed",
+            ClaimOutcome::AgentFull => "AgentFull",
+            other => panic!("case {i}: {other:?}"),
+        };
+        assert_eq!(got, expected, "case {i}");
+    }
 }
 
 /// Domain R8.6: an agent may take a conversation while used + weight <= max + headroom.

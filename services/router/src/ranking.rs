@@ -1,7 +1,7 @@
 //! Agent selection (domain R6.1-R6.4): who may take a conversation of a skill, and in which
 //! order to try them. Pure functions, tested with a controlled clock.
 
-use switchyard_platform::store::{AgentRecord, AgentState, Milli, ONE};
+use switchyard_platform::store::{rules, AgentRecord, AgentState, Milli, ONE};
 
 /// The unassigned skill: any agent of the account may take it (domain R4.4).
 pub use switchyard_kit::validate::UNASSIGNED_SKILL;
@@ -12,7 +12,7 @@ pub fn eligible(agent: &AgentRecord, skill_id: &str, weight: Milli, headroom: Mi
     agent.logged_in
         && agent.state == AgentState::Online
         && (skill_id == UNASSIGNED_SKILL || agent.spec.skill_ids.iter().any(|s| s == skill_id))
-        && agent.capacity_used() + weight <= agent.spec.max_conversations as Milli * ONE + headroom
+        && rules::has_room(agent.capacity_used(), weight, agent.spec.max_conversations, headroom)
 }
 
 /// Eligible agents, best first: the agent to avoid (R6.4) last, then lowest load ratio

@@ -18,6 +18,7 @@
 mod memory;
 mod rate;
 mod redis;
+pub mod rules;
 mod types;
 
 pub use self::memory::MemoryStore;

@@ -216,8 +216,7 @@ impl RoutingStore for MemoryStore {
         if !agent.logged_in || agent.state != AgentState::Online || !agent.spec.skill_ids.contains(&c.skill_id) {
             return Ok(ClaimOutcome::AgentUnavailable);
         }
-        let max = agent.spec.max_conversations as Milli * ONE;
-        if agent.capacity_used() + c.weight > max + c.headroom {
+        if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
             return Ok(ClaimOutcome::AgentFull);
         }
         agent.load.push((c.conversation_id.clone(), c.weight));

@@ -1,0 +1,54 @@
+//! Domain rules the stores apply, each implemented once in Rust. Where a Lua script applies
+//! the same rule on Redis (it has to: the check and the write are one atomic step there), a
+//! table of shared cases is run against the Rust rule and against both stores
+//! (`tests/store_conformance.rs`), which pins the script to identical outcomes.
+
+use super::types::{Milli, ONE};
+
+/// R8.6: an agent may take a conversation of `weight` while its weighted load plus that weight
+/// stays within its max conversations plus the allowed excess (`headroom`, 500 = 0.5). The
+/// router ranks agents with it, the in-memory claim applies it, and `claim.lua` on Redis.
+pub fn has_room(load: Milli, weight: Milli, max_conversations: u32, headroom: Milli) -> bool {
+    load + weight <= Milli::from(max_conversations) * ONE + headroom
+}
+
+/// One shared case of R8.6: an agent of `max` conversations already holding conversations of
+/// `held` weights is asked to take one of `weight` with `headroom`.
+pub struct RoomCase {
+    pub max: u32,
+    pub held: &'static [Milli],
+    pub weight: Milli,
+    pub headroom: Milli,
+    pub may_take: bool,
+}
+
+/// The shared cases of R8.6 (domain reference §2.8, with fractional weights).
+pub const R8_6_CASES: &[RoomCase] = &[
+    RoomCase { max: 1, held: &[], weight: ONE, headroom: 0, may_take: true },
+    RoomCase { max: 1, held: &[ONE], weight: ONE, headroom: 0, may_take: false },
+    RoomCase { max: 2, held: &[ONE], weight: 1_001, headroom: 0, may_take: false },
+    // Full weight 1.0 with headroom 0.5 never exceeds max: 2.0 + 1.0 > 2.5.
+    RoomCase { max: 2, held: &[ONE, ONE], weight: ONE, headroom: 500, may_take: false },
+    // 2.1 + 1.0 = 3.1 <= 3.5.
+    RoomCase { max: 3, held: &[ONE, 1_100], weight: ONE, headroom: 500, may_take: true },
+    // 3.1 + 1.0 = 4.1 > 3.5.
+    RoomCase { max: 3, held: &[ONE, 1_100, ONE], weight: ONE, headroom: 500, may_take: false },
+    // Exactly at the limit is allowed: 3.1 + 0.4 = 3.5.
+    RoomCase { max: 3, held: &[ONE, 1_100, ONE], weight: 400, headroom: 500, may_take: true },
+    RoomCase { max: 3, held: &[ONE, 1_100, ONE, 400], weight: 1, headroom: 500, may_take: false },
+    // Inactive conversations weigh less (R8.1): 0.3 each leaves room for more than max.
+    RoomCase { max: 2, held: &[300, 300, 300], weight: ONE, headroom: 0, may_take: true },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_cases_of_r8_6_hold_for_the_rule() {
+        for (i, c) in R8_6_CASES.iter().enumerate() {
+            let load: Milli = c.held.iter().sum();
+            assert_eq!(has_room(load, c.weight, c.max, c.headroom), c.may_take, "case {i}");
+        }
+    }
+}
