@@ -22,6 +22,7 @@ conformance!(
     transcript_pages_and_tail,
     outbox_sequences_and_idempotent_append_until_ack,
     outbox_ack_needs_delivery_and_trims,
+    an_entry_about_a_conversation_is_written_once_even_after_its_ack,
     nothing_follows_the_close_on_the_partner_stream,
     enqueue_and_claim_keep_closed_conversations_out_of_queues,
     requeue_applies_once_per_assignment,
@@ -176,6 +177,22 @@ async fn transcript_pages_and_tail(store: Store) {
     let (tail, total) = store.transcript_tail(&a, "c1", 100).await.unwrap();
     assert_eq!((tail.len(), tail[0].sequence, total), (7, 1, 7));
     assert_eq!(store.transcript_tail(&a, "nope", 5).await.unwrap(), (vec![], 0));
+}
+
+/// An entry about a conversation ("agent joined" of one assignment) is written once for as
+/// long as the conversation is kept: its dedupe id outlives the partner's ack, so a second
+/// writer of the same announcement (the agent's first reply) cannot repeat it after the ack.
+async fn an_entry_about_a_conversation_is_written_once_even_after_its_ack(store: Store) {
+    let a = unique("acct");
+    open(&store, &a, "c1").await;
+    let joined = || Bytes::from_static(b"joined");
+    assert_eq!(store.outbox_append(&a, 3, "joined:c1:1", "c1", joined()).await.unwrap(), OutboxAppend::Appended(1));
+    store.outbox_delivered(&a, 3, 1).await.unwrap();
+    assert_eq!(store.outbox_ack(&a, 3, 1).await.unwrap(), AckOutcome::Acked);
+    assert_eq!(store.outbox_append(&a, 3, "joined:c1:1", "c1", joined()).await.unwrap(), OutboxAppend::Duplicate(1));
+    assert!(store.outbox_read(&a, 3, 0, 10).await.unwrap().is_empty(), "nothing written again");
+    // Another assignment is another announcement.
+    assert_eq!(store.outbox_append(&a, 3, "joined:c1:2", "c1", joined()).await.unwrap(), OutboxAppend::Appended(2));
 }
 
 async fn outbox_sequences_and_idempotent_append_until_ack(store: Store) {

@@ -121,7 +121,8 @@ pub trait ConversationStore: Send + Sync + 'static {
 
     /// Appends to the (account, channel) outbox. Idempotent on `dedupe_id` until the entry is
     /// acknowledged (empty: none, every call appends). With `open_conversation` non-empty the
-    /// entry is written only while that conversation is open.
+    /// entry is written only while that conversation is open, and its dedupe id is kept with
+    /// the conversation (until its retention ends): an acknowledged entry is not written again.
     async fn outbox_append(
         &self,
         account_id: &str,

@@ -1,5 +1,6 @@
--- outbox_append: idempotent on the dedupe id until acknowledged, per (account, channel)
--- sequence, and (when asked) only while the conversation is open.
+-- outbox_append: idempotent on the dedupe id until acknowledged (for an entry about a
+-- conversation: for as long as the conversation is kept), per (account, channel) sequence, and
+-- (when asked) only while the conversation is open.
 -- KEYS[1] outbox-meta:<channel> (hash next, acked, delivered), KEYS[2] outbox-dedupe:<channel>
 -- (sorted set: dedupe id scored by its sequence), KEYS[3] outbox:<channel> (stream; entry id
 -- "<sequence>-0", field 'p' = payload)
@@ -13,7 +14,17 @@ if dedupe ~= '' then
     return { 'duplicate', num(seen, 'outbox dedupe sequence') }
   end
 end
-if ARGV[4] ~= '' and redis.call('HGET', key('conv', ARGV[4]), 'status') ~= 'open' then
+-- About an open conversation, the dedupe id is also kept on the conversation's record (field
+-- 'outbox:<id>'), which lives until the conversation expires: an acknowledged entry is not
+-- written again.
+local conv = ARGV[4] ~= '' and key('conv', ARGV[4]) or nil
+if conv and dedupe ~= '' then
+  local once = redis.call('HGET', conv, 'outbox:' .. dedupe)
+  if once then
+    return { 'duplicate', num(once, 'outbox dedupe sequence') }
+  end
+end
+if conv and redis.call('HGET', conv, 'status') ~= 'open' then
   return { 'not_open' }
 end
 
@@ -21,5 +32,8 @@ local sequence = redis.call('HINCRBY', KEYS[1], 'next', 1)
 redis.call('XADD', KEYS[3], string.format('%d-0', sequence), 'p', ARGV[3])
 if dedupe ~= '' then
   redis.call('ZADD', KEYS[2], sequence, dedupe)
+  if conv then
+    redis.call('HSET', conv, 'outbox:' .. dedupe, sequence)
+  end
 end
 return { 'appended', sequence }

@@ -179,15 +179,23 @@ impl ConversationStore for MemoryStore {
         if let Some(seq) = s.outboxes.get(&key).and_then(|o| o.seen.get(dedupe_id)).filter(|_| !dedupe_id.is_empty()) {
             return Ok(OutboxAppend::Duplicate(*seq));
         }
-        if !open_conversation.is_empty()
-            && !s
-                .conversations
-                .get(&k(account_id, open_conversation))
-                .is_some_and(|c| c.status == ConversationStatus::Open)
+        if open_conversation.is_empty() {
+            return Ok(OutboxAppend::Appended(s.outboxes.entry(key).or_default().push(payload, 0, dedupe_id)));
+        }
+        let conversation = k(account_id, open_conversation);
+        if let Some(seq) =
+            s.outbox_once.get(&conversation).and_then(|o| o.get(dedupe_id)).filter(|_| !dedupe_id.is_empty())
         {
+            return Ok(OutboxAppend::Duplicate(*seq));
+        }
+        if !s.conversations.get(&conversation).is_some_and(|c| c.status == ConversationStatus::Open) {
             return Ok(OutboxAppend::NotOpen);
         }
-        Ok(OutboxAppend::Appended(s.outboxes.entry(key).or_default().push(payload, 0, dedupe_id)))
+        let sequence = s.outboxes.entry(key).or_default().push(payload, 0, dedupe_id);
+        if !dedupe_id.is_empty() {
+            s.outbox_once.entry(conversation).or_default().insert(dedupe_id.to_owned(), sequence);
+        }
+        Ok(OutboxAppend::Appended(sequence))
     }
 
     async fn outbox_read(

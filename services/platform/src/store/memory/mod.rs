@@ -55,6 +55,9 @@ struct State {
     /// Theoretical arrival time of the consumer's next message (µs), see `rate.rs`.
     consumer_rates: BTreeMap<ConsumerKey, i64>,
     outboxes: HashMap<(String, i32), Outbox>,
+    /// (account, conversation) -> outbox dedupe id -> sequence, for entries about an open
+    /// conversation: kept with the conversation, so an acknowledged one is not written again.
+    outbox_once: HashMap<(String, String), HashMap<String, u64>>,
     routes: HashMap<(String, String), Route>,
     /// (account, skill) -> ordered (queued_at, conversation)
     queues: HashMap<(String, String), BTreeSet<(i64, String)>>,
@@ -117,6 +120,7 @@ impl MemoryStore {
             ("conversations", s.conversations.len()),
             ("transcripts", s.transcripts.len()),
             ("message_dedupe", s.message_dedupe.len()),
+            ("outbox_once", s.outbox_once.len()),
             ("open_dedupe", s.open_dedupe.len()),
             ("open_by_consumer", s.open_by_consumer.len()),
             ("consumer_rates", s.consumer_rates.len()),
@@ -163,6 +167,7 @@ impl State {
                     self.conversations.remove(&key);
                     self.transcripts.remove(&key);
                     self.message_dedupe.remove(&key);
+                    self.outbox_once.remove(&key);
                 }
                 Expiry::Route(account, conversation) => {
                     self.routes.remove(&(account, conversation));
