@@ -179,6 +179,7 @@ impl Edge {
             AppendOutcome::Closed => {
                 return Err(ServiceError::precondition(format!("conversation {conversation} is closed")))
             }
+            AppendOutcome::NewerState => return Err(newer_state(conversation)),
             AppendOutcome::TooManyMessages { limit } => {
                 metrics::counter!(crate::REFUSED_TOTAL, "service" => "connectors", "reason" => "limit").increment(1);
                 return Err(ServiceError::ResourceExhausted(format!(
@@ -237,6 +238,7 @@ impl Edge {
             CloseOutcome::Closed(r) => (r, true),
             CloseOutcome::AlreadyClosed(r) => (r, false),
             CloseOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation_id}"))),
+            CloseOutcome::NewerState => return Err(newer_state(conversation_id)),
         };
         self.hub.wake_partners(account_id);
         let route = store.route(account_id, conversation_id).await?;
@@ -351,4 +353,12 @@ pub fn party_label(party: i32) -> &'static str {
         Ok(Party::System) => "system",
         _ => "unknown",
     }
+}
+
+/// A conversation in a state a newer version wrote (a rolling upgrade is under way): that
+/// version handles it, so the caller retries (UNAVAILABLE) and reaches it.
+fn newer_state(conversation_id: &str) -> ServiceError {
+    ServiceError::Unavailable(format!(
+        "conversation {conversation_id} is in a state a newer Switchyard version handles; retry"
+    ))
 }

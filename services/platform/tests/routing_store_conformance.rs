@@ -52,13 +52,8 @@ async fn enqueue_is_idempotent_and_ignored_after_release(store: Store) {
     assert_eq!(store.route(&a, "c1").await.unwrap(), None);
     queued_conversation(&store, &a, "c1", 100).await;
     let queued = Route {
-        conversation_id: "c1".into(),
-        skill_id: SKILL.into(),
-        status: RouteStatus::Queued,
-        agent_id: String::new(),
-        version: 0,
-        queued_at_ms: 100,
-        requeued_version: 0,
+        skill_history: vec![step(SKILL, QueueReason::New, 100)],
+        ..route_of("c1", SKILL, RouteStatus::Queued, 100)
     };
     assert_eq!(store.route(&a, "c1").await.unwrap(), Some(queued.clone()));
     assert_eq!(store.enqueue(&a, "c1", SKILL, 200).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Queued));
@@ -84,7 +79,8 @@ async fn enqueue_is_idempotent_and_ignored_after_release(store: Store) {
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 }
 
-/// Oldest first; equal times ordered by conversation id (the in-memory BTreeSet order).
+/// New conversations: oldest first (their response is due from their entry, R9.3); equal
+/// times ordered by conversation id (the in-memory BTreeSet order).
 async fn queue_order_is_oldest_first(store: Store) {
     let a = unique("acct");
     assert!(store.queue_head(&a, SKILL, 10).await.unwrap().is_empty());
@@ -149,18 +145,7 @@ async fn release_frees_agent_or_leaves_queue(store: Store) {
 
     // Never routed: unchanged, and a route now says closed.
     assert_eq!(store.release(&a, "never", 10_000).await.unwrap(), ReleaseOutcome::Unchanged);
-    assert_eq!(
-        store.route(&a, "never").await.unwrap(),
-        Some(Route {
-            conversation_id: "never".into(),
-            skill_id: String::new(),
-            status: RouteStatus::Closed,
-            agent_id: String::new(),
-            version: 0,
-            queued_at_ms: 0,
-            requeued_version: 0,
-        })
-    );
+    assert_eq!(store.route(&a, "never").await.unwrap(), Some(route_of("never", "", RouteStatus::Closed, 0)));
 }
 
 /// Back to queue / transfer (R6.4: the returning agent is remembered to be avoided).
@@ -170,38 +155,54 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
     online_agent(&store, &a, "bob", &[SKILL, "sales"], 2).await;
     queued_conversation(&store, &a, "c1", 100).await;
 
-    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned, "queued");
-    assert_eq!(store.requeue(&a, "nope", "ann", 0, "sales", 150).await.unwrap(), RequeueOutcome::NotAssigned);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 0, "sales", 150)).await.unwrap(),
+        RequeueOutcome::NotAssigned,
+        "queued"
+    );
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "nope", "ann", 0, "sales", 150)).await.unwrap(),
+        RequeueOutcome::NotAssigned
+    );
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
     assert_eq!(
-        store.requeue(&a, "c1", "bob", 0, "sales", 150).await.unwrap(),
+        store.requeue(&back_to_queue(&a, "c1", "bob", 0, "sales", 150)).await.unwrap(),
         RequeueOutcome::NotAssigned,
         "other agent"
     );
     assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().status, RouteStatus::Assigned);
 
-    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 200).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 0, "sales", 200)).await.unwrap(),
+        RequeueOutcome::Requeued
+    );
     assert!(store.get_agent(&a, "ann").await.unwrap().unwrap().load.is_empty(), "agent freed");
     let route = store.route(&a, "c1").await.unwrap().unwrap();
     assert_eq!(
         route,
         Route {
-            conversation_id: "c1".into(),
-            skill_id: "sales".into(),
-            status: RouteStatus::Queued,
-            agent_id: "ann".into(),
+            avoid_agent_id: "ann".into(),
             version: 1,
-            queued_at_ms: 200,
+            queue_reason: QueueReason::BackToQueue,
+            // Back to queue keeps the response due time (R10.6 restarts it on transfers only).
+            response_due_ms: 100,
             requeued_version: 1,
+            skill_history: vec![step(SKILL, QueueReason::New, 100), step("sales", QueueReason::BackToQueue, 200)],
+            ..route_of("c1", "sales", RouteStatus::Queued, 200)
         }
     );
     assert_eq!(
         store.queue_head(&a, "sales", 10).await.unwrap(),
-        vec![QueueEntry { conversation_id: "c1".into(), queued_at_ms: 200, avoid_agent_id: "ann".into() }]
+        vec![QueueEntry {
+            conversation_id: "c1".into(),
+            response_due_ms: 100,
+            queued_at_ms: 200,
+            avoid_agent_id: "ann".into()
+        }]
     );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
     assert_eq!(
-        store.requeue(&a, "c1", "ann", 0, "sales", 250).await.unwrap(),
+        store.requeue(&back_to_queue(&a, "c1", "ann", 0, "sales", 250)).await.unwrap(),
         RequeueOutcome::NotAssigned,
         "not twice"
     );
@@ -211,8 +212,11 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
     let sales = |agent: &str| Claim { skill_id: "sales".into(), ..claim_of(&a, "c1", agent, ONE, 0) };
     assert_eq!(store.claim(&sales("bob")).await.unwrap(), ClaimOutcome::Claimed { version: 2 });
     assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().agent_id, "bob");
-    assert_eq!(store.requeue(&a, "c1", "ann", 0, SKILL, 300).await.unwrap(), RequeueOutcome::NotAssigned);
-    assert_eq!(store.requeue(&a, "c1", "bob", 0, SKILL, 300).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 0, SKILL, 300)).await.unwrap(),
+        RequeueOutcome::NotAssigned
+    );
+    assert_eq!(store.requeue(&back_to_queue(&a, "c1", "bob", 0, SKILL, 300)).await.unwrap(), RequeueOutcome::Requeued);
     assert_eq!(store.queue_head(&a, SKILL, 10).await.unwrap()[0].avoid_agent_id, "bob");
     assert!(store.get_agent(&a, "bob").await.unwrap().unwrap().load.is_empty());
 
@@ -247,7 +251,7 @@ async fn active_skills_tracks_non_empty_queues(store: Store) {
     assert_eq!(store.active_skills().await.unwrap(), vec![(b.clone(), "support".to_string())]);
 
     // Requeue marks the target skill active.
-    assert_eq!(store.requeue(&a, "c1", "ann", 0, "sales", 10).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(store.requeue(&back_to_queue(&a, "c1", "ann", 0, "sales", 10)).await.unwrap(), RequeueOutcome::Requeued);
     let mut expected = vec![(a.clone(), "sales".to_string()), (b.clone(), "support".to_string())];
     expected.sort();
     assert_eq!(store.active_skills().await.unwrap(), expected);

@@ -128,7 +128,7 @@ mod redis_only {
             ClaimOutcome::Claimed { .. }
         ));
         assert_eq!(store.active_skills().await.unwrap(), vec![]);
-        store.requeue(account, "c1", "ann", 0, SKILL, 2).await.unwrap();
+        store.requeue(&back_to_queue(account, "c1", "ann", 0, SKILL, 2)).await.unwrap();
         assert_eq!(store.active_skills().await.unwrap(), vec![(account.to_string(), SKILL.to_string())]);
 
         let mut con = raw(&server).await;

@@ -76,6 +76,9 @@ async fn open_dedupe_is_scoped_to_channel_and_consumer(store: Store) {
             status: ConversationStatus::Open,
             opened_at_ms: 1_000,
             closed_at_ms: 0,
+            pending: PendingSide::Agent,
+            last_consumer_message_ms: 0,
+            last_agent_message_ms: 0,
         }
     );
     // The same consumer repeating the id: the same conversation, nothing written.
@@ -329,21 +332,31 @@ async fn requeue_applies_once_per_assignment(store: Store) {
     online_agent(&store, &a, "ann", &[SKILL], 2).await;
     queued_conversation(&store, &a, "c1", 1).await;
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
-    assert_eq!(store.requeue(&a, "c1", "ann", 2, SKILL, 10).await.unwrap(), RequeueOutcome::NotAssigned, "stale");
-    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 10).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 2, SKILL, 10)).await.unwrap(),
+        RequeueOutcome::NotAssigned,
+        "stale"
+    );
+    assert_eq!(store.requeue(&back_to_queue(&a, "c1", "ann", 1, SKILL, 10)).await.unwrap(), RequeueOutcome::Requeued);
     let route = store.route(&a, "c1").await.unwrap().unwrap();
     assert_eq!((route.status, route.requeued_version), (RouteStatus::Queued, 1));
-    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 11).await.unwrap(), RequeueOutcome::AlreadyRequeued);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 1, SKILL, 11)).await.unwrap(),
+        RequeueOutcome::AlreadyRequeued
+    );
     // Back to the same agent (nobody else): the redelivered requeue of assignment 1 does not
     // take assignment 2 away.
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 2 });
-    assert_eq!(store.requeue(&a, "c1", "ann", 1, SKILL, 12).await.unwrap(), RequeueOutcome::AlreadyRequeued);
+    assert_eq!(
+        store.requeue(&back_to_queue(&a, "c1", "ann", 1, SKILL, 12)).await.unwrap(),
+        RequeueOutcome::AlreadyRequeued
+    );
     assert_eq!(store.route(&a, "c1").await.unwrap().unwrap().status, RouteStatus::Assigned);
     assert_eq!(store.get_agent(&a, "ann").await.unwrap().unwrap().load.len(), 1);
     // Closed: nothing to do, nothing to announce.
     store.close_conversation(&a, "c1", 13, None).await.unwrap();
     store.release(&a, "c1", 14).await.unwrap();
-    assert_eq!(store.requeue(&a, "c1", "ann", 2, SKILL, 15).await.unwrap(), RequeueOutcome::Closed);
+    assert_eq!(store.requeue(&back_to_queue(&a, "c1", "ann", 2, SKILL, 15)).await.unwrap(), RequeueOutcome::Closed);
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 use switchyard_platform::store::{
-    Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, RequeueOutcome, RouteStatus, ONE,
+    Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, QueueReason, Requeue, RequeueOutcome, RouteStatus, ONE,
 };
 use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
 
@@ -73,7 +73,21 @@ impl Engine {
         }
         let now = self.platform.clock.now_ms();
         let (conversation, agent, version) = (&cmd.conversation_id, &cmd.avoid_agent_id, cmd.assignment_version);
-        let outcome = store.requeue(account_id, conversation, agent, version, &cmd.skill_id, now).await?;
+        let reason = match QueueReason::parse(&cmd.reason) {
+            // Producers older than the reason field sent none: a return to the queue.
+            QueueReason::New => QueueReason::BackToQueue,
+            reason => reason,
+        };
+        let requeue = Requeue {
+            account_id: account_id.to_owned(),
+            conversation_id: conversation.clone(),
+            from_agent: agent.clone(),
+            version,
+            to_skill: cmd.skill_id.clone(),
+            reason,
+            now_ms: now,
+        };
+        let outcome = store.requeue(&requeue).await?;
         match outcome {
             RequeueOutcome::Requeued => {
                 let reason = if cmd.reason.is_empty() { "requeued" } else { cmd.reason.as_str() };
@@ -104,7 +118,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Gives the skill's oldest queued conversations to the best eligible agents until the
+    /// Gives the skill's first queued conversations (earliest due) to the best eligible agents until the
     /// queue or the agents run out. Returns how many were assigned.
     pub async fn assign_skill(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
@@ -161,8 +175,8 @@ impl Engine {
         Ok(assigned)
     }
 
-    /// Capacity says the agent has room: give it the longest-waiting conversations of its
-    /// skills (chatwoot#10583: a freed slot drains the backlog, oldest first).
+    /// Capacity says the agent has room: give it the most overdue conversations of its skills
+    /// (chatwoot#10583: a freed slot drains the backlog, earliest due first).
     pub async fn assign_agent(&self, account_id: &str, agent_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
         let (weight, headroom) = (self.weight(), self.headroom());
@@ -188,8 +202,9 @@ impl Engine {
             if heads.is_empty() {
                 break;
             }
+            // The queues' own order across the agent's skills: earliest response due (R9.3).
             heads.sort_by(|(a, _), (b, _)| {
-                (a.queued_at_ms, &a.conversation_id).cmp(&(b.queued_at_ms, &b.conversation_id))
+                (a.response_due_ms, &a.conversation_id).cmp(&(b.response_due_ms, &b.conversation_id))
             });
             let mut progress = false;
             for (entry, skill) in heads {

@@ -268,7 +268,16 @@ async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
     w.agent("a", &["sales"], 2, AgentState::Online).await;
     w.conversation("c1", "sales").await;
     // A router requeued and died before publishing; the command comes again.
-    w.store.requeue("acme", "c1", "a", 1, "sales", w.clock.now_ms()).await.unwrap();
+    let requeue = Requeue {
+        account_id: "acme".into(),
+        conversation_id: "c1".into(),
+        from_agent: "a".into(),
+        version: 1,
+        to_skill: "sales".into(),
+        reason: QueueReason::BackToQueue,
+        now_ms: w.clock.now_ms(),
+    };
+    w.store.requeue(&requeue).await.unwrap();
     w.engine.route("acme", &back_to_queue(&w, "a", 1), "b2q-1").await.unwrap();
     assert_eq!(w.unassignments().await, vec![("c1".to_owned(), "a".to_owned())]);
 }

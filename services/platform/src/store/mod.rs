@@ -158,7 +158,8 @@ pub trait RoutingStore: Send + Sync + 'static {
     async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError>;
 
     /// Queues an open conversation on a skill unless it already has a route (queued, assigned
-    /// or closed). Marks the skill active.
+    /// or closed), as a new one (its response is due from `queued_at_ms`). Marks the skill
+    /// active.
     async fn enqueue(
         &self,
         account_id: &str,
@@ -166,7 +167,7 @@ pub trait RoutingStore: Send + Sync + 'static {
         skill_id: &str,
         queued_at_ms: i64,
     ) -> Result<EnqueueOutcome, StoreError>;
-    /// Oldest first.
+    /// Earliest response due first (R9.3), ties by conversation id.
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError>;
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError>;
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError>;
@@ -193,17 +194,11 @@ pub trait RoutingStore: Send + Sync + 'static {
     async fn release(&self, account_id: &str, conversation_id: &str, now_ms: i64)
         -> Result<ReleaseOutcome, StoreError>;
     /// Back to queue, transfer, logout: if assigned to `from_agent` at assignment `version`
-    /// (0: whatever the version), free that agent and queue the conversation on `to_skill`
-    /// (remembering `from_agent` to avoid, R6.4).
-    async fn requeue(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        from_agent: &str,
-        version: u64,
-        to_skill: &str,
-        now_ms: i64,
-    ) -> Result<RequeueOutcome, StoreError>;
+    /// (0: whatever the version), free that agent and queue the conversation on `to_skill`,
+    /// remembering the agent to avoid (R6.4), why it entered the queue, and a skill change in
+    /// the skill history (R5.7). The response due time restarts on a transfer and is kept
+    /// otherwise ([`rules::restarts_response_due`]).
+    async fn requeue(&self, requeue: &Requeue) -> Result<RequeueOutcome, StoreError>;
 }
 
 /// Durable timers (architecture §4): schedule, cancel and fire when due, surviving restarts.

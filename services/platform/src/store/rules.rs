@@ -3,13 +3,31 @@
 //! table of shared cases is run against the Rust rule and against both stores
 //! (`tests/store_conformance.rs`), which pins the script to identical outcomes.
 
-use super::types::{Milli, ONE};
+use super::types::{Milli, PendingSide, QueueReason, ONE};
 
 /// R8.6: an agent may take a conversation of `weight` while its weighted load plus that weight
 /// stays within its max conversations plus the allowed excess (`headroom`, 500 = 0.5). The
 /// router ranks agents with it, the in-memory claim applies it, and `claim.lua` on Redis.
 pub fn has_room(load: Milli, weight: Milli, max_conversations: u32, headroom: Milli) -> bool {
     load + weight <= Milli::from(max_conversations) * ONE + headroom
+}
+
+/// R10.6: a transfer (or a fallback) puts the conversation under its new skill's response
+/// time, so its due time starts again; a return to the queue (back to queue, logout) keeps
+/// it, since the consumer has been waiting all along. Both stores take this as an argument.
+pub fn restarts_response_due(reason: QueueReason) -> bool {
+    matches!(reason, QueueReason::Transfer | QueueReason::Fallback)
+}
+
+/// R9.2: whose turn it is after a message from `party` (`switchyard.common.v1.Party`): the
+/// consumer wrote, so an agent should answer, and the other way round. None for system
+/// messages, which change nothing. Both stores take this as an argument.
+pub fn pending_after_message(party: i32) -> Option<PendingSide> {
+    match party {
+        1 => Some(PendingSide::Agent),
+        2 => Some(PendingSide::Consumer),
+        _ => None,
+    }
 }
 
 /// One shared case of R8.6: an agent of `max` conversations already holding conversations of
@@ -43,6 +61,22 @@ pub const R8_6_CASES: &[RoomCase] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transfer_restarts_the_response_due_time_and_a_return_keeps_it_r10_6() {
+        assert!(restarts_response_due(QueueReason::Transfer));
+        assert!(restarts_response_due(QueueReason::Fallback));
+        assert!(!restarts_response_due(QueueReason::BackToQueue));
+        assert!(!restarts_response_due(QueueReason::AgentLoggedOut));
+    }
+
+    #[test]
+    fn a_consumer_message_leaves_the_conversation_pending_agent_r9_2() {
+        // PARTY_CONSUMER = 1, PARTY_AGENT = 2, PARTY_SYSTEM = 3.
+        assert_eq!(pending_after_message(1), Some(PendingSide::Agent));
+        assert_eq!(pending_after_message(2), Some(PendingSide::Consumer));
+        assert_eq!(pending_after_message(3), None);
+    }
 
     #[test]
     fn the_shared_cases_of_r8_6_hold_for_the_rule() {

@@ -141,3 +141,47 @@ impl XorShift {
         (self.0 % n as u64) as usize
     }
 }
+
+/// A back-to-queue request from `agent`'s assignment `version` (0: any) to `skill` at `now`.
+#[allow(dead_code)]
+pub fn back_to_queue(account: &str, conversation: &str, agent: &str, version: u64, skill: &str, now: i64) -> Requeue {
+    Requeue {
+        account_id: account.to_owned(),
+        conversation_id: conversation.to_owned(),
+        from_agent: agent.to_owned(),
+        version,
+        to_skill: skill.to_owned(),
+        reason: QueueReason::BackToQueue,
+        now_ms: now,
+    }
+}
+
+/// A route as this version writes it: on `skill` since `at` (queued there as new, due then),
+/// never assigned, no history.
+pub fn route_of(conversation: &str, skill: &str, status: RouteStatus, at: i64) -> Route {
+    Route {
+        conversation_id: conversation.into(),
+        skill_id: skill.into(),
+        status,
+        agent_id: String::new(),
+        avoid_agent_id: String::new(),
+        suggested_agent_id: String::new(),
+        agent_group: String::new(),
+        version: 0,
+        queued_at_ms: at,
+        queue_reason: QueueReason::New,
+        response_due_ms: at,
+        requeued_version: 0,
+        skill_history: Vec::new(),
+        record_version: RECORD_VERSION,
+    }
+}
+
+pub fn step(skill: &str, reason: QueueReason, at: i64) -> SkillStep {
+    SkillStep { skill_id: skill.into(), reason, at_ms: at }
+}
+
+/// A transfer request (R10.6: restarts the response due time).
+pub fn transfer(account: &str, conversation: &str, agent: &str, skill: &str, now: i64) -> Requeue {
+    Requeue { reason: QueueReason::Transfer, ..back_to_queue(account, conversation, agent, 0, skill, now) }
+}

@@ -6,9 +6,10 @@
 -- ARGV[2] dedupe id ('' for none), ARGV[3] encoded message (opaque to Lua),
 -- ARGV[4] max messages (0: none), ARGV[5] consumer messages per minute ('' : not counted),
 -- ARGV[6] now (ms), ARGV[7] outbox payload (with KEYS[4..5]; written with field 's' = the
--- message's sequence)
+-- message's sequence; '' without), ARGV[8] pending side after it ('' : unchanged), ARGV[9] the
+-- field of its writer's last message time
 -- Returns {'notfound'} | {'closed'} | {'duplicate', sequence, encoded} | {'appended', sequence}
--- | {'too_many', limit} | {'rate_limited', retry after ms}.
+-- | {'too_many', limit} | {'rate_limited', retry after ms} | {'newer'}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return { 'notfound' }
 end
@@ -29,8 +30,12 @@ local conv = redis.call('HMGET', KEYS[1], 'status', 'channel', 'consumer')
 if conv[1] == 'closed' then
   return { 'closed' }
 end
-if conv[1] ~= 'open' or not conv[2] or not conv[3] then
+if not conv[1] or conv[1] == '' or not conv[2] or not conv[3] then
   fail_corrupt('conversation record')
+end
+if conv[1] ~= 'open' then
+  -- A status a newer version wrote (records are forward-compatible): left to it.
+  return { 'newer' }
 end
 
 local max = num(ARGV[4], 'max messages')
@@ -57,6 +62,10 @@ if ARGV[5] ~= '' then
 end
 
 local sequence = redis.call('RPUSH', KEYS[2], ARGV[3])
+if ARGV[8] ~= '' then
+  -- R9.2: whose turn it is, and when that side last wrote (the rule is rules.rs's).
+  redis.call('HSET', KEYS[1], 'pending', ARGV[8], ARGV[9], ARGV[6])
+end
 if dedupe ~= '' then
   redis.call('HSET', KEYS[3], dedupe, sequence)
 end

@@ -54,7 +54,7 @@ end
 redis.call('HSET', KEYS[5], conversation, ARGV[5])
 redis.call('HSET', KEYS[3], 'last_assigned', ARGV[7])
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent)
+redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent, 'avoid', '')
 redis.call('ZREM', KEYS[6], conversation)
 if redis.call('ZCARD', KEYS[6]) == 0 then
   redis.call('SREM', KEYS[7], skill)

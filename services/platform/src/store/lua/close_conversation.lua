@@ -4,7 +4,7 @@
 -- KEYS[3] transcript:<id>, KEYS[4] msg-dedupe:<id>; with an outbox entry also
 -- KEYS[5] outbox-meta:<channel>, KEYS[6] outbox:<channel>
 -- ARGV[2] conversation id, ARGV[3] now (ms), ARGV[4] retention (ms), ARGV[5] outbox payload
--- Returns {'notfound'} | {'already', HGETALL} | {'closed', HGETALL}.
+-- Returns {'notfound'} | {'already', HGETALL} | {'closed', HGETALL} | {'newer'}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return { 'notfound' }
 end
@@ -13,8 +13,12 @@ local status, consumer = fields[1], fields[2]
 if status == 'closed' then
   return { 'already', redis.call('HGETALL', KEYS[1]) }
 end
-if status ~= 'open' or not consumer then
+if not status or status == '' or not consumer then
   fail_corrupt('conversation record')
+end
+if status ~= 'open' then
+  -- A status a newer version wrote (records are forward-compatible): left to it.
+  return { 'newer' }
 end
 
 redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[3])

@@ -33,7 +33,8 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3],
   'consumer', consumer, 'channel', ARGV[5], 'skill', ARGV[6], 'language', ARGV[7],
-  'status', 'open', 'opened_at', ARGV[8], 'closed_at', '0')
+  'status', 'open', 'opened_at', ARGV[8], 'closed_at', '0', 'v', RECORD_VERSION, 'pending', 'agent',
+  'last_consumer_msg', '0', 'last_agent_msg', '0')
 redis.call('HSET', KEYS[2], consumer, conversation)
 if partner ~= '' then
   redis.call('SET', KEYS[1], conversation, 'PX', ARGV[9])

@@ -1,4 +1,5 @@
--- Prepended to every script by redis.rs.
+-- Prepended to every script by redis.rs, after RECORD_VERSION (the record layout version this
+-- build writes) and SKILL_HISTORY_LIMIT (how many skill steps a route keeps).
 --
 -- Conventions: ARGV[1] is always the account's key base "<prefix>:{<account>}:". Every key a
 -- script touches is that base plus "<family>" or "<family>:<id>", so all of them carry the
@@ -25,4 +26,18 @@ end
 
 local function key(family, id)
   return ARGV[1] .. family .. ':' .. id
+end
+
+-- R5.7: records the skill change in the route's history (newline-separated
+-- "<at> <reason> <skill>" steps; ids hold no spaces), keeping the latest SKILL_HISTORY_LIMIT.
+local function push_skill_step(route, at, reason, skill)
+  local steps = {}
+  for step in string.gmatch(redis.call('HGET', route, 'skills') or '', '[^\n]+') do
+    steps[#steps + 1] = step
+  end
+  steps[#steps + 1] = at .. ' ' .. reason .. ' ' .. skill
+  while #steps > SKILL_HISTORY_LIMIT do
+    table.remove(steps, 1)
+  end
+  redis.call('HSET', route, 'skills', table.concat(steps, '\n'))
 end

@@ -1,14 +1,22 @@
--- queue_head: the oldest entries of a queue with the agent each one should avoid.
--- Equal scores are ordered by member (conversation id), like a BTreeSet of (queued_at, id).
+-- queue_head: the first entries of a queue (earliest response due first, R9.3) with when each
+-- entered the queue and the agent it should avoid (R6.4). Equal scores are ordered by member
+-- (conversation id), like a BTreeSet of (due, id).
 -- KEYS[1] queue:<skill>
 -- ARGV[2] stop index (limit - 1)
--- Returns a flat list: conversation id, queued at (score), avoid agent id, ...
+-- Returns a flat list: conversation id, due (score), queued at, avoid agent id, ...
 local items = redis.call('ZRANGE', KEYS[1], 0, ARGV[2], 'WITHSCORES')
 local out = {}
 for i = 1, #items, 2 do
   local conversation = items[i]
+  local route = redis.call('HMGET', key('route', conversation), 'queued_at', 'avoid', 'agent', 'v')
+  local avoid = route[2]
+  if not route[4] then
+    -- Written before versioning: a queued route's agent was the one to avoid.
+    avoid = route[3]
+  end
   out[#out + 1] = conversation
   out[#out + 1] = items[i + 1]
-  out[#out + 1] = redis.call('HGET', key('route', conversation), 'agent') or ''
+  out[#out + 1] = route[1] or items[i + 1]
+  out[#out + 1] = avoid or ''
 end
 return out

@@ -7,8 +7,8 @@
 local conversation = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1],
-    'skill', '', 'status', 'closed', 'agent', '', 'version', '0', 'queued_at', '0',
-    'requeued_version', '0')
+    'v', RECORD_VERSION, 'skill', '', 'status', 'closed', 'agent', '', 'avoid', '', 'version', '0',
+    'queued_at', '0', 'reason', 'new', 'due', '0', 'requeued_version', '0')
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return { 'unchanged' }
 end

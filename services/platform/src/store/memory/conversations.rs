@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// The conversation's turn and last message times after `message` (R9.2).
+fn note_message(rec: &mut ConversationRecord, message: &NewMessage) {
+    let Some(pending) = rules::pending_after_message(message.from) else { return };
+    // Pending agent: the consumer wrote; pending consumer: an agent wrote.
+    match pending {
+        PendingSide::Agent => rec.last_consumer_message_ms = message.sent_at_ms,
+        PendingSide::Consumer => rec.last_agent_message_ms = message.sent_at_ms,
+        PendingSide::Newer => {}
+    }
+    rec.pending = pending;
+}
+
 #[async_trait]
 impl ConversationStore for MemoryStore {
     async fn open_conversation(&self, account_id: &str, new: &NewConversation) -> Result<OpenOutcome, StoreError> {
@@ -37,6 +49,9 @@ impl ConversationStore for MemoryStore {
             status: ConversationStatus::Open,
             opened_at_ms: new.opened_at_ms,
             closed_at_ms: 0,
+            pending: PendingSide::Agent,
+            last_consumer_message_ms: 0,
+            last_agent_message_ms: 0,
         };
         s.conversations.insert(k(account_id, &new.conversation_id), rec.clone());
         s.open_by_consumer.insert(k(account_id, &new.consumer_id), new.conversation_id.clone());
@@ -72,8 +87,10 @@ impl ConversationStore for MemoryStore {
                 return Ok(AppendOutcome::Duplicate(found));
             }
         }
-        if rec.status == ConversationStatus::Closed {
-            return Ok(AppendOutcome::Closed);
+        match rec.status {
+            ConversationStatus::Closed => return Ok(AppendOutcome::Closed),
+            ConversationStatus::Newer => return Ok(AppendOutcome::NewerState),
+            ConversationStatus::Open => {}
         }
         let held = s.transcripts.get(&key).map_or(0, Vec::len) as u64;
         if message.max_messages > 0 && held >= message.max_messages {
@@ -99,7 +116,10 @@ impl ConversationStore for MemoryStore {
         };
         transcript.push(stored.clone());
         if !message.dedupe_id.is_empty() {
-            s.message_dedupe.entry(key).or_default().insert(message.dedupe_id.clone(), stored.sequence);
+            s.message_dedupe.entry(key.clone()).or_default().insert(message.dedupe_id.clone(), stored.sequence);
+        }
+        if let Some(rec) = s.conversations.get_mut(&key) {
+            note_message(rec, message);
         }
         if let Some(write) = outbox {
             let entries = s.outboxes.entry((account_id.to_owned(), write.channel)).or_default();
@@ -148,8 +168,10 @@ impl ConversationStore for MemoryStore {
         let Some(rec) = s.conversations.get_mut(&key) else {
             return Ok(CloseOutcome::NotFound);
         };
-        if rec.status == ConversationStatus::Closed {
-            return Ok(CloseOutcome::AlreadyClosed(rec.clone()));
+        match rec.status {
+            ConversationStatus::Closed => return Ok(CloseOutcome::AlreadyClosed(rec.clone())),
+            ConversationStatus::Newer => return Ok(CloseOutcome::NewerState),
+            ConversationStatus::Open => {}
         }
         rec.status = ConversationStatus::Closed;
         rec.closed_at_ms = now_ms;

@@ -59,7 +59,7 @@ struct State {
     /// conversation: kept with the conversation, so an acknowledged one is not written again.
     outbox_once: HashMap<(String, String), HashMap<String, u64>>,
     routes: HashMap<(String, String), Route>,
-    /// (account, skill) -> ordered (queued_at, conversation)
+    /// (account, skill) -> ordered (response due, conversation): the queue order (R9.3)
     queues: HashMap<(String, String), BTreeSet<(i64, String)>>,
     /// (account, conversation) -> claimed at, for assignments not yet announced
     unannounced: HashMap<(String, String), i64>,
@@ -135,17 +135,17 @@ impl MemoryStore {
 }
 
 impl State {
-    fn remove_from_queue(&mut self, account: &str, skill: &str, queued_at: i64, conv: &str) {
+    fn remove_from_queue(&mut self, account: &str, skill: &str, due: i64, conv: &str) {
         if let Some(q) = self.queues.get_mut(&k(account, skill)) {
-            q.remove(&(queued_at, conv.to_owned()));
+            q.remove(&(due, conv.to_owned()));
             if q.is_empty() {
                 self.queues.remove(&k(account, skill));
             }
         }
     }
 
-    fn push_queue(&mut self, account: &str, skill: &str, queued_at: i64, conv: &str) {
-        self.queues.entry(k(account, skill)).or_default().insert((queued_at, conv.to_owned()));
+    fn push_queue(&mut self, account: &str, skill: &str, due: i64, conv: &str) {
+        self.queues.entry(k(account, skill)).or_default().insert((due, conv.to_owned()));
     }
 
     fn expire_at(&mut self, what: Expiry, at: i64) {

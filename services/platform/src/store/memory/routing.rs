@@ -122,18 +122,13 @@ impl RoutingStore for MemoryStore {
         if !s.conversations.get(&key).is_some_and(|c| c.status == ConversationStatus::Open) {
             return Ok(EnqueueOutcome::NotOpen);
         }
-        s.routes.insert(
-            key,
-            Route {
-                conversation_id: conversation_id.to_owned(),
-                skill_id: skill_id.to_owned(),
-                status: RouteStatus::Queued,
-                agent_id: String::new(),
-                version: 0,
-                queued_at_ms,
-                requeued_version: 0,
-            },
-        );
+        let mut route = new_route(conversation_id, skill_id, RouteStatus::Queued, queued_at_ms);
+        route.skill_history.push(SkillStep {
+            skill_id: skill_id.to_owned(),
+            reason: QueueReason::New,
+            at_ms: queued_at_ms,
+        });
+        s.routes.insert(key, route);
         s.push_queue(account_id, skill_id, queued_at_ms, conversation_id);
         Ok(EnqueueOutcome::Queued)
     }
@@ -145,10 +140,14 @@ impl RoutingStore for MemoryStore {
         };
         Ok(q.iter()
             .take(limit)
-            .map(|(at, conv)| QueueEntry {
-                conversation_id: conv.clone(),
-                queued_at_ms: *at,
-                avoid_agent_id: s.routes.get(&k(account_id, conv)).map(|r| r.agent_id.clone()).unwrap_or_default(),
+            .map(|(due, conv)| {
+                let route = s.routes.get(&k(account_id, conv));
+                QueueEntry {
+                    conversation_id: conv.clone(),
+                    response_due_ms: *due,
+                    queued_at_ms: route.map_or(0, |r| r.queued_at_ms),
+                    avoid_agent_id: route.map(|r| r.avoid_agent_id.clone()).unwrap_or_default(),
+                }
             })
             .collect())
     }
@@ -200,14 +199,14 @@ impl RoutingStore for MemoryStore {
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
         let mut s = self.lock();
         let route_key = k(&c.account_id, &c.conversation_id);
-        let queued_at = match s.routes.get(&route_key) {
-            Some(r) if r.status == RouteStatus::Queued && r.skill_id == c.skill_id => r.queued_at_ms,
+        let due = match s.routes.get(&route_key) {
+            Some(r) if r.status == RouteStatus::Queued && r.skill_id == c.skill_id => r.response_due_ms,
             _ => return Ok(ClaimOutcome::ConversationGone),
         };
         let open = s.conversations.get(&route_key).is_some_and(|conv| conv.status == ConversationStatus::Open);
         if !open {
             // Closed (its release is on the way) or expired: it must not stay in the queue.
-            s.remove_from_queue(&c.account_id, &c.skill_id, queued_at, &c.conversation_id);
+            s.remove_from_queue(&c.account_id, &c.skill_id, due, &c.conversation_id);
             return Ok(ClaimOutcome::ConversationGone);
         }
         let Some(agent) = s.agents.get_mut(&k(&c.account_id, &c.agent_id)) else {
@@ -224,9 +223,10 @@ impl RoutingStore for MemoryStore {
         let route = s.routes.get_mut(&route_key).ok_or_else(|| StoreError::Corrupt("route vanished".into()))?;
         route.status = RouteStatus::Assigned;
         route.agent_id = c.agent_id.clone();
+        route.avoid_agent_id.clear();
         route.version += 1;
         let version = route.version;
-        s.remove_from_queue(&c.account_id, &c.skill_id, queued_at, &c.conversation_id);
+        s.remove_from_queue(&c.account_id, &c.skill_id, due, &c.conversation_id);
         s.unannounced.insert(route_key, c.now_ms);
         Ok(ClaimOutcome::Claimed { version })
     }
@@ -242,18 +242,7 @@ impl RoutingStore for MemoryStore {
         let key = k(account_id, conversation_id);
         let expiry = Expiry::Route(key.0.clone(), key.1.clone());
         let Some(route) = s.routes.get(&key).cloned() else {
-            s.routes.insert(
-                key,
-                Route {
-                    conversation_id: conversation_id.to_owned(),
-                    skill_id: String::new(),
-                    status: RouteStatus::Closed,
-                    agent_id: String::new(),
-                    version: 0,
-                    queued_at_ms: 0,
-                    requeued_version: 0,
-                },
-            );
+            s.routes.insert(key, new_route(conversation_id, "", RouteStatus::Closed, 0));
             s.expire_at(expiry, now_ms + self.retention.closed_ms);
             return Ok(ReleaseOutcome::Unchanged);
         };
@@ -261,7 +250,7 @@ impl RoutingStore for MemoryStore {
             // Newer: a newer version's state, left to it (never written by this version).
             RouteStatus::Closed | RouteStatus::Newer => return Ok(ReleaseOutcome::Unchanged),
             RouteStatus::Queued => {
-                s.remove_from_queue(account_id, &route.skill_id, route.queued_at_ms, conversation_id);
+                s.remove_from_queue(account_id, &route.skill_id, route.response_due_ms, conversation_id);
                 ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }
             }
             RouteStatus::Assigned => {
@@ -278,32 +267,62 @@ impl RoutingStore for MemoryStore {
         Ok(outcome)
     }
 
-    async fn requeue(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        from_agent: &str,
-        version: u64,
-        to_skill: &str,
-        now_ms: i64,
-    ) -> Result<RequeueOutcome, StoreError> {
+    async fn requeue(&self, r: &Requeue) -> Result<RequeueOutcome, StoreError> {
         let mut s = self.lock();
-        let key = k(account_id, conversation_id);
+        let key = k(&r.account_id, &r.conversation_id);
         let Some(route) = s.routes.get_mut(&key) else { return Ok(RequeueOutcome::NotAssigned) };
         match route.status {
             RouteStatus::Closed => return Ok(RequeueOutcome::Closed),
-            RouteStatus::Assigned if route.agent_id == from_agent && (version == 0 || route.version == version) => {}
-            _ if version != 0 && route.requeued_version == version => return Ok(RequeueOutcome::AlreadyRequeued),
+            RouteStatus::Assigned
+                if route.agent_id == r.from_agent && (r.version == 0 || route.version == r.version) => {}
+            _ if r.version != 0 && route.requeued_version == r.version => return Ok(RequeueOutcome::AlreadyRequeued),
             _ => return Ok(RequeueOutcome::NotAssigned),
         }
-        route.status = RouteStatus::Queued;
-        route.skill_id = to_skill.to_owned();
-        route.queued_at_ms = now_ms;
-        route.requeued_version = route.version;
-        if let Some(agent) = s.agents.get_mut(&k(account_id, from_agent)) {
-            agent.load.retain(|(c, _)| c != conversation_id);
+        if route.skill_id != r.to_skill {
+            push_skill_step(route, &r.to_skill, r.reason, r.now_ms);
         }
-        s.push_queue(account_id, to_skill, now_ms, conversation_id);
+        route.status = RouteStatus::Queued;
+        route.skill_id = r.to_skill.clone();
+        route.agent_id.clear();
+        route.avoid_agent_id = r.from_agent.clone();
+        route.queued_at_ms = r.now_ms;
+        route.queue_reason = r.reason;
+        if rules::restarts_response_due(r.reason) {
+            route.response_due_ms = r.now_ms;
+        }
+        route.requeued_version = route.version;
+        let due = route.response_due_ms;
+        if let Some(agent) = s.agents.get_mut(&k(&r.account_id, &r.from_agent)) {
+            agent.load.retain(|(c, _)| *c != r.conversation_id);
+        }
+        s.push_queue(&r.account_id, &r.to_skill, due, &r.conversation_id);
         Ok(RequeueOutcome::Requeued)
     }
+}
+
+/// A route as this version writes it, on `skill_id` since `at_ms`.
+fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: i64) -> Route {
+    Route {
+        conversation_id: conversation_id.to_owned(),
+        skill_id: skill_id.to_owned(),
+        status,
+        agent_id: String::new(),
+        avoid_agent_id: String::new(),
+        suggested_agent_id: String::new(),
+        agent_group: String::new(),
+        version: 0,
+        queued_at_ms: at_ms,
+        queue_reason: QueueReason::New,
+        response_due_ms: at_ms,
+        requeued_version: 0,
+        skill_history: Vec::new(),
+        record_version: RECORD_VERSION,
+    }
+}
+
+/// R5.7: the skill change is recorded with its reason; the oldest steps beyond the limit go.
+fn push_skill_step(route: &mut Route, skill_id: &str, reason: QueueReason, at_ms: i64) {
+    route.skill_history.push(SkillStep { skill_id: skill_id.to_owned(), reason, at_ms });
+    let excess = route.skill_history.len().saturating_sub(SKILL_HISTORY_LIMIT);
+    route.skill_history.drain(..excess);
 }

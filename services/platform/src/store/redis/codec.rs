@@ -149,59 +149,6 @@ pub(super) fn flag_arg(value: bool) -> &'static str {
     }
 }
 
-pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result<ConversationRecord, StoreError> {
-    let f = Fields::new(value, "conversation")?;
-    if f.is_empty() {
-        return Err(corrupt(format!("conversation {conversation_id:?}: empty record")));
-    }
-    let status = match f.str("status")?.as_str() {
-        "open" => ConversationStatus::Open,
-        "closed" => ConversationStatus::Closed,
-        "" => return Err(corrupt(format!("conversation {conversation_id:?}: empty status"))),
-        // Forward-compatible: a newer version's status is carried, never a reason to stop.
-        _ => ConversationStatus::Newer,
-    };
-    Ok(ConversationRecord {
-        conversation_id: conversation_id.to_owned(),
-        consumer_id: f.str("consumer")?,
-        channel: f.num("channel")?,
-        skill_id: f.str("skill")?,
-        language: f.str("language")?,
-        status,
-        opened_at_ms: f.num("opened_at")?,
-        closed_at_ms: f.num("closed_at")?,
-    })
-}
-
-pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option<Route>, StoreError> {
-    let f = Fields::new(reply, "route")?;
-    if f.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Route {
-        conversation_id: conversation_id.to_owned(),
-        skill_id: f.str("skill")?,
-        status: route_status(&f.str("status")?)?,
-        agent_id: f.str("agent")?,
-        version: f.num("version")?,
-        queued_at_ms: f.num("queued_at")?,
-        // Routes written before this field existed have none: nothing was requeued then.
-        requeued_version: if f.has("requeued_version") { f.num("requeued_version")? } else { 0 },
-    }))
-}
-
-/// Forward-compatible: a status written by a newer version is [`RouteStatus::Newer`], not an
-/// error; an empty one is corrupt.
-pub(super) fn route_status(text: &str) -> Result<RouteStatus, StoreError> {
-    match text {
-        "queued" => Ok(RouteStatus::Queued),
-        "assigned" => Ok(RouteStatus::Assigned),
-        "closed" => Ok(RouteStatus::Closed),
-        "" => Err(corrupt("route.status is empty")),
-        _ => Ok(RouteStatus::Newer),
-    }
-}
-
 /// Decodes the three replies of [`add_agent_reads`]; `None` when the agent hash is absent.
 pub(super) fn decode_agent(
     account_id: &str,

@@ -57,6 +57,9 @@ impl ConversationStore for RedisStore {
                 status: ConversationStatus::Open,
                 opened_at_ms: new.opened_at_ms,
                 closed_at_ms: 0,
+                pending: PendingSide::Agent,
+                last_consumer_message_ms: 0,
+                last_agent_message_ms: 0,
             })),
             "existing" => {
                 let id = string(next(&mut rest, what)?, what)?;
@@ -96,9 +99,19 @@ impl ConversationStore for RedisStore {
             .arg(message.max_messages)
             .arg(rate)
             .arg(message.sent_at_ms);
-        if let Some(write) = outbox {
-            self.outbox_keys(&mut inv, account_id, write);
+        match outbox {
+            Some(write) => self.outbox_keys(&mut inv, account_id, write),
+            None => {
+                inv.arg("");
+            }
         }
+        // R9.2 (rules.rs): whose turn it is after this message, and its writer's time field.
+        let (pending, last_field) = match rules::pending_after_message(message.from) {
+            Some(PendingSide::Agent) => ("agent", "last_consumer_msg"),
+            Some(PendingSide::Consumer) => ("consumer", "last_agent_msg"),
+            _ => ("", ""),
+        };
+        inv.arg(pending).arg(last_field);
         let what = "append_message";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -118,6 +131,7 @@ impl ConversationStore for RedisStore {
             }
             "too_many" => Ok(AppendOutcome::TooManyMessages { limit: integer(next(&mut rest, what)?, what)? }),
             "rate_limited" => Ok(AppendOutcome::RateLimited { retry_after_ms: integer(next(&mut rest, what)?, what)? }),
+            "newer" => Ok(AppendOutcome::NewerState),
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
         }
     }
@@ -190,6 +204,7 @@ impl ConversationStore for RedisStore {
             "notfound" => Ok(CloseOutcome::NotFound),
             "closed" => Ok(CloseOutcome::Closed(decode_conversation(conversation_id, next(&mut rest, what)?)?)),
             "already" => Ok(CloseOutcome::AlreadyClosed(decode_conversation(conversation_id, next(&mut rest, what)?)?)),
+            "newer" => Ok(CloseOutcome::NewerState),
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
         }
     }

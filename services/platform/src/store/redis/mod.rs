@@ -78,10 +78,12 @@ use super::*;
 
 mod codec;
 mod conversations;
+mod records;
 mod routing;
 mod timers;
 
 use codec::*;
+use records::*;
 
 /// Time allowed to establish a connection (each attempt).
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -120,7 +122,11 @@ struct Scripts {
 
 impl Scripts {
     fn new() -> Self {
-        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let script = |body: &str| {
+            Script::new(&format!(
+                "local RECORD_VERSION = '{RECORD_VERSION}'\nlocal SKILL_HISTORY_LIMIT = {SKILL_HISTORY_LIMIT}\n{PRELUDE}\n{body}"
+            ))
+        };
         Self {
             create_agent: script(include_str!("../lua/create_agent.lua")),
             update_agent: script(include_str!("../lua/update_agent.lua")),

@@ -152,9 +152,10 @@ impl RoutingStore for RedisStore {
         let mut out = Vec::new();
         while let Some(conversation) = items.next() {
             let conversation_id = string(conversation, what)?;
+            let response_due_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
             let queued_at_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
             let avoid_agent_id = string(next(&mut items, what)?, what)?;
-            out.push(QueueEntry { conversation_id, queued_at_ms, avoid_agent_id });
+            out.push(QueueEntry { conversation_id, response_due_ms, queued_at_ms, avoid_agent_id });
         }
         Ok(out)
     }
@@ -306,27 +307,22 @@ impl RoutingStore for RedisStore {
         }
     }
 
-    async fn requeue(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        from_agent: &str,
-        version: u64,
-        to_skill: &str,
-        now_ms: i64,
-    ) -> Result<RequeueOutcome, StoreError> {
-        self.mark_account_active(account_id).await?;
+    async fn requeue(&self, r: &Requeue) -> Result<RequeueOutcome, StoreError> {
+        let a = r.account_id.as_str();
+        self.mark_account_active(a).await?;
         let mut inv = self.scripts.requeue.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .key(self.key(account_id, "agent-load", from_agent))
-            .key(self.key(account_id, "queue", to_skill))
-            .key(self.akey(account_id, "active-skills"))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(from_agent)
-            .arg(to_skill)
-            .arg(now_ms)
-            .arg(version);
+        inv.key(self.key(a, "route", &r.conversation_id))
+            .key(self.key(a, "agent-load", &r.from_agent))
+            .key(self.key(a, "queue", &r.to_skill))
+            .key(self.akey(a, "active-skills"))
+            .arg(self.base(a))
+            .arg(&r.conversation_id)
+            .arg(&r.from_agent)
+            .arg(&r.to_skill)
+            .arg(r.now_ms)
+            .arg(r.version)
+            .arg(r.reason.as_str())
+            .arg(flag_arg(rules::restarts_response_due(r.reason)));
         match string(self.run(&inv).await?, "requeue")?.as_str() {
             "requeued" => Ok(RequeueOutcome::Requeued),
             "already" => Ok(RequeueOutcome::AlreadyRequeued),
