@@ -20,7 +20,7 @@ pub const DEFAULT_DIR: &str = ".switchyard-local";
 #[command(
     name = "switchyard-local",
     version,
-    about = "Run Switchyard's distributed topology on this machine: redis-server, the tansu Kafka broker and the five services as separate processes"
+    about = "Run Switchyard's distributed topology on this machine: redis-server, the tansu Kafka broker and every service as separate processes"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,7 +42,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RestartArgs {
-    /// router, capacity, connectors, automessages, surveys, redis, or kafka (alias broker).
+    /// A service (a `switchyard` subcommand, e.g. router), redis, or kafka (alias broker).
     #[arg(value_parser = crate::restart::parse_component)]
     pub component: Component,
     #[command(flatten)]

@@ -116,6 +116,7 @@ pub fn log_file(dir: &Path, name: &str) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_registry::Service;
 
     fn programs() -> Programs {
         Programs { redis_server: "redis-server".into(), tansu: "tansu".into(), switchyard: "switchyard".into() }
@@ -139,7 +140,7 @@ mod tests {
         let removed: Vec<String> =
             tansu.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
         assert!(removed.contains(&"RUST_LOG".to_owned()), "{removed:?}");
-        let router = command(Component::Router, &programs(), &layout, dir, BrokerStorage::Sqlite);
+        let router = command(Component::Service(Service::Router), &programs(), &layout, dir, BrokerStorage::Sqlite);
         let memory = command(Component::Kafka, &programs(), &layout, dir, BrokerStorage::Memory);
         assert!(args(&memory).join(" ").contains("--storage-engine memory://tansu/"));
         assert_eq!(args(&router), ["router", "--config", "/run/x/config/router.toml"]);

@@ -74,11 +74,12 @@ pub fn topics_config(layout: &Layout) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_registry::Service;
 
     #[test]
     fn a_service_config_holds_the_backends_and_its_own_ports() {
         let layout = Layout::new(20000).unwrap();
-        let text = service_config(&layout, Component::Capacity).unwrap();
+        let text = service_config(&layout, Component::Service(Service::Capacity)).unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["kafka"]["bootstrap_servers"].as_str(), Some("127.0.0.1:20000"));
         assert_eq!(table["redis"]["url"].as_str(), Some("redis://127.0.0.1:20010"));

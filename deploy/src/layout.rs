@@ -1,55 +1,65 @@
-//! What the runner starts and on which ports: everything is derived from one base port.
+//! What the runner starts and on which ports: everything is derived from one base port and
+//! the services' offsets in the registry (`switchyard_registry`, 1..=9).
 //!
-//! | port        | what                                   |
-//! |-------------|----------------------------------------|
-//! | base        | Kafka broker (tansu)                   |
-//! | base+1..5   | gRPC of connectors, router, capacity, automessages, surveys |
-//! | base+10     | Redis                                  |
-//! | base+11..15 | ops HTTP of the same five services     |
+//! | port               | what                                          |
+//! |--------------------|-----------------------------------------------|
+//! | base               | Kafka broker (tansu)                          |
+//! | base+offset        | gRPC of each service (connectors 1 … surveys 5) |
+//! | base+10            | Redis                                         |
+//! | base+10+offset     | ops HTTP of each service                      |
 //!
 //! With the default base 17100 that is 17100, 17101–17105, 17110 and 17111–17115: the
 //! services' default ports (7101–7105, 9101–9105) shifted, so a local run and a
 //! `switchyard up` on the defaults can coexist.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use switchyard_registry::Service;
 
 /// The default base port.
 pub const DEFAULT_BASE_PORT: u16 = 17100;
-/// Ports used above the base (base..base+15).
-pub const PORT_SPAN: u16 = 16;
+/// Ports used above the base (base..base+10+the highest offset).
+pub const PORT_SPAN: u16 = 11 + Service::max_offset();
 /// The lowest base port accepted (ports below 1024 need privileges).
 pub const MIN_BASE_PORT: u16 = 1024;
 /// The highest base port accepted (the span must fit below 65536).
 pub const MAX_BASE_PORT: u16 = u16::MAX - (PORT_SPAN - 1);
 
-/// One process of the local topology.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// One process of the local topology: a backend or a service of the registry. Written to
+/// `state.json` by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Component {
     Redis,
     Kafka,
-    Connectors,
-    Router,
-    Capacity,
-    Automessages,
-    Surveys,
+    Service(Service),
 }
 
 impl Component {
-    /// The five Switchyard services, in start order (also their port offsets 1..=5).
-    pub const SERVICES: [Component; 5] =
-        [Component::Connectors, Component::Router, Component::Capacity, Component::Automessages, Component::Surveys];
+    /// The services of the registry, in start order.
+    pub const SERVICES: [Component; Service::ALL.len()] = {
+        let mut services = [Component::Redis; Service::ALL.len()];
+        let mut i = 0;
+        while i < services.len() {
+            services[i] = Component::Service(Service::ALL[i]);
+            i += 1;
+        }
+        services
+    };
 
     /// Its name: the `switchyard` subcommand for a service, `redis` or `kafka` for a backend.
     pub fn name(self) -> &'static str {
         match self {
             Component::Redis => "redis",
             Component::Kafka => "kafka",
-            Component::Connectors => "connectors",
-            Component::Router => "router",
-            Component::Capacity => "capacity",
-            Component::Automessages => "automessages",
-            Component::Surveys => "surveys",
+            Component::Service(service) => service.name(),
+        }
+    }
+
+    /// The component of that name (`kafka`, not `broker`).
+    pub fn from_name(name: &str) -> Option<Component> {
+        match name {
+            "redis" => Some(Component::Redis),
+            "kafka" => Some(Component::Kafka),
+            _ => Service::from_name(name).map(Component::Service),
         }
     }
 
@@ -58,26 +68,53 @@ impl Component {
         match self {
             Component::Redis => "redis-server",
             Component::Kafka => "tansu",
-            _ => "switchyard",
+            Component::Service(_) => "switchyard",
         }
     }
 
     pub fn is_service(self) -> bool {
-        self.offset().is_some()
+        matches!(self, Component::Service(_))
     }
 
-    /// 1..=5 for the services (the last digit of their default ports), None for backends.
+    /// The registry's offset of a service (1..=9), None for backends.
     fn offset(self) -> Option<u16> {
         match self {
-            Component::Connectors => Some(1),
-            Component::Router => Some(2),
-            Component::Capacity => Some(3),
-            Component::Automessages => Some(4),
-            Component::Surveys => Some(5),
+            Component::Service(service) => Some(service.offset()),
             Component::Redis | Component::Kafka => None,
         }
     }
 }
+
+impl From<Service> for Component {
+    fn from(service: Service) -> Self {
+        Component::Service(service)
+    }
+}
+
+impl Serialize for Component {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Component::from_name(&name).ok_or_else(|| serde::de::Error::unknown_variant(&name, &COMPONENT_NAMES))
+    }
+}
+
+/// Every component's name: the backends, then the services.
+const COMPONENT_NAMES: [&str; 2 + Service::ALL.len()] = {
+    let mut names = ["redis"; 2 + Service::ALL.len()];
+    names[1] = "kafka";
+    let mut i = 0;
+    while i < Service::ALL.len() {
+        names[2 + i] = Service::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// A port the runner needs, and what for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,13 +197,44 @@ mod tests {
         let layout = Layout::new(DEFAULT_BASE_PORT).unwrap();
         assert_eq!(layout.kafka(), 17100);
         assert_eq!(layout.redis(), 17110);
-        assert_eq!(layout.grpc(Component::Connectors), Some(17101));
-        assert_eq!(layout.ops(Component::Surveys), Some(17115));
+        assert_eq!(layout.grpc(Service::Connectors.into()), Some(17101));
+        assert_eq!(layout.ops(Service::Surveys.into()), Some(17115));
         assert_eq!(layout.grpc(Component::Redis), None);
         let ports: Vec<u16> = layout.ports().iter().map(|p| p.port).collect();
         assert_eq!(ports, [17100, 17101, 17102, 17103, 17104, 17105, 17110, 17111, 17112, 17113, 17114, 17115]);
         let purpose = layout.ports().into_iter().find(|p| p.port == 17113).unwrap().purpose;
         assert_eq!(purpose, "capacity ops HTTP");
+    }
+
+    #[test]
+    fn every_service_of_the_registry_gets_its_own_ports_within_the_span() {
+        let layout = Layout::new(DEFAULT_BASE_PORT).unwrap();
+        let services: Vec<Service> = Component::SERVICES
+            .iter()
+            .map(|c| match c {
+                Component::Service(s) => *s,
+                other => panic!("{other:?} is not a service"),
+            })
+            .collect();
+        assert_eq!(services, Service::ALL);
+        let mut seen = std::collections::BTreeSet::from([layout.kafka(), layout.redis()]);
+        for service in Service::ALL {
+            let component = Component::from(service);
+            let (grpc, ops) = (layout.grpc(component).unwrap(), layout.ops(component).unwrap());
+            assert!(seen.insert(grpc) && seen.insert(ops), "{service}: a port is shared");
+            // The registry's default ports, shifted.
+            assert_eq!(grpc - layout.base(), service.grpc_port() - switchyard_registry::GRPC_PORT_BASE);
+            assert_eq!(ops - layout.base() - 10, service.ops_port() - switchyard_registry::OPS_PORT_BASE);
+            assert_eq!(Component::from_name(service.name()), Some(component));
+        }
+        assert_eq!(seen.len(), layout.ports().len());
+        assert!(seen.iter().all(|p| (layout.base()..layout.base() + PORT_SPAN).contains(p)), "{seen:?}");
+        // state.json names components as the registry does.
+        let json = serde_json::to_string(&Component::SERVICES).unwrap();
+        let names: Vec<String> = Service::ALL.iter().map(|s| format!("{:?}", s.name())).collect();
+        assert_eq!(json, format!("[{}]", names.join(",")));
+        assert_eq!(serde_json::from_str::<Vec<Component>>(&json).unwrap(), Component::SERVICES);
+        assert!(serde_json::from_str::<Component>("\"zookeeper\"").is_err());
     }
 
     #[test]
@@ -176,6 +244,6 @@ mod tests {
             assert!(err.contains("--base-port must be within 1024..=65520") && err.contains(&bad.to_string()), "{err}");
         }
         let top = Layout::new(MAX_BASE_PORT).unwrap();
-        assert_eq!(top.ops(Component::Surveys), Some(u16::MAX));
+        assert_eq!(top.ops(Service::Surveys.into()), Some(u16::MAX));
     }
 }

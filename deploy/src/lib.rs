@@ -1,6 +1,6 @@
 //! `switchyard-local`: Switchyard's distributed topology on one machine, without containers.
-//! redis-server, the tansu Kafka broker and the five services each run as their own process,
-//! detached from the runner, with logs and configs in a run directory and the pids in its
+//! redis-server, the tansu Kafka broker and every service of the registry each run as their
+//! own process, detached from the runner, with logs and configs in a run directory and the pids in its
 //! `state.json`. See deploy/README.md.
 
 pub mod cli;

@@ -146,6 +146,7 @@ fn stop(pid: u32, start: Option<u64>, signal: Signal) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_registry::Service;
 
     /// A restart waits for the stopped process's ports, and names them when they stay taken.
     #[test]
@@ -153,27 +154,33 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let grpc = held.local_addr().unwrap().port();
         let layout = Layout::new(grpc - 1).unwrap();
-        assert_eq!(layout.grpc(Component::Connectors), Some(grpc));
-        let err = wait_ports_free(&layout, Component::Connectors, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(layout.grpc(Component::Service(Service::Connectors)), Some(grpc));
+        let err =
+            wait_ports_free(&layout, Component::Service(Service::Connectors), Duration::from_millis(200)).unwrap_err();
         assert!(err.to_string().contains(&format!("port {grpc} (for connectors gRPC) is already in use")), "{err}");
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             drop(held);
         });
-        wait_ports_free(&layout, Component::Connectors, Duration::from_secs(10)).unwrap();
+        wait_ports_free(&layout, Component::Service(Service::Connectors), Duration::from_secs(10)).unwrap();
         release.join().unwrap();
         // Other components' ports do not matter.
-        let _router = std::net::TcpListener::bind(("127.0.0.1", layout.grpc(Component::Router).unwrap()));
-        wait_ports_free(&layout, Component::Connectors, Duration::from_millis(100)).unwrap();
+        let _router =
+            std::net::TcpListener::bind(("127.0.0.1", layout.grpc(Component::Service(Service::Router)).unwrap()));
+        wait_ports_free(&layout, Component::Service(Service::Connectors), Duration::from_millis(100)).unwrap();
     }
 
     #[test]
     fn components_are_named_as_the_chaos_mode_names_them() {
-        assert_eq!(parse_component("router"), Ok(Component::Router));
+        assert_eq!(parse_component("router"), Ok(Component::Service(Service::Router)));
         assert_eq!(parse_component("broker"), Ok(Component::Kafka));
         assert_eq!(parse_component("kafka"), Ok(Component::Kafka));
         assert_eq!(parse_component("redis"), Ok(Component::Redis));
         let err = parse_component("zookeeper").unwrap_err();
-        assert!(err.contains("\"zookeeper\"") && err.contains("surveys, broker"), "{err}");
+        let last = Service::ALL[Service::ALL.len() - 1].name();
+        assert!(err.contains("\"zookeeper\"") && err.contains(&format!("{last}, broker")), "{err}");
+        for service in Service::ALL {
+            assert_eq!(parse_component(service.name()), Ok(Component::Service(service)));
+        }
     }
 }

@@ -97,6 +97,7 @@ pub fn remove(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_registry::Service;
 
     #[test]
     fn state_round_trips_and_bad_files_are_named() {
@@ -104,7 +105,7 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), None);
         let mut state = State::new(dir.path(), 17100, Path::new("/bin/switchyard"));
         state.processes.push(ProcessRecord {
-            component: Component::Router,
+            component: Component::Service(Service::Router),
             pid: 42,
             start_time: Some(7),
             port: 17102,

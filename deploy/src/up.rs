@@ -1,5 +1,5 @@
 //! `switchyard-local up`: checks everything first (prerequisites, free ports), then starts
-//! redis-server, tansu, `switchyard topics` and the five services, and waits until every
+//! redis-server, tansu, `switchyard topics` and every service, and waits until every
 //! service is ready. Any failure stops what this run started, removes the state file and
 //! returns an error naming the step.
 

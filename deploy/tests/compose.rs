@@ -1,5 +1,5 @@
 //! deploy/compose.yaml, checked by parsing (docker compose is not installed here): Kafka in
-//! KRaft mode, Redis, the one-shot `topics`, the five services (each running its own
+//! KRaft mode, Redis, the one-shot `topics`, every service of the registry (each running its own
 //! subcommand with its sample config mounted, after Kafka, Redis and the topics), and the
 //! OpenTelemetry collector only under the `otel` profile.
 
@@ -8,6 +8,7 @@
 mod common;
 
 use serde_norway::Value;
+use switchyard_registry::Service;
 
 fn compose() -> Value {
     let text = common::read(&common::deploy_dir().join("compose.yaml"));
@@ -44,7 +45,7 @@ fn every_service_of_the_topology_is_there() {
     let mut names: Vec<String> =
         compose["services"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
     names.sort();
-    let mut expected: Vec<String> = common::SERVICES.iter().map(|s| s.to_string()).collect();
+    let mut expected: Vec<String> = common::services().iter().map(|s| s.to_string()).collect();
     expected.extend(["kafka", "redis", "topics", "otel-collector"].map(String::from));
     expected.sort();
     assert_eq!(names, expected);
@@ -82,7 +83,8 @@ fn topics_runs_once_after_kafka_is_healthy() {
 #[test]
 fn each_service_runs_its_own_subcommand_with_its_config() {
     let compose = compose();
-    for (i, name) in common::SERVICES.iter().enumerate() {
+    for registered in Service::ALL {
+        let name = registered.name();
         let s = service(&compose, name);
         let config = format!("/etc/switchyard/{name}.toml");
         assert_eq!(strings(&s["command"]), [name.to_string(), "--config".into(), config.clone()], "{name}");
@@ -105,7 +107,7 @@ fn each_service_runs_its_own_subcommand_with_its_config() {
         assert_eq!(condition(s, "topics"), "service_completed_successfully", "{name}");
 
         // Its ports published, and a health check on its readiness endpoint.
-        let (grpc, ops) = (7101 + i, 9101 + i);
+        let (grpc, ops) = (registered.grpc_port(), registered.ops_port());
         assert_eq!(strings(&s["ports"]), [format!("127.0.0.1:{grpc}:{grpc}"), format!("127.0.0.1:{ops}:{ops}")]);
         let check = strings(&s["healthcheck"]["test"]).join(" ");
         assert!(check.contains(&format!("/dev/tcp/127.0.0.1/{ops}")) && check.contains("/health/readyz"), "{check}");
@@ -146,10 +148,12 @@ fn the_collector_is_only_in_the_otel_profile() {
 /// interface, not its loopback) on the ports compose publishes.
 #[test]
 fn the_mounted_configs_listen_where_compose_publishes() {
-    for (i, name) in common::SERVICES.iter().enumerate() {
+    for service in Service::ALL {
+        let name = service.name();
         let config: toml::Table =
             common::read(&common::deploy_dir().join(format!("config/{name}.toml"))).parse().unwrap();
-        assert_eq!(config[*name]["grpc_addr"].as_str(), Some(format!("0.0.0.0:{}", 7101 + i).as_str()), "{name}");
-        assert_eq!(config[*name]["ops_addr"].as_str(), Some(format!("0.0.0.0:{}", 9101 + i).as_str()), "{name}");
+        let (grpc, ops) = (format!("0.0.0.0:{}", service.grpc_port()), format!("0.0.0.0:{}", service.ops_port()));
+        assert_eq!(config[name]["grpc_addr"].as_str(), Some(grpc.as_str()), "{name}");
+        assert_eq!(config[name]["ops_addr"].as_str(), Some(ops.as_str()), "{name}");
     }
 }

@@ -28,7 +28,7 @@ fn config_file(service: &str) -> std::path::PathBuf {
 
 #[test]
 fn every_sample_config_is_valid_for_its_service() {
-    for service in common::SERVICES {
+    for service in common::services() {
         let file = config_file(service);
         let output = dump_config(&file, service);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -48,7 +48,7 @@ fn every_sample_config_is_valid_for_its_service() {
 
 #[test]
 fn each_sample_has_the_shared_sections_and_only_its_own_service() {
-    for service in common::SERVICES {
+    for service in common::services() {
         let sample: toml::Table = common::read(&config_file(service)).parse().unwrap();
         let mut sections: Vec<&str> = sample.keys().map(String::as_str).collect();
         sections.sort();

@@ -105,13 +105,20 @@ fn the_runtime_stage_holds_only_the_binary_and_runs_it_as_non_root() {
         serde_json::from_str(&runtime.iter().rfind(|i| i.keyword == "ENTRYPOINT").unwrap().args).unwrap();
     assert_eq!(entrypoint, ["/usr/local/bin/switchyard"]);
 
-    let exposed: Vec<u16> = runtime
+    // Single ports or ranges (7101-7109).
+    let exposed: Vec<std::ops::RangeInclusive<u16>> = runtime
         .iter()
         .filter(|i| i.keyword == "EXPOSE")
-        .flat_map(|i| i.args.split_whitespace().map(|p| p.trim_end_matches("/tcp").parse::<u16>().unwrap()))
+        .flat_map(|i| i.args.split_whitespace().map(|p| p.trim_end_matches("/tcp").to_owned()).collect::<Vec<_>>())
+        .map(|p| match p.split_once('-') {
+            Some((low, high)) => low.parse().unwrap()..=high.parse().unwrap(),
+            None => p.parse().unwrap()..=p.parse().unwrap(),
+        })
         .collect();
-    for port in (7101..=7105).chain(9101..=9105) {
-        assert!(exposed.contains(&port), "EXPOSE {port}");
+    for service in switchyard_registry::Service::ALL {
+        for port in [service.grpc_port(), service.ops_port()] {
+            assert!(exposed.iter().any(|r| r.contains(&port)), "EXPOSE {port} ({service})");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! `switchyard-local` as a user runs it (the compiled binary): `up` starts redis-server, tansu
-//! and the five services as detached processes on a free loopback port range, the load
+//! and every service as detached processes on a free loopback port range, the load
 //! harness routes the smoke scenario through them end to end, `status` says all up, and
 //! `stop` leaves no process and no port behind. A port already taken, a missing switchyard
 //! binary, missing servers and a service failing at start all fail `up` precisely, leaving
@@ -125,17 +125,17 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     let summary = String::from_utf8_lossy(&up.stdout);
     assert!(summary.contains(&format!("router         gRPC 127.0.0.1:{}", base + 2)), "{summary}");
 
-    // The state file records all seven processes, in start order, all running.
+    // The state file records every process (Redis, tansu, each service), in start order, all running.
     let state: serde_json::Value = serde_json::from_str(&common::read(&dir.join("state.json"))).unwrap();
     assert_eq!(state["complete"], true);
     let processes = state["processes"].as_array().unwrap();
     let names: Vec<&str> = processes.iter().map(|p| p["component"].as_str().unwrap()).collect();
-    assert_eq!(names, ["redis", "kafka", "connectors", "router", "capacity", "automessages", "surveys"]);
+    assert_eq!(names, [vec!["redis", "kafka"], common::services()].concat());
     let pids: Vec<u32> = processes.iter().map(|p| p["pid"].as_u64().unwrap() as u32).collect();
     assert!(pids.iter().all(|pid| is_alive(*pid)), "{pids:?}");
     assert_eq!(started_pids(&up), pids);
     assert_eq!(common::read(&dir.join(".gitignore")).lines().last(), Some("*"), "the run directory is git-ignored");
-    for name in ["redis", "kafka", "topics", "connectors", "router", "capacity", "automessages", "surveys"] {
+    for name in [vec!["redis", "kafka", "topics"], common::services()].concat() {
         assert!(dir.join("logs").join(format!("{name}.log")).is_file(), "log of {name}");
     }
 
@@ -144,7 +144,7 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     assert!(!again.status.success());
     assert!(stderr(&again).contains(&format!("a run is already active in {dir_arg}")), "{}", text(&again));
 
-    // Conversations routed end to end through the five processes, over their public gRPC APIs.
+    // Conversations routed end to end through the services' processes, over their public gRPC APIs.
     let scenario_dir = common::repo_root().join("loadtest/scenarios/smoke");
     let scenario = Scenario::load(&scenario_dir).unwrap();
     let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
@@ -289,7 +289,7 @@ fn a_service_failing_at_start_fails_up_and_stops_everything_it_started() {
     assert!(err.contains("router.headroom must be within 0..=100"), "{err}");
     assert!(err.contains("processes this run had started; nothing of it runs any more"), "{err}");
     let pids = started_pids(&output);
-    assert_eq!(pids.len(), 7, "redis, tansu and the five services were started: {err}");
+    assert_eq!(pids.len(), 2 + common::services().len(), "redis, tansu and every service were started: {err}");
     assert!(pids.iter().all(|pid| !is_alive(*pid)), "{pids:?}");
     assert!(!dir.join("state.json").exists());
     assert_ports_free(base, None);

@@ -13,14 +13,24 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::Value;
+pub use switchyard_registry::Service;
 
 /// Kubernetes version the chart is rendered and validated for.
 pub const KUBE_VERSION: &str = "1.30.0";
 /// Release name and namespace of every render.
 pub const RELEASE: &str = "sy";
 pub const NAMESPACE: &str = "routing";
-/// The chart's services, in the order the chart renders them.
-pub const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
+/// The services of the registry (`switchyard_registry`), in its order: the chart must render
+/// exactly these, in this order (tests/registry.rs).
+pub const SERVICES: [&str; Service::ALL.len()] = {
+    let mut names = [""; Service::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Service::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// `helm/switchyard`.
 pub fn chart_dir() -> PathBuf {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use switchyard_chart_tests::{
     chart_dir, chart_values, ci_values_files, container, kubernetes_validate, pod_spec, strings, undocumented_values,
-    value_docs, values_table, Helm, Rendered, Values, RELEASE, SERVICES,
+    value_docs, values_table, Helm, Rendered, Service, Values, RELEASE, SERVICES,
 };
 
 fn helm() -> Helm {
@@ -164,10 +164,11 @@ fn each_enabled_service_runs_its_subcommand_hardened_with_probes_and_resources()
 #[test]
 fn service_ports_default_to_the_documented_ones() {
     let rendered = render(&defaults());
-    for (i, service) in SERVICES.iter().enumerate() {
-        let ports = &rendered.get("Service", service)["spec"]["ports"];
-        assert_eq!(ports[0]["port"], 7101 + i as u64, "{service}");
-        assert_eq!(ports[1]["port"], 9101 + i as u64, "{service}");
+    // The registry's default ports.
+    for service in Service::ALL {
+        let ports = &rendered.get("Service", service.name())["spec"]["ports"];
+        assert_eq!(ports[0]["port"], service.grpc_port(), "{service}");
+        assert_eq!(ports[1]["port"], service.ops_port(), "{service}");
     }
 }
 
@@ -181,7 +182,12 @@ fn no_pod_gets_service_links_that_switchyard_would_read_as_config() {
         .iter()
         .filter(|o| ["Deployment", "Job", "Pod"].contains(&o["kind"].as_str().unwrap()))
         .collect();
-    assert_eq!(pods.len(), 7, "{}", rendered.summary());
+    assert_eq!(
+        pods.len(),
+        SERVICES.len() + 2,
+        "a Deployment per service, the topic Job, the test Pod: {}",
+        rendered.summary()
+    );
     for object in pods {
         assert_eq!(pod_spec(object)["enableServiceLinks"], false, "{}", object["metadata"]["name"]);
         assert_eq!(pod_spec(object)["automountServiceAccountToken"], false, "{}", object["metadata"]["name"]);
@@ -227,9 +233,10 @@ fn minimal_values_run_routing_only() {
 #[test]
 fn replicas_follow_values_and_the_router_runs_two_by_default() {
     let rendered = render(&defaults());
-    let replicas: Vec<u64> =
-        SERVICES.iter().map(|s| rendered.get("Deployment", s)["spec"]["replicas"].as_u64().unwrap()).collect();
-    assert_eq!(replicas, [2, 2, 1, 1, 1]);
+    for (service, replicas) in [("connectors", 2), ("router", 2), ("capacity", 1), ("automessages", 1), ("surveys", 1)]
+    {
+        assert_eq!(rendered.get("Deployment", service)["spec"]["replicas"], replicas, "{service}");
+    }
     let rendered = render(&defaults().yaml("router:\n  replicaCount: 5\nsurveys:\n  replicaCount: 0\n"));
     assert_eq!(rendered.get("Deployment", "router")["spec"]["replicas"], 5);
     assert_eq!(rendered.get("Deployment", "surveys")["spec"]["replicas"], 0);
@@ -524,7 +531,7 @@ fn the_helm_test_pod_checks_grpc_health_of_each_enabled_service() {
     };
     let rendered = render(&defaults());
     let expected: Vec<String> =
-        SERVICES.iter().enumerate().map(|(i, s)| format!("{}:{}", component_name(s), 7101 + i)).collect();
+        Service::ALL.iter().map(|s| format!("{}:{}", component_name(s.name()), s.grpc_port())).collect();
     assert_eq!(checks(&rendered), expected);
 
     let rendered = render(&Values::ci("minimal").yaml("tests:\n  enabled: true\n"));

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use switchyard_registry::Service;
 use tokio::time::Instant;
 
 use crate::local::{LocalRunner, Signal};
@@ -12,9 +13,11 @@ use crate::observe::{FaultObs, Obs, Recorder};
 use crate::recovery;
 use crate::result::{Chaos, Fault, Second};
 
-/// What `--chaos` accepts (`broker` and `kafka` are the same process).
-pub const COMPONENTS: [&str; 8] =
-    ["router", "capacity", "connectors", "automessages", "surveys", "redis", "broker", "kafka"];
+/// What `--chaos` accepts: every service of the registry, `redis`, and `broker` or `kafka`
+/// (the same process).
+pub fn components() -> Vec<&'static str> {
+    Service::ALL.iter().map(|s| s.name()).chain(["redis", "broker", "kafka"]).collect()
+}
 
 /// The faults of one run.
 #[derive(Debug, Clone)]
@@ -32,10 +35,12 @@ pub struct ChaosPlan {
 
 /// Checks `--chaos` values; the error names the first unknown one.
 pub fn check_components(components: &[String]) -> Result<(), String> {
-    match components.iter().find(|c| !COMPONENTS.contains(&c.as_str())) {
-        Some(unknown) => Err(format!(
-            "--chaos: unknown component {unknown:?} (expected one of router, capacity, connectors, automessages, surveys, redis, broker)"
-        )),
+    let known = self::components();
+    match components.iter().find(|c| !known.contains(&c.as_str())) {
+        Some(unknown) => {
+            let expected: Vec<&str> = known.into_iter().filter(|c| *c != "kafka").collect();
+            Err(format!("--chaos: unknown component {unknown:?} (expected one of {})", expected.join(", ")))
+        }
         None => Ok(()),
     }
 }
@@ -174,6 +179,8 @@ mod tests {
     #[test]
     fn unknown_components_are_named() {
         assert!(check_components(&["router".into(), "redis".into(), "kafka".into()]).is_ok());
+        let every: Vec<String> = Service::ALL.iter().map(|s| s.name().to_owned()).collect();
+        assert!(check_components(&every).is_ok(), "every service of the registry can be restarted");
         let err = check_components(&["router".into(), "databse".into()]).unwrap_err();
         assert!(err.contains("\"databse\"") && err.contains("router, capacity"), "{err}");
     }

@@ -58,8 +58,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Kill and restart this component of the local runner's topology during the run, one
-    /// fault per --chaos-every, cycling through the components given (repeatable): router,
-    /// capacity, connectors, automessages, surveys, redis, broker.
+    /// fault per --chaos-every, cycling through the components given (repeatable): a service
+    /// (a `switchyard` subcommand, e.g. router), redis, broker.
     #[arg(long = "chaos", value_name = "COMPONENT")]
     pub chaos: Vec<String>,
     /// Time between faults.

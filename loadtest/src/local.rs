@@ -4,10 +4,11 @@
 //!
 //! The contract relied on:
 //! - `switchyard-local up --dir DIR --base-port BASE [--switchyard-bin PATH]` exits 0 once
-//!   every service is ready; gRPC of connectors, router and capacity at BASE+1, +2, +3.
+//!   every service is ready; a service's gRPC at BASE + its offset in the registry
+//!   (connectors, router and capacity at BASE+1, +2, +3).
 //! - `DIR/state.json` holds `base_port` while the topology runs.
 //! - `switchyard-local restart COMPONENT --dir DIR --signal kill|term` (COMPONENT one of
-//!   router, capacity, connectors, automessages, surveys, redis, kafka) exits 0 once the new
+//!   a service of the registry, redis, kafka) exits 0 once the new
 //!   process was started, and prints one line.
 //! - `switchyard-local stop --dir DIR` stops everything.
 
@@ -17,14 +18,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::ValueEnum;
+use switchyard_registry::Service;
 use tokio::process::Command;
 
 use crate::target::{self, Target};
 
 /// The local runner's default run directory (its own default).
 pub const DEFAULT_DIR: &str = ".switchyard-local";
-/// Ports a local topology uses above its base (base..base+15).
-const PORT_SPAN: u16 = 16;
+/// Ports a local topology uses above its base: Kafka at base, a service's gRPC at
+/// base+offset, Redis at base+10, its ops HTTP at base+10+offset (deploy/src/layout.rs). Also
+/// enough for the two ports per service `switchyard up` of the harness takes (offsets <= 9).
+const PORT_SPAN: u16 = 11 + Service::max_offset();
 /// A restart command that takes longer than this has failed.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 /// `up` waits for readiness itself (120 s by default); this is only a backstop.
@@ -96,8 +100,8 @@ impl LocalRunner {
 
     /// The gRPC endpoints of a topology on `base`.
     pub fn target_on(base: u16) -> Target {
-        let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
-        Target { connectors: url(1), router: url(2), capacity: url(3) }
+        let url = |service: Service| format!("http://127.0.0.1:{}", base + service.offset());
+        Target { connectors: url(Service::Connectors), router: url(Service::Router), capacity: url(Service::Capacity) }
     }
 
     /// `switchyard-local up` on `base`; its progress goes to stderr.

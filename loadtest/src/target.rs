@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
+use switchyard_registry::Service;
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -26,11 +27,8 @@ pub struct Target {
 impl Default for Target {
     /// The ports `switchyard up` listens on by default.
     fn default() -> Self {
-        Self {
-            connectors: "http://127.0.0.1:7101".into(),
-            router: "http://127.0.0.1:7102".into(),
-            capacity: "http://127.0.0.1:7103".into(),
-        }
+        let url = |service: Service| format!("http://127.0.0.1:{}", service.grpc_port());
+        Self { connectors: url(Service::Connectors), router: url(Service::Router), capacity: url(Service::Capacity) }
     }
 }
 
@@ -98,8 +96,6 @@ pub struct Embedded {
     pub log: PathBuf,
 }
 
-const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
-
 /// Why one start of `switchyard up` failed.
 enum Start {
     /// A picked port was taken before the service bound it: pick again.
@@ -156,13 +152,14 @@ impl Embedded {
         }
         command.arg("up").stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).kill_on_drop(true);
         let base = crate::local::free_base_port()?;
-        let (mut ops, mut grpc) = (Vec::new(), Vec::new());
-        for (i, service) in (0u16..).zip(SERVICES) {
+        // Every service of the registry (`up` runs them all), two ports each.
+        let (mut ops, mut grpc) = (Vec::new(), std::collections::HashMap::new());
+        for (i, service) in (0u16..).zip(Service::ALL) {
             let (g, o) = (base + 2 * i, base + 2 * i + 1);
-            let upper = service.to_uppercase();
+            grpc.insert(service, g);
+            let upper = service.name().to_uppercase();
             command.env(format!("SWITCHYARD_{upper}__GRPC_ADDR"), format!("127.0.0.1:{g}"));
             command.env(format!("SWITCHYARD_{upper}__OPS_ADDR"), format!("127.0.0.1:{o}"));
-            grpc.push(g);
             ops.push(o);
         }
         let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
@@ -189,7 +186,12 @@ impl Embedded {
             }
         }
         let url = |port: u16| format!("http://127.0.0.1:{port}");
-        let target = Target { connectors: url(grpc[0]), router: url(grpc[1]), capacity: url(grpc[2]) };
+        let grpc_of = |service: Service| url(grpc[&service]);
+        let target = Target {
+            connectors: grpc_of(Service::Connectors),
+            router: grpc_of(Service::Router),
+            capacity: grpc_of(Service::Capacity),
+        };
         Ok(Self { child, target, log: log.to_owned() })
     }
 

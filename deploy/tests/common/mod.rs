@@ -18,8 +18,10 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The five services, in port order (gRPC 7101.., ops 9101..).
-pub const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
+/// The services of the registry, in port order (gRPC 7101.., ops 9101..).
+pub fn services() -> Vec<&'static str> {
+    switchyard_registry::Service::ALL.iter().map(|s| s.name()).collect()
+}
 
 /// The `switchyard` binary of this build, built on demand.
 pub fn switchyard_binary() -> PathBuf {

@@ -3,9 +3,27 @@ Names, labels, image and the checks of the values. The per-service objects are i
 the TOML rendering of the configuration in _config.tpl.
 */}}
 
-{{/* The services of the chart, in the order they are rendered. */}}
+{{/*
+The services of the chart, space-separated, in the order they are rendered: every top-level
+values block with `service.grpcPort` (one per service of the registry, services/registry), by
+gRPC port, then name. Adding a service to the chart is adding its values block.
+*/}}
 {{- define "switchyard.services" -}}
-connectors router capacity automessages surveys
+{{- $keyed := list }}
+{{- range $name, $block := .Values }}
+{{- if kindIs "map" $block }}
+{{- if kindIs "map" $block.service }}
+{{- if hasKey $block.service "grpcPort" }}
+{{- $keyed = append $keyed (printf "%05d/%s" (int $block.service.grpcPort) $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $names := list }}
+{{- range sortAlpha $keyed }}
+{{- $names = append $names (last (splitList "/" .)) }}
+{{- end }}
+{{- join " " $names }}
 {{- end }}
 
 {{- define "switchyard.name" -}}
@@ -210,6 +228,6 @@ which every release renders.
 {{- end }}
 {{- end }}
 {{- if eq $enabled 0 }}
-{{- fail "every service is disabled: enable at least one of connectors, router, capacity, automessages, surveys" }}
+{{- fail (printf "every service is disabled: enable at least one of %s" (include "switchyard.services" . | splitList " " | join ", ")) }}
 {{- end }}
 {{- end }}

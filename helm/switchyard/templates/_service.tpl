@@ -2,7 +2,7 @@
 Every object of one service block, from (dict "root" $ "name" "<service>"): the Deployment, its
 Service (ports grpc and ops), and when the block asks for them a HorizontalPodAutoscaler, a
 PodDisruptionBudget or a KEDA ScaledObject. templates/services.yaml calls it once per enabled
-service, so the five services share one definition.
+service, so every service shares one definition.
 */}}
 {{- define "switchyard.component" -}}
 {{- $root := .root }}

@@ -1,9 +1,10 @@
-//! Command line: `switchyard [OPTIONS] <up|connectors|router|capacity|automessages|surveys>`.
+//! Command line: `switchyard [OPTIONS] <up|SERVICE|topics|dead-letters>`, one SERVICE
+//! subcommand per service of the registry (`switchyard_registry::for_each_service!`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 use switchyard_kit::Shutdown;
 
@@ -41,16 +42,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every service in one process (embedded mode unless Kafka and Redis are set).
     Up,
-    /// The partner and agent edges (ConnectorService, AgentService).
-    Connectors,
-    /// Per-skill queues and assignment.
-    Router,
-    /// Agents, their state and load.
-    Capacity,
-    /// Automatic messages.
-    Automessages,
-    /// Post-conversation surveys.
-    Surveys,
+    /// Run one service: a subcommand per service of the registry, named after it.
+    #[command(flatten)]
+    Service(ServiceCommand),
     /// Create the Kafka topics (partitions and replication from the config) and exit.
     Topics,
     /// List or replay the records consumers gave up on (the dead-letter topic).
@@ -88,12 +82,47 @@ impl Command {
     pub fn service(&self) -> Option<Service> {
         match self {
             Command::Up | Command::Topics | Command::DeadLetters(_) => None,
-            Command::Connectors => Some(Service::Connectors),
-            Command::Router => Some(Service::Router),
-            Command::Capacity => Some(Service::Capacity),
-            Command::Automessages => Some(Service::Automessages),
-            Command::Surveys => Some(Service::Surveys),
+            Command::Service(ServiceCommand(service)) => Some(*service),
         }
+    }
+}
+
+/// The subcommands of the registry's services: `switchyard <name>`, with its one-line help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceCommand(pub Service);
+
+impl FromArgMatches for ServiceCommand {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        match matches.subcommand_name() {
+            Some(name) => Service::from_name(name).map(Self).ok_or_else(|| {
+                clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, format!("{name} is not a service\n"))
+            }),
+            None => {
+                Err(clap::Error::raw(clap::error::ErrorKind::MissingSubcommand, "a service subcommand is required\n"))
+            }
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for ServiceCommand {
+    fn augment_subcommands(mut command: clap::Command) -> clap::Command {
+        for service in Service::ALL {
+            command = command.subcommand(clap::Command::new(service.name()).about(service.about()));
+        }
+        command
+    }
+
+    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_subcommands(command)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        Service::from_name(name).is_some()
     }
 }
 

@@ -1,84 +1,86 @@
-//! The whole configuration tree: shared sections plus one section per service. See the
-//! configuration reference in README.md; `switchyard --dump-config <command>` prints the
-//! effective values.
+//! The whole configuration tree: shared sections plus one section per service of the
+//! registry. See the configuration reference in README.md; `switchyard --dump-config <command>`
+//! prints the effective values.
 
 use serde::{Deserialize, Serialize};
 use switchyard_kit::config::{KafkaConfig, RedisConfig, RetentionConfig};
 use switchyard_kit::telemetry::TelemetryConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Connectors,
-    Router,
-    Capacity,
-    Automessages,
-    Surveys,
-}
+pub use switchyard_registry::Service;
 
-impl Service {
-    pub const ALL: [Service; 5] =
-        [Service::Connectors, Service::Router, Service::Capacity, Service::Automessages, Service::Surveys];
+use crate::sections::Section;
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Connectors => "connectors",
-            Service::Router => "router",
-            Service::Capacity => "capacity",
-            Service::Automessages => "automessages",
-            Service::Surveys => "surveys",
+/// The configuration tree, with one section per service of the registry
+/// (`switchyard_registry::for_each_service!`): the section `[name]` has the type `Config` of
+/// the service's crate, and its listen addresses default to the registry's ports.
+macro_rules! config_with_services {
+    ($($variant:ident $name:ident = $offset:literal, $krate:ident, $about:literal;)*) => {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Config {
+            /// Names this process in consumer groups and logs; defaults to a random id per start. Set
+            /// it to something stable per replica (the pod name) for static group membership.
+            pub instance_id: String,
+            /// True when `instance_id` was not configured and is a random one of this start.
+            #[serde(skip)]
+            pub instance_id_generated: bool,
+            pub kafka: KafkaConfig,
+            pub redis: RedisConfig,
+            pub retention: RetentionConfig,
+            pub telemetry: TelemetryConfig,
+            $(
+                #[doc = $about]
+                pub $name: $krate::Config,
+            )*
         }
-    }
-}
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Names this process in consumer groups and logs; defaults to a random id per start. Set
-    /// it to something stable per replica (the pod name) for static group membership.
-    pub instance_id: String,
-    /// True when `instance_id` was not configured and is a random one of this start.
-    #[serde(skip)]
-    pub instance_id_generated: bool,
-    pub kafka: KafkaConfig,
-    pub redis: RedisConfig,
-    pub retention: RetentionConfig,
-    pub telemetry: TelemetryConfig,
-    pub connectors: switchyard_connectors::Config,
-    pub router: switchyard_router::Config,
-    pub capacity: switchyard_capacity::Config,
-    pub automessages: switchyard_automessages::Config,
-    pub surveys: switchyard_surveys::Config,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            instance_id: String::new(),
-            instance_id_generated: false,
-            kafka: KafkaConfig::default(),
-            redis: RedisConfig::default(),
-            retention: RetentionConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            connectors: switchyard_connectors::default_config(),
-            router: switchyard_router::Config::default(),
-            capacity: switchyard_capacity::default_config(),
-            automessages: switchyard_automessages::default_config(),
-            surveys: switchyard_surveys::default_config(),
+        impl Default for Config {
+            fn default() -> Self {
+                Self {
+                    instance_id: String::new(),
+                    instance_id_generated: false,
+                    kafka: KafkaConfig::default(),
+                    redis: RedisConfig::default(),
+                    retention: RetentionConfig::default(),
+                    telemetry: TelemetryConfig::default(),
+                    $(
+                        $name: {
+                            let mut section = <$krate::Config as Default>::default();
+                            let (grpc, ops) = default_addrs(Service::$variant);
+                            section.grpc_addr = grpc;
+                            section.ops_addr = ops;
+                            section
+                        },
+                    )*
+                }
+            }
         }
-    }
+
+        impl Config {
+            /// The gRPC and ops HTTP listen addresses of `service`.
+            pub fn addrs(&self, service: Service) -> (String, String) {
+                match service {
+                    $(Service::$variant => (self.$name.grpc_addr.clone(), self.$name.ops_addr.clone()),)*
+                }
+            }
+
+            /// Checks every service's section.
+            fn validate_services(&self) -> Result<(), String> {
+                $(Section::check(&self.$name, stringify!($name))?;)*
+                Ok(())
+            }
+        }
+    };
+}
+
+switchyard_registry::for_each_service!(config_with_services);
+
+/// All interfaces on the registry's default ports of `service`.
+pub fn default_addrs(service: Service) -> (String, String) {
+    (format!("0.0.0.0:{}", service.grpc_port()), format!("0.0.0.0:{}", service.ops_port()))
 }
 
 impl Config {
-    pub fn addrs(&self, service: Service) -> (String, String) {
-        match service {
-            Service::Connectors => (self.connectors.grpc_addr.clone(), self.connectors.ops_addr.clone()),
-            Service::Router => (self.router.grpc_addr.clone(), self.router.ops_addr.clone()),
-            Service::Capacity => (self.capacity.grpc_addr.clone(), self.capacity.ops_addr.clone()),
-            Service::Automessages => (self.automessages.grpc_addr.clone(), self.automessages.ops_addr.clone()),
-            Service::Surveys => (self.surveys.grpc_addr.clone(), self.surveys.ops_addr.clone()),
-        }
-    }
-
     /// `switchyard topics` needs Kafka only.
     pub fn validate_for_topics(&self) -> Result<(), String> {
         self.kafka.validate()?;
@@ -93,11 +95,7 @@ impl Config {
         self.kafka.validate()?;
         self.redis.validate()?;
         self.retention.validate()?;
-        self.connectors.validate()?;
-        self.router.validate()?;
-        self.capacity.validate()?;
-        self.automessages.validate("automessages")?;
-        self.surveys.validate("surveys")?;
+        self.validate_services()?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {
                 return Err(format!(

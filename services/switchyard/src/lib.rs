@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 mod dead_letters;
+pub mod sections;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,26 +80,25 @@ pub async fn listeners(config: &Config, service: Service) -> anyhow::Result<List
     Listeners::bind(&grpc, &ops).await.with_context(|| format!("{} listeners", service.name()))
 }
 
-/// Runs one service until `shutdown`.
-pub async fn run_service(
-    service: Service,
-    platform: Platform,
-    config: &Config,
-    listeners: Listeners,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    match service {
-        Service::Connectors => {
-            switchyard_connectors::run(platform, config.connectors.clone(), listeners, shutdown).await
+/// `run_service`: each service of the registry runs its crate's `run` with its section.
+macro_rules! run_service {
+    ($($variant:ident $name:ident = $offset:literal, $krate:ident, $about:literal;)*) => {
+        /// Runs one service until `shutdown`.
+        pub async fn run_service(
+            service: Service,
+            platform: Platform,
+            config: &Config,
+            listeners: Listeners,
+            shutdown: Shutdown,
+        ) -> anyhow::Result<()> {
+            match service {
+                $(Service::$variant => $krate::run(platform, config.$name.clone(), listeners, shutdown).await,)*
+            }
         }
-        Service::Router => switchyard_router::run(platform, config.router.clone(), listeners, shutdown).await,
-        Service::Capacity => switchyard_capacity::run(platform, config.capacity.clone(), listeners, shutdown).await,
-        Service::Automessages => {
-            switchyard_automessages::run(platform, config.automessages.clone(), listeners, shutdown).await
-        }
-        Service::Surveys => switchyard_surveys::run(platform, config.surveys.clone(), listeners, shutdown).await,
-    }
+    };
 }
+
+switchyard_registry::for_each_service!(run_service);
 
 /// Runs every service in this process on one platform (embedded mode when the config names
 /// no Kafka and no Redis). `listeners` gives each service's bound listeners.

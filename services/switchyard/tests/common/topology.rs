@@ -25,7 +25,6 @@ use switchyard_testkit::{free_port, unique, wait_for, KafkaBroker, RedisServer};
 
 pub const SKILLS: [&str; 4] = ["sales", "support", "billing", "vip"];
 pub const ACCOUNT: &str = "acme";
-pub const SERVICES: [&str; 5] = ["connectors", "router", "capacity", "automessages", "surveys"];
 
 pub struct Process {
     pub name: &'static str,
@@ -106,8 +105,8 @@ impl Topology {
         )
         .unwrap();
         let mut topology = Self { redis, kafka, prefix, dir, config, options, procs: Vec::new(), starts: 0 };
-        for service in SERVICES {
-            topology.spawn(service).await;
+        for service in switchyard::Service::ALL {
+            topology.spawn(service.name()).await;
         }
         topology
     }
