@@ -82,6 +82,20 @@ impl Timers {
         Ok(())
     }
 
+    /// Schedules `timer_id` (owned by `key`) at `due_ms` unless it is due sooner already: for
+    /// "at the latest by" timers that many events schedule.
+    pub async fn schedule_no_later(
+        &self,
+        key: &str,
+        timer_id: &str,
+        due_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), ServiceError> {
+        let shard = self.shard_of(key).await?;
+        self.platform.store.schedule_timer_no_later(&shard, timer_id, due_ms, payload).await?;
+        Ok(())
+    }
+
     /// True when the timer existed.
     pub async fn cancel(&self, key: &str, timer_id: &str) -> Result<bool, ServiceError> {
         let shard = self.shard_of(key).await?;

@@ -277,6 +277,14 @@ async fn claims_stay_pending_until_announced(store: Store) {
         vec![(account.clone(), "p1".into(), 1), (account.clone(), "p2".into(), 1)],
         "oldest first, only those claimed at or before the cut-off"
     );
+    // One account's, with their claim times (what a skill's sweep reads); not another's.
+    let of = |v: Vec<(i64, Route)>| v.into_iter().map(|(at, r)| (at, r.conversation_id)).collect::<Vec<_>>();
+    assert_eq!(
+        of(store.unannounced_of(&account, 10).await.unwrap()),
+        [(1_000, "p1".into()), (1_001, "p2".into()), (1_002, "p3".into())]
+    );
+    assert_eq!(of(store.unannounced_of(&account, 1).await.unwrap()), [(1_000, "p1".into())]);
+    assert!(store.unannounced_of(&unique("acct"), 10).await.unwrap().is_empty());
     store.announced(&account, "p1", 1).await.unwrap();
     store.announced(&account, "p2", 7).await.unwrap(); // not the current version: stays
     assert_eq!(

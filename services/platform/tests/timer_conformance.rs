@@ -18,7 +18,32 @@ conformance!(
     timers_fire_when_due_once_per_lease,
     concurrent_pollers_hand_out_each_due_timer_once,
     the_earliest_timer_is_read_without_handing_it_out,
+    scheduling_no_later_only_ever_brings_a_timer_forward,
 );
+
+/// "At the latest by" timers (the router's skill sweep): scheduling never pushes one later,
+/// a leased one is brought forward (it fires again, its old lease no longer completes it).
+async fn scheduling_no_later_only_ever_brings_a_timer_forward(store: Store) {
+    let shard = unique("shard");
+    let p = |s: &str| Bytes::from(s.to_owned());
+    store.schedule_timer_no_later(&shard, "t", 500, p("first")).await.unwrap();
+    store.schedule_timer_no_later(&shard, "t", 900, p("later")).await.unwrap();
+    assert_eq!(store.earliest_timer(&shard).await.unwrap(), Some(500), "not pushed later");
+    store.schedule_timer_no_later(&shard, "t", 300, p("sooner")).await.unwrap();
+    assert_eq!(store.earliest_timer(&shard).await.unwrap(), Some(300));
+
+    let fired = store.due_timers(&shard, 300, 1_000, 10).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].payload, p("sooner"));
+    // Leased until 1_300: scheduling at 400 brings it forward, and the old lease's completion
+    // leaves it in place.
+    store.schedule_timer_no_later(&shard, "t", 400, p("again")).await.unwrap();
+    store.complete_timer(&shard, &fired[0]).await.unwrap();
+    let again = store.due_timers(&shard, 400, 1_000, 10).await.unwrap();
+    assert_eq!(again.iter().map(|t| t.payload.clone()).collect::<Vec<_>>(), [p("again")]);
+    store.complete_timer(&shard, &again[0]).await.unwrap();
+    assert_eq!(store.earliest_timer(&shard).await.unwrap(), None);
+}
 
 /// Durable timers: fire when due, earliest first; a handed-out timer is leased (not handed out
 /// again while the lease holds, handed out again after it, as when its poller died);

@@ -157,17 +157,25 @@ impl ActorHost {
     }
 }
 
+type Actors = HashMap<(String, String), (Addr<SkillQueue>, std::time::Instant)>;
+
 /// The skill actors of this replica, started on demand, with when each was last needed.
+/// Shared by the routing consumer and the sweep; the lock is held only to look up an address.
 pub struct Registry {
     engine: Arc<Engine>,
     arbiters: Vec<ArbiterHandle>,
     idle_timeout: std::time::Duration,
-    actors: HashMap<(String, String), (Addr<SkillQueue>, std::time::Instant)>,
+    actors: std::sync::Mutex<Actors>,
 }
 
 impl Registry {
     pub fn new(host: &ActorHost, engine: Arc<Engine>) -> Self {
-        Self { engine, arbiters: host.arbiters.clone(), idle_timeout: IDLE_ACTOR_TIMEOUT, actors: HashMap::new() }
+        Self {
+            engine,
+            arbiters: host.arbiters.clone(),
+            idle_timeout: IDLE_ACTOR_TIMEOUT,
+            actors: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// Actors idle this long with an empty queue stop ([`IDLE_ACTOR_TIMEOUT`] by default).
@@ -176,17 +184,23 @@ impl Registry {
         self
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Actors> {
+        // Nothing panics while holding it; recover the map rather than propagate.
+        self.actors.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn len(&self) -> usize {
-        self.actors.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.actors.is_empty()
+        self.lock().is_empty()
     }
 
-    fn actor(&mut self, account_id: &str, skill_id: &str) -> Addr<SkillQueue> {
+    fn actor(&self, account_id: &str, skill_id: &str) -> Addr<SkillQueue> {
         let key = (account_id.to_owned(), skill_id.to_owned());
-        if let Some((addr, used)) = self.actors.get_mut(&key) {
+        let mut actors = self.lock();
+        if let Some((addr, used)) = actors.get_mut(&key) {
             if addr.connected() {
                 *used = std::time::Instant::now();
                 return addr.clone();
@@ -202,42 +216,36 @@ impl Registry {
             passing: false,
             again: false,
         });
-        self.actors.insert(key, (addr.clone(), std::time::Instant::now()));
-        self.report();
+        actors.insert(key, (addr.clone(), std::time::Instant::now()));
+        report(&actors);
         addr
     }
 
-    fn report(&self) {
-        let service = crate::metrics::SERVICE;
-        metrics::gauge!(crate::metrics::SKILL_ACTORS, service.0 => service.1).set(self.actors.len() as f64);
-    }
-
-    pub async fn route(
-        &mut self,
-        account_id: &str,
-        cmd: RouteConversation,
-        event_id: String,
-    ) -> Result<(), ServiceError> {
+    pub async fn route(&self, account_id: &str, cmd: RouteConversation, event_id: String) -> Result<(), ServiceError> {
         let addr = self.actor(account_id, &cmd.skill_id);
         addr.send(Route { cmd, event_id })
             .await
             .map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
     }
 
-    pub async fn assign_pass(&mut self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
+    pub async fn assign_pass(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let addr = self.actor(account_id, skill_id);
         addr.send(AssignPass).await.map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
     }
 
     /// Stops the actors of skills this replica no longer owns, and those idle for
-    /// [`IDLE_ACTOR_TIMEOUT`] whose queue is empty (`active` says which skills have waiting
-    /// conversations). An actor stops once its last address is dropped.
-    pub fn retain(&mut self, mut owned: impl FnMut(&str, &str) -> bool, active: impl Fn(&str, &str) -> bool) {
-        self.actors.retain(|(account, skill), (_, used)| {
-            owned(account, skill) && (active(account, skill) || used.elapsed() < self.idle_timeout)
-        });
-        self.report();
+    /// [`IDLE_ACTOR_TIMEOUT`] (a skill with waiting conversations is not idle: its sweep runs a
+    /// pass every interval). An actor stops once its last address is dropped.
+    pub fn retain(&self, mut owned: impl FnMut(&str, &str) -> bool) {
+        let mut actors = self.lock();
+        actors.retain(|(account, skill), (_, used)| owned(account, skill) && used.elapsed() < self.idle_timeout);
+        report(&actors);
     }
+}
+
+fn report(actors: &Actors) {
+    let service = crate::metrics::SERVICE;
+    metrics::gauge!(crate::metrics::SKILL_ACTORS, service.0 => service.1).set(actors.len() as f64);
 }
 
 fn shard(key: &(String, String), n: usize) -> usize {
@@ -260,8 +268,8 @@ mod tests {
 
     use super::*;
 
-    /// Nothing grows with the skills ever routed: an actor idle past the timeout with an empty
-    /// queue stops; one whose skill has waiting conversations, or that worked recently, stays.
+    /// Nothing grows with the skills ever routed: an actor idle past the timeout stops; one
+    /// that worked recently (a skill with waiting conversations is swept every interval) stays.
     #[tokio::test]
     async fn idle_skill_actors_stop() {
         let host = ActorHost::start(1).unwrap();
@@ -272,21 +280,22 @@ mod tests {
             topics: Topics::with_prefix("t."),
             instance_id: "test".into(),
         };
-        let engine = Engine::new(platform, crate::RoutingRules::default());
-        let mut registry = Registry::new(&host, engine).with_idle_timeout(Duration::from_millis(50));
+        let engine = Engine::new(platform, crate::RoutingRules::default(), Duration::from_secs(2));
+        let registry = Registry::new(&host, engine).with_idle_timeout(Duration::from_millis(50));
         for skill in ["sales", "billing", "support"] {
             registry.assign_pass("acme", skill).await.unwrap();
         }
         assert_eq!(registry.len(), 3);
-        registry.retain(|_, _| true, |_, _| false);
+        registry.retain(|_, _| true);
         assert_eq!(registry.len(), 3, "worked just now");
         tokio::time::sleep(Duration::from_millis(80)).await;
         registry.assign_pass("acme", "support").await.unwrap();
-        registry.retain(|_, _| true, |_, skill| skill == "billing");
-        let mut kept: Vec<&str> = registry.actors.keys().map(|(_, s)| s.as_str()).collect();
+        registry.assign_pass("acme", "billing").await.unwrap();
+        registry.retain(|_, _| true);
+        let mut kept: Vec<String> = registry.lock().keys().map(|(_, s)| s.clone()).collect();
         kept.sort();
-        assert_eq!(kept, ["billing", "support"], "billing has waiting conversations, support just worked");
-        registry.retain(|_, skill| skill != "support", |_, _| true);
+        assert_eq!(kept, ["billing", "support"], "sales was idle past the timeout");
+        registry.retain(|_, skill| skill != "support");
         assert_eq!(registry.len(), 1, "a skill this replica no longer owns stops at once");
         host.stop();
     }

@@ -12,19 +12,27 @@ use switchyard_platform::store::{
 use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
 
 use crate::ranking;
+use crate::sweep::SweepTimers;
 use crate::RoutingRules;
 
 pub struct Engine {
     platform: Platform,
     rules: RoutingRules,
+    sweep: SweepTimers,
 }
 
 /// Bound on claims per pass, so one pass never holds a skill actor for long.
 const MAX_CLAIMS_PER_PASS: usize = 256;
 
 impl Engine {
-    pub fn new(platform: Platform, rules: RoutingRules) -> Arc<Self> {
-        Arc::new(Self { platform, rules })
+    /// `sweep_interval`: how soon a skill whose queue got an entry is swept at the latest.
+    pub fn new(platform: Platform, rules: RoutingRules, sweep_interval: std::time::Duration) -> Arc<Self> {
+        let sweep = SweepTimers::new(platform.clone(), sweep_interval);
+        Arc::new(Self { platform, rules, sweep })
+    }
+
+    pub fn sweep_timers(&self) -> &SweepTimers {
+        &self.sweep
     }
 
     fn weight(&self) -> Milli {
@@ -42,16 +50,22 @@ impl Engine {
         self.assign_skill(account_id, &cmd.skill_id).await.map(|_| ())
     }
 
-    /// The durable half of `route`: the conversation is queued (or requeued and announced).
-    /// Once this returns the command may be committed; the assignment pass can follow
-    /// separately (the skill actor coalesces passes, and the sweep covers a crash between).
+    /// The durable half of `route`: the conversation is queued (or requeued and announced),
+    /// and the skill's sweep timer set. Once this returns the command may be committed; the
+    /// assignment pass can follow separately (the skill actor coalesces passes, and the sweep
+    /// covers a crash between).
     pub async fn accept(&self, account_id: &str, cmd: &RouteConversation, _event_id: &str) -> Result<(), ServiceError> {
         let store = &self.platform.store;
         if cmd.avoid_agent_id.is_empty() {
             match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms).await? {
                 EnqueueOutcome::Queued => {
+                    self.sweep.schedule(account_id, &cmd.skill_id).await?;
                     metrics::counter!(crate::metrics::QUEUED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1)
                         .increment(1)
+                }
+                // A redelivery: the timer write may be what was lost.
+                EnqueueOutcome::Unchanged(RouteStatus::Queued) => {
+                    self.sweep.schedule(account_id, &cmd.skill_id).await?
                 }
                 EnqueueOutcome::Unchanged(RouteStatus::Assigned) => {
                     // Redelivered after the claim: make sure the assignment was announced.
@@ -88,6 +102,9 @@ impl Engine {
             now_ms: now,
         };
         let outcome = store.requeue(&requeue).await?;
+        if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::AlreadyRequeued) {
+            self.sweep.schedule(account_id, &cmd.skill_id).await?;
+        }
         match outcome {
             RequeueOutcome::Requeued => {
                 let reason = if cmd.reason.is_empty() { "requeued" } else { cmd.reason.as_str() };
@@ -227,25 +244,29 @@ impl Engine {
         Ok(assigned)
     }
 
-    /// Publishes assignments claimed more than `grace` ago whose event was never confirmed
-    /// (the claiming process died in between), for conversations whose skill `owns` says is
-    /// this replica's. Returns how many were published.
-    pub async fn reannounce(
+    /// Publishes the skill's assignments claimed more than `grace` ago whose event was never
+    /// confirmed (the claiming process died in between). Returns how many of the skill's
+    /// assignments are still unconfirmed (younger ones, or ones whose publish failed).
+    pub async fn reannounce_skill(
         &self,
+        account_id: &str,
+        skill_id: &str,
         grace: std::time::Duration,
-        owns: impl Fn(&str, &str) -> bool,
     ) -> Result<usize, ServiceError> {
         let cutoff = self.platform.clock.now_ms() - grace.as_millis() as i64;
-        let mut published = 0;
-        for (account, route) in self.platform.store.unannounced(cutoff, 1000).await? {
-            if owns(&account, &route.skill_id) {
-                tracing::info!(account_id = %account, conversation_id = %route.conversation_id, agent_id = %route.agent_id, "announcing an assignment left unannounced");
-                self.announce(&account, &route.conversation_id, &route.agent_id, &route.skill_id, route.version)
-                    .await?;
-                published += 1;
+        let mut pending = 0;
+        for (claimed_at, route) in self.platform.store.unannounced_of(account_id, 1000).await? {
+            if route.skill_id != skill_id {
+                continue;
             }
+            if claimed_at > cutoff {
+                pending += 1;
+                continue;
+            }
+            tracing::info!(account_id, conversation_id = %route.conversation_id, agent_id = %route.agent_id, "announcing an assignment left unannounced");
+            self.announce(account_id, &route.conversation_id, &route.agent_id, &route.skill_id, route.version).await?;
         }
-        Ok(published)
+        Ok(pending)
     }
 
     async fn claim(

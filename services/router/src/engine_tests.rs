@@ -2,118 +2,12 @@
 
 use std::time::Duration;
 
-use prost::Message as _;
-use switchyard_kit::Topics;
-use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation};
-use switchyard_platform::{Clock, ManualClock};
-use switchyard_proto::events::v1::Envelope;
+use switchyard_platform::store::{AgentState, NewConversation};
+use switchyard_platform::Clock;
 
 use super::*;
-
-struct World {
-    engine: Arc<Engine>,
-    store: Arc<MemoryStore>,
-    bus: Arc<MemoryBus>,
-    clock: ManualClock,
-    topics: Topics,
-}
-
-/// A fresh consumer group name per read, so every read sees everything.
-fn next_group_number() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-async fn world() -> World {
-    let store = Arc::new(MemoryStore::new());
-    let bus = Arc::new(MemoryBus::new());
-    let clock = ManualClock::new(1_700_000_000_000);
-    let topics = Topics::with_prefix("t.");
-    bus.ensure_topics(&topics.all(), 4).await.unwrap();
-    let platform = Platform {
-        bus: bus.clone(),
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        topics: topics.clone(),
-        instance_id: "test".into(),
-    };
-    World { engine: Engine::new(platform, RoutingRules::default()), store, bus, clock, topics }
-}
-
-impl World {
-    async fn agent(&self, id: &str, skills: &[&str], max: u32, state: AgentState) {
-        let spec = AgentSpec {
-            agent_id: id.into(),
-            skill_ids: skills.iter().map(|s| s.to_string()).collect(),
-            max_conversations: max,
-            bot: false,
-        };
-        self.store.create_agent("acme", &spec).await.unwrap();
-        let session = AgentSession { logged_in: true, state, away_reason: String::new() };
-        self.store.set_agent_session("acme", id, &session, self.clock.now_ms()).await.unwrap();
-    }
-
-    /// Opens a conversation and routes it, `waited` before now.
-    async fn conversation(&self, id: &str, skill: &str) {
-        let now = self.clock.now_ms();
-        let new = NewConversation {
-            conversation_id: id.into(),
-            consumer_id: format!("consumer-{id}"),
-            channel: 1,
-            skill_id: skill.into(),
-            language: String::new(),
-            partner_message_id: String::new(),
-            opened_at_ms: now,
-        };
-        self.store.open_conversation("acme", &new).await.unwrap();
-        let cmd = RouteConversation {
-            conversation_id: id.into(),
-            skill_id: skill.into(),
-            queued_at_ms: now,
-            avoid_agent_id: String::new(),
-            ..Default::default()
-        };
-        self.engine.route("acme", &cmd, &format!("route:{id}")).await.unwrap();
-        self.clock.advance(Duration::from_secs(1));
-    }
-
-    /// (conversation, agent) of every assignment event published so far.
-    async fn assignments(&self) -> Vec<(String, String)> {
-        self.published(|body| match body {
-            Body::ConversationAssigned(a) => Some((a.conversation_id, a.agent_id)),
-            _ => None,
-        })
-        .await
-    }
-
-    /// (conversation, agent) of every unassignment event published so far.
-    async fn unassignments(&self) -> Vec<(String, String)> {
-        self.published(|body| match body {
-            Body::ConversationUnassigned(u) => Some((u.conversation_id, u.agent_id)),
-            _ => None,
-        })
-        .await
-    }
-
-    /// What `pick` takes from every event on the assignments topic so far.
-    async fn published(&self, pick: impl Fn(Body) -> Option<(String, String)>) -> Vec<(String, String)> {
-        let group = format!("g{}", next_group_number());
-        let mut sub = self
-            .bus
-            .subscribe(&group, std::slice::from_ref(&self.topics.assignments), StartFrom::Earliest)
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-            if let Some(picked) = Envelope::decode(d.payload.as_ref()).unwrap().body.and_then(&pick) {
-                out.push(picked);
-            }
-        }
-        out
-    }
-}
+use crate::testing::*;
 
 #[tokio::test]
 async fn conversations_wait_until_an_agent_is_online_then_go_oldest_first() {
@@ -241,14 +135,18 @@ async fn a_claim_whose_event_was_lost_is_announced_by_the_sweep() {
     };
     assert_eq!(w.store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
     assert!(w.assignments().await.is_empty());
-    let all = |_: &str, _: &str| true;
-    // Not yet past the grace period: the claimer may still be publishing.
-    assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
+    let grace = Duration::from_secs(6);
+    // Not yet past the grace period: the claimer may still be publishing; still pending.
+    assert_eq!(w.engine.reannounce_skill("acme", "sales", grace).await.unwrap(), 1);
+    assert!(w.assignments().await.is_empty());
+    // Another skill's sweep leaves it alone.
+    assert_eq!(w.engine.reannounce_skill("acme", "billing", grace).await.unwrap(), 0);
     w.clock.advance(Duration::from_secs(7));
-    assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 1);
+    assert_eq!(w.engine.reannounce_skill("acme", "sales", grace).await.unwrap(), 0);
     assert_eq!(w.assignments().await, vec![("c1".to_owned(), "a".to_owned())]);
     // Confirmed: not published again.
-    assert_eq!(w.engine.reannounce(Duration::from_secs(6), all).await.unwrap(), 0);
+    assert_eq!(w.engine.reannounce_skill("acme", "sales", grace).await.unwrap(), 0);
+    assert_eq!(w.assignments().await.len(), 1);
 }
 
 fn back_to_queue(w: &World, agent: &str, version: u64) -> RouteConversation {

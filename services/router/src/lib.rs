@@ -6,7 +6,8 @@
 //! - `agents` topic (group `router.agents`): when capacity reports an agent with room, the
 //!   longest-waiting conversation of the agent's skills goes to it at once.
 //! - Every `assign_interval` (domain R6.7) each owned skill with a non-empty queue gets a
-//!   pass, so nothing waits on a lost event and a new owner picks up after a rebalance.
+//!   pass, so nothing waits on a lost event and a new owner picks up after a rebalance: the
+//!   [`sweep`], beside the consumer, on durable timers of the owned partitions.
 //!
 //! Correctness does not depend on there being one owner: every assignment is the store's
 //! atomic claim, so two replicas racing during a rebalance cannot double-assign.
@@ -16,8 +17,10 @@ pub mod admin;
 pub mod engine;
 pub mod metrics;
 pub mod ranking;
+pub mod sweep;
+#[cfg(test)]
+mod testing;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +28,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchyard_kit::consumer::{ConsumerSpec, Handler, Mode};
 use switchyard_kit::runner::{ServiceSpec, Worker};
-use switchyard_kit::{config::keys, consumer, Listeners, Platform, ServiceError, Shutdown};
-use switchyard_platform::bus::{partition_for, Delivery, StartFrom};
+use switchyard_kit::{consumer, Listeners, Platform, ServiceError, Shutdown};
+use switchyard_platform::bus::{Delivery, StartFrom};
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 
 use crate::actors::{ActorHost, Registry};
 use crate::engine::Engine;
+use crate::sweep::{Ownership, Sweep};
 
 /// Router configuration (`[router]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,8 +110,8 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
     switchyard_kit::ops::prometheus();
     metrics::describe();
     let host = ActorHost::start(config.actor_threads)?;
-    let engine = Engine::new(platform.clone(), config.rules.clone());
-    let registry = Registry::new(&host, engine.clone());
+    let engine = Engine::new(platform.clone(), config.rules.clone(), config.assign_interval);
+    let registry = Arc::new(Registry::new(&host, engine.clone()));
     let routes = tonic::service::Routes::new(
         switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServiceServer::new(admin::Admin {
             platform: platform.clone(),
@@ -121,13 +125,9 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
     };
     let p = platform.clone();
     let result = switchyard_kit::runner::run(spec, &platform, listeners, shutdown, move |readiness, stop| {
-        let routing = RoutingHandler {
-            platform: p.clone(),
-            registry,
-            engine: engine.clone(),
-            partitions: None,
-            announce_grace: config.assign_interval * 3,
-        };
+        let (ownership, owned) = tokio::sync::watch::channel(Ownership::default());
+        let sweep = Sweep::new(p.clone(), engine.clone(), registry.clone(), owned, config.assign_interval);
+        let routing = RoutingHandler { platform: p.clone(), registry, engine: engine.clone(), ownership };
         let routing_spec = ConsumerSpec {
             service: "router",
             group: "router".into(),
@@ -150,10 +150,11 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             progress: Default::default(),
         };
         let (r_flag, a_flag) = (readiness.flag("consumer router"), readiness.flag("consumer router.agents"));
-        let (p1, p2, s1, s2) = (p.clone(), p.clone(), stop.clone(), stop);
+        let (p1, p2, s1, s2, s3) = (p.clone(), p.clone(), stop.clone(), stop.clone(), stop);
         let w1: Worker = Box::pin(async move { consumer::run(&*p1.bus, routing_spec, r_flag, s1, routing).await });
         let w2: Worker = Box::pin(async move { consumer::run(&*p2.bus, agents_spec, a_flag, s2, agents).await });
-        vec![("routing-consumer", w1), ("agents-consumer", w2)]
+        let w3: Worker = Box::pin(sweep.run(s3));
+        vec![("routing-consumer", w1), ("agents-consumer", w2), ("routing-sweep", w3)]
     })
     .await;
     host.stop();
@@ -162,11 +163,10 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
 
 struct RoutingHandler {
     platform: Platform,
-    registry: Registry,
+    registry: Arc<Registry>,
     engine: Arc<Engine>,
-    partitions: Option<i32>,
-    /// How old an unconfirmed claim must be before this replica publishes it again.
-    announce_grace: Duration,
+    /// Tells the sweep which partitions this replica owns.
+    ownership: tokio::sync::watch::Sender<Ownership>,
 }
 
 #[async_trait]
@@ -178,44 +178,32 @@ impl Handler for RoutingHandler {
         }
     }
 
-    /// The periodic pass over owned skills with waiting conversations.
+    /// Hands the owned partitions to the sweep and stops the actors of skills no longer owned.
     async fn tick(&mut self, assignment: &[(String, i32)]) {
         let topic = &self.platform.topics.routing;
-        let owned: HashSet<i32> = assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
-        if owned.is_empty() {
-            self.registry.retain(|_, _| false, |_, _| false);
-            return;
-        }
-        let partitions = match self.partitions {
-            Some(n) => n,
-            None => match self.platform.bus.partition_count(topic).await {
-                Ok(n) => *self.partitions.insert(n),
+        let owned = assignment.iter().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
+        let known = self.ownership.borrow().partitions;
+        let partitions = match known {
+            0 => match self.platform.bus.partition_count(topic).await {
+                Ok(n) => n,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read routing partition count");
                     return;
                 }
             },
+            n => n,
         };
-        let owns =
-            |account: &str, skill: &str| owned.contains(&partition_for(&keys::skill(account, skill), partitions));
-        let active = match self.platform.store.active_skills().await {
-            Ok(active) => active,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot list active skills");
-                return;
-            }
-        };
-        let waiting: HashSet<(&str, &str)> = active.iter().map(|(a, s)| (a.as_str(), s.as_str())).collect();
-        self.registry.retain(owns, |account, skill| waiting.contains(&(account, skill)));
-        for (account, skill) in active.iter().filter(|(a, s)| owns(a, s)) {
-            if let Err(err) = self.registry.assign_pass(account, skill).await {
-                tracing::warn!(account_id = %account, skill_id = %skill, error = %err, "assignment pass failed");
-            }
-        }
-        // Claims older than a few passes whose event was never confirmed: their claimer died.
-        if let Err(err) = self.engine.reannounce(self.announce_grace, owns).await {
-            tracing::warn!(error = %err, "re-announcing assignments failed");
-        }
+        let ownership = Ownership { partitions, owned };
+        self.registry.retain(|account, skill| ownership.owns(account, skill));
+        self.ownership.send_if_modified(|current| {
+            let changed = *current != ownership;
+            *current = ownership;
+            changed
+        });
+    }
+
+    async fn stranded(&mut self, assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
+        self.engine.sweep_timers().stranded(assignment, older_than).await
     }
 }
 

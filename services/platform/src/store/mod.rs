@@ -178,6 +178,9 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// `claimed_before_ms`, oldest first, as (account, route). Routes that are no longer
     /// assigned leave the pending set as a side effect.
     async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError>;
+    /// The same for one account, whatever their claim time, as (claimed at, route): what a
+    /// skill's sweep reads (it costs what the account has pending, not what every account has).
+    async fn unannounced_of(&self, account_id: &str, limit: usize) -> Result<Vec<(i64, Route)>, StoreError>;
     /// Confirms that assignment `version` of the conversation was announced; a newer claim
     /// stays pending.
     async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError>;
@@ -210,6 +213,16 @@ pub trait RoutingStore: Send + Sync + 'static {
 pub trait TimerStore: Send + Sync + 'static {
     /// Schedules `timer_id` in `shard` at `due_ms`; scheduling an existing id moves it.
     async fn schedule_timer(&self, shard: &str, timer_id: &str, due_ms: i64, payload: Bytes) -> Result<(), StoreError>;
+    /// Schedules `timer_id` in `shard` at `due_ms` unless it is already due at or before then
+    /// (a handed-out timer: its lease ends at or before then). For "at the latest by" timers
+    /// that many writers schedule: none of them pushes it later.
+    async fn schedule_timer_no_later(
+        &self,
+        shard: &str,
+        timer_id: &str,
+        due_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), StoreError>;
     /// True when the timer existed.
     async fn cancel_timer(&self, shard: &str, timer_id: &str) -> Result<bool, StoreError>;
     /// Up to `limit` timers of `shard` due at `now_ms`, earliest first, each leased for

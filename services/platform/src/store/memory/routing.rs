@@ -187,6 +187,27 @@ impl RoutingStore for MemoryStore {
         Ok(out)
     }
 
+    async fn unannounced_of(&self, account_id: &str, limit: usize) -> Result<Vec<(i64, Route)>, StoreError> {
+        let mut s = self.lock();
+        let mut pending: Vec<(i64, (String, String))> =
+            s.unannounced.iter().filter(|((a, _), _)| a == account_id).map(|(k, at)| (*at, k.clone())).collect();
+        pending.sort();
+        let mut out = Vec::new();
+        for (at, key) in pending {
+            match s.routes.get(&key) {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((at, route.clone()));
+                    }
+                }
+                _ => {
+                    s.unannounced.remove(&key);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
         let mut s = self.lock();
         let key = k(account_id, conversation_id);

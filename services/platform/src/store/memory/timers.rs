@@ -40,6 +40,21 @@ impl TimerStore for MemoryStore {
         Ok(())
     }
 
+    async fn schedule_timer_no_later(
+        &self,
+        shard: &str,
+        timer_id: &str,
+        due_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let timers = s.timers.entry(shard.to_owned()).or_default();
+        if timers.by_id.get(timer_id).is_none_or(|(at, _)| *at > due_ms) {
+            timers.set(timer_id, due_ms, payload);
+        }
+        Ok(())
+    }
+
     async fn cancel_timer(&self, shard: &str, timer_id: &str) -> Result<bool, StoreError> {
         let mut s = self.lock();
         let Some(timers) = s.timers.get_mut(shard) else { return Ok(false) };

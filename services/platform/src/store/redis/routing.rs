@@ -75,6 +75,43 @@ impl AgentStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// The account's assignments pending announcement claimed at or before `claimed_before_ms`,
+    /// oldest first; routes no longer assigned leave the set.
+    async fn pending_claims(
+        &self,
+        account: &str,
+        claimed_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Route)>, StoreError> {
+        let reply = self
+            .query(
+                ::redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.akey(account, "unannounced"))
+                    .arg("-inf")
+                    .arg(claimed_before_ms)
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await?;
+        let mut items = array(reply, "unannounced")?.into_iter();
+        let mut out = Vec::new();
+        while let Some(member) = items.next() {
+            let conversation = string(member, "unannounced member")?;
+            let at = integral_score(&string(next(&mut items, "unannounced")?, "unannounced score")?)?;
+            match self.route(account, &conversation).await? {
+                Some(route) if route.status == RouteStatus::Assigned => out.push((at, route)),
+                // No longer assigned: drop it, unless a newer claim came in meanwhile.
+                Some(route) => self.announced(account, &conversation, route.version).await?,
+                None => self.announced(account, &conversation, 0).await?,
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl RoutingStore for RedisStore {
     async fn create_account(&self, account_id: &str, name: &str) -> Result<bool, StoreError> {
@@ -176,42 +213,18 @@ impl RoutingStore for RedisStore {
             .into_iter()
             .map(|a| string(a, "active account"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut due: Vec<(i64, String, String)> = Vec::new();
+        let mut due: Vec<(i64, String, Route)> = Vec::new();
         for account in &accounts {
-            let reply = self
-                .query(
-                    ::redis::cmd("ZRANGEBYSCORE")
-                        .arg(self.akey(account, "unannounced"))
-                        .arg("-inf")
-                        .arg(claimed_before_ms)
-                        .arg("WITHSCORES")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(limit),
-                )
-                .await?;
-            let mut items = array(reply, "unannounced")?.into_iter();
-            while let Some(member) = items.next() {
-                let conversation = string(member, "unannounced member")?;
-                let score = integral_score(&string(next(&mut items, "unannounced")?, "unannounced score")?)?;
-                due.push((score, account.clone(), conversation));
+            for (at, route) in self.pending_claims(account, claimed_before_ms, limit).await? {
+                due.push((at, account.clone(), route));
             }
         }
-        due.sort();
-        let mut out = Vec::new();
-        for (_, account, conversation) in due {
-            match self.route(&account, &conversation).await? {
-                Some(route) if route.status == RouteStatus::Assigned => {
-                    if out.len() < limit {
-                        out.push((account, route));
-                    }
-                }
-                // No longer assigned: drop it, unless a newer claim came in meanwhile.
-                Some(route) => self.announced(&account, &conversation, route.version).await?,
-                None => self.announced(&account, &conversation, 0).await?,
-            }
-        }
-        Ok(out)
+        due.sort_by(|a, b| (a.0, &a.1, &a.2.conversation_id).cmp(&(b.0, &b.1, &b.2.conversation_id)));
+        Ok(due.into_iter().take(limit).map(|(_, account, route)| (account, route)).collect())
+    }
+
+    async fn unannounced_of(&self, account_id: &str, limit: usize) -> Result<Vec<(i64, Route)>, StoreError> {
+        self.pending_claims(account_id, i64::MAX, limit).await
     }
 
     async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {

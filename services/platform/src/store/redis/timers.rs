@@ -15,7 +15,20 @@ impl TimerStore for RedisStore {
     async fn schedule_timer(&self, shard: &str, timer_id: &str, due_ms: i64, payload: Bytes) -> Result<(), StoreError> {
         let (due, data) = self.timer_keys(shard);
         let mut inv = self.scripts.timer_schedule.prepare_invoke();
-        inv.key(due).key(data).arg(timer_id).arg(due_ms).arg(payload.as_ref());
+        inv.key(due).key(data).arg(timer_id).arg(due_ms).arg(payload.as_ref()).arg("0");
+        self.run(&inv).await.map(|_| ())
+    }
+
+    async fn schedule_timer_no_later(
+        &self,
+        shard: &str,
+        timer_id: &str,
+        due_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), StoreError> {
+        let (due, data) = self.timer_keys(shard);
+        let mut inv = self.scripts.timer_schedule.prepare_invoke();
+        inv.key(due).key(data).arg(timer_id).arg(due_ms).arg(payload.as_ref()).arg("1");
         self.run(&inv).await.map(|_| ())
     }
 

@@ -1,0 +1,170 @@
+//! The sweep on the durable timers, with a controlled clock (R6.7: a pass every interval while
+//! conversations wait; a lost assignment event is published again).
+
+#![allow(clippy::unwrap_used)]
+
+use switchyard_platform::store::prelude::*;
+use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, NewConversation, ONE};
+use switchyard_platform::Clock;
+use switchyard_proto::events::v1::RouteConversation;
+
+use super::*;
+use crate::actors::ActorHost;
+use crate::testing::*;
+
+struct Swept {
+    w: World,
+    sweep: Sweep,
+    ownership: watch::Sender<Ownership>,
+    _host: ActorHost,
+}
+
+async fn swept() -> Swept {
+    let w = world().await;
+    let host = ActorHost::start(1).unwrap();
+    let registry = Arc::new(Registry::new(&host, w.engine.clone()));
+    let (ownership, owned) = watch::channel(Ownership::default());
+    let sweep = Sweep::new(w.platform.clone(), w.engine.clone(), registry, owned, SWEEP_INTERVAL);
+    Swept { w, sweep, ownership, _host: host }
+}
+
+impl Swept {
+    fn own(&self, partitions: &[i32]) {
+        let _ = self.ownership.send(Ownership { partitions: 4, owned: partitions.iter().copied().collect() });
+    }
+
+    fn partition_of(&self, skill: &str) -> i32 {
+        partition_for(&keys::skill("acme", skill), 4)
+    }
+
+    /// Opens a conversation and has the router accept its route command, with no pass (as when
+    /// the router died right after committing it).
+    async fn accepted(&self, id: &str, skill: &str) {
+        self.open(id, skill).await;
+        let cmd = RouteConversation { conversation_id: id.into(), skill_id: skill.into(), ..Default::default() };
+        self.w.engine.accept("acme", &cmd, id).await.unwrap();
+    }
+
+    async fn open(&self, id: &str, skill: &str) {
+        let new = NewConversation {
+            conversation_id: id.into(),
+            consumer_id: format!("consumer-{id}"),
+            channel: 1,
+            skill_id: skill.into(),
+            language: String::new(),
+            partner_message_id: String::new(),
+            opened_at_ms: self.w.clock.now_ms(),
+        };
+        self.w.store.open_conversation("acme", &new).await.unwrap();
+    }
+
+    async fn timer_of(&self, skill: &str) -> Option<i64> {
+        let shard = format!("{FAMILY}.{}", self.partition_of(skill));
+        self.w.store.earliest_timer(&shard).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_whose_pass_never_ran_is_assigned_by_the_sweep_within_an_interval_r6_7() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    s.w.agent("alice", &["sales"], 2, AgentState::Offline).await;
+    s.accepted("c1", "sales").await;
+    let due = s.w.clock.now_ms() + SWEEP_INTERVAL.as_millis() as i64;
+    assert_eq!(s.timer_of("sales").await, Some(due), "the accepted command set the skill's timer");
+
+    // Nobody is online: each sweep passes, the queue stays, the timer comes back.
+    s.sweep.once().await; // looks up the newly owned partitions (due now)
+    s.w.clock.advance(SWEEP_INTERVAL);
+    assert_eq!(s.sweep.once().await, 1);
+    assert!(s.w.assignments().await.is_empty());
+    assert!(s.timer_of("sales").await.is_some(), "still waiting: swept again");
+
+    // Alice comes online and no event says so (lost): the next sweep gives her c1.
+    s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
+    assert_eq!(s.sweep.once().await, 0, "not due before the interval");
+    s.w.clock.advance(SWEEP_INTERVAL);
+    assert_eq!(s.sweep.once().await, 1);
+    assert_eq!(s.w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
+    assert_eq!(s.timer_of("sales").await, None, "nothing waits: no timer");
+}
+
+#[tokio::test]
+async fn a_replica_sweeps_only_the_skills_of_the_partitions_it_owns() {
+    let mut s = swept().await;
+    let (mine, theirs) = ["sales", "support", "billing", "returns", "vip"]
+        .iter()
+        .map(|skill| (*skill, s.partition_of(skill)))
+        .fold((None, None), |(m, t), (skill, p)| match (m, t) {
+            (None, _) => (Some((skill, p)), t),
+            (Some((_, mp)), None) if p != mp => (m, Some((skill, p))),
+            _ => (m, t),
+        });
+    let ((mine, my_partition), (theirs, _)) = (mine.unwrap(), theirs.unwrap());
+    s.w.agent("alice", &[mine, theirs], 5, AgentState::Online).await;
+    s.accepted("c-mine", mine).await;
+    s.accepted("c-theirs", theirs).await;
+    s.own(&[my_partition]);
+    s.w.clock.advance(SWEEP_INTERVAL);
+    s.sweep.once().await;
+    assert_eq!(s.w.assignments().await, vec![("c-mine".to_owned(), "alice".to_owned())]);
+    assert_eq!(s.w.store.queue_depth("acme", theirs).await.unwrap(), 1, "another replica's skill");
+}
+
+/// The cost of a sweep follows the owned timers: a queue that has no timer (written before the
+/// timers existed) is not found by reading every account at every sweep, but once, when its
+/// partition is gained.
+#[tokio::test]
+async fn a_queue_without_a_timer_is_found_when_its_partition_is_gained_not_at_every_sweep() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    s.sweep.once().await;
+    s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
+    s.open("old", "sales").await;
+    s.w.store.enqueue("acme", "old", "sales", s.w.clock.now_ms()).await.unwrap();
+    for _ in 0..3 {
+        s.w.clock.advance(SWEEP_INTERVAL);
+        assert_eq!(s.sweep.once().await, 0);
+    }
+    assert!(s.w.assignments().await.is_empty());
+
+    // The partition moves away and comes back (a rebalance): looked up, then swept.
+    let partition = s.partition_of("sales");
+    s.own(&[(partition + 1) % 4]);
+    s.sweep.once().await;
+    s.own(&[0, 1, 2, 3]);
+    s.sweep.once().await;
+    assert_eq!(s.w.assignments().await, vec![("old".to_owned(), "alice".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_assignment_whose_event_was_lost_is_published_by_its_skills_sweep() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    s.sweep.once().await;
+    s.accepted("c1", "sales").await;
+    s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
+    // A claim whose claimer died before publishing (the store call alone).
+    let claim = Claim {
+        account_id: "acme".into(),
+        conversation_id: "c1".into(),
+        skill_id: "sales".into(),
+        agent_id: "alice".into(),
+        weight: ONE,
+        headroom: 0,
+        now_ms: s.w.clock.now_ms(),
+    };
+    assert!(matches!(s.w.store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    // Within the grace (3 intervals) it may still be published by its claimer: kept pending,
+    // the timer comes back although the queue is empty.
+    s.w.clock.advance(SWEEP_INTERVAL);
+    assert_eq!(s.sweep.once().await, 1);
+    assert!(s.w.assignments().await.is_empty());
+    assert!(s.timer_of("sales").await.is_some());
+    for _ in 0..3 {
+        s.w.clock.advance(SWEEP_INTERVAL);
+        s.sweep.once().await;
+    }
+    assert_eq!(s.w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
+    assert_eq!(s.timer_of("sales").await, None);
+}
