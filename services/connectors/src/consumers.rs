@@ -226,7 +226,10 @@ mod tests {
         assigned_conversation(&store).await;
         let edge = edge(store.clone());
         edge.platform.bus.ensure_topics(std::slice::from_ref(&edge.platform.topics.conversations), 1).await.unwrap();
-        let agents = crate::agent::Agents { edge: edge.clone(), shutdown: switchyard_kit::Shutdown::new() };
+        let agents = crate::agent::Agents {
+            desk: crate::desk::Desk { edge: edge.clone() },
+            shutdown: switchyard_kit::Shutdown::new(),
+        };
         let reply = SendMessageRequest {
             account_id: "acme".into(),
             agent_id: "a".into(),
@@ -256,7 +259,10 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         assigned_conversation(&store).await;
         let edge = edge(store);
-        let agents = crate::agent::Agents { edge: edge.clone(), shutdown: switchyard_kit::Shutdown::new() };
+        let agents = crate::agent::Agents {
+            desk: crate::desk::Desk { edge: edge.clone() },
+            shutdown: switchyard_kit::Shutdown::new(),
+        };
         let subscribe = || {
             tonic::Request::new(switchyard_proto::agent::v1::SubscribeRequest {
                 account_id: "acme".into(),

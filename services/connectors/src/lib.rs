@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod consumers;
+pub mod desk;
 pub mod edge;
 pub mod hub;
 pub mod partner;
@@ -125,7 +126,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
         }),
     )
     .add_service(switchyard_proto::agent::v1::agent_service_server::AgentServiceServer::new(agent::Agents {
-        edge: edge.clone(),
+        desk: desk::Desk { edge: edge.clone() },
         shutdown: streams_stop,
     }));
     let spec = ServiceSpec {

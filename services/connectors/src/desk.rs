@@ -1,0 +1,264 @@
+//! The agent desk: what an agent may do, and the rules of who may do it, with no gRPC in
+//! sight (the AgentService handlers validate the request and call this). Session changes
+//! (login, logout, state) are written to the agent's record here, the one truth of "logged
+//! in", then announced on the `agents` topic; an agent acts only on conversations assigned to
+//! it; a return to a queue is a command to the target skill's router.
+
+use switchyard_kit::validate::UNASSIGNED_SKILL;
+use switchyard_kit::{config::keys, envelope, validate, ServiceError};
+use switchyard_platform::store::{
+    AgentSession, ConversationRecord, ConversationStatus, QueueReason, Route, RouteStatus, StoredMessage,
+};
+use switchyard_proto::common::v1::{AgentState, Party};
+use switchyard_proto::events::v1::{envelope::Body, AgentSessionChanged, RouteConversation};
+
+use crate::edge::Edge;
+
+pub struct Desk {
+    pub edge: Edge,
+}
+
+/// One page of a transcript and what follows it.
+pub struct TranscriptPage {
+    pub messages: Vec<StoredMessage>,
+    /// The `after_sequence` of the next page; 0 when this is the last.
+    pub next_after_sequence: u64,
+    pub transcript_length: u64,
+}
+
+impl Desk {
+    pub async fn login(&self, account_id: &str, agent_id: &str, initial: AgentState) -> Result<(), ServiceError> {
+        self.require_agent(account_id, agent_id).await?;
+        let initial = if initial == AgentState::Unspecified { AgentState::Offline } else { initial };
+        self.change_session(account_id, agent_id, true, initial, String::new()).await
+    }
+
+    /// Idempotent: logging out a logged-out agent (or retrying a logout whose announcement
+    /// failed) writes and announces the same again.
+    pub async fn logout(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        self.require_agent(account_id, agent_id).await?;
+        self.change_session(account_id, agent_id, false, AgentState::Offline, String::new()).await
+    }
+
+    pub async fn set_state(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        state: AgentState,
+        away_reason: String,
+    ) -> Result<(), ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        self.change_session(account_id, agent_id, true, state, away_reason).await
+    }
+
+    /// The agent's first message of an assignment follows "agent joined" on the partner's
+    /// stream.
+    pub async fn send_message(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        text: String,
+    ) -> Result<StoredMessage, ServiceError> {
+        let (record, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
+        self.edge.announce_joined(account_id, &record, agent_id, route.version).await?;
+        let message = self.edge.party_message(Party::Agent, agent_id, text);
+        self.edge.append_and_publish(account_id, &record, message).await
+    }
+
+    pub async fn close(&self, account_id: &str, agent_id: &str, conversation_id: &str) -> Result<(), ServiceError> {
+        let record = self.require_closable(account_id, agent_id, conversation_id).await?;
+        self.edge.close(account_id, &record, Party::Agent).await
+    }
+
+    pub async fn transcript(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        after_sequence: u64,
+        page_size: usize,
+    ) -> Result<TranscriptPage, ServiceError> {
+        self.require_assigned(account_id, agent_id, conversation_id).await?;
+        let store = &self.edge.platform.store;
+        // One more than asked tells whether another page follows.
+        let mut messages = store.transcript_page(account_id, conversation_id, after_sequence, page_size + 1).await?;
+        let more = messages.len() > page_size;
+        messages.truncate(page_size);
+        let (_, transcript_length) = store.transcript_tail(account_id, conversation_id, 0).await?;
+        let next_after_sequence = if more { messages.last().map_or(0, |m| m.sequence) } else { 0 };
+        Ok(TranscriptPage { messages, next_after_sequence, transcript_length })
+    }
+
+    /// R12.1: back to the queue of the skill it was assigned from.
+    pub async fn back_to_queue(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<(), ServiceError> {
+        let (_, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
+        let skill = if route.skill_id.is_empty() { UNASSIGNED_SKILL.to_owned() } else { route.skill_id.clone() };
+        self.requeue(account_id, &route, &skill, QueueReason::BackToQueue).await
+    }
+
+    /// R12.2: to the queue of an existing skill (or the unassigned skill).
+    pub async fn transfer_to_skill(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+    ) -> Result<(), ServiceError> {
+        let (_, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
+        if skill_id != UNASSIGNED_SKILL && !self.edge.platform.store.skill_exists(account_id, skill_id).await? {
+            return Err(ServiceError::not_found(format!("skill {skill_id}")));
+        }
+        self.requeue(account_id, &route, skill_id, QueueReason::Transfer).await
+    }
+
+    /// The agent must be logged in to offer-related calls, which auto-accept mode (R6.5)
+    /// answers as gone.
+    pub async fn offer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<(), ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        Err(ServiceError::not_found(format!("offer {offer_id}")))
+    }
+
+    async fn require_agent(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        validate::id("account_id", account_id)?;
+        validate::id("agent_id", agent_id)?;
+        if self.edge.platform.store.get_agent(account_id, agent_id).await?.is_none() {
+            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn require_session(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+        validate::id("account_id", account_id)?;
+        validate::id("agent_id", agent_id)?;
+        match self.edge.platform.store.get_agent(account_id, agent_id).await? {
+            None => Err(ServiceError::not_found(format!("agent {agent_id}"))),
+            Some(agent) if !agent.logged_in => {
+                Err(ServiceError::precondition(format!("agent {agent_id} is not logged in")))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The conversation must be open and assigned to this agent; returns it and its route.
+    async fn require_assigned(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<(ConversationRecord, Route), ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        let record = self.edge.open_conversation(account_id, conversation_id).await?;
+        match self.edge.assignment(account_id, conversation_id).await? {
+            Some(route) if route.agent_id == agent_id => Ok((record, route)),
+            _ => Err(ServiceError::precondition(format!(
+                "conversation {conversation_id} is not assigned to agent {agent_id}"
+            ))),
+        }
+    }
+
+    /// A conversation the agent may close: assigned to it, or already closed while it held it.
+    /// A close is idempotent: a retry whose first attempt closed the conversation but lost its
+    /// answer (or its event, to a broker or Redis outage) succeeds and publishes the close
+    /// again, so that the agent's slot is released.
+    async fn require_closable(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<ConversationRecord, ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        let record = self.edge.conversation(account_id, conversation_id).await?;
+        let route = self.edge.platform.store.route(account_id, conversation_id).await?;
+        let held = route
+            .is_some_and(|r| r.agent_id == agent_id && matches!(r.status, RouteStatus::Assigned | RouteStatus::Closed));
+        match (held, record.status) {
+            (true, _) => Ok(record),
+            (false, ConversationStatus::Closed) => {
+                Err(ServiceError::precondition(format!("conversation {conversation_id} is closed")))
+            }
+            (false, _) => Err(ServiceError::precondition(format!(
+                "conversation {conversation_id} is not assigned to agent {agent_id}"
+            ))),
+        }
+    }
+
+    /// Writes the session to the agent's record, then announces it. A failed announcement
+    /// fails the call, and its retry writes and announces again (both are idempotent).
+    async fn change_session(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        logged_in: bool,
+        state: AgentState,
+        away_reason: String,
+    ) -> Result<(), ServiceError> {
+        let session = AgentSession {
+            logged_in,
+            state: crate_state(state),
+            away_reason: if state == AgentState::Away { away_reason.clone() } else { String::new() },
+        };
+        let now = self.edge.platform.clock.now_ms();
+        if !self.edge.platform.store.set_agent_session(account_id, agent_id, &session, now).await? {
+            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+        }
+        let body = Body::AgentSessionChanged(AgentSessionChanged {
+            agent_id: agent_id.to_owned(),
+            logged_in,
+            state: state as i32,
+            away_reason,
+        });
+        let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
+        envelope::publish(
+            &*self.edge.platform.bus,
+            &self.edge.platform.topics.agents,
+            keys::agent(account_id, agent_id),
+            &env,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Asks the target skill's router to return the conversation from this assignment to a
+    /// queue; the version makes a redelivered command recognisable.
+    async fn requeue(
+        &self,
+        account_id: &str,
+        route: &Route,
+        skill_id: &str,
+        reason: QueueReason,
+    ) -> Result<(), ServiceError> {
+        let body = Body::RouteConversation(RouteConversation {
+            conversation_id: route.conversation_id.clone(),
+            skill_id: skill_id.to_owned(),
+            queued_at_ms: self.edge.platform.clock.now_ms(),
+            avoid_agent_id: route.agent_id.clone(),
+            assignment_version: route.version,
+            reason: reason.as_str().to_owned(),
+        });
+        let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
+        envelope::publish(
+            &*self.edge.platform.bus,
+            &self.edge.platform.topics.routing,
+            keys::skill(account_id, skill_id),
+            &env,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn crate_state(state: AgentState) -> switchyard_platform::store::AgentState {
+    use switchyard_platform::store::AgentState as Stored;
+    match state {
+        AgentState::Online => Stored::Online,
+        AgentState::BackSoon => Stored::BackSoon,
+        AgentState::Away => Stored::Away,
+        AgentState::Offline | AgentState::Unspecified => Stored::Offline,
+    }
+}
