@@ -201,7 +201,12 @@ mod tests {
         assert_eq!(layout.ops(Service::Surveys.into()), Some(17115));
         assert_eq!(layout.grpc(Component::Redis), None);
         let ports: Vec<u16> = layout.ports().iter().map(|p| p.port).collect();
-        assert_eq!(ports, [17100, 17101, 17102, 17103, 17104, 17105, 17110, 17111, 17112, 17113, 17114, 17115]);
+        // The five services of today; a service added to the registry adds its pair.
+        for port in [17100, 17101, 17102, 17103, 17104, 17105, 17110, 17111, 17112, 17113, 17114, 17115] {
+            assert!(ports.contains(&port), "{port} in {ports:?}");
+        }
+        assert_eq!(ports.len(), 2 + 2 * Service::ALL.len());
+        assert!(ports.windows(2).all(|w| w[0] < w[1]), "in port order: {ports:?}");
         let purpose = layout.ports().into_iter().find(|p| p.port == 17113).unwrap().purpose;
         assert_eq!(purpose, "capacity ops HTTP");
     }
@@ -241,9 +246,13 @@ mod tests {
     fn a_base_port_out_of_range_is_refused_with_the_range() {
         for bad in [0, 80, 1023, MAX_BASE_PORT + 1, u16::MAX] {
             let err = Layout::new(bad).unwrap_err().to_string();
-            assert!(err.contains("--base-port must be within 1024..=65520") && err.contains(&bad.to_string()), "{err}");
+            let range = format!("--base-port must be within 1024..={MAX_BASE_PORT}");
+            assert!(err.contains(&range) && err.contains(&bad.to_string()), "{err}");
         }
+        // 65520 with the five services (offsets up to 5).
+        assert_eq!(MAX_BASE_PORT, u16::MAX - 10 - Service::max_offset());
         let top = Layout::new(MAX_BASE_PORT).unwrap();
-        assert_eq!(top.ops(Service::Surveys.into()), Some(u16::MAX));
+        let last = Service::ALL.into_iter().max_by_key(|s| s.offset()).unwrap();
+        assert_eq!(top.ops(last.into()), Some(u16::MAX));
     }
 }

@@ -32,6 +32,15 @@ pub const SERVICES: [&str; Service::ALL.len()] = {
     names
 };
 
+/// The services of the registry that `ci/<name>-values.yaml` leaves enabled (it disables one
+/// with `<service>: {enabled: false}`), in the registry's order.
+pub fn ci_enabled_services(name: &str) -> anyhow::Result<Vec<&'static str>> {
+    let path = chart_dir().join("ci").join(format!("{name}-values.yaml"));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let values: Value = serde_norway::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    Ok(SERVICES.iter().copied().filter(|s| values[*s]["enabled"] != false).collect())
+}
+
 /// `helm/switchyard`.
 pub fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("switchyard")

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use switchyard_chart_tests::{
-    chart_dir, chart_values, ci_values_files, container, kubernetes_validate, pod_spec, strings, undocumented_values,
-    value_docs, values_table, Helm, Rendered, Service, Values, RELEASE, SERVICES,
+    chart_dir, chart_values, ci_enabled_services, ci_values_files, container, kubernetes_validate, pod_spec, strings,
+    undocumented_values, value_docs, values_table, Helm, Rendered, Service, Values, RELEASE, SERVICES,
 };
 
 fn helm() -> Helm {
@@ -223,9 +223,13 @@ fn minimal_values_run_routing_only() {
         .of_kind("Deployment")
         .map(|d| d["metadata"]["labels"]["app.kubernetes.io/component"].as_str().unwrap())
         .collect();
-    assert_eq!(deployments, ["connectors", "router", "capacity"]);
+    // Routing (and any service of the registry the file does not turn off).
+    let enabled = ci_enabled_services("minimal").unwrap();
+    assert!(enabled.starts_with(&["connectors", "router", "capacity"]), "{enabled:?}");
+    assert!(!enabled.contains(&"automessages") && !enabled.contains(&"surveys"), "{enabled:?}");
+    assert_eq!(deployments, enabled);
     let services: Vec<&str> = rendered.of_kind("Service").map(|d| d["metadata"]["name"].as_str().unwrap()).collect();
-    assert_eq!(services, [component_name("connectors"), component_name("router"), component_name("capacity")]);
+    assert_eq!(services, enabled.iter().map(|s| component_name(s)).collect::<Vec<_>>());
     assert_eq!(rendered.of_kind("Job").count(), 0);
     assert_eq!(rendered.of_kind("Pod").count(), 0);
 }
@@ -535,8 +539,14 @@ fn the_helm_test_pod_checks_grpc_health_of_each_enabled_service() {
     assert_eq!(checks(&rendered), expected);
 
     let rendered = render(&Values::ci("minimal").yaml("tests:\n  enabled: true\n"));
+    let expected: Vec<String> = ci_enabled_services("minimal")
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}:{}", component_name(s), Service::from_name(s).unwrap().grpc_port()))
+        .collect();
+    assert_eq!(checks(&rendered), expected);
     assert_eq!(
-        checks(&rendered),
+        checks(&rendered)[..3],
         [
             format!("{}:7101", component_name("connectors")),
             format!("{}:7102", component_name("router")),

@@ -68,46 +68,54 @@ fn the_chart_renders_exactly_the_services_of_the_registry() {
     assert_eq!(service_sections(&rendered), expected);
 }
 
-/// The `surveys` block of values.yaml as a `campaigns` service on the next ports.
-fn campaigns_block() -> String {
+/// A service the registry does not have, on the next offset's ports.
+const EXTRA: &str = "extra";
+
+fn extra_ports() -> (u16, u16) {
+    let offset = Service::max_offset() + 1;
+    (7100 + offset, 9100 + offset)
+}
+
+/// The `surveys` block of values.yaml as the block of service `EXTRA`.
+fn extra_block() -> String {
     let (_, values) = chart_values().unwrap();
+    let (grpc, ops) = extra_ports();
     let mut block = values["surveys"].clone();
-    block["service"]["grpcPort"] = json!(7106);
-    block["service"]["opsPort"] = json!(9106);
-    block["autoscaling"]["keda"]["consumerGroup"] = json!("campaigns");
-    serde_norway::to_string(&json!({ "campaigns": block })).unwrap()
+    block["service"]["grpcPort"] = json!(grpc);
+    block["service"]["opsPort"] = json!(ops);
+    block["autoscaling"]["keda"]["consumerGroup"] = json!(EXTRA);
+    serde_norway::to_string(&json!({ EXTRA: block })).unwrap()
 }
 
 #[test]
-fn a_sixth_service_is_one_values_block() {
-    let rendered = render(&Values::ci("default").yaml(&campaigns_block()));
-    let six: Vec<&str> = SERVICES.iter().copied().chain(["campaigns"]).collect();
-    assert_eq!(components(&rendered, "Deployment"), six, "{}", rendered.summary());
-    assert_eq!(components(&rendered, "Service"), six);
-    let deployment = rendered.get("Deployment", "campaigns");
-    assert_eq!(deployment["metadata"]["name"], format!("{RELEASE}-switchyard-campaigns").as_str());
-    assert_eq!(strings(&container(deployment)["args"]), ["campaigns", "--config", "/etc/switchyard/switchyard.toml"]);
-    let ports: Vec<&Value> = rendered.get("Service", "campaigns")["spec"]["ports"].as_array().unwrap().iter().collect();
-    assert_eq!((ports[0]["port"].as_u64(), ports[1]["port"].as_u64()), (Some(7106), Some(9106)));
+fn one_more_service_is_one_values_block() {
+    assert!(Service::from_name(EXTRA).is_none(), "pick another name: the registry has {EXTRA}");
+    let (grpc, ops) = extra_ports();
+    let rendered = render(&Values::ci("default").yaml(&extra_block()));
+    let all: Vec<&str> = SERVICES.iter().copied().chain([EXTRA]).collect();
+    assert_eq!(components(&rendered, "Deployment"), all, "{}", rendered.summary());
+    assert_eq!(components(&rendered, "Service"), all);
+    let deployment = rendered.get("Deployment", EXTRA);
+    assert_eq!(deployment["metadata"]["name"], format!("{RELEASE}-switchyard-{EXTRA}").as_str());
+    assert_eq!(strings(&container(deployment)["args"]), [EXTRA, "--config", "/etc/switchyard/switchyard.toml"]);
+    let ports: Vec<&Value> = rendered.get("Service", EXTRA)["spec"]["ports"].as_array().unwrap().iter().collect();
+    assert_eq!((ports[0]["port"].as_u64(), ports[1]["port"].as_u64()), (Some(grpc.into()), Some(ops.into())));
     let config = rendered.config_toml(rendered.main_config_map()).unwrap();
-    assert_eq!(config["campaigns"]["grpc_addr"].as_str(), Some("0.0.0.0:7100"));
-    assert_eq!(config["campaigns"]["ops_addr"].as_str(), Some("0.0.0.0:9100"));
+    assert_eq!(config[EXTRA]["grpc_addr"].as_str(), Some("0.0.0.0:7100"));
+    assert_eq!(config[EXTRA]["ops_addr"].as_str(), Some("0.0.0.0:9100"));
     let script = strings(&container(rendered.get("Pod", "test"))["command"]).last().unwrap().to_string();
-    assert!(script.contains(&format!("check {RELEASE}-switchyard-campaigns:7106")), "{script}");
+    assert!(script.contains(&format!("check {RELEASE}-switchyard-{EXTRA}:{grpc}")), "{script}");
 
     // The chart's checks cover it too.
-    let err = helm()
-        .render_error(
-            &Values::ci("default").yaml(&campaigns_block()).yaml("config:\n  campaigns:\n    grpc_addr: 0.0.0.0:1\n"),
-        )
-        .unwrap();
-    assert!(err.contains("config.campaigns.grpc_addr is set by the chart"), "{err}");
-    let mut all_off = Values::ci("default").yaml(&campaigns_block());
-    for service in &six {
+    let reserved = format!("config:\n  {EXTRA}:\n    grpc_addr: 0.0.0.0:1\n");
+    let err = helm().render_error(&Values::ci("default").yaml(&extra_block()).yaml(&reserved)).unwrap();
+    assert!(err.contains(&format!("config.{EXTRA}.grpc_addr is set by the chart")), "{err}");
+    let mut all_off = Values::ci("default").yaml(&extra_block());
+    for service in &all {
         all_off = all_off.yaml(&format!("{service}:\n  enabled: false\n"));
     }
     let err = helm().render_error(&all_off).unwrap();
-    assert!(err.contains(&format!("enable at least one of {}", six.join(", "))), "{err}");
+    assert!(err.contains(&format!("enable at least one of {}", all.join(", "))), "{err}");
 }
 
 #[test]
