@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, NewConversation, ONE};
+use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, ONE};
 use switchyard_platform::Clock;
 use switchyard_proto::events::v1::RouteConversation;
 
@@ -40,22 +40,9 @@ impl Swept {
     /// Opens a conversation and has the router accept its route command, with no pass (as when
     /// the router died right after committing it).
     async fn accepted(&self, id: &str, skill: &str) {
-        self.open(id, skill).await;
+        self.w.open(id, skill).await;
         let cmd = RouteConversation { conversation_id: id.into(), skill_id: skill.into(), ..Default::default() };
         self.w.engine.accept("acme", &cmd, id).await.unwrap();
-    }
-
-    async fn open(&self, id: &str, skill: &str) {
-        let new = NewConversation {
-            conversation_id: id.into(),
-            consumer_id: format!("consumer-{id}"),
-            channel: 1,
-            skill_id: skill.into(),
-            language: String::new(),
-            partner_message_id: String::new(),
-            opened_at_ms: self.w.clock.now_ms(),
-        };
-        self.w.store.open_conversation("acme", &new).await.unwrap();
     }
 
     async fn timer_of(&self, skill: &str) -> Option<i64> {
@@ -120,7 +107,7 @@ async fn a_queue_without_a_timer_is_found_when_its_partition_is_gained_not_at_ev
     s.own(&[0, 1, 2, 3]);
     s.sweep.once().await;
     s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
-    s.open("old", "sales").await;
+    s.w.open("old", "sales").await;
     s.w.store.enqueue("acme", "old", "sales", s.w.clock.now_ms()).await.unwrap();
     for _ in 0..3 {
         s.w.clock.advance(SWEEP_INTERVAL);

@@ -63,9 +63,8 @@ impl World {
         self.store.set_agent_session("acme", id, &session, self.clock.now_ms()).await.unwrap();
     }
 
-    /// Opens a conversation and routes it, `waited` before now.
-    pub(crate) async fn conversation(&self, id: &str, skill: &str) {
-        let now = self.clock.now_ms();
+    /// Opens a conversation (not routed).
+    pub(crate) async fn open(&self, id: &str, skill: &str) {
         let new = NewConversation {
             conversation_id: id.into(),
             consumer_id: format!("consumer-{id}"),
@@ -73,9 +72,15 @@ impl World {
             skill_id: skill.into(),
             language: String::new(),
             partner_message_id: String::new(),
-            opened_at_ms: now,
+            opened_at_ms: self.clock.now_ms(),
         };
         self.store.open_conversation("acme", &new).await.unwrap();
+    }
+
+    /// Opens a conversation and routes it, then a second passes.
+    pub(crate) async fn conversation(&self, id: &str, skill: &str) {
+        let now = self.clock.now_ms();
+        self.open(id, skill).await;
         let cmd = RouteConversation {
             conversation_id: id.into(),
             skill_id: skill.into(),
