@@ -185,3 +185,24 @@ pub fn step(skill: &str, reason: QueueReason, at: i64) -> SkillStep {
 pub fn transfer(account: &str, conversation: &str, agent: &str, skill: &str, now: i64) -> Requeue {
     Requeue { reason: QueueReason::Transfer, ..back_to_queue(account, conversation, agent, 0, skill, now) }
 }
+
+/// A consumer message at `at` with dedupe id `dedupe`.
+pub fn msg(text: &str, dedupe: &str, at: i64) -> NewMessage {
+    NewMessage {
+        from: 1,
+        sender_id: "consumer".into(),
+        text: text.into(),
+        sent_at_ms: at,
+        dedupe_id: dedupe.into(),
+        max_messages: 0,
+        consumer_rate_per_minute: None,
+    }
+}
+
+/// The record of an open that created a conversation.
+pub fn created(outcome: OpenOutcome) -> ConversationRecord {
+    match outcome {
+        OpenOutcome::Created(rec) => rec,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
