@@ -39,7 +39,11 @@ pub struct SweepTimers {
 
 impl SweepTimers {
     pub fn new(platform: Platform, interval: Duration) -> Self {
-        let timers = Timers::new(platform.clone(), "router", FAMILY, platform.topics.routing.clone());
+        // A sweep whose pass failed (a backend blip) comes back after its lease: a few
+        // intervals, not the default 30 s. Two sweeps of one skill overlapping are harmless
+        // (claims are atomic).
+        let timers = Timers::new(platform.clone(), "router", FAMILY, platform.topics.routing.clone())
+            .with_lease(interval * 5);
         Self { timers, platform, interval }
     }
 
