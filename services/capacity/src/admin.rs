@@ -1,5 +1,6 @@
 //! CapacityAdminService: create and update agents, read an agent's load.
 
+use crate::error::CapacityError;
 use switchyard_kit::{validate, Platform, ServiceError};
 use switchyard_platform::store::{AgentSpec as StoredSpec, ONE};
 use switchyard_proto::capacity::v1::capacity_admin_service_server::CapacityAdminService;
@@ -33,7 +34,7 @@ impl Admin {
         }
         let store = &self.platform.store;
         if !store.account_exists(account_id).await? {
-            return Err(ServiceError::not_found(format!("account {account_id}")));
+            return Err(CapacityError::AccountNotFound(account_id.to_owned()).into());
         }
         let mut skills: Vec<String> = Vec::new();
         for (i, skill) in agent.skill_ids.iter().enumerate() {
@@ -42,7 +43,7 @@ impl Admin {
                 continue;
             }
             if !store.skill_exists(account_id, skill).await? {
-                return Err(ServiceError::not_found(format!("skill {skill}")));
+                return Err(CapacityError::SkillNotFound(skill.clone()).into());
             }
             skills.push(skill.clone());
         }
@@ -65,7 +66,7 @@ impl CapacityAdminService for Admin {
         let req = request.into_inner();
         let spec = self.spec(&req.account_id, req.agent).await?;
         if !self.platform.store.create_agent(&req.account_id, &spec).await.map_err(ServiceError::from)? {
-            return Err(ServiceError::already_exists(format!("agent {}", spec.agent_id)).into());
+            return Err(CapacityError::AgentExists(spec.agent_id).into());
         }
         Ok(Response::new(CreateAgentResponse {}))
     }
@@ -77,7 +78,7 @@ impl CapacityAdminService for Admin {
         let req = request.into_inner();
         let spec = self.spec(&req.account_id, req.agent).await?;
         if !self.platform.store.update_agent(&req.account_id, &spec).await.map_err(ServiceError::from)? {
-            return Err(ServiceError::not_found(format!("agent {}", spec.agent_id)).into());
+            return Err(CapacityError::AgentNotFound(spec.agent_id).into());
         }
         Ok(Response::new(UpdateAgentResponse {}))
     }
@@ -95,7 +96,7 @@ impl CapacityAdminService for Admin {
             .get_agent(&req.account_id, &req.agent_id)
             .await
             .map_err(ServiceError::from)?
-            .ok_or_else(|| ServiceError::not_found(format!("agent {}", req.agent_id)))?;
+            .ok_or_else(|| CapacityError::AgentNotFound(req.agent_id.clone()))?;
         let used = agent.capacity_used();
         let max = agent.spec.max_conversations.max(1);
         Ok(Response::new(GetAgentLoadResponse {

@@ -9,6 +9,7 @@
 //! partitions this member owns).
 
 pub mod admin;
+pub mod error;
 mod handler;
 mod logout;
 

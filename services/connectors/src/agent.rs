@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::desk::Desk;
 use crate::edge::to_proto_message;
+use crate::error::ConnectorError;
 use crate::hub::HubEvent;
 
 const MAX_AWAY_REASON: usize = 100;
@@ -69,10 +70,7 @@ impl AgentService for Agents {
         self.desk.require_session(&req.account_id, &req.agent_id).await?;
         let edge = &self.desk.edge;
         if !edge.fanout_live.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ServiceError::Unavailable(
-                "this replica is starting: its event reader has not joined yet; subscribe again".into(),
-            )
-            .into());
+            return Err(ConnectorError::Starting.into());
         }
         // Register first, then read the snapshot: an assignment in between shows up in both
         // and is sent once (deduplicated below).

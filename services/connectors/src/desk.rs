@@ -13,6 +13,7 @@ use switchyard_proto::common::v1::{AgentState, Party};
 use switchyard_proto::events::v1::{envelope::Body, AgentSessionChanged, RouteConversation};
 
 use crate::edge::Edge;
+use crate::error::ConnectorError;
 
 pub struct Desk {
     pub edge: Edge,
@@ -112,7 +113,7 @@ impl Desk {
     ) -> Result<(), ServiceError> {
         let (_, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
         if skill_id != UNASSIGNED_SKILL && !self.edge.platform.store.skill_exists(account_id, skill_id).await? {
-            return Err(ServiceError::not_found(format!("skill {skill_id}")));
+            return Err(ConnectorError::SkillNotFound(skill_id.to_owned()).into());
         }
         self.requeue(account_id, &route, skill_id, QueueReason::Transfer).await
     }
@@ -121,14 +122,14 @@ impl Desk {
     /// answers as gone.
     pub async fn offer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<(), ServiceError> {
         self.require_session(account_id, agent_id).await?;
-        Err(ServiceError::not_found(format!("offer {offer_id}")))
+        Err(ConnectorError::OfferNotFound(offer_id.to_owned()).into())
     }
 
     async fn require_agent(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
         validate::id("account_id", account_id)?;
         validate::id("agent_id", agent_id)?;
         if self.edge.platform.store.get_agent(account_id, agent_id).await?.is_none() {
-            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+            return Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into());
         }
         Ok(())
     }
@@ -137,10 +138,8 @@ impl Desk {
         validate::id("account_id", account_id)?;
         validate::id("agent_id", agent_id)?;
         match self.edge.platform.store.get_agent(account_id, agent_id).await? {
-            None => Err(ServiceError::not_found(format!("agent {agent_id}"))),
-            Some(agent) if !agent.logged_in => {
-                Err(ServiceError::precondition(format!("agent {agent_id} is not logged in")))
-            }
+            None => Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into()),
+            Some(agent) if !agent.logged_in => Err(ConnectorError::NotLoggedIn(agent_id.to_owned()).into()),
             Some(_) => Ok(()),
         }
     }
@@ -156,9 +155,7 @@ impl Desk {
         let record = self.edge.open_conversation(account_id, conversation_id).await?;
         match self.edge.assignment(account_id, conversation_id).await? {
             Some(route) if route.agent_id == agent_id => Ok((record, route)),
-            _ => Err(ServiceError::precondition(format!(
-                "conversation {conversation_id} is not assigned to agent {agent_id}"
-            ))),
+            _ => Err(not_assigned(conversation_id, agent_id)),
         }
     }
 
@@ -180,11 +177,9 @@ impl Desk {
         match (held, record.status) {
             (true, _) => Ok(record),
             (false, ConversationStatus::Closed) => {
-                Err(ServiceError::precondition(format!("conversation {conversation_id} is closed")))
+                Err(ConnectorError::ConversationClosed(conversation_id.to_owned()).into())
             }
-            (false, _) => Err(ServiceError::precondition(format!(
-                "conversation {conversation_id} is not assigned to agent {agent_id}"
-            ))),
+            (false, _) => Err(not_assigned(conversation_id, agent_id)),
         }
     }
 
@@ -205,7 +200,7 @@ impl Desk {
         };
         let now = self.edge.platform.clock.now_ms();
         if !self.edge.platform.store.set_agent_session(account_id, agent_id, &session, now).await? {
-            return Err(ServiceError::not_found(format!("agent {agent_id}")));
+            return Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into());
         }
         let body = Body::AgentSessionChanged(AgentSessionChanged {
             agent_id: agent_id.to_owned(),
@@ -251,6 +246,10 @@ impl Desk {
         .await?;
         Ok(())
     }
+}
+
+fn not_assigned(conversation_id: &str, agent_id: &str) -> ServiceError {
+    ConnectorError::NotAssigned { conversation: conversation_id.to_owned(), agent: agent_id.to_owned() }.into()
 }
 
 fn crate_state(state: AgentState) -> switchyard_platform::store::AgentState {

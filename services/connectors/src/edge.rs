@@ -15,6 +15,7 @@ use switchyard_proto::common::v1::{Channel, Message, Party};
 use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, ConversationClosedEvent, OutboundEvent};
 use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePublished};
 
+use crate::error::ConnectorError;
 use crate::hub::Hub;
 use crate::Config;
 
@@ -57,7 +58,7 @@ impl Edge {
         if self.platform.store.account_exists(account_id).await? {
             Ok(())
         } else {
-            Err(ServiceError::not_found(format!("account {account_id}")))
+            Err(ConnectorError::AccountNotFound(account_id.to_owned()).into())
         }
     }
 
@@ -73,7 +74,7 @@ impl Edge {
             .store
             .get_conversation(account_id, conversation_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("conversation {conversation_id}")))
+            .ok_or_else(|| ConnectorError::ConversationNotFound(conversation_id.to_owned()).into())
     }
 
     pub async fn open_conversation(
@@ -83,7 +84,7 @@ impl Edge {
     ) -> Result<ConversationRecord, ServiceError> {
         let record = self.conversation(account_id, conversation_id).await?;
         if record.status == ConversationStatus::Closed {
-            return Err(ServiceError::precondition(format!("conversation {conversation_id} is closed")));
+            return Err(ConnectorError::ConversationClosed(conversation_id.to_owned()).into());
         }
         Ok(record)
     }
@@ -175,27 +176,21 @@ impl Edge {
         let conversation = &record.conversation_id;
         let stored = match store.append_message(account_id, conversation, &message, outbox.as_ref()).await? {
             AppendOutcome::Appended(m) | AppendOutcome::Duplicate(m) => m,
-            AppendOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation}"))),
-            AppendOutcome::Closed => {
-                return Err(ServiceError::precondition(format!("conversation {conversation} is closed")))
-            }
-            AppendOutcome::NewerState => return Err(newer_state(conversation)),
+            AppendOutcome::NotFound => return Err(ConnectorError::ConversationNotFound(conversation.clone()).into()),
+            AppendOutcome::Closed => return Err(ConnectorError::ConversationClosed(conversation.clone()).into()),
+            AppendOutcome::NewerState => return Err(ConnectorError::NewerState(conversation.clone()).into()),
             AppendOutcome::TooManyMessages { limit } => {
                 metrics::counter!(crate::REFUSED_TOTAL, "service" => "connectors", "reason" => "limit").increment(1);
-                return Err(ServiceError::ResourceExhausted(format!(
-                    "conversation {conversation} holds {limit} messages, the most one may hold \
-                     (connectors.max_messages_per_conversation)"
-                )));
+                return Err(ConnectorError::TooManyMessages { conversation: conversation.clone(), limit }.into());
             }
             AppendOutcome::RateLimited { retry_after_ms } => {
                 metrics::counter!(crate::REFUSED_TOTAL, "service" => "connectors", "reason" => "rate").increment(1);
-                return Err(ServiceError::RateLimited {
-                    what: format!(
-                        "consumer {} sends more than {} messages per minute (connectors.consumer_messages_per_minute)",
-                        record.consumer_id, self.config.consumer_messages_per_minute
-                    ),
+                return Err(ConnectorError::RateLimited {
+                    consumer: record.consumer_id.clone(),
+                    per_minute: self.config.consumer_messages_per_minute,
                     retry_after_ms,
-                });
+                }
+                .into());
             }
         };
         if to_partner {
@@ -237,8 +232,10 @@ impl Edge {
         let (record, newly) = match store.close_conversation(account_id, conversation_id, now, Some(&outbox)).await? {
             CloseOutcome::Closed(r) => (r, true),
             CloseOutcome::AlreadyClosed(r) => (r, false),
-            CloseOutcome::NotFound => return Err(ServiceError::not_found(format!("conversation {conversation_id}"))),
-            CloseOutcome::NewerState => return Err(newer_state(conversation_id)),
+            CloseOutcome::NotFound => {
+                return Err(ConnectorError::ConversationNotFound(conversation_id.to_owned()).into())
+            }
+            CloseOutcome::NewerState => return Err(ConnectorError::NewerState(conversation_id.to_owned()).into()),
         };
         self.hub.wake_partners(account_id);
         let route = store.route(account_id, conversation_id).await?;
@@ -353,12 +350,4 @@ pub fn party_label(party: i32) -> &'static str {
         Ok(Party::System) => "system",
         _ => "unknown",
     }
-}
-
-/// A conversation in a state a newer version wrote (a rolling upgrade is under way): that
-/// version handles it, so the caller retries (UNAVAILABLE) and reaches it.
-fn newer_state(conversation_id: &str) -> ServiceError {
-    ServiceError::Unavailable(format!(
-        "conversation {conversation_id} is in a state a newer Switchyard version handles; retry"
-    ))
 }

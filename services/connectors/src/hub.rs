@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::error::ConnectorError;
 use switchyard_kit::ServiceError;
 use switchyard_proto::agent::v1::AgentEvent;
 use tokio::sync::{mpsc, Notify};
@@ -97,10 +98,7 @@ impl Hub {
 
     fn admit(&self, s: &mut State) -> Result<(), ServiceError> {
         if s.streams >= self.max_streams {
-            return Err(ServiceError::ResourceExhausted(format!(
-                "this replica serves {} streams already (connectors.max_streams); retry on another",
-                self.max_streams
-            )));
+            return Err(ConnectorError::TooManyStreams(self.max_streams).into());
         }
         s.streams += 1;
         metrics::gauge!(crate::STREAMS, "service" => "connectors").set(s.streams as f64);

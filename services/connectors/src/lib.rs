@@ -15,6 +15,7 @@ pub mod agent;
 pub mod consumers;
 pub mod desk;
 pub mod edge;
+pub mod error;
 pub mod hub;
 pub mod partner;
 

@@ -17,6 +17,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::edge::{channel, Edge};
+use crate::error::ConnectorError;
 
 const MAX_PROFILE_ENTRIES: usize = 50;
 const MAX_PROFILE_KEY: usize = 64;
@@ -82,7 +83,7 @@ impl ConnectorService for Partner {
         if skill_id != UNASSIGNED_SKILL
             && !edge.platform.store.skill_exists(&req.account_id, &skill_id).await.map_err(ServiceError::from)?
         {
-            return Err(ServiceError::not_found(format!("skill {skill_id}")).into());
+            return Err(ConnectorError::SkillNotFound(skill_id.to_owned()).into());
         }
         let now = edge.platform.clock.now_ms();
         let new = NewConversation {
@@ -293,11 +294,9 @@ impl ConnectorService for Partner {
         {
             AckOutcome::Acked => Ok(Response::new(AckOutboundResponse {})),
             // Acking what no stream delivered would drop it unseen.
-            AckOutcome::NotDelivered { delivered } => Err(ServiceError::precondition(format!(
-                "sequence {} has not been delivered (delivered up to {delivered})",
-                req.sequence
-            ))
-            .into()),
+            AckOutcome::NotDelivered { delivered } => {
+                Err(ConnectorError::NotDelivered { sequence: req.sequence, delivered }.into())
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use switchyard_kit::ServiceError;
 use switchyard_proto::events::v1::RouteConversation;
 
 use crate::engine::Engine;
+use crate::error::RouterError;
 
 /// Bound on queued messages per skill actor.
 const MAILBOX_CAPACITY: usize = 1024;
@@ -225,12 +226,12 @@ impl Registry {
         let addr = self.actor(account_id, &cmd.skill_id);
         addr.send(Route { cmd, event_id })
             .await
-            .map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
+            .map_err(|e| ServiceError::from(RouterError::ActorGone(e.to_string())))?
     }
 
     pub async fn assign_pass(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let addr = self.actor(account_id, skill_id);
-        addr.send(AssignPass).await.map_err(|e| ServiceError::Unavailable(format!("skill actor mailbox: {e}")))?
+        addr.send(AssignPass).await.map_err(|e| ServiceError::from(RouterError::ActorGone(e.to_string())))?
     }
 
     /// Stops the actors of skills this replica no longer owns, and those idle for

@@ -7,6 +7,7 @@ use switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServi
 use switchyard_proto::admin::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::error::RouterError;
 use crate::ranking::UNASSIGNED_SKILL;
 
 pub struct Admin {
@@ -22,7 +23,7 @@ impl Admin {
         if self.platform.store.account_exists(account_id).await? {
             Ok(())
         } else {
-            Err(ServiceError::not_found(format!("account {account_id}")))
+            Err(RouterError::AccountNotFound(account_id.to_owned()).into())
         }
     }
 }
@@ -48,7 +49,7 @@ impl RoutingAdminService for Admin {
         let display = if req.name.is_empty() { req.account_id.clone() } else { req.name.clone() };
         name("name", &display)?;
         if !self.platform.store.create_account(&req.account_id, &display).await.map_err(ServiceError::from)? {
-            return Err(ServiceError::already_exists(format!("account {}", req.account_id)).into());
+            return Err(RouterError::AccountExists(req.account_id).into());
         }
         Ok(Response::new(CreateAccountResponse {}))
     }
@@ -68,7 +69,7 @@ impl RoutingAdminService for Admin {
         self.require_account(&req.account_id).await?;
         let record = SkillRecord { skill_id: skill.skill_id.clone(), name: display };
         if !self.platform.store.create_skill(&req.account_id, &record).await.map_err(ServiceError::from)? {
-            return Err(ServiceError::already_exists(format!("skill {}", skill.skill_id)).into());
+            return Err(RouterError::SkillExists(skill.skill_id).into());
         }
         Ok(Response::new(CreateSkillResponse {}))
     }
@@ -93,7 +94,7 @@ impl RoutingAdminService for Admin {
         if req.skill_id != UNASSIGNED_SKILL
             && !store.skill_exists(&req.account_id, &req.skill_id).await.map_err(ServiceError::from)?
         {
-            return Err(ServiceError::not_found(format!("skill {}", req.skill_id)).into());
+            return Err(RouterError::SkillNotFound(req.skill_id).into());
         }
         let limit = if req.limit == 0 { 100 } else { req.limit as usize };
         let depth = store.queue_depth(&req.account_id, &req.skill_id).await.map_err(ServiceError::from)?;

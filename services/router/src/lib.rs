@@ -15,6 +15,7 @@
 pub mod actors;
 pub mod admin;
 pub mod engine;
+pub mod error;
 pub mod metrics;
 pub mod ranking;
 pub mod sweep;

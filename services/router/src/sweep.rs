@@ -42,8 +42,8 @@ impl SweepTimers {
         // A sweep whose pass failed (a backend blip) comes back after its lease: a few
         // intervals, not the default 30 s. Two sweeps of one skill overlapping are harmless
         // (claims are atomic).
-        let timers = Timers::new(platform.clone(), "router", FAMILY, platform.topics.routing.clone())
-            .with_lease(interval * 5);
+        let timers =
+            Timers::new(platform.clone(), "router", FAMILY, platform.topics.routing.clone()).with_lease(interval * 5);
         Self { timers, platform, interval }
     }
 

@@ -1,0 +1,109 @@
+//! What the connectors refuse, by name, and the one place that maps each refusal to a gRPC
+//! status (through the platform's [`ServiceError`], which carries the code and details). Bad
+//! request fields are not here: `switchyard_kit::validate` names the field itself.
+
+use switchyard_kit::ServiceError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("account {0}")]
+    AccountNotFound(String),
+    #[error("skill {0}")]
+    SkillNotFound(String),
+    #[error("agent {0}")]
+    AgentNotFound(String),
+    #[error("conversation {0}")]
+    ConversationNotFound(String),
+    /// Auto-accept mode (R6.5) has no offers: every offer id is gone.
+    #[error("offer {0}")]
+    OfferNotFound(String),
+    #[error("agent {0} is not logged in")]
+    NotLoggedIn(String),
+    #[error("conversation {0} is closed")]
+    ConversationClosed(String),
+    #[error("conversation {conversation} is not assigned to agent {agent}")]
+    NotAssigned { conversation: String, agent: String },
+    /// Acking what no stream delivered would drop it unseen.
+    #[error("sequence {sequence} has not been delivered (delivered up to {delivered})")]
+    NotDelivered { sequence: u64, delivered: u64 },
+    #[error(
+        "conversation {conversation} holds {limit} messages, the most one may hold \
+         (connectors.max_messages_per_conversation)"
+    )]
+    TooManyMessages { conversation: String, limit: u64 },
+    #[error("consumer {consumer} sends more than {per_minute} messages per minute (connectors.consumer_messages_per_minute)")]
+    RateLimited { consumer: String, per_minute: u32, retry_after_ms: i64 },
+    #[error("this replica serves {0} streams already (connectors.max_streams); retry on another")]
+    TooManyStreams(usize),
+    /// A rolling upgrade is under way: a newer version handles the conversation, so the caller
+    /// retries and reaches it.
+    #[error("conversation {0} is in a state a newer Switchyard version handles; retry")]
+    NewerState(String),
+    #[error("this replica is starting: its event reader has not joined yet; subscribe again")]
+    Starting,
+}
+
+impl From<ConnectorError> for ServiceError {
+    fn from(err: ConnectorError) -> Self {
+        use ConnectorError::*;
+        let text = err.to_string();
+        match err {
+            AccountNotFound(_) | SkillNotFound(_) | AgentNotFound(_) | ConversationNotFound(_) | OfferNotFound(_) => {
+                ServiceError::not_found(text)
+            }
+            NotLoggedIn(_) | ConversationClosed(_) | NotAssigned { .. } | NotDelivered { .. } => {
+                ServiceError::precondition(text)
+            }
+            TooManyMessages { .. } | TooManyStreams(_) => ServiceError::ResourceExhausted(text),
+            RateLimited { retry_after_ms, .. } => ServiceError::RateLimited { what: text, retry_after_ms },
+            NewerState(_) | Starting => ServiceError::Unavailable(text),
+        }
+    }
+}
+
+impl From<ConnectorError> for tonic::Status {
+    fn from(err: ConnectorError) -> Self {
+        ServiceError::from(err).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        let s = |x: &str| x.to_owned();
+        let cases = [
+            (ConnectorError::AccountNotFound(s("acme")), Code::NotFound, "account acme not found"),
+            (ConnectorError::OfferNotFound(s("o1")), Code::NotFound, "offer o1 not found"),
+            (ConnectorError::NotLoggedIn(s("ann")), Code::FailedPrecondition, "agent ann is not logged in"),
+            (
+                ConnectorError::NotAssigned { conversation: s("c1"), agent: s("ann") },
+                Code::FailedPrecondition,
+                "conversation c1 is not assigned to agent ann",
+            ),
+            (ConnectorError::NotDelivered { sequence: 5, delivered: 3 }, Code::FailedPrecondition, "delivered up to 3"),
+            (
+                ConnectorError::TooManyMessages { conversation: s("c1"), limit: 10 },
+                Code::ResourceExhausted,
+                "holds 10 messages",
+            ),
+            (ConnectorError::TooManyStreams(2), Code::ResourceExhausted, "serves 2 streams"),
+            (
+                ConnectorError::RateLimited { consumer: s("+1555"), per_minute: 30, retry_after_ms: 2_000 },
+                Code::ResourceExhausted,
+                "more than 30 messages per minute",
+            ),
+            (ConnectorError::NewerState(s("c1")), Code::Unavailable, "newer Switchyard version"),
+            (ConnectorError::Starting, Code::Unavailable, "subscribe again"),
+        ];
+        for (err, code, text) in cases {
+            let status = tonic::Status::from(err.clone());
+            assert_eq!(status.code(), code, "{err:?}");
+            assert!(status.message().contains(text), "{err:?}: {}", status.message());
+        }
+    }
+}
