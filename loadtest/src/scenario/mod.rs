@@ -1,0 +1,204 @@
+//! Scenario files: `loadtest/scenarios/<name>/scenario.toml`, parsed strictly (unknown keys
+//! are errors) and validated before anything runs, with every error naming its field.
+//!
+//! This module holds what a scenario says (the types a file deserializes into, with their
+//! defaults); reading and parsing a file is in `parse.rs`, the rules a scenario must follow in
+//! `validate.rs`, and the target rate of each arrival process over time in `rates.rs`.
+
+mod parse;
+mod rates;
+mod validate;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use parse::ScenarioError;
+
+/// The most conversations one run may schedule, so a typo in a rate cannot eat the machine.
+pub const MAX_CONVERSATIONS: u64 = 20_000_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Defaults to the scenario's directory name.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds the arrival schedule and every random choice, so two runs send the same load.
+    pub seed: u64,
+    /// How long arrivals go on.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// After the last arrival, how long to wait for every conversation to finish.
+    #[serde(with = "humantime_serde", default = "default_drain_timeout")]
+    pub drain_timeout: Duration,
+    /// Accounts, each with every skill and agent group below.
+    #[serde(default = "one")]
+    pub accounts: u32,
+    pub skills: Vec<SkillSpec>,
+    pub agents: Vec<AgentGroup>,
+    pub arrival: Arrival,
+    #[serde(default)]
+    pub script: Script,
+    /// gRPC connections the simulated partners and agents share (HTTP/2 multiplexes on each).
+    #[serde(default = "default_connections")]
+    pub connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillSpec {
+    pub id: String,
+    /// Share of arrivals for this skill, relative to the other skills' weights.
+    #[serde(default = "one_f")]
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentGroup {
+    /// Prefix of the agent ids of this group ("<name>-<n>").
+    pub name: String,
+    /// Agents in this group, per account.
+    pub count: u32,
+    pub skills: Vec<String>,
+    pub max_conversations: u32,
+    #[serde(default)]
+    pub bot: bool,
+    /// When the group logs in ONLINE, from the start of arrivals (backlog scenarios).
+    #[serde(with = "humantime_serde", default)]
+    pub online_at: Duration,
+}
+
+/// When conversations arrive. Every process is open loop: the schedule is computed up front
+/// from the seed and never waits for a response.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "process", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrival {
+    /// Evenly spaced at `rate` per second.
+    Constant { rate: f64 },
+    /// Exponential gaps with mean 1/`rate`.
+    Poisson { rate: f64 },
+    /// Piecewise: each step's rate holds from its `at` until the next step; with `ramp`, the
+    /// rate moves linearly from one step to the next instead.
+    Step {
+        steps: Vec<Step>,
+        #[serde(default)]
+        ramp: bool,
+    },
+    /// `rate`, except for `length` out of every `every`, when it is `burst_rate`.
+    Burst {
+        rate: f64,
+        burst_rate: f64,
+        #[serde(with = "humantime_serde")]
+        every: Duration,
+        #[serde(with = "humantime_serde")]
+        length: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closer {
+    Agent,
+    Consumer,
+}
+
+/// What happens inside one conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// The open carries the consumer's first message.
+    #[serde(default = "yes")]
+    pub first_message: bool,
+    /// Further consumer messages after the open, `consumer_gap` apart.
+    #[serde(default)]
+    pub consumer_messages: u32,
+    #[serde(with = "humantime_serde", default)]
+    pub consumer_gap: Duration,
+    /// From the assignment to the agent's first reply.
+    #[serde(with = "humantime_serde", default)]
+    pub agent_think: Duration,
+    #[serde(default = "one")]
+    pub agent_replies: u32,
+    #[serde(with = "humantime_serde", default)]
+    pub reply_gap: Duration,
+    /// After the agent's last reply, how long before the conversation is closed.
+    #[serde(with = "humantime_serde", default)]
+    pub hold: Duration,
+    pub close_by: Closer,
+    /// Share of arrivals whose open is sent twice at once with the same partner message id
+    /// (a partner retry racing the original).
+    #[serde(default)]
+    pub duplicate_open_share: f64,
+    /// Share of arrivals whose consumer sends `chatty_messages` opens at once, each with its
+    /// own partner message id (one consumer typing fast before any conversation exists).
+    #[serde(default)]
+    pub chatty_share: f64,
+    #[serde(default)]
+    pub chatty_messages: u32,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            first_message: true,
+            consumer_messages: 0,
+            consumer_gap: Duration::ZERO,
+            agent_think: Duration::ZERO,
+            agent_replies: 1,
+            reply_gap: Duration::ZERO,
+            hold: Duration::ZERO,
+            close_by: Closer::Agent,
+            duplicate_open_share: 0.0,
+            chatty_share: 0.0,
+            chatty_messages: 0,
+        }
+    }
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_connections() -> u32 {
+    4
+}
+fn one() -> u32 {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// A valid scenario and the message a variant of it fails with: the tests of parsing and of
+/// validation change one field of it at a time.
+#[cfg(test)]
+mod fixture {
+    use super::Scenario;
+
+    pub(super) const GOOD: &str = r#"
+        seed = 7
+        duration = "2s"
+        skills = [{ id = "sales", weight = 3 }, { id = "support" }]
+        agents = [{ name = "a", count = 2, skills = ["sales", "support"], max_conversations = 3 }]
+        arrival = { process = "constant", rate = 50 }
+        script = { close_by = "agent" }
+    "#;
+
+    pub(super) fn error(text: &str) -> String {
+        Scenario::parse(text, "t").unwrap_err().to_string()
+    }
+}

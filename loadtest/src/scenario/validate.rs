@@ -1,0 +1,230 @@
+//! The rules a scenario must follow before anything runs: sane counts and bounds, unique
+//! valid ids, agent groups holding only known skills, every skill with arrivals held by some
+//! agent group, arrival processes with rates and steps that make sense, at most
+//! [`MAX_CONVERSATIONS`] per run, and a script that can be played. A broken rule is
+//! `(field, message)`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{Arrival, Closer, Scenario, Script, MAX_CONVERSATIONS};
+
+impl Scenario {
+    /// Validates again after a change (command-line overrides): (field, message) on failure.
+    pub fn revalidate(&self) -> Result<(), (String, String)> {
+        self.validate()
+    }
+
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |field: &str, message: String| Err((field.to_owned(), message));
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return bad("name", format!("{:?} must be non-empty letters, digits, '-' or '_'", self.name));
+        }
+        if self.duration.is_zero() {
+            return bad("duration", "must be greater than 0".into());
+        }
+        if self.accounts == 0 || self.accounts > 1000 {
+            return bad("accounts", format!("must be 1..=1000 (got {})", self.accounts));
+        }
+        if self.connections == 0 || self.connections > 256 {
+            return bad("connections", format!("must be 1..=256 (got {})", self.connections));
+        }
+        if self.skills.is_empty() {
+            return bad("skills", "at least one skill is needed".into());
+        }
+        let mut skill_ids = BTreeSet::new();
+        for (i, skill) in self.skills.iter().enumerate() {
+            if !valid_id(&skill.id) {
+                return bad(&format!("skills[{i}].id"), format!("{:?} is not a valid id", skill.id));
+            }
+            if !skill_ids.insert(skill.id.as_str()) {
+                return bad(&format!("skills[{i}].id"), format!("duplicate skill {:?}", skill.id));
+            }
+            if !(skill.weight.is_finite() && skill.weight >= 0.0) {
+                return bad(&format!("skills[{i}].weight"), format!("must be a number >= 0 (got {})", skill.weight));
+            }
+        }
+        if self.skills.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
+            return bad("skills", "the weights sum to 0, so no conversation would arrive".into());
+        }
+        if self.agents.is_empty() {
+            return bad("agents", "at least one agent group is needed".into());
+        }
+        let mut group_names = BTreeSet::new();
+        for (i, group) in self.agents.iter().enumerate() {
+            if !valid_id(&group.name) {
+                return bad(&format!("agents[{i}].name"), format!("{:?} is not a valid id", group.name));
+            }
+            if !group_names.insert(group.name.as_str()) {
+                return bad(&format!("agents[{i}].name"), format!("duplicate agent group {:?}", group.name));
+            }
+            if group.count == 0 {
+                return bad(&format!("agents[{i}].count"), "must be at least 1".into());
+            }
+            if group.max_conversations == 0 {
+                return bad(&format!("agents[{i}].max_conversations"), "must be at least 1".into());
+            }
+            if group.skills.is_empty() {
+                return bad(&format!("agents[{i}].skills"), "an agent group needs at least one skill".into());
+            }
+            for (j, skill) in group.skills.iter().enumerate() {
+                if !skill_ids.contains(skill.as_str()) {
+                    return bad(
+                        &format!("agents[{i}].skills[{j}]"),
+                        format!("unknown skill {skill:?} (the scenario's skills are {skill_ids:?})"),
+                    );
+                }
+            }
+        }
+        let total_agents: u64 = self.agents.iter().map(|g| u64::from(g.count)).sum::<u64>() * u64::from(self.accounts);
+        if total_agents > 100_000 {
+            return bad("agents", format!("{total_agents} agents in all; at most 100000"));
+        }
+        // An impossible mix: arrivals for a skill that no agent holds would never be assigned.
+        for (i, skill) in self.skills.iter().enumerate() {
+            if skill.weight > 0.0 && !self.agents.iter().any(|g| g.skills.contains(&skill.id)) {
+                return bad(
+                    &format!("skills[{i}]"),
+                    format!(
+                        "skill {:?} gets arrivals but no agent group holds it, so they could never be assigned",
+                        skill.id
+                    ),
+                );
+            }
+        }
+        self.arrival.validate(self.duration)?;
+        let expected = self.arrival.expected_count(self.duration);
+        if expected > MAX_CONVERSATIONS as f64 {
+            return bad("arrival", format!("about {expected:.0} conversations; at most {MAX_CONVERSATIONS} per run"));
+        }
+        self.script.validate()
+    }
+}
+
+impl Arrival {
+    fn validate(&self, duration: Duration) -> Result<(), (String, String)> {
+        let rate_ok = |field: &str, rate: f64, allow_zero: bool| {
+            if rate.is_finite() && (rate > 0.0 || (allow_zero && rate == 0.0)) {
+                Ok(())
+            } else {
+                let bound = if allow_zero { ">= 0" } else { "> 0" };
+                Err((field.to_owned(), format!("must be a number {bound} conversations per second (got {rate})")))
+            }
+        };
+        match self {
+            Arrival::Constant { rate } | Arrival::Poisson { rate } => rate_ok("arrival.rate", *rate, false),
+            Arrival::Step { steps, .. } => {
+                if steps.is_empty() {
+                    return Err(("arrival.steps".into(), "at least one step is needed".into()));
+                }
+                if !steps[0].at.is_zero() {
+                    return Err(("arrival.steps[0].at".into(), "the first step must start at 0s".into()));
+                }
+                for (i, step) in steps.iter().enumerate() {
+                    rate_ok(&format!("arrival.steps[{i}].rate"), step.rate, true)?;
+                    if i > 0 && step.at <= steps[i - 1].at {
+                        return Err((
+                            format!("arrival.steps[{i}].at"),
+                            "steps must be in increasing time order".into(),
+                        ));
+                    }
+                    if step.at >= duration {
+                        return Err((
+                            format!("arrival.steps[{i}].at"),
+                            "starts at or after the end of `duration`".into(),
+                        ));
+                    }
+                }
+                if steps.iter().all(|s| s.rate == 0.0) {
+                    return Err(("arrival.steps".into(), "every step has rate 0".into()));
+                }
+                Ok(())
+            }
+            Arrival::Burst { rate, burst_rate, every, length } => {
+                rate_ok("arrival.rate", *rate, true)?;
+                rate_ok("arrival.burst_rate", *burst_rate, false)?;
+                if every.is_zero() {
+                    return Err(("arrival.every".into(), "must be greater than 0".into()));
+                }
+                if length.is_zero() || length >= every {
+                    return Err(("arrival.length".into(), "must be greater than 0 and shorter than `every`".into()));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Script {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let share = |field: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((field.to_owned(), format!("must be between 0 and 1 (got {v})")))
+            }
+        };
+        share("script.duplicate_open_share", self.duplicate_open_share)?;
+        share("script.chatty_share", self.chatty_share)?;
+        if self.chatty_share > 0.0 && self.chatty_messages < 2 {
+            return Err(("script.chatty_messages".into(), "must be at least 2 when chatty_share > 0".into()));
+        }
+        if self.chatty_messages > 1000 {
+            return Err(("script.chatty_messages".into(), format!("at most 1000 (got {})", self.chatty_messages)));
+        }
+        if self.consumer_messages > 1000 {
+            return Err(("script.consumer_messages".into(), format!("at most 1000 (got {})", self.consumer_messages)));
+        }
+        if self.agent_replies > 1000 {
+            return Err(("script.agent_replies".into(), format!("at most 1000 (got {})", self.agent_replies)));
+        }
+        if self.close_by == Closer::Consumer && self.agent_replies == 0 {
+            return Err((
+                "script.close_by".into(),
+                "\"consumer\" closes after the agent's last reply, so agent_replies must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Same id rule as the services (1–128 of `A-Za-z0-9-_.:@`), so setup cannot be rejected.
+fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::fixture::{error, GOOD};
+
+    #[test]
+    fn negative_or_zero_rates_are_rejected_by_field() {
+        let e = error(&GOOD.replace("rate = 50", "rate = -5"));
+        assert!(e.contains("arrival.rate: must be a number > 0"), "{e}");
+        let e = error(&GOOD.replace(r#"{ process = "constant", rate = 50 }"#, r#"{ process = "poisson", rate = 0 }"#));
+        assert!(e.contains("arrival.rate"), "{e}");
+        let step = r#"{ process = "step", steps = [{ at = "0s", rate = 10 }, { at = "1s", rate = -1 }] }"#;
+        let e = error(&GOOD.replace(r#"{ process = "constant", rate = 50 }"#, step));
+        assert!(e.contains("arrival.steps[1].rate"), "{e}");
+    }
+
+    #[test]
+    fn impossible_mixes_are_rejected_by_field() {
+        let e = error(&GOOD.replace(r#"skills = ["sales", "support"]"#, r#"skills = ["sales", "billing"]"#));
+        assert!(e.contains("agents[0].skills[1]: unknown skill \"billing\""), "{e}");
+        let e = error(&GOOD.replace(r#"skills = ["sales", "support"]"#, r#"skills = ["sales"]"#));
+        assert!(e.contains("skills[1]: skill \"support\" gets arrivals but no agent group holds it"), "{e}");
+        let e = error(
+            &GOOD.replace("weight = 3 }, { id = \"support\" }", "weight = 0 }, { id = \"support\", weight = 0 }"),
+        );
+        assert!(e.contains("skills: the weights sum to 0"), "{e}");
+        let e = error(&GOOD.replace("max_conversations = 3", "max_conversations = 0"));
+        assert!(e.contains("agents[0].max_conversations"), "{e}");
+        let e =
+            error(&GOOD.replace(r#"{ close_by = "agent" }"#, r#"{ close_by = "agent", duplicate_open_share = 1.5 }"#));
+        assert!(e.contains("script.duplicate_open_share"), "{e}");
+        let e = error(&GOOD.replace("rate = 50", "rate = 1e9"));
+        assert!(e.contains("arrival: about"), "{e}");
+    }
+}
