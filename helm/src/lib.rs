@@ -1,4 +1,4 @@
-//! Support for the chart tests (`tests/chart.rs`): finds `helm` and `kubernetes-validate`,
+//! Support for the chart tests (`tests/*.rs`): finds `helm` and `kubernetes-validate`,
 //! renders `helm/switchyard` with values files and inline values, reads the rendered objects,
 //! and derives the values table of the chart's README from the `# --` comments of values.yaml.
 //!

@@ -151,7 +151,7 @@ fn every_container_of_every_ci_values_file_starts_with_a_config_switchyard_accep
 
 #[test]
 fn a_kubernetes_service_link_variable_would_be_refused() {
-    // Why the chart sets enableServiceLinks: false (asserted in tests/chart.rs).
+    // Why the chart sets enableServiceLinks: false (asserted in tests/workloads.rs).
     let dir = tempfile::tempdir().unwrap();
     let helm = Helm::new().unwrap_or_else(|e| panic!("{e:#}"));
     let rendered = helm.render(&Values::ci("default")).unwrap_or_else(|e| panic!("{e:#}"));
