@@ -1,7 +1,7 @@
 //! The conversation model (issue 9): the route's queue order by response due time (R9.3), what
 //! a return to the queue keeps and a transfer restarts (R10.6), the skill path with its reasons
 //! (R5.7), the agent to avoid apart from the assigned agent (R6.4), and the conversation's
-//! turn and last message times (R9.2). Run against both stores: these are the shared cases
+//! turn and last message times (R9.2), and its readers and managers. Run against both stores: these are the shared cases
 //! that pin the Lua scripts and the in-memory store to the same outcomes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,6 +18,7 @@ conformance!(
     the_skill_path_records_each_change_with_its_reason_and_stays_bounded_r5_7,
     the_assigned_agent_and_the_agent_to_avoid_are_apart_r6_4,
     a_message_sets_whose_turn_it_is_and_when_that_side_last_wrote_r9_2,
+    readers_and_managers_join_and_leave_an_open_conversation,
 );
 
 async fn claim(store: &Store, account: &str, conversation: &str, agent: &str) -> u64 {
@@ -122,4 +123,33 @@ async fn a_message_sets_whose_turn_it_is_and_when_that_side_last_wrote_r9_2(stor
             "{from} at {at}"
         );
     }
+}
+
+async fn readers_and_managers_join_and_leave_an_open_conversation(store: Store) {
+    let a = unique("acct");
+    open(&store, &a, "c1").await;
+    let set = |agent: &'static str, role: Option<ParticipantRole>| {
+        let (store, a) = (store.clone(), a.clone());
+        async move { store.set_participant(&a, "c1", agent, role).await.unwrap() }
+    };
+    let lists = || async {
+        let c = store.get_conversation(&a, "c1").await.unwrap().unwrap();
+        (c.readers, c.managers)
+    };
+    assert_eq!(set("zoe", Some(ParticipantRole::Reader)).await, ParticipantOutcome::Changed);
+    assert_eq!(set("amy", Some(ParticipantRole::Reader)).await, ParticipantOutcome::Changed);
+    assert_eq!(set("amy", Some(ParticipantRole::Reader)).await, ParticipantOutcome::Unchanged, "a retry");
+    assert_eq!(set("max", Some(ParticipantRole::Manager)).await, ParticipantOutcome::Changed);
+    assert_eq!(lists().await, (vec!["amy".to_owned(), "zoe".to_owned()], vec!["max".to_owned()]));
+    // A reader who becomes a manager leaves the readers.
+    assert_eq!(set("zoe", Some(ParticipantRole::Manager)).await, ParticipantOutcome::Changed);
+    assert_eq!(lists().await, (vec!["amy".to_owned()], vec!["max".to_owned(), "zoe".to_owned()]));
+    assert_eq!(set("max", None).await, ParticipantOutcome::Changed);
+    assert_eq!(set("max", None).await, ParticipantOutcome::Unchanged);
+    assert_eq!(lists().await, (vec!["amy".to_owned()], vec!["zoe".to_owned()]));
+
+    assert_eq!(store.set_participant(&a, "nope", "amy", None).await.unwrap(), ParticipantOutcome::NotFound);
+    store.close_conversation(&a, "c1", 9_000, None).await.unwrap();
+    assert_eq!(set("bob", Some(ParticipantRole::Reader)).await, ParticipantOutcome::NotOpen);
+    assert_eq!(lists().await, (vec!["amy".to_owned()], vec!["zoe".to_owned()]), "a closed one keeps its list");
 }

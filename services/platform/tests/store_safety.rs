@@ -55,6 +55,8 @@ async fn open_dedupe_is_scoped_to_channel_and_consumer(store: Store) {
             pending: PendingSide::Agent,
             last_consumer_message_ms: 0,
             last_agent_message_ms: 0,
+            readers: Vec::new(),
+            managers: Vec::new(),
         }
     );
     // The same consumer repeating the id: the same conversation, nothing written.

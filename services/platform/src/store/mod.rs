@@ -119,6 +119,16 @@ pub trait ConversationStore: Send + Sync + 'static {
         outbox: Option<&OutboxWrite>,
     ) -> Result<CloseOutcome, StoreError>;
 
+    /// Adds `agent_id` to the open conversation's participants in `role` (`Some`; it leaves
+    /// any other role), or removes it (`None`). Idempotent.
+    async fn set_participant(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        agent_id: &str,
+        role: Option<ParticipantRole>,
+    ) -> Result<ParticipantOutcome, StoreError>;
+
     /// Appends to the (account, channel) outbox. Idempotent on `dedupe_id` until the entry is
     /// acknowledged (empty: none, every call appends). With `open_conversation` non-empty the
     /// entry is written only while that conversation is open, and its dedupe id is kept with

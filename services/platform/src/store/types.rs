@@ -158,6 +158,38 @@ pub struct ConversationRecord {
     /// When the consumer and an agent last wrote; 0 for never.
     pub last_consumer_message_ms: i64,
     pub last_agent_message_ms: i64,
+    /// Agents who joined besides the assigned one (the route holds that one), sorted.
+    pub readers: Vec<String>,
+    pub managers: Vec<String>,
+}
+
+/// How an agent other than the assigned one takes part in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantRole {
+    /// Reads along, writes nothing.
+    Reader,
+    /// May write to the agent and the consumer, and take over.
+    Manager,
+}
+
+impl ParticipantRole {
+    /// Also the record's field that lists them.
+    pub fn field(self) -> &'static str {
+        match self {
+            ParticipantRole::Reader => "readers",
+            ParticipantRole::Manager => "managers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantOutcome {
+    Changed,
+    /// Already so (a retry).
+    Unchanged,
+    NotFound,
+    /// Closed, or in a state a newer version wrote: nobody joins or leaves it here.
+    NotOpen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

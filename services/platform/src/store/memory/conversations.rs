@@ -52,6 +52,8 @@ impl ConversationStore for MemoryStore {
             pending: PendingSide::Agent,
             last_consumer_message_ms: 0,
             last_agent_message_ms: 0,
+            readers: Vec::new(),
+            managers: Vec::new(),
         };
         s.conversations.insert(k(account_id, &new.conversation_id), rec.clone());
         s.open_by_consumer.insert(k(account_id, &new.consumer_id), new.conversation_id.clone());
@@ -126,6 +128,38 @@ impl ConversationStore for MemoryStore {
             entries.push(write.payload.clone(), stored.sequence, "");
         }
         Ok(AppendOutcome::Appended(stored))
+    }
+
+    async fn set_participant(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        agent_id: &str,
+        role: Option<ParticipantRole>,
+    ) -> Result<ParticipantOutcome, StoreError> {
+        let mut s = self.lock();
+        let Some(rec) = s.conversations.get_mut(&k(account_id, conversation_id)) else {
+            return Ok(ParticipantOutcome::NotFound);
+        };
+        if rec.status != ConversationStatus::Open {
+            return Ok(ParticipantOutcome::NotOpen);
+        }
+        let before = (rec.readers.clone(), rec.managers.clone());
+        rec.readers.retain(|a| a != agent_id);
+        rec.managers.retain(|a| a != agent_id);
+        if let Some(role) = role {
+            let list = match role {
+                ParticipantRole::Reader => &mut rec.readers,
+                ParticipantRole::Manager => &mut rec.managers,
+            };
+            list.push(agent_id.to_owned());
+            list.sort();
+        }
+        Ok(if before == (rec.readers.clone(), rec.managers.clone()) {
+            ParticipantOutcome::Unchanged
+        } else {
+            ParticipantOutcome::Changed
+        })
     }
 
     async fn transcript_page(

@@ -60,6 +60,8 @@ impl ConversationStore for RedisStore {
                 pending: PendingSide::Agent,
                 last_consumer_message_ms: 0,
                 last_agent_message_ms: 0,
+                readers: Vec::new(),
+                managers: Vec::new(),
             })),
             "existing" => {
                 let id = string(next(&mut rest, what)?, what)?;
@@ -133,6 +135,27 @@ impl ConversationStore for RedisStore {
             "rate_limited" => Ok(AppendOutcome::RateLimited { retry_after_ms: integer(next(&mut rest, what)?, what)? }),
             "newer" => Ok(AppendOutcome::NewerState),
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn set_participant(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        agent_id: &str,
+        role: Option<ParticipantRole>,
+    ) -> Result<ParticipantOutcome, StoreError> {
+        let mut inv = self.scripts.set_participant.prepare_invoke();
+        inv.key(self.key(account_id, "conv", conversation_id))
+            .arg(self.base(account_id))
+            .arg(agent_id)
+            .arg(role.map_or("", ParticipantRole::field));
+        match string(self.run(&inv).await?, "set_participant")?.as_str() {
+            "changed" => Ok(ParticipantOutcome::Changed),
+            "unchanged" => Ok(ParticipantOutcome::Unchanged),
+            "notfound" => Ok(ParticipantOutcome::NotFound),
+            "not_open" => Ok(ParticipantOutcome::NotOpen),
+            other => Err(corrupt(format!("set_participant: unexpected outcome {other:?}"))),
         }
     }
 

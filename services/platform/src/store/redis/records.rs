@@ -36,6 +36,8 @@ pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result
         pending,
         last_consumer_message_ms: optional_num(&f, "last_consumer_msg")?.unwrap_or(0),
         last_agent_message_ms: optional_num(&f, "last_agent_msg")?.unwrap_or(0),
+        readers: ids(&optional(&f, "readers")?.unwrap_or_default()),
+        managers: ids(&optional(&f, "managers")?.unwrap_or_default()),
     })
 }
 
@@ -100,6 +102,11 @@ fn skill_history(text: &str) -> Result<Vec<SkillStep>, StoreError> {
             })
         })
         .collect()
+}
+
+/// A space-separated list of ids (ids hold no spaces).
+fn ids(text: &str) -> Vec<String> {
+    text.split(' ').filter(|id| !id.is_empty()).map(str::to_owned).collect()
 }
 
 fn optional(f: &Fields, field: &str) -> Result<Option<String>, StoreError> {
