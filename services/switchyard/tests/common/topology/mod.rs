@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use switchyard_testkit::{free_port, unique, KafkaBroker, RedisServer};
 
+// Unused in the test binaries that do not run the topology.
+#[allow(unused_imports)]
 pub use simulated_clients::*;
 
 pub struct Process {
