@@ -28,11 +28,7 @@ impl From<CapacityError> for ServiceError {
     }
 }
 
-impl From<CapacityError> for tonic::Status {
-    fn from(err: CapacityError) -> Self {
-        ServiceError::from(err).into()
-    }
-}
+switchyard_kit::status_from_service_error!(CapacityError);
 
 #[cfg(test)]
 mod tests {
@@ -49,8 +45,7 @@ mod tests {
             (CapacityError::AgentExists("ann".into()), Code::AlreadyExists, "agent ann already exists"),
         ];
         for (err, code, text) in cases {
-            let status = tonic::Status::from(err.clone());
-            assert_eq!((status.code(), status.message()), (code, text), "{err:?}");
+            assert_eq!(switchyard_kit::error::status_of(err.clone()), (code, text.to_owned()), "{err:?}");
         }
     }
 }

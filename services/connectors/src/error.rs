@@ -61,11 +61,7 @@ impl From<ConnectorError> for ServiceError {
     }
 }
 
-impl From<ConnectorError> for tonic::Status {
-    fn from(err: ConnectorError) -> Self {
-        ServiceError::from(err).into()
-    }
-}
+switchyard_kit::status_from_service_error!(ConnectorError);
 
 #[cfg(test)]
 mod tests {
@@ -101,9 +97,9 @@ mod tests {
             (ConnectorError::Starting, Code::Unavailable, "subscribe again"),
         ];
         for (err, code, text) in cases {
-            let status = tonic::Status::from(err.clone());
-            assert_eq!(status.code(), code, "{err:?}");
-            assert!(status.message().contains(text), "{err:?}: {}", status.message());
+            let (got, message) = switchyard_kit::error::status_of(err.clone());
+            assert_eq!(got, code, "{err:?}");
+            assert!(message.contains(text), "{err:?}: {message}");
         }
     }
 }

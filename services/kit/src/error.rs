@@ -101,6 +101,26 @@ impl From<BusError> for ServiceError {
     }
 }
 
+/// For a service's own error type that converts into [`ServiceError`] (the one mapping of its
+/// refusals to codes): lets handlers return it as a `tonic::Status` with `?` or `.into()`.
+#[macro_export]
+macro_rules! status_from_service_error {
+    ($error:ty) => {
+        impl From<$error> for tonic::Status {
+            fn from(err: $error) -> Self {
+                $crate::ServiceError::from(err).into()
+            }
+        }
+    };
+}
+
+/// The code and message a service error reaches the caller with (for the services' tables of
+/// refusals and their statuses).
+pub fn status_of(err: impl Into<ServiceError>) -> (tonic::Code, String) {
+    let status = tonic::Status::from(err.into());
+    (status.code(), status.message().to_owned())
+}
+
 /// The field named in a status's BadRequest details, if any (for tests and clients).
 pub fn bad_request_field(status: &tonic::Status) -> Option<String> {
     status.get_details_bad_request().and_then(|b| b.field_violations.first().map(|v| v.field.clone()))

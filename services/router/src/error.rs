@@ -30,11 +30,7 @@ impl From<RouterError> for ServiceError {
     }
 }
 
-impl From<RouterError> for tonic::Status {
-    fn from(err: RouterError) -> Self {
-        ServiceError::from(err).into()
-    }
-}
+switchyard_kit::status_from_service_error!(RouterError);
 
 #[cfg(test)]
 mod tests {
@@ -52,8 +48,7 @@ mod tests {
             (RouterError::ActorGone("closed".into()), Code::Unavailable, "unavailable: skill actor mailbox: closed"),
         ];
         for (err, code, text) in cases {
-            let status = tonic::Status::from(err.clone());
-            assert_eq!((status.code(), status.message()), (code, text), "{err:?}");
+            assert_eq!(switchyard_kit::error::status_of(err.clone()), (code, text.to_owned()), "{err:?}");
         }
     }
 }

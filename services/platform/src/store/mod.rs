@@ -18,12 +18,14 @@
 mod memory;
 mod rate;
 mod redis;
+mod routes;
 pub mod rules;
 mod types;
 
 pub use self::memory::MemoryStore;
 pub use self::rate::consumer_rate;
 pub use self::redis::RedisStore;
+pub use self::routes::*;
 pub use self::types::*;
 
 use async_trait::async_trait;

@@ -3,7 +3,8 @@
 //! table of shared cases is run against the Rust rule and against both stores
 //! (`tests/store_conformance.rs`), which pins the script to identical outcomes.
 
-use super::types::{Milli, PendingSide, QueueReason, ONE};
+use super::routes::QueueReason;
+use super::types::{Milli, PendingSide, ONE};
 
 /// R8.6: an agent may take a conversation of `weight` while its weighted load plus that weight
 /// stays within its max conversations plus the allowed excess (`headroom`, 500 = 0.5). The

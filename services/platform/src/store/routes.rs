@@ -1,0 +1,206 @@
+//! The routing records (router-owned): the route of a conversation with its skill path, the
+//! queue's entries, and the arbiter's requests and outcomes. Shared by both implementations.
+
+use super::types::Milli;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteStatus {
+    Queued,
+    Assigned,
+    Closed,
+    /// A status written by a newer version (e.g. an offer still ringing): this version does
+    /// not queue, claim, release or requeue the route, and does not fail on it either.
+    Newer,
+}
+
+impl RouteStatus {
+    /// For logs and messages; a `Newer` status is never written by this version.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteStatus::Queued => "queued",
+            RouteStatus::Assigned => "assigned",
+            RouteStatus::Closed => "closed",
+            RouteStatus::Newer => "newer",
+        }
+    }
+}
+
+/// Why a conversation entered its queue (the last time). Also the reason of a skill change in
+/// [`Route::skill_history`] (domain R5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueReason {
+    /// A new conversation, queued on the skill it was opened on.
+    New,
+    /// The agent returned it to the queue (R12.1).
+    BackToQueue,
+    /// Transferred to a skill (R12.2).
+    Transfer,
+    /// Its agent logged out and the grace ran out (architecture §6).
+    AgentLoggedOut,
+    /// Moved to a fallback skill (R5.1); no writer in this version, the routing issue adds it.
+    Fallback,
+    /// A reason written by a newer version, carried as it is.
+    Newer,
+}
+
+impl QueueReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueReason::New => "new",
+            QueueReason::BackToQueue => "back_to_queue",
+            QueueReason::Transfer => "transfer",
+            QueueReason::AgentLoggedOut => "agent_logged_out",
+            QueueReason::Fallback => "fallback",
+            QueueReason::Newer => "newer",
+        }
+    }
+
+    /// The reason named `text` (the `reason` of a `RouteConversation` command and the stored
+    /// text); an unknown one is [`QueueReason::Newer`].
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "new" | "" => QueueReason::New,
+            "back_to_queue" => QueueReason::BackToQueue,
+            "transfer" => QueueReason::Transfer,
+            "agent_logged_out" => QueueReason::AgentLoggedOut,
+            "fallback" => QueueReason::Fallback,
+            _ => QueueReason::Newer,
+        }
+    }
+}
+
+/// One step of a conversation's skill path: it was put on `skill_id` at `at_ms` because of
+/// `reason` (R5.7: every skill change is recorded with its reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillStep {
+    pub skill_id: String,
+    pub reason: QueueReason,
+    pub at_ms: i64,
+}
+
+/// How many skill steps a route keeps (the most recent ones).
+pub const SKILL_HISTORY_LIMIT: usize = 16;
+
+/// The version of the record layout this build writes. A reader decodes what it knows of a
+/// newer record and leaves the rest as it is (Redis writes are per field).
+pub const RECORD_VERSION: u32 = 2;
+
+/// The routing state of one conversation (router-owned): the one truth of where it is queued
+/// or who has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub conversation_id: String,
+    /// The skill it is queued on or was assigned from: the conversation's current skill.
+    pub skill_id: String,
+    pub status: RouteStatus,
+    /// The assigned agent; empty unless assigned.
+    pub agent_id: String,
+    /// The agent that returned it, avoided while another agent can take it (R6.4); empty
+    /// when none.
+    pub avoid_agent_id: String,
+    /// The agent a transfer suggested (R12.6); no writer in this version (the routing issue
+    /// adds transfers to an agent).
+    pub suggested_agent_id: String,
+    /// The agent group the conversation is allocated to (R8.20); no writer in this version.
+    pub agent_group: String,
+    /// Increases with every assignment.
+    pub version: u64,
+    /// When it last entered the queue, and why.
+    pub queued_at_ms: i64,
+    pub queue_reason: QueueReason,
+    /// When a response is due (R9.3, R10.4): the queue is ordered by it, earliest first. A
+    /// return to the queue keeps it (the consumer is still waiting), a transfer restarts it
+    /// (R10.6). No response-time SLAs are configured yet (R10.1 comes with the routing
+    /// issue), so it starts at the queue entry time.
+    pub response_due_ms: i64,
+    /// The assignment version that was last returned to the queue; 0 if none. Makes a
+    /// redelivered back-to-queue recognisable (it neither requeues twice nor goes unannounced).
+    pub requeued_version: u64,
+    /// The skills it was put on, oldest first, with their reasons (the latest
+    /// [`SKILL_HISTORY_LIMIT`]).
+    pub skill_history: Vec<SkillStep>,
+    /// The layout version of the stored record (1: written before versioning).
+    pub record_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    Queued,
+    /// Already queued, assigned or closed: nothing changed (redelivery).
+    Unchanged(RouteStatus),
+    /// The conversation is closed or unknown: nothing is queued.
+    NotOpen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub conversation_id: String,
+    /// The queue's order: earliest response due first (R9.3).
+    pub response_due_ms: i64,
+    /// When it entered the queue (for the wait-time metric).
+    pub queued_at_ms: i64,
+    /// The agent that returned it, to be avoided when another agent can take it (R6.4).
+    pub avoid_agent_id: String,
+}
+
+/// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub account_id: String,
+    pub conversation_id: String,
+    pub skill_id: String,
+    pub agent_id: String,
+    pub weight: Milli,
+    /// Allowed excess over max conversations (R8.6: 0.5 = 500).
+    pub headroom: Milli,
+    pub now_ms: i64,
+}
+
+/// The requeue request: return `conversation_id` from `from_agent`'s assignment `version` (0:
+/// whatever the current one is) to the queue of `to_skill`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeue {
+    pub account_id: String,
+    pub conversation_id: String,
+    /// Freed, and avoided while another agent can take it (R6.4).
+    pub from_agent: String,
+    pub version: u64,
+    pub to_skill: String,
+    pub reason: QueueReason,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed {
+        version: u64,
+    },
+    /// Not queued on that skill any more (assigned elsewhere, closed, moved): try the next
+    /// conversation.
+    ConversationGone,
+    /// Not logged in, not ONLINE, or lacks the skill: try the next agent.
+    AgentUnavailable,
+    /// Weighted load + weight would exceed max + headroom: try the next agent.
+    AgentFull,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// It was assigned; the agent's load no longer counts it.
+    FreedAgent { agent_id: String, skill_id: String },
+    /// It was still queued; it left the queue.
+    LeftQueue { skill_id: String },
+    /// Already released, or never routed: it is marked closed so a late enqueue is ignored.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequeueOutcome {
+    Requeued,
+    /// This very requeue (same agent, same assignment version) happened before: a redelivery.
+    AlreadyRequeued,
+    /// The conversation is not assigned to that agent at that version (any more).
+    NotAssigned,
+    /// The conversation was closed: nothing to requeue and nothing to announce.
+    Closed,
+}
