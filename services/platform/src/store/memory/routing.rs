@@ -167,45 +167,13 @@ impl RoutingStore for MemoryStore {
     }
 
     async fn unannounced(&self, claimed_before_ms: i64, limit: usize) -> Result<Vec<(String, Route)>, StoreError> {
-        let mut s = self.lock();
-        let mut due: Vec<(i64, (String, String))> =
-            s.unannounced.iter().filter(|(_, at)| **at <= claimed_before_ms).map(|(k, at)| (*at, k.clone())).collect();
-        due.sort();
-        let mut out = Vec::new();
-        for (_, key) in due {
-            match s.routes.get(&key) {
-                Some(route) if route.status == RouteStatus::Assigned => {
-                    if out.len() < limit {
-                        out.push((key.0.clone(), route.clone()));
-                    }
-                }
-                _ => {
-                    s.unannounced.remove(&key);
-                }
-            }
-        }
-        Ok(out)
+        let pending = self.lock().pending_claims(|_, at| at <= claimed_before_ms, limit);
+        Ok(pending.into_iter().map(|(_, account, route)| (account, route)).collect())
     }
 
     async fn unannounced_of(&self, account_id: &str, limit: usize) -> Result<Vec<(i64, Route)>, StoreError> {
-        let mut s = self.lock();
-        let mut pending: Vec<(i64, (String, String))> =
-            s.unannounced.iter().filter(|((a, _), _)| a == account_id).map(|(k, at)| (*at, k.clone())).collect();
-        pending.sort();
-        let mut out = Vec::new();
-        for (at, key) in pending {
-            match s.routes.get(&key) {
-                Some(route) if route.status == RouteStatus::Assigned => {
-                    if out.len() < limit {
-                        out.push((at, route.clone()));
-                    }
-                }
-                _ => {
-                    s.unannounced.remove(&key);
-                }
-            }
-        }
-        Ok(out)
+        let pending = self.lock().pending_claims(|account, _| account == account_id, limit);
+        Ok(pending.into_iter().map(|(at, _, route)| (at, route)).collect())
     }
 
     async fn announced(&self, account_id: &str, conversation_id: &str, version: u64) -> Result<(), StoreError> {
@@ -318,6 +286,31 @@ impl RoutingStore for MemoryStore {
         }
         s.push_queue(&r.account_id, &r.to_skill, due, &r.conversation_id);
         Ok(RequeueOutcome::Requeued)
+    }
+}
+
+impl State {
+    /// Up to `limit` assignments pending announcement that `select` (account, claimed at)
+    /// picks, oldest first, as (claimed at, account, route); those no longer assigned leave the
+    /// pending set.
+    fn pending_claims(&mut self, select: impl Fn(&str, i64) -> bool, limit: usize) -> Vec<(i64, String, Route)> {
+        let mut pending: Vec<(i64, (String, String))> =
+            self.unannounced.iter().filter(|((a, _), at)| select(a, **at)).map(|(k, at)| (*at, k.clone())).collect();
+        pending.sort();
+        let mut out = Vec::new();
+        for (at, key) in pending {
+            match self.routes.get(&key) {
+                Some(route) if route.status == RouteStatus::Assigned => {
+                    if out.len() < limit {
+                        out.push((at, key.0.clone(), route.clone()));
+                    }
+                }
+                _ => {
+                    self.unannounced.remove(&key);
+                }
+            }
+        }
+        out
     }
 }
 
