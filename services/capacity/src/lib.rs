@@ -22,6 +22,7 @@ use switchyard_kit::{consumer, Listeners, Platform, Shutdown};
 use switchyard_platform::bus::StartFrom;
 use switchyard_platform::store::AgentState;
 use switchyard_proto::common::v1::AgentState as ProtoState;
+use switchyard_registry::Service;
 
 pub const AVAILABLE_TOTAL: &str = "switchyard_capacity_agent_available_total";
 pub const AVAILABLE_DROPPED_TOTAL: &str = "switchyard_capacity_agent_available_dropped_total";
@@ -43,7 +44,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let endpoints = switchyard_kit::Endpoints::on_ports(7103, 9103);
+        let endpoints =
+            switchyard_kit::Endpoints::on_ports(Service::Capacity.grpc_port(), Service::Capacity.ops_port());
         Self {
             grpc_addr: endpoints.grpc_addr,
             ops_addr: endpoints.ops_addr,

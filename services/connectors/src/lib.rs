@@ -29,6 +29,7 @@ use switchyard_platform::bus::StartFrom;
 
 use crate::edge::Edge;
 use crate::hub::Hub;
+use switchyard_registry::Service;
 
 pub const OPENED_TOTAL: &str = "switchyard_connectors_conversations_opened_total";
 pub const CLOSED_TOTAL: &str = "switchyard_connectors_conversations_closed_total";
@@ -58,7 +59,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let endpoints = switchyard_kit::Endpoints::on_ports(7101, 9101);
+        let endpoints =
+            switchyard_kit::Endpoints::on_ports(Service::Connectors.grpc_port(), Service::Connectors.ops_port());
         Self {
             grpc_addr: endpoints.grpc_addr,
             ops_addr: endpoints.ops_addr,

@@ -36,6 +36,7 @@ use switchyard_proto::events::v1::{envelope::Body, Envelope};
 use crate::actors::{ActorHost, Registry};
 use crate::engine::Engine;
 use crate::sweep::{Ownership, Sweep};
+use switchyard_registry::Service;
 
 /// Router configuration (`[router]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,9 +73,10 @@ impl Default for RoutingRules {
 
 impl Default for Config {
     fn default() -> Self {
+        let endpoints = switchyard_kit::Endpoints::on_ports(Service::Router.grpc_port(), Service::Router.ops_port());
         Self {
-            grpc_addr: "0.0.0.0:7102".into(),
-            ops_addr: "0.0.0.0:9102".into(),
+            grpc_addr: endpoints.grpc_addr,
+            ops_addr: endpoints.ops_addr,
             assign_interval: Duration::from_secs(2),
             actor_threads: 1,
             rules: RoutingRules::default(),

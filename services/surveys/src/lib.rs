@@ -5,13 +5,14 @@
 //! endpoints. Its rules arrive in later releases as handlers on these events.
 
 use switchyard_kit::{Listeners, Platform, Shutdown};
+use switchyard_registry::Service;
 
 /// Configuration (`[surveys]`): where it listens.
 pub type Config = switchyard_kit::Endpoints;
 
 /// Default listen ports.
 pub fn default_config() -> Config {
-    switchyard_kit::Endpoints::on_ports(7105, 9105)
+    switchyard_kit::Endpoints::on_ports(Service::Surveys.grpc_port(), Service::Surveys.ops_port())
 }
 
 pub async fn run(platform: Platform, _config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
