@@ -15,7 +15,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_health_and_ops_endpoints_answer() {
     let cluster = Cluster::embedded().await;
-    for service in ["connectors", "router", "capacity", "automessages", "surveys"] {
+    for service in switchyard_registry::Service::ALL.map(|s| s.name()) {
         let channel =
             tonic::transport::Channel::from_shared(cluster.grpc[service].clone()).unwrap().connect().await.unwrap();
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
