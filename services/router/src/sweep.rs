@@ -83,13 +83,13 @@ impl Ownership {
 }
 
 pub struct Sweep {
-    pub platform: Platform,
-    pub engine: Arc<Engine>,
-    pub registry: Arc<Registry>,
-    pub ownership: watch::Receiver<Ownership>,
-    pub interval: Duration,
+    platform: Platform,
+    engine: Arc<Engine>,
+    registry: Arc<Registry>,
+    ownership: watch::Receiver<Ownership>,
+    interval: Duration,
     /// How old an unconfirmed assignment must be before it is announced again.
-    pub announce_grace: Duration,
+    announce_grace: Duration,
     /// The partitions whose skills were looked up (see the module docs).
     seeded: BTreeSet<i32>,
 }

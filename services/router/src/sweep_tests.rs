@@ -155,3 +155,17 @@ async fn an_assignment_whose_event_was_lost_is_published_by_its_skills_sweep() {
     assert_eq!(s.w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
     assert_eq!(s.timer_of("sales").await, None);
 }
+
+/// A route command redelivered after a crash between its enqueue and its timer write sets
+/// the timer then: the conversation is not left without a sweep.
+#[tokio::test]
+async fn a_redelivered_route_command_sets_a_timer_its_first_delivery_lost() {
+    let s = swept().await;
+    s.accepted("c1", "sales").await;
+    let shard = format!("{FAMILY}.{}", s.partition_of("sales"));
+    assert!(s.w.store.cancel_timer(&shard, &keys::skill("acme", "sales")).await.unwrap(), "the lost write");
+    assert_eq!(s.timer_of("sales").await, None);
+    let cmd = RouteConversation { conversation_id: "c1".into(), skill_id: "sales".into(), ..Default::default() };
+    s.w.engine.accept("acme", &cmd, "c1").await.unwrap();
+    assert!(s.timer_of("sales").await.is_some());
+}
