@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "switchyard/agent/v1/agent.proto",
     "switchyard/admin/v1/admin.proto",
     "switchyard/capacity/v1/capacity.proto",
+    "switchyard/auth/v1/auth.proto",
     "switchyard/events/v1/events.proto",
 ];
 

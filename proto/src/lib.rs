@@ -30,6 +30,11 @@ pub mod capacity {
         tonic::include_proto!("switchyard.capacity.v1");
     }
 }
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("switchyard.auth.v1");
+    }
+}
 pub mod events {
     pub mod v1 {
         tonic::include_proto!("switchyard.events.v1");

@@ -185,14 +185,14 @@ mod tests {
     }
 
     fn edge(store: Arc<MemoryStore>) -> Edge {
-        let platform = Platform {
-            bus: Arc::new(MemoryBus::new()),
+        let platform = Platform::without_auth(
+            Arc::new(MemoryBus::new()),
             store,
-            clock: Arc::new(ManualClock::new(0)),
-            topics: Topics::with_prefix("t."),
-            instance_id: "i".into(),
-        };
-        Edge::new(platform, Hub::new(100), crate::Config::default())
+            Arc::new(ManualClock::new(0)),
+            Topics::with_prefix("t."),
+            "i",
+        );
+        Edge::new(platform, Hub::new(crate::hub::StreamLimits::total(100)), crate::Config::default())
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ pub struct Edge {
     /// True once this replica's fan-out reader is reading: an agent stream opened before
     /// would miss what is published between its snapshot and the reader's start.
     pub fanout_live: Arc<std::sync::atomic::AtomicBool>,
+    opens: Arc<switchyard_auth::limits::PerMinute>,
 }
 
 pub fn channel(field: &str, value: i32) -> Result<Channel, ServiceError> {
@@ -50,7 +51,21 @@ pub fn to_proto_message(conversation_id: &str, m: &StoredMessage) -> Message {
 
 impl Edge {
     pub fn new(platform: Platform, hub: Arc<Hub>, config: Config) -> Self {
-        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default() }
+        let per_minute = platform.security.limits().opens_per_consumer_per_minute;
+        let opens = Arc::new(switchyard_auth::limits::PerMinute::new(per_minute));
+        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default(), opens }
+    }
+
+    /// `limits.opens_per_consumer_per_minute` (per replica), before anything is written.
+    pub fn admit_open(&self, account_id: &str, channel: i32, consumer_id: &str) -> Result<(), ServiceError> {
+        self.opens.check(&format!("{account_id}|{channel}|{consumer_id}")).map_err(|delay| {
+            ConnectorError::OpenRateLimited {
+                consumer: consumer_id.to_owned(),
+                per_minute: self.platform.security.limits().opens_per_consumer_per_minute,
+                retry_after_ms: delay.as_millis().max(1) as i64,
+            }
+            .into()
+        })
     }
 
     pub async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {

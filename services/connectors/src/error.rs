@@ -35,6 +35,17 @@ pub enum ConnectorError {
     RateLimited { consumer: String, per_minute: u32, retry_after_ms: i64 },
     #[error("this replica serves {0} streams already (connectors.max_streams); retry on another")]
     TooManyStreams(usize),
+    #[error("agent {agent} holds {limit} streams already (limits.streams_per_agent); close one first")]
+    TooManyAgentStreams { agent: String, limit: u32 },
+    #[error(
+        "this partner channel holds {limit} streams already (limits.streams_per_partner_channel); close one first"
+    )]
+    TooManyPartnerStreams { limit: u32 },
+    #[error("consumer {consumer} opens more than {per_minute} conversations per minute (limits.opens_per_consumer_per_minute)")]
+    OpenRateLimited { consumer: String, per_minute: u32, retry_after_ms: i64 },
+    /// A partner key scoped to other channels.
+    #[error("this partner key is not allowed on the channel of conversation {0}")]
+    ChannelNotAllowed(String),
     /// A rolling upgrade is under way: a newer version handles the conversation, so the caller
     /// retries and reaches it.
     #[error("conversation {0} is in a state a newer Switchyard version handles; retry")]
@@ -42,6 +53,9 @@ pub enum ConnectorError {
     #[error("this replica is starting: its event reader has not joined yet; subscribe again")]
     Starting,
 }
+
+/// The retry delay a refused stream is told.
+const STREAM_RETRY_MS: i64 = 1_000;
 
 impl From<ConnectorError> for ServiceError {
     fn from(err: ConnectorError) -> Self {
@@ -54,8 +68,15 @@ impl From<ConnectorError> for ServiceError {
             NotLoggedIn(_) | ConversationClosed(_) | NotAssigned { .. } | NotDelivered { .. } => {
                 ServiceError::precondition(text)
             }
-            TooManyMessages { .. } | TooManyStreams(_) => ServiceError::ResourceExhausted(text),
-            RateLimited { retry_after_ms, .. } => ServiceError::RateLimited { what: text, retry_after_ms },
+            TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
+            // A stream limit frees up when a stream ends: the client may retry after a moment.
+            TooManyStreams(_) | TooManyAgentStreams { .. } | TooManyPartnerStreams { .. } => {
+                ServiceError::RateLimited { what: text, retry_after_ms: STREAM_RETRY_MS }
+            }
+            RateLimited { retry_after_ms, .. } | OpenRateLimited { retry_after_ms, .. } => {
+                ServiceError::RateLimited { what: text, retry_after_ms }
+            }
+            ChannelNotAllowed(_) => ServiceError::PermissionDenied(text),
             NewerState(_) | Starting => ServiceError::Unavailable(text),
         }
     }
@@ -93,6 +114,22 @@ mod tests {
                 Code::ResourceExhausted,
                 "more than 30 messages per minute",
             ),
+            (
+                ConnectorError::TooManyAgentStreams { agent: s("ann"), limit: 4 },
+                Code::ResourceExhausted,
+                "limits.streams_per_agent",
+            ),
+            (
+                ConnectorError::TooManyPartnerStreams { limit: 16 },
+                Code::ResourceExhausted,
+                "streams_per_partner_channel",
+            ),
+            (
+                ConnectorError::OpenRateLimited { consumer: s("+1555"), per_minute: 10, retry_after_ms: 6_000 },
+                Code::ResourceExhausted,
+                "opens more than 10 conversations per minute",
+            ),
+            (ConnectorError::ChannelNotAllowed(s("c1")), Code::PermissionDenied, "not allowed on the channel"),
             (ConnectorError::NewerState(s("c1")), Code::Unavailable, "newer Switchyard version"),
             (ConnectorError::Starting, Code::Unavailable, "subscribe again"),
         ];

@@ -1,7 +1,8 @@
 //! Streams connected to this replica: agent event streams by (account, agent), and wake-ups
 //! for partner outbound streams by account. Fed by the per-replica fan-out reader.
 //!
-//! Bounded: at most `max_streams` streams at once (more are refused), and an entry lives only
+//! Bounded: at most `max_streams` streams at once, `limits.streams_per_agent` per agent and
+//! `limits.streams_per_partner_channel` per partner channel (more are refused), and an entry lives only
 //! while a stream holds it: each stream holds a [`StreamPermit`] whose drop removes what the
 //! stream registered.
 
@@ -34,6 +35,8 @@ struct AgentStream {
 struct Partners {
     notify: Arc<Notify>,
     streams: usize,
+    /// channel -> streams of that channel
+    per_channel: HashMap<i32, u32>,
 }
 
 #[derive(Default)]
@@ -46,7 +49,22 @@ struct State {
 
 pub struct Hub {
     state: Mutex<State>,
-    max_streams: usize,
+    limits: StreamLimits,
+}
+
+/// How many streams this replica serves: in all, per agent, per partner channel of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub total: usize,
+    pub per_agent: u32,
+    pub per_partner_channel: u32,
+}
+
+impl StreamLimits {
+    /// `total` streams, without per-agent or per-channel limits (0 turns those off).
+    pub fn total(total: usize) -> Self {
+        Self { total, per_agent: 0, per_partner_channel: 0 }
+    }
 }
 
 /// Held by a stream for its lifetime; unregisters it when dropped.
@@ -57,7 +75,7 @@ pub struct StreamPermit {
 
 enum Registration {
     Agent { account: String, agent: String, id: u64 },
-    Partner { account: String },
+    Partner { account: String, channel: i32 },
 }
 
 impl Drop for StreamPermit {
@@ -74,9 +92,15 @@ impl Drop for StreamPermit {
                     }
                 }
             }
-            Registration::Partner { account } => {
+            Registration::Partner { account, channel } => {
                 if let Some(partners) = s.partners.get_mut(account) {
                     partners.streams = partners.streams.saturating_sub(1);
+                    if let Some(n) = partners.per_channel.get_mut(channel) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            partners.per_channel.remove(channel);
+                        }
+                    }
                     if partners.streams == 0 {
                         s.partners.remove(account);
                     }
@@ -88,8 +112,8 @@ impl Drop for StreamPermit {
 }
 
 impl Hub {
-    pub fn new(max_streams: usize) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::new(State::default()), max_streams })
+    pub fn new(limits: StreamLimits) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(State::default()), limits })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -97,8 +121,8 @@ impl Hub {
     }
 
     fn admit(&self, s: &mut State) -> Result<(), ServiceError> {
-        if s.streams >= self.max_streams {
-            return Err(ConnectorError::TooManyStreams(self.max_streams).into());
+        if s.streams >= self.limits.total {
+            return Err(ConnectorError::TooManyStreams(self.limits.total).into());
         }
         s.streams += 1;
         metrics::gauge!(crate::STREAMS, "service" => "connectors").set(s.streams as f64);
@@ -112,6 +136,11 @@ impl Hub {
     ) -> Result<(mpsc::Receiver<HubEvent>, StreamPermit), ServiceError> {
         let (tx, rx) = mpsc::channel(AGENT_STREAM_BUFFER);
         let mut s = self.lock();
+        let per_agent = self.limits.per_agent;
+        let held = s.agents.get(&(account_id.to_owned(), agent_id.to_owned())).map_or(0, Vec::len);
+        if per_agent > 0 && held >= per_agent as usize {
+            return Err(ConnectorError::TooManyAgentStreams { agent: agent_id.to_owned(), limit: per_agent }.into());
+        }
         self.admit(&mut s)?;
         s.next_id += 1;
         let id = s.next_id;
@@ -155,13 +184,24 @@ impl Hub {
     }
 
     /// A partner stream of `account_id`: the wake-up it waits on and its permit.
-    pub fn register_partner(self: &Arc<Self>, account_id: &str) -> Result<(Arc<Notify>, StreamPermit), ServiceError> {
+    pub fn register_partner(
+        self: &Arc<Self>,
+        account_id: &str,
+        channel: i32,
+    ) -> Result<(Arc<Notify>, StreamPermit), ServiceError> {
         let mut s = self.lock();
+        let per_channel = self.limits.per_partner_channel;
+        let held = s.partners.get(account_id).and_then(|p| p.per_channel.get(&channel)).copied().unwrap_or(0);
+        if per_channel > 0 && held >= per_channel {
+            return Err(ConnectorError::TooManyPartnerStreams { limit: per_channel }.into());
+        }
         self.admit(&mut s)?;
         let partners = s.partners.entry(account_id.to_owned()).or_default();
         partners.streams += 1;
+        *partners.per_channel.entry(channel).or_default() += 1;
         let notify = partners.notify.clone();
-        Ok((notify, StreamPermit { hub: self.clone(), kind: Registration::Partner { account: account_id.to_owned() } }))
+        let kind = Registration::Partner { account: account_id.to_owned(), channel };
+        Ok((notify, StreamPermit { hub: self.clone(), kind }))
     }
 
     /// Wakes the account's partner streams so they read their outbox.
@@ -186,7 +226,7 @@ mod tests {
 
     #[test]
     fn entries_live_only_while_a_stream_holds_them_and_streams_are_bounded() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(StreamLimits::total(2));
         let (_rx, agent) = hub.register_agent("acme", "alice").unwrap();
         let (_notify, partner) = hub.register_partner("acme").unwrap();
         assert_eq!(hub.sizes(), (1, 1, 2));
@@ -200,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_logout_ends_every_stream_of_the_agent() {
-        let hub = Hub::new(10);
+        let hub = Hub::new(StreamLimits::total(10));
         let (mut a, _pa) = hub.register_agent("acme", "alice").unwrap();
         let (mut b, _pb) = hub.register_agent("acme", "alice").unwrap();
         let (mut other, _po) = hub.register_agent("acme", "bob").unwrap();

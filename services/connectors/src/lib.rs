@@ -1,5 +1,6 @@
 //! Connectors: the edges of Switchyard. Partners call `ConnectorService`, agents and bots
-//! call `AgentService`; this service owns conversation records, transcripts, partner
+//! call `AgentService`, admins manage partner keys and read the audit trail with
+//! `AuthAdminService`; this service owns conversation records, transcripts, partner
 //! outboxes, and agent sessions (login, logout, state are written here, where the agent is
 //! connected, so "logged in" has one truth).
 //!
@@ -11,6 +12,7 @@
 //!   and ends an agent's streams when it logs out. Messages of an assigned conversation go
 //!   connectors -> Kafka -> connectors, never through the router.
 
+pub mod access;
 pub mod agent;
 pub mod consumers;
 pub mod desk;
@@ -106,7 +108,11 @@ pub fn default_config() -> Config {
     Config::default()
 }
 
-pub const GRPC_SERVICES: &[&str] = &["switchyard.connectors.v1.ConnectorService", "switchyard.agent.v1.AgentService"];
+pub const GRPC_SERVICES: &[&str] = &[
+    "switchyard.connectors.v1.ConnectorService",
+    "switchyard.agent.v1.AgentService",
+    "switchyard.auth.v1.AuthAdminService",
+];
 
 fn describe_metrics() {
     metrics::describe_counter!(OPENED_TOTAL, "Conversations opened");
@@ -119,7 +125,13 @@ fn describe_metrics() {
 pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     switchyard_kit::ops::prometheus();
     describe_metrics();
-    let edge = Edge::new(platform.clone(), Hub::new(config.max_streams), config);
+    let limits = platform.security.limits();
+    let hub = Hub::new(hub::StreamLimits {
+        total: config.max_streams,
+        per_agent: limits.streams_per_agent,
+        per_partner_channel: limits.streams_per_partner_channel,
+    });
+    let edge = Edge::new(platform.clone(), hub, config);
     // Streams end on shutdown (with UNAVAILABLE) so that the gRPC server can drain.
     let streams_stop = shutdown.clone();
     let routes = tonic::service::Routes::new(
@@ -131,7 +143,10 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
     .add_service(switchyard_proto::agent::v1::agent_service_server::AgentServiceServer::new(agent::Agents {
         desk: desk::Desk { edge: edge.clone() },
         shutdown: streams_stop,
-    }));
+    }))
+    .add_service(switchyard_proto::auth::v1::auth_admin_service_server::AuthAdminServiceServer::new(
+        access::AuthAdmin { edge: edge.clone() },
+    ));
     let spec = ServiceSpec {
         name: "connectors",
         grpc_services: GRPC_SERVICES.to_vec(),

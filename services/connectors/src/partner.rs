@@ -18,6 +18,8 @@ use tonic::{Request, Response, Status};
 
 use crate::edge::{channel, Edge};
 use crate::error::ConnectorError;
+use switchyard_auth::Principal;
+use switchyard_platform::store::ConversationRecord;
 
 const MAX_PROFILE_ENTRIES: usize = 50;
 const MAX_PROFILE_KEY: usize = 64;
@@ -34,6 +36,17 @@ pub struct Partner {
 }
 
 type OutboundStream = Pin<Box<dyn Stream<Item = Result<OutboundEvent, Status>> + Send>>;
+
+/// A partner key scoped to channels touches only conversations of those channels (the auth
+/// layer checks requests that name a channel; these name a conversation).
+fn check_channel(principal: Option<&Principal>, record: &ConversationRecord) -> Result<(), ServiceError> {
+    match principal {
+        Some(p) if !p.may_use_channel(record.channel) => {
+            Err(ConnectorError::ChannelNotAllowed(record.conversation_id.clone()).into())
+        }
+        _ => Ok(()),
+    }
+}
 
 fn validate_open(req: &OpenConversationRequest) -> Result<(), ServiceError> {
     validate::id("account_id", &req.account_id)?;
@@ -76,6 +89,7 @@ impl ConnectorService for Partner {
         let req = request.into_inner();
         validate_open(&req)?;
         let edge = &self.edge;
+        edge.admit_open(&req.account_id, req.channel, &req.consumer_id)?;
         edge.require_account(&req.account_id).await?;
         // R4.2/R4.4: an explicit skill, else the unassigned skill (campaign mapping is
         // configured per account in a later release; the campaign is recorded meanwhile).
@@ -125,12 +139,14 @@ impl ConnectorService for Partner {
         &self,
         request: Request<PublishMessageRequest>,
     ) -> Result<Response<PublishMessageResponse>, Status> {
+        let principal = request.extensions().get::<Principal>().cloned();
         let req = request.into_inner();
         validate::id("account_id", &req.account_id)?;
         validate::id("conversation_id", &req.conversation_id)?;
         validate::text("text", &req.text)?;
         validate::optional_id("partner_message_id", &req.partner_message_id)?;
         let record = self.edge.conversation(&req.account_id, &req.conversation_id).await?;
+        check_channel(principal.as_ref(), &record)?;
         let message = self.edge.consumer_message(&record, req.text, req.partner_message_id, true);
         let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
         Ok(Response::new(PublishMessageResponse { sequence: stored.sequence }))
@@ -140,8 +156,10 @@ impl ConnectorService for Partner {
         &self,
         request: Request<PublishEventRequest>,
     ) -> Result<Response<PublishEventResponse>, Status> {
+        let principal = request.extensions().get::<Principal>().cloned();
         let req = request.into_inner();
         let record = self.edge.open_conversation(&req.account_id, &req.conversation_id).await?;
+        check_channel(principal.as_ref(), &record)?;
         let agent_id = self.edge.assigned_agent(&req.account_id, &req.conversation_id).await?.unwrap_or_default();
         let body = match req.event {
             Some(publish_event_request::Event::ChatState(state)) => {
@@ -189,8 +207,10 @@ impl ConnectorService for Partner {
         &self,
         request: Request<CloseConversationRequest>,
     ) -> Result<Response<CloseConversationResponse>, Status> {
+        let principal = request.extensions().get::<Principal>().cloned();
         let req = request.into_inner();
         let record = self.edge.conversation(&req.account_id, &req.conversation_id).await?;
+        check_channel(principal.as_ref(), &record)?;
         self.edge.close(&req.account_id, &record, Party::Consumer).await?;
         Ok(Response::new(CloseConversationResponse {}))
     }
@@ -209,7 +229,7 @@ impl ConnectorService for Partner {
             Some(seq) => seq,
             None => store.outbox_acked(&req.account_id, ch).await.map_err(ServiceError::from)?,
         };
-        let (notify, permit) = self.edge.hub.register_partner(&req.account_id)?;
+        let (notify, permit) = self.edge.hub.register_partner(&req.account_id, ch)?;
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(OUTBOX_PAGE);
         let account = req.account_id;

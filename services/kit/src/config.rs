@@ -18,7 +18,16 @@ pub fn load<T>(file: Option<&Path>, overrides: impl Serialize) -> Result<T, Box<
 where
     T: Serialize + DeserializeOwned + Default,
 {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    load_over(T::default(), file, overrides)
+}
+
+/// [`load`] over other `defaults` (a command whose defaults differ, like `up`'s loopback
+/// listen addresses).
+pub fn load_over<T>(defaults: T, file: Option<&Path>, overrides: impl Serialize) -> Result<T, Box<figment::Error>>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(path) = file {
         if !path.is_file() {
             return Err(Box::new(figment::Error::from(format!("config file {} does not exist", path.display()))));
@@ -233,6 +242,8 @@ pub struct Topics {
     /// Records no consumer could apply, with the failure in their headers (`switchyard
     /// dead-letters` lists and replays them).
     pub dead_letters: String,
+    /// key account: admin changes (the audit trail; `ListAuditEvents` reads its copy in the store).
+    pub audit: String,
 }
 
 impl Topics {
@@ -243,6 +254,7 @@ impl Topics {
             assignments: format!("{prefix}assignments"),
             agents: format!("{prefix}agents"),
             dead_letters: format!("{prefix}dead-letters"),
+            audit: format!("{prefix}audit"),
         }
     }
 
@@ -253,6 +265,7 @@ impl Topics {
             self.assignments.clone(),
             self.agents.clone(),
             self.dead_letters.clone(),
+            self.audit.clone(),
         ]
     }
 }

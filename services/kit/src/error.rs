@@ -18,6 +18,10 @@ pub enum ServiceError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The caller is authenticated but may not do this (most refusals come from the auth layer;
+    /// this is for the ones only a handler can decide, like a partner key's channel scope).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A rate limit: RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` saying when to retry.
     #[error("{what}; retry after {retry_after_ms} ms")]
     RateLimited { what: String, retry_after_ms: i64 },
@@ -54,6 +58,7 @@ impl ServiceError {
             Self::AlreadyExists { .. } => tonic::Code::AlreadyExists,
             Self::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
             Self::ResourceExhausted(_) | Self::RateLimited { .. } => tonic::Code::ResourceExhausted,
+            Self::PermissionDenied(_) => tonic::Code::PermissionDenied,
             Self::Corrupt(_) => tonic::Code::Internal,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Internal(_) => tonic::Code::Internal,

@@ -1,5 +1,6 @@
 //! gRPC server setup shared by every service: the service's routes plus gRPC health and
-//! reflection (v1 and v1alpha), a bounded connection age so long-lived HTTP/2 connections rebalance across
+//! reflection (v1 and v1alpha), the auth layer (`switchyard_auth`: credentials, the RPC x role
+//! table, limits, audit) in front of the service's routes, a bounded connection age so long-lived HTTP/2 connections rebalance across
 //! pods, and graceful stop on shutdown.
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     routes: Routes,
     services: Vec<&'static str>,
+    security: std::sync::Arc<switchyard_auth::Security>,
     shutdown: Shutdown,
     health_out: tokio::sync::oneshot::Sender<Health>,
 ) -> anyhow::Result<()> {
@@ -68,6 +70,7 @@ pub async fn serve(
         .max_connection_age(Duration::from_secs(300))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(service))
+        .layer(security.layer())
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -32,6 +32,23 @@ pub struct Platform {
     pub topics: Topics,
     /// Distinguishes replicas (per-instance consumer groups, logs).
     pub instance_id: String,
+    /// Authentication, authorization, request limits and the audit trail of every gRPC server.
+    pub security: Arc<switchyard_auth::Security>,
+}
+
+impl Platform {
+    /// A platform whose gRPC servers check no credentials: unit tests of handlers and workers,
+    /// which call them directly. Deployments build theirs from `[auth]` (`switchyard::platform`).
+    pub fn without_auth(
+        bus: Arc<dyn EventBus>,
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        topics: Topics,
+        instance_id: impl Into<String>,
+    ) -> Self {
+        let security = Arc::new(switchyard_auth::Security::disabled(store.clone(), bus.clone(), topics.audit.clone()));
+        Self { bus, store, clock, topics, instance_id: instance_id.into(), security }
+    }
 }
 
 /// The two listeners every service serves on, bound by the caller (tests bind port 0).

@@ -44,6 +44,7 @@ pub async fn run(
         listeners.grpc,
         spec.routes,
         spec.grpc_services,
+        platform.security.clone(),
         grpc_stop.clone(),
         health_tx,
     ));
@@ -64,7 +65,16 @@ pub async fn run(
         ));
     }
     health.serving().await;
-    tracing::info!(service = spec.name, "started");
+    match platform.security.mode() {
+        switchyard_auth::AuthMode::Required => tracing::info!(service = spec.name, auth = "required", "started"),
+        switchyard_auth::AuthMode::Disabled => {
+            tracing::warn!(
+                service = spec.name,
+                auth = "DISABLED",
+                "started WITHOUT AUTHENTICATION: any caller may do anything"
+            )
+        }
+    }
 
     shutdown.wait().await;
     tracing::info!(service = spec.name, "stopping");

@@ -20,13 +20,7 @@ async fn setup() -> (Timers, Arc<ManualClock>, String) {
     let topics = Topics::with_prefix("t.");
     bus.ensure_topics(std::slice::from_ref(&topics.agents), PARTITIONS).await.unwrap();
     let clock = Arc::new(ManualClock::new(0));
-    let platform = Platform {
-        bus,
-        store: Arc::new(MemoryStore::new()),
-        clock: clock.clone(),
-        topics: topics.clone(),
-        instance_id: "i".into(),
-    };
+    let platform = Platform::without_auth(bus, Arc::new(MemoryStore::new()), clock.clone(), topics.clone(), "i");
     let timers = Timers::new(platform, "test", "test.agents", topics.agents.clone()).with_lease(Duration::from_secs(1));
     (timers, clock, topics.agents)
 }

@@ -277,13 +277,13 @@ mod tests {
     #[tokio::test]
     async fn idle_skill_actors_stop() {
         let host = ActorHost::start(1).unwrap();
-        let platform = Platform {
-            bus: Arc::new(MemoryBus::new()),
-            store: Arc::new(MemoryStore::new()),
-            clock: Arc::new(ManualClock::new(0)),
-            topics: Topics::with_prefix("t."),
-            instance_id: "test".into(),
-        };
+        let platform = Platform::without_auth(
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::new(0)),
+            Topics::with_prefix("t."),
+            "test",
+        );
         let engine = Engine::new(platform, crate::RoutingRules::default(), Duration::from_secs(2));
         let registry = Registry::new(&host, engine).with_idle_timeout(Duration::from_millis(50));
         for skill in ["sales", "billing", "support"] {

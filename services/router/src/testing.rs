@@ -39,13 +39,7 @@ pub(crate) async fn world() -> World {
     let clock = ManualClock::new(1_700_000_000_000);
     let topics = Topics::with_prefix("t.");
     bus.ensure_topics(&topics.all(), 4).await.unwrap();
-    let platform = Platform {
-        bus: bus.clone(),
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        topics: topics.clone(),
-        instance_id: "test".into(),
-    };
+    let platform = Platform::without_auth(bus.clone(), store.clone(), Arc::new(clock.clone()), topics.clone(), "test");
     let engine = Engine::new(platform.clone(), RoutingRules::default(), SWEEP_INTERVAL);
     World { engine, store, bus, clock, topics, platform }
 }

@@ -50,6 +50,31 @@ pub enum Command {
     /// List or replay the records consumers gave up on (the dead-letter topic).
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
+    /// Credentials: sign a token, print the authorization table.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuthCommand {
+    /// Print a bearer token signed with `[auth.signing]` (or `switchyard up`'s development key):
+    /// how the first admin of a deployment gets in.
+    IssueToken {
+        /// The account the token is valid for.
+        #[arg(long)]
+        account: String,
+        /// The user, agent or bot id (`sub`); agents and bots act only as this id.
+        #[arg(long)]
+        subject: String,
+        /// A role (admin, agent_manager, campaign_manager, agent, bot, partner); repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// How long it is valid, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
+    /// Print the authorization table (every RPC x role) as Markdown.
+    Table,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -81,7 +106,7 @@ pub enum DeadLetters {
 impl Command {
     pub fn service(&self) -> Option<Service> {
         match self {
-            Command::Up | Command::Topics | Command::DeadLetters(_) => None,
+            Command::Up | Command::Topics | Command::DeadLetters(_) | Command::Auth(_) => None,
             Command::Service(ServiceCommand(service)) => Some(*service),
         }
     }
@@ -147,14 +172,21 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
             overrides.insert(service.name().into(), serde_json::Value::Object(addrs));
         }
     }
-    let mut config: Config = switchyard_kit::config::load(cli.config.as_deref(), serde_json::Value::Object(overrides))
-        .map_err(|e| e.to_string())?;
+    let defaults = match cli.command {
+        // The try-out on a laptop: nothing listens beyond this machine unless configured.
+        Command::Up => Config::loopback(),
+        _ => Config::default(),
+    };
+    let mut config: Config =
+        switchyard_kit::config::load_over(defaults, cli.config.as_deref(), serde_json::Value::Object(overrides))
+            .map_err(|e| e.to_string())?;
     if config.instance_id.is_empty() {
         config.instance_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         config.instance_id_generated = true;
     }
     match &cli.command {
         Command::Topics | Command::DeadLetters(_) => config.validate_for_topics()?,
+        Command::Auth(_) => config.auth.validate()?,
         _ => config.validate(cli.command.service())?,
     }
     Ok(config)
@@ -168,6 +200,9 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Command::Auth(what) = &cli.command {
+        return auth_command(&config, what);
+    }
     if cli.dump_config {
         let mut shown = config.clone();
         shown.redis.url = switchyard_kit::config::redact(&shown.redis.url);
@@ -206,7 +241,28 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+fn auth_command(config: &Config, what: &AuthCommand) -> ExitCode {
+    match what {
+        AuthCommand::Table => {
+            print!("{}", switchyard_auth::table::markdown());
+            ExitCode::SUCCESS
+        }
+        AuthCommand::IssueToken { account, subject, roles, ttl } => {
+            match crate::auth::issue_token(config, account, subject, roles, *ttl) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("switchyard: {err:#}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match &command {
         Command::Topics => {
             let topics = crate::create_topics(&config).await?;
@@ -214,8 +270,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::DeadLetters(what) => return crate::dead_letters::run(&config, what).await,
+        Command::Auth(_) => return Ok(()),
         _ => {}
     }
+    let dev_credentials = matches!(command, Command::Up) && crate::auth::prepare_dev(&mut config)?;
     let shutdown = Shutdown::new();
     switchyard_kit::shutdown::on_signals(shutdown.clone());
     // Bind every port before connecting anywhere: a taken port fails fast.
@@ -228,7 +286,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         listeners.push((*service, crate::listeners(&config, *service).await?));
     }
     let platform = crate::platform(&config).await?;
+    if dev_credentials {
+        crate::auth::announce_dev(&platform, &config).await?;
+    }
+    if config.auth.mode == switchyard_auth::AuthMode::Disabled {
+        tracing::warn!(
+            "AUTHENTICATION IS DISABLED (auth.mode = \"disabled\"): anyone who reaches a gRPC port can do anything"
+        );
+    }
     tracing::info!(
+        auth = ?config.auth.mode,
         mode = if config.kafka.bootstrap_servers.is_empty() { "embedded" } else { "distributed" },
         services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(),
         instance_id = %config.instance_id,

@@ -28,6 +28,10 @@ macro_rules! config_with_services {
             pub redis: RedisConfig,
             pub retention: RetentionConfig,
             pub telemetry: TelemetryConfig,
+            /// Who may call the gRPC APIs (docs/security.md).
+            pub auth: switchyard_auth::AuthConfig,
+            /// Request rates, message size, streams and opens per caller.
+            pub limits: switchyard_auth::LimitsConfig,
             $(
                 #[doc = $about]
                 pub $name: $krate::Config,
@@ -43,6 +47,8 @@ macro_rules! config_with_services {
                     redis: RedisConfig::default(),
                     retention: RetentionConfig::default(),
                     telemetry: TelemetryConfig::default(),
+                    auth: switchyard_auth::AuthConfig::default(),
+                    limits: switchyard_auth::LimitsConfig::default(),
                     $(
                         $name: {
                             let mut section = <$krate::Config as Default>::default();
@@ -57,6 +63,16 @@ macro_rules! config_with_services {
         }
 
         impl Config {
+            /// The defaults of `switchyard up`: every listener on 127.0.0.1.
+            pub fn loopback() -> Self {
+                let mut config = Self::default();
+                $(
+                    config.$name.grpc_addr = config.$name.grpc_addr.replacen("0.0.0.0", "127.0.0.1", 1);
+                    config.$name.ops_addr = config.$name.ops_addr.replacen("0.0.0.0", "127.0.0.1", 1);
+                )*
+                config
+            }
+
             /// The gRPC and ops HTTP listen addresses of `service`.
             pub fn addrs(&self, service: Service) -> (String, String) {
                 match service {
@@ -95,6 +111,8 @@ impl Config {
         self.kafka.validate()?;
         self.redis.validate()?;
         self.retention.validate()?;
+        self.auth.validate()?;
+        self.limits.validate()?;
         self.validate_services()?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {
@@ -111,6 +129,14 @@ impl Config {
             }
         } else if self.kafka.bootstrap_servers.is_empty() != self.redis.url.is_empty() {
             return Err("set both kafka.bootstrap_servers and redis.url (distributed) or neither (embedded)".into());
+        }
+        if let (Some(service), switchyard_auth::AuthMode::Required, true) =
+            (single, self.auth.mode, self.auth.issuers.is_empty())
+        {
+            return Err(format!(
+                "auth.issuers is empty: `switchyard {}` needs the issuers whose tokens it accepts (see docs/security.md), or auth.mode = \"disabled\" to run without authentication",
+                service.name()
+            ));
         }
         if !self.instance_id.is_empty() {
             switchyard_kit::validate::id("instance_id", &self.instance_id).map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! Composition of the Switchyard services: the configuration tree, the platform adapters
 //! (in-memory or Kafka and Redis), and running one service or all of them (`up`).
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 mod dead_letters;
@@ -34,7 +35,19 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
     };
     let topics = config.kafka.topics();
     ensure_topics(&*bus, config).await?;
-    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone() })
+    let security = security(config, store.clone(), bus.clone())?;
+    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone(), security })
+}
+
+/// The auth layer's state from `[auth]` and `[limits]`, on `store` and `bus`.
+pub fn security(
+    config: &Config,
+    store: Arc<dyn StateStore>,
+    bus: Arc<dyn EventBus>,
+) -> anyhow::Result<Arc<switchyard_auth::Security>> {
+    let audit = config.kafka.topics().audit;
+    let security = switchyard_auth::Security::new(&config.auth, &config.limits, store, bus, audit).context("auth")?;
+    Ok(Arc::new(security))
 }
 
 /// Creates the missing topics (`kafka.partitions`, `kafka.replication_factor`), retrying for a

@@ -23,7 +23,11 @@ fn dump_config_shows_layers_defaults_file_env_and_flags() {
     let dir = std::env::temp_dir().join(switchyard_testkit::unique("cfg"));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("switchyard.toml");
-    std::fs::write(&file, "[router]\nheadroom = 0.25\nassign_interval = \"5s\"\n[kafka]\npartitions = 6\n").unwrap();
+    std::fs::write(
+        &file,
+        "[router]\nheadroom = 0.25\nassign_interval = \"5s\"\n[kafka]\npartitions = 6\n[[auth.issuers]]\nissuer = \"idp\"\nkey_file = \"/k\"\n",
+    )
+    .unwrap();
     let out = switchyard(
         &["--config", file.to_str().unwrap(), "--redis", "redis://u:secret@127.0.0.1:1", "--dump-config", "router"],
         &[("SWITCHYARD_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9"), ("SWITCHYARD_KAFKA__PARTITIONS", "3")],

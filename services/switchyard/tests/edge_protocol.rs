@@ -10,21 +10,48 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use common::raw::RawCodec;
 use common::*;
 use switchyard_proto::common::v1::Channel;
 use switchyard_proto::connectors::v1 as conn;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Code;
+
+fn readme_block() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split("## Try it with grpcurl").nth(1).expect("the README has the quick start");
+    section.split("```sh").nth(1).unwrap().split("```").next().unwrap().to_owned()
+}
 
 /// The README's "Try it with grpcurl" commands.
 fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = readme.split("## Try it with grpcurl").nth(1).expect("the README has the quick start");
-    let block = section.split("```sh").nth(1).unwrap().split("```").next().unwrap();
-    let commands: Vec<String> = block.lines().filter(|l| l.starts_with("grpcurl ")).map(str::to_owned).collect();
+    let commands: Vec<String> =
+        readme_block().lines().filter(|l| l.starts_with("grpcurl ")).map(str::to_owned).collect();
     assert!(commands.len() >= 6, "{commands:?}");
     commands
+}
+
+/// The quick start's credentials, as `switchyard up` prints them (an admin token and a partner
+/// key of acme) plus the agent's token from the README's own `switchyard auth issue-token` line,
+/// run with this binary and the cluster's signing key.
+async fn quick_start_env(cluster: &Cluster) -> Vec<(String, String)> {
+    let admin =
+        cluster.auth.signer().issue("acme", "dev-admin", &[switchyard_auth::Role::Admin], Duration::from_secs(600));
+    let store = cluster.memory.clone().expect("an embedded cluster");
+    let partner = switchyard::auth::create_partner_key(&*store, "acme", "quick start", 0).await.unwrap();
+    let line = readme_block().lines().find(|l| l.starts_with("export AGENT_TOKEN=$(")).unwrap().to_owned();
+    let issue = line.trim_start_matches("export AGENT_TOKEN=$(").trim_end().trim_end_matches(')').to_owned();
+    let issue = issue.replacen("target/release/switchyard", env!("CARGO_BIN_EXE_switchyard"), 1);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&issue)
+        .env("SWITCHYARD_AUTH__SIGNING__KEY_FILE", &cluster.auth.key_file)
+        .env("SWITCHYARD_AUTH__SIGNING__ISSUER", common::auth::TEST_ISSUER)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "`{issue}`: {}", String::from_utf8_lossy(&out.stderr));
+    let agent = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    vec![("ADMIN_TOKEN".into(), admin.unwrap()), ("PARTNER_KEY".into(), partner), ("AGENT_TOKEN".into(), agent)]
 }
 
 /// The commands with the README's ports replaced by this cluster's.
@@ -37,26 +64,29 @@ fn on_cluster(cluster: &Cluster, command: &str) -> String {
     out
 }
 
-/// `grpcurl -plaintext -d 'JSON' HOST:PORT SERVICE/METHOD [&]` as buf curl.
+/// `grpcurl -plaintext -H "HEADER" -d 'JSON' HOST:PORT SERVICE/METHOD [&]` as buf curl.
 fn as_buf_curl(buf: &std::path::Path, command: &str, protocol: &str) -> String {
     let background = command.trim_end().ends_with('&');
     let words = shell_words(command.trim_end().trim_end_matches('&'));
     let data = &words[words.iter().position(|w| w == "-d").unwrap() + 1];
+    let header = &words[words.iter().position(|w| w == "-H").unwrap() + 1];
     let (host, method) = (&words[words.len() - 2], &words[words.len() - 1]);
     format!(
-        "{} curl --protocol grpc --http2-prior-knowledge --reflect-protocol {protocol} -d '{data}' http://{host}/{method}{}",
+        "{} curl --protocol grpc --http2-prior-knowledge --reflect-protocol {protocol} -H \"{header}\" -d '{data}' http://{host}/{method}{}",
         buf.display(),
         if background { " &" } else { "" }
     )
 }
 
-/// Splits a command line on spaces outside single quotes (the README's commands quote JSON).
+/// Splits a command line on spaces outside quotes (the README's commands quote JSON in single
+/// quotes and headers in double quotes).
 fn shell_words(line: &str) -> Vec<String> {
-    let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+    let (mut words, mut word, mut quote) = (Vec::new(), String::new(), None);
     for c in line.chars() {
         match c {
-            '\'' => quoted = !quoted,
-            ' ' if !quoted => {
+            '\'' | '"' if quote.is_none() => quote = Some(c),
+            c if quote == Some(c) => quote = None,
+            ' ' if quote.is_none() => {
                 if !word.is_empty() {
                     words.push(std::mem::take(&mut word));
                 }
@@ -72,7 +102,7 @@ fn shell_words(line: &str) -> Vec<String> {
 
 /// Runs the commands in order with `sh`; the one ending in `&` (the agent's stream) runs in the
 /// background and its output is returned once it shows the assignment.
-async fn run_quick_start(commands: Vec<String>) -> String {
+async fn run_quick_start(commands: Vec<String>, env: &[(String, String)]) -> String {
     let dir = std::env::temp_dir().join(switchyard_testkit::unique("quickstart"));
     std::fs::create_dir_all(&dir).unwrap();
     let stream_out = dir.join("stream.out");
@@ -80,14 +110,20 @@ async fn run_quick_start(commands: Vec<String>) -> String {
     for command in commands {
         if let Some(foreground) = command.trim_end().strip_suffix('&') {
             let file = std::fs::File::create(&stream_out).unwrap();
-            let child =
-                Command::new("sh").arg("-c").arg(foreground).stdout(file).stderr(Stdio::piped()).spawn().unwrap();
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg(foreground)
+                .envs(env.iter().cloned())
+                .stdout(file)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
             background = Some(child);
             // Give the stream a moment to connect before the conversation opens.
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         }
-        let out = Command::new("sh").arg("-c").arg(&command).output().unwrap();
+        let out = Command::new("sh").arg("-c").arg(&command).envs(env.iter().cloned()).output().unwrap();
         assert!(
             out.status.success(),
             "`{command}` failed: {}\n{}",
@@ -123,7 +159,8 @@ async fn the_readme_quick_start_runs_verbatim_with_grpcurl_1_8() {
         .iter()
         .map(|c| on_cluster(&cluster, c).replacen("grpcurl ", &format!("{} ", grpcurl.display()), 1))
         .collect();
-    let stream = run_quick_start(commands).await;
+    let env = quick_start_env(&cluster).await;
+    let stream = run_quick_start(commands, &env).await;
     assert!(stream.contains("\"assigned\"") && stream.contains("+15550100"), "{stream}");
     cluster.stop().await;
 }
@@ -137,53 +174,19 @@ async fn the_readme_quick_start_runs_with_buf_curl_over_both_reflection_versions
         let cluster = Cluster::embedded().await;
         let commands =
             readme_commands().iter().map(|c| as_buf_curl(&buf, &on_cluster(&cluster, c), protocol)).collect();
-        let stream = run_quick_start(commands).await;
+        let env = quick_start_env(&cluster).await;
+        let stream = run_quick_start(commands, &env).await;
         assert!(stream.contains("\"assigned\"") && stream.contains("+15550100"), "{protocol}: {stream}");
         cluster.stop().await;
     }
 }
 
-/// Sends raw bytes as a request body (a client that encodes garbage).
-#[derive(Default, Clone)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
+/// Sends `body` as the request of `path`, as a partner of acme.
 async fn raw_call(cluster: &Cluster, path: &'static str, body: &'static [u8]) -> tonic::Status {
-    let channel = tonic::transport::Channel::from_shared(cluster.grpc["connectors"].clone()).unwrap().connect().await;
-    let mut grpc = tonic::client::Grpc::new(channel.unwrap());
+    let token = cluster.auth.signer().issue("acme", "p", &[switchyard_auth::Role::Partner], Duration::from_secs(600));
+    let bearer = switchyard_auth::client::Bearer::new(&token.unwrap()).unwrap();
+    let channel = tonic::service::interceptor::InterceptedService::new(cluster.raw("connectors").await, bearer);
+    let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     grpc.unary(tonic::Request::new(Bytes::from_static(body)), path, RawCodec).await.unwrap_err()

@@ -22,7 +22,7 @@ const AGENTS: usize = 8;
 const CONVERSATIONS: usize = 400;
 
 /// Opens the conversations at about 50/s in the background; returns their ids at the end.
-fn open_at_50_per_second(connectors: tonic::transport::Channel) -> tokio::task::JoinHandle<Vec<String>> {
+fn open_at_50_per_second(connectors: common::Authed) -> tokio::task::JoinHandle<Vec<String>> {
     tokio::spawn(async move {
         let mut opened = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_millis(400));

@@ -129,6 +129,7 @@ impl FailureClass {
             | ServiceError::FailedPrecondition(_)
             | ServiceError::ResourceExhausted(_)
             | ServiceError::RateLimited { .. }
+            | ServiceError::PermissionDenied(_)
             | ServiceError::Corrupt(_) => FailureClass::Permanent,
         }
     }

@@ -11,10 +11,12 @@
 //!   logout and state are written where the agent is connected, so "logged in" has one truth).
 //! - [`ConversationStore`]: conversations, transcripts, partner outboxes (connectors).
 //! - [`TimerStore`]: durable timers, sharded by their owner's partition.
+//! - [`AccessStore`]: partner API keys (auth admin RPCs) and the audit trail (the auth layer).
 //!
 //! [`StateStore`] is all of them plus health and housekeeping; services hold an
 //! `Arc<dyn StateStore>`.
 
+mod access;
 mod memory;
 mod rate;
 mod redis;
@@ -22,6 +24,7 @@ mod routes;
 pub mod rules;
 mod types;
 
+pub use self::access::*;
 pub use self::memory::MemoryStore;
 pub use self::rate::consumer_rate;
 pub use self::redis::RedisStore;
@@ -33,7 +36,7 @@ use bytes::Bytes;
 
 /// The store traits, for code that calls them on a concrete store (`MemoryStore` in tests).
 pub mod prelude {
-    pub use super::{AgentStore, ConversationStore, RoutingStore, StateStore, TimerStore};
+    pub use super::{AccessStore, AgentStore, ConversationStore, RoutingStore, StateStore, TimerStore};
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,7 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait StateStore: RoutingStore + AgentStore + ConversationStore + TimerStore {
+pub trait StateStore: RoutingStore + AgentStore + ConversationStore + TimerStore + AccessStore {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Housekeeping due at `now_ms`: the in-memory store deletes what outlived its retention

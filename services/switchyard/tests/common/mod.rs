@@ -2,7 +2,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod auth;
+pub mod raw;
 pub mod topology;
+
+pub use auth::{Authed, TestAuth};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use switchyard_proto::admin::v1::*;
 use switchyard_proto::agent::v1 as agentpb;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
 use switchyard_proto::agent::v1::{agent_event, AgentEvent};
+use switchyard_proto::auth::v1::auth_admin_service_client::AuthAdminServiceClient;
 use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
 use switchyard_proto::capacity::v1::*;
 use switchyard_proto::common::v1::{AgentState, Channel as ProtoChannel};
@@ -30,6 +35,8 @@ pub struct Cluster {
     pub redis: Option<switchyard_testkit::RedisServer>,
     pub redis_prefix: Option<String>,
     pub kafka: Option<switchyard_testkit::KafkaBroker>,
+    /// The signing key the cluster trusts.
+    pub auth: TestAuth,
     shutdown: Shutdown,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -77,6 +84,10 @@ impl Cluster {
         config.instance_id = switchyard_testkit::unique("t")[..14].to_owned();
         // Short sweep so tests that rely on it stay fast.
         config.router.assign_interval = Duration::from_millis(200);
+        let auth = TestAuth::new();
+        if config.auth.mode == switchyard_auth::AuthMode::Required {
+            config.auth.issuers.push(auth.issuer());
+        }
         let mut listeners = Vec::new();
         let (mut grpc, mut ops) = (HashMap::new(), HashMap::new());
         for service in Service::ALL {
@@ -90,6 +101,7 @@ impl Cluster {
             let store =
                 std::sync::Arc::new(switchyard_platform::store::MemoryStore::with_retention(config.retention.store()));
             platform.store = store.clone();
+            platform.security = switchyard::security(&config, store.clone(), platform.bus.clone()).unwrap();
             Some(store)
         } else {
             None
@@ -98,7 +110,7 @@ impl Cluster {
         let s = shutdown.clone();
         let task = tokio::spawn(async move { switchyard::up(platform, &config, listeners, s).await });
         let cluster =
-            Self { grpc, ops, memory, redis: None, redis_prefix: None, kafka: None, shutdown, task: Some(task) };
+            Self { grpc, ops, memory, redis: None, redis_prefix: None, kafka: None, auth, shutdown, task: Some(task) };
         cluster.wait_ready().await;
         cluster
     }
@@ -115,21 +127,35 @@ impl Cluster {
         }
     }
 
-    async fn channel(&self, service: &str) -> Channel {
+    /// A connection without credentials.
+    pub async fn raw(&self, service: &str) -> Channel {
         Channel::from_shared(self.grpc[service].clone()).unwrap().connect().await.unwrap()
     }
 
-    pub async fn connector(&self) -> ConnectorServiceClient<Channel> {
+    /// Calls as whichever role each RPC needs (tests not about authorization).
+    pub async fn channel(&self, service: &str) -> Authed {
+        self.auth.fitting(self.raw(service).await)
+    }
+
+    /// Calls as `role` (`subject` unless an agent or bot, which act as the request's agent).
+    pub async fn as_role(&self, service: &str, role: switchyard_auth::Role, subject: &str) -> Authed {
+        self.auth.as_role(self.raw(service).await, role, subject)
+    }
+
+    pub async fn connector(&self) -> ConnectorServiceClient<Authed> {
         ConnectorServiceClient::new(self.channel("connectors").await)
     }
-    pub async fn agent(&self) -> AgentServiceClient<Channel> {
+    pub async fn agent(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::new(self.channel("connectors").await)
     }
-    pub async fn routing_admin(&self) -> RoutingAdminServiceClient<Channel> {
+    pub async fn routing_admin(&self) -> RoutingAdminServiceClient<Authed> {
         RoutingAdminServiceClient::new(self.channel("router").await)
     }
-    pub async fn capacity_admin(&self) -> CapacityAdminServiceClient<Channel> {
+    pub async fn capacity_admin(&self) -> CapacityAdminServiceClient<Authed> {
         CapacityAdminServiceClient::new(self.channel("capacity").await)
+    }
+    pub async fn auth_admin(&self) -> AuthAdminServiceClient<Authed> {
+        AuthAdminServiceClient::new(self.channel("connectors").await)
     }
 
     /// Triggers graceful shutdown and waits for every service to stop.
@@ -256,9 +282,7 @@ pub fn open(account: &str, consumer: &str, skill: &str, pmid: &str) -> conn::Ope
 
 /// The partner's outbound stream for acme's web channel, resuming after the last ack.
 pub async fn outbound_stream(
-    partner: &mut switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient<
-        tonic::transport::Channel,
-    >,
+    partner: &mut switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient<Authed>,
 ) -> tonic::Streaming<conn::OutboundEvent> {
     partner
         .stream_outbound(conn::StreamOutboundRequest {

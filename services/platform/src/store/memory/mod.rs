@@ -3,6 +3,7 @@
 //! (closed conversations, routes, dedupe ids, rate state) carries a deadline here and is
 //! deleted by [`StateStore::maintain`] or by the next write that passes the deadline.
 
+mod access;
 mod conversations;
 mod routing;
 mod timers;
@@ -18,6 +19,7 @@ use super::*;
 pub struct MemoryStore {
     retention: Retention,
     state: Mutex<State>,
+    access: Mutex<access::AccessState>,
 }
 
 impl Default for MemoryStore {
@@ -103,7 +105,7 @@ impl MemoryStore {
     }
 
     pub fn with_retention(retention: Retention) -> Self {
-        Self { retention, state: Mutex::new(State::default()) }
+        Self { retention, state: Mutex::new(State::default()), access: Mutex::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

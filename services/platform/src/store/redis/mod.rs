@@ -76,6 +76,7 @@ use bytes::Bytes;
 
 use super::*;
 
+mod access;
 mod codec;
 mod conversations;
 mod records;

@@ -64,6 +64,8 @@ pub struct Topology {
     pub redis: RedisServer,
     pub kafka: KafkaBroker,
     pub prefix: String,
+    /// The signing key every process trusts.
+    pub auth: super::TestAuth,
     dir: PathBuf,
     config: PathBuf,
     options: Options,
@@ -88,15 +90,17 @@ impl Topology {
         std::fs::create_dir_all(&dir).unwrap();
         // A killed member is noticed after the session timeout: keep it short here.
         let config = dir.join("switchyard.toml");
+        let auth = super::TestAuth::new();
         std::fs::write(
             &config,
             format!(
-                "[kafka.settings]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n{}",
+                "{}[kafka.settings]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n{}",
+                auth.toml(),
                 options.extra_config
             ),
         )
         .unwrap();
-        let mut topology = Self { redis, kafka, prefix, dir, config, options, procs: Vec::new(), starts: 0 };
+        let mut topology = Self { redis, kafka, prefix, auth, dir, config, options, procs: Vec::new(), starts: 0 };
         for service in switchyard::Service::ALL {
             topology.spawn(service.name()).await;
         }
@@ -193,9 +197,10 @@ impl Topology {
         process.replica
     }
 
-    pub async fn channel(&mut self, service: &str) -> tonic::transport::Channel {
+    /// Calls as whichever role each RPC needs.
+    pub async fn channel(&mut self, service: &str) -> super::Authed {
         let url = self.process(service).grpc.clone();
-        channel(&url).await
+        self.auth.fitting(channel(&url).await)
     }
 
     /// Which services have exited (with their status), e.g. crashed on a broker restart.

@@ -98,7 +98,7 @@ pub async fn provision(topology: &mut Topology, agents: usize) -> HashMap<String
 /// like real agent workspaces they retry failed calls and subscribe again when the stream
 /// ends (the snapshot repeats what they hold).
 pub async fn start_agents(
-    connectors: &tonic::transport::Channel,
+    connectors: &super::super::Authed,
     agents: usize,
     observed: &Arc<Mutex<Observed>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -124,7 +124,7 @@ pub async fn start_agents(
 }
 
 async fn agent(
-    client: AgentServiceClient<tonic::transport::Channel>,
+    client: AgentServiceClient<super::super::Authed>,
     agent_id: String,
     login: agentpb::LoginRequest,
     observed: Arc<Mutex<Observed>>,
@@ -198,7 +198,7 @@ async fn agent(
 
 /// Opens `range` conversations (16 in flight), spread over the skills; an open that fails
 /// with UNAVAILABLE is retried (it carries a partner message id, so it is idempotent).
-pub async fn open_conversations(connectors: &tonic::transport::Channel, range: std::ops::Range<usize>) -> Vec<String> {
+pub async fn open_conversations(connectors: &super::super::Authed, range: std::ops::Range<usize>) -> Vec<String> {
     let partner = ConnectorServiceClient::new(connectors.clone());
     futures::stream::iter(range)
         .map(|i| {
