@@ -394,6 +394,18 @@ mod tests {
         out
     }
 
+    /// docs/security.md prints the table from this source.
+    #[test]
+    fn the_documented_table_is_this_table() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/security.md")).unwrap();
+        let printed = docs
+            .split("<!-- authorization-table:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- authorization-table:end -->").next())
+            .expect("docs/security.md has the authorization table markers");
+        assert_eq!(printed, markdown(), "docs/security.md is stale: paste `switchyard auth table` between its markers");
+    }
+
     #[test]
     fn scopes_are_read_from_the_request() {
         let login = agent::v1::LoginRequest { account_id: "acme".into(), agent_id: "bob".into(), initial_state: 0 };

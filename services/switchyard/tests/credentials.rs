@@ -147,3 +147,31 @@ async fn authentication_is_off_only_when_disabled_explicitly() {
     anonymous.create_account(request).await.unwrap();
     off.stop().await;
 }
+
+/// The ops port stays open for probes and scrapers: what it serves names no account, agent,
+/// consumer or conversation, and no credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_endpoints_expose_no_ids_or_secrets() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acct-7f3a", &["sales"], &[("agent-9c1e", &["sales"], 2)]).await;
+    let mut stream = online(&cluster, "acct-7f3a", "agent-9c1e").await;
+    let opened = cluster
+        .connector()
+        .await
+        .open_conversation(open("acct-7f3a", "+15550177", "sales", "pm-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    expect_assigned(&mut stream).await;
+    let token =
+        cluster.auth.signer().issue("acct-7f3a", "agent-9c1e", &[Role::Agent], Duration::from_secs(60)).unwrap();
+    for service in switchyard::Service::ALL {
+        for path in ["/metrics", "/build", "/health/readyz", "/health/livez"] {
+            let (_, body) = http_get(&format!("{}{path}", cluster.ops[service.name()])).await.unwrap();
+            for secret in ["acct-7f3a", "agent-9c1e", "+15550177", opened.conversation_id.as_str(), token.as_str()] {
+                assert!(!body.contains(secret), "{} {path} shows {secret}", service.name());
+            }
+        }
+    }
+    cluster.stop().await;
+}
