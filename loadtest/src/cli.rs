@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::auth::PartnerAuth;
 use crate::launch::{self, Mode};
 use crate::local::Signal;
 use crate::observe::Display;
@@ -71,6 +72,26 @@ pub struct RunArgs {
     /// How the component is stopped before its restart.
     #[arg(long, value_enum, default_value_t = Signal::Kill)]
     pub chaos_signal: Signal,
+    /// Run without authentication: --start and --local start the target with
+    /// `auth.mode = "disabled"`; against a running target, calls carry no credential (it must
+    /// run with authentication off). Measures what authentication costs.
+    #[arg(long, conflicts_with_all = ["signing_key_file", "partner_auth"])]
+    pub no_auth: bool,
+    /// Against a running target: the HS256 secret of an issuer it trusts; the harness mints
+    /// admin and agent tokens (and partner tokens with --partner-auth token) with it [default:
+    /// the local runner's key with --local-dir or --chaos]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["start", "local"])]
+    pub signing_key_file: Option<PathBuf>,
+    /// The `iss` of the tokens minted with --signing-key-file.
+    #[arg(long, default_value = "switchyard", requires = "signing_key_file")]
+    pub issuer: String,
+    /// The `aud` of the tokens minted with --signing-key-file.
+    #[arg(long, default_value = "switchyard", requires = "signing_key_file")]
+    pub audience: String,
+    /// How simulated partners authenticate: `api-key` (a partner key per account, created with
+    /// AuthAdminService.CreateApiKey) or `token` (minted partner JWTs).
+    #[arg(long, value_enum)]
+    pub partner_auth: Option<PartnerAuth>,
     /// Where the JSON, markdown and HTML results go.
     #[arg(long)]
     pub results: Option<PathBuf>,
@@ -98,6 +119,11 @@ impl RunArgs {
             chaos_every: Duration::from_secs(15),
             chaos_start: None,
             chaos_signal: Signal::Kill,
+            no_auth: false,
+            signing_key_file: None,
+            issuer: "switchyard".into(),
+            audience: "switchyard".into(),
+            partner_auth: None,
             results: None,
             quiet: false,
         }
@@ -217,6 +243,7 @@ async fn execute_mode(args: &RunArgs, scenario: Scenario, path: &Path, mode: Mod
         display: if args.quiet { Display::Quiet } else { Display::Auto },
         git_sha: git_sha(),
         chaos: launched.chaos.clone(),
+        credentials: launched.credentials.clone(),
     };
     let outcome = tokio::select! {
         outcome = sim::run(scenario, options) => outcome,

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::{self, Credentials};
 use crate::chaos::{self, ChaosPlan};
 use crate::local::{self, LocalRunner, Signal};
 use crate::scenario::Scenario;
@@ -20,7 +21,7 @@ pub enum Mode {
     /// `switchyard-local up` started by the harness.
     Local { bin: PathBuf, chaos: Option<Faults> },
     /// A running target; `runner` when it is a local runner's (chaos mode, or --local-dir).
-    Given { target: Target, runner: Option<LocalRunner>, chaos: Option<Faults> },
+    Given { target: Target, runner: Option<LocalRunner>, chaos: Option<Faults>, credentials: Credentials },
 }
 
 /// The chaos options, checked.
@@ -79,7 +80,32 @@ pub fn resolve(args: &RunArgs, scenario: &Scenario) -> Result<Mode, String> {
         router: args.router.clone().unwrap_or(default.router),
         capacity: args.capacity.clone().unwrap_or(default.capacity),
     };
-    Ok(Mode::Given { target, runner, chaos: faults })
+    let credentials = given_credentials(args, runner.as_ref())?;
+    Ok(Mode::Given { target, runner, chaos: faults, credentials })
+}
+
+/// The credentials for a running target: none with --no-auth, --signing-key-file, else the
+/// local runner's signing key when the target is a local runner's.
+fn given_credentials(args: &RunArgs, runner: Option<&LocalRunner>) -> Result<Credentials, String> {
+    let partner = args.partner_auth.unwrap_or_default();
+    if args.no_auth {
+        return Ok(Credentials::none());
+    }
+    if let Some(file) = &args.signing_key_file {
+        return Credentials::from_key_file(file, &args.issuer, &args.audience, partner).map_err(|e| format!("{e:#}"));
+    }
+    if let Some(runner) = runner {
+        let config = runner.service_config();
+        if config.is_file() {
+            return auth::from_local_config(&config, partner)
+                .map(|c| c.unwrap_or_else(Credentials::none))
+                .map_err(|e| format!("--local-dir: {e:#}"));
+        }
+    }
+    Err("the target needs credentials: pass --signing-key-file (the HS256 secret of an issuer it trusts, with \
+         --issuer and --audience), --local-dir for a local runner's topology, or --no-auth if it runs with \
+         auth.mode = \"disabled\""
+        .into())
 }
 
 /// A started run's target, and what to stop after it.
@@ -87,6 +113,7 @@ pub struct Launched {
     pub target: Target,
     pub label: String,
     pub chaos: Option<ChaosPlan>,
+    pub credentials: Credentials,
     embedded: Option<Embedded>,
     local: Option<(LocalRunner, tempfile::TempDir)>,
 }
@@ -126,12 +153,14 @@ pub async fn launch(
         Mode::Start => {
             let binary = args.switchyard_bin.clone().unwrap_or_else(target::default_binary);
             let config = path.is_dir().then(|| path.join("switchyard.toml")).filter(|p| p.is_file());
-            let up = Embedded::start(&binary, config.as_deref(), results_dir).await?;
+            let up = Embedded::start(&binary, config.as_deref(), results_dir, !args.no_auth).await?;
             eprintln!("started switchyard up ({}), log {}", up.target.connectors, up.log.display());
+            let credentials = up.credentials(args.partner_auth.unwrap_or_default())?;
             Ok(Launched {
                 target: up.target.clone(),
-                label: "embedded".into(),
+                label: label("embedded", &credentials),
                 chaos: None,
+                credentials,
                 embedded: Some(up),
                 local: None,
             })
@@ -144,7 +173,7 @@ pub async fn launch(
             let runner = LocalRunner { bin, dir: dir.path().to_path_buf() };
             let base = local::free_base_port()?;
             eprintln!("starting switchyard-local up --dir {} --base-port {base}", runner.dir.display());
-            if let Err(err) = runner.up(base, args.switchyard_bin.as_deref()).await {
+            if let Err(err) = runner.up(base, args.switchyard_bin.as_deref(), args.no_auth).await {
                 // Whatever did start goes; the logs stay for a look.
                 let _ = runner.stop().await;
                 let kept = dir.keep();
@@ -152,8 +181,13 @@ pub async fn launch(
                     err.context(format!("starting the local topology (logs in {})", kept.join("logs").display()))
                 );
             }
-            let chaos = match plan(chaos, &runner, scenario) {
-                Ok(chaos) => chaos,
+            let prepared = plan(chaos, &runner, scenario).and_then(|chaos| {
+                let config = runner.service_config();
+                let credentials = auth::from_local_config(&config, args.partner_auth.unwrap_or_default())?;
+                Ok((chaos, credentials.unwrap_or_else(Credentials::none)))
+            });
+            let (chaos, credentials) = match prepared {
+                Ok(prepared) => prepared,
                 Err(err) => {
                     let _ = runner.stop().await;
                     return Err(err);
@@ -161,20 +195,31 @@ pub async fn launch(
             };
             Ok(Launched {
                 target: LocalRunner::target_on(base),
-                label: format!("local (switchyard-local, base port {base})"),
+                label: label(&format!("local (switchyard-local, base port {base})"), &credentials),
                 chaos,
+                credentials,
                 embedded: None,
                 local: Some((runner, dir)),
             })
         }
-        Mode::Given { target, runner, chaos } => {
+        Mode::Given { target, runner, chaos, credentials } => {
             let chaos = match &runner {
                 Some(runner) => plan(chaos, runner, scenario)?,
                 None => None,
             };
-            let label = target.connectors.clone();
-            Ok(Launched { target, label, chaos, embedded: None, local: None })
+            let label = label(&target.connectors, &credentials);
+            Ok(Launched { target, label, chaos, credentials, embedded: None, local: None })
         }
+    }
+}
+
+/// The target's name in the result, saying when it ran without authentication or with minted
+/// partner tokens (the default, partner keys, is not mentioned).
+fn label(target: &str, credentials: &Credentials) -> String {
+    match credentials.label() {
+        "none" => format!("{target}, no auth"),
+        "jwt" => format!("{target}, partner tokens"),
+        _ => target.to_owned(),
     }
 }
 
@@ -222,7 +267,8 @@ mod tests {
         let mut args = RunArgs::new("steady");
         args.chaos = vec!["router".into(), "broker".into()];
         args.local_dir = Some(run.path().to_path_buf());
-        let Mode::Given { target, runner, chaos } = resolve(&args, &scenario()).unwrap() else { panic!() };
+        args.no_auth = true;
+        let Mode::Given { target, runner, chaos, .. } = resolve(&args, &scenario()).unwrap() else { panic!() };
         assert_eq!(target.connectors, "http://127.0.0.1:18001");
         assert_eq!(target.capacity, "http://127.0.0.1:18003");
         assert_eq!(runner.unwrap().dir, run.path());
@@ -247,6 +293,7 @@ mod tests {
             let mut args = RunArgs::new("steady");
             args.chaos = vec!["router".into()];
             args.local_dir = Some(run.path().to_path_buf());
+            args.no_auth = true;
             args
         };
         let mut args = base();
@@ -280,10 +327,39 @@ mod tests {
 
     #[test]
     fn without_chaos_or_a_run_directory_the_defaults_stand() {
-        let Mode::Given { target, runner, chaos } = resolve(&RunArgs::new("steady"), &scenario()).unwrap() else {
-            panic!()
-        };
+        let mut args = RunArgs::new("steady");
+        args.no_auth = true;
+        let Mode::Given { target, runner, chaos, credentials } = resolve(&args, &scenario()).unwrap() else { panic!() };
         assert_eq!(target.connectors, Target::default().connectors);
-        assert!(runner.is_none() && chaos.is_none());
+        assert!(runner.is_none() && chaos.is_none() && !credentials.enabled());
+    }
+
+    #[test]
+    fn a_running_target_needs_credentials_from_a_key_file_or_the_local_runner() {
+        let err = resolve(&RunArgs::new("steady"), &scenario()).unwrap_err();
+        assert!(err.contains("needs credentials") && err.contains("--signing-key-file"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = auth::write_secret(dir.path()).unwrap();
+        let mut args = RunArgs::new("steady");
+        args.signing_key_file = Some(key.clone());
+        let Mode::Given { credentials, .. } = resolve(&args, &scenario()).unwrap() else { panic!() };
+        assert!(credentials.enabled() && credentials.partner_keys());
+        args.signing_key_file = Some(dir.path().join("missing.key"));
+        assert!(resolve(&args, &scenario()).unwrap_err().starts_with("--signing-key-file: "));
+
+        // A local runner's run directory: its services' signing section.
+        let run = with_state(18000);
+        std::fs::create_dir(run.path().join("config")).unwrap();
+        std::fs::write(
+            run.path().join("config/connectors.toml"),
+            format!("[auth.signing]\nissuer = \"switchyard-local\"\nkey_file = \"{}\"\n", key.display()),
+        )
+        .unwrap();
+        let mut args = RunArgs::new("steady");
+        args.local_dir = Some(run.path().to_path_buf());
+        args.partner_auth = Some(auth::PartnerAuth::Token);
+        let Mode::Given { credentials, .. } = resolve(&args, &scenario()).unwrap() else { panic!() };
+        assert!(credentials.enabled() && !credentials.partner_keys());
     }
 }

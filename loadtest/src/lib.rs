@@ -3,6 +3,7 @@
 //! invariants from what the simulated partners and agents saw, and writes reports.
 
 pub mod audit;
+pub mod auth;
 pub mod chaos;
 pub mod cli;
 pub mod launch;

@@ -11,6 +11,9 @@
 //!   a service of the registry, redis, kafka) exits 0 once the new
 //!   process was started, and prints one line.
 //! - `switchyard-local stop --dir DIR` stops everything.
+//! - `DIR/config/connectors.toml` has `[auth.signing]` (issuer, audience, key_file: an HS256
+//!   secret its services trust), or `auth.mode = "disabled"` after `up --no-auth`: the
+//!   harness mints its tokens with that key.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -82,6 +85,11 @@ impl LocalRunner {
         self.dir.join("state.json")
     }
 
+    /// A service's config file in the run directory (its `[auth]` says how to sign).
+    pub fn service_config(&self) -> PathBuf {
+        self.dir.join("config").join(format!("{}.toml", Service::Connectors.name()))
+    }
+
     /// The base port of the topology running in the directory.
     pub fn base_port(&self) -> Result<u16, String> {
         let file = self.state_file();
@@ -104,12 +112,16 @@ impl LocalRunner {
         Target { connectors: url(Service::Connectors), router: url(Service::Router), capacity: url(Service::Capacity) }
     }
 
-    /// `switchyard-local up` on `base`; its progress goes to stderr.
-    pub async fn up(&self, base: u16, switchyard_bin: Option<&Path>) -> anyhow::Result<()> {
+    /// `switchyard-local up` on `base` (`--no-auth`: authentication off); its progress goes to
+    /// stderr.
+    pub async fn up(&self, base: u16, switchyard_bin: Option<&Path>, no_auth: bool) -> anyhow::Result<()> {
         let mut command = Command::new(&self.bin);
         command.arg("up").arg("--dir").arg(&self.dir).arg("--base-port").arg(base.to_string());
         if let Some(bin) = switchyard_bin {
             command.arg("--switchyard-bin").arg(bin);
+        }
+        if no_auth {
+            command.arg("--no-auth");
         }
         command.stdin(Stdio::null()).stdout(stderr()?).stderr(stderr()?).kill_on_drop(true);
         let status = tokio::time::timeout(UP_TIMEOUT, command.status())

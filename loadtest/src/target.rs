@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_registry::Service;
+
+use crate::auth::{self, Credentials, PartnerAuth};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -94,6 +96,11 @@ pub struct Embedded {
     child: Child,
     pub target: Target,
     pub log: PathBuf,
+    /// The HS256 secret its only issuer is (issuer [`auth::HARNESS_ISSUER`]); None when it
+    /// runs with `auth.mode = "disabled"`.
+    pub signing_key_file: Option<PathBuf>,
+    /// Holds the secret and the config written for this run; removed on drop.
+    _files: tempfile::TempDir,
 }
 
 /// Why one start of `switchyard up` failed.
@@ -116,10 +123,18 @@ impl From<std::io::Error> for Start {
 }
 
 impl Embedded {
-    /// Starts `binary up` (with `config`, if any) and waits until every service is ready.
+    /// Starts `binary up` and waits until every service is ready. Its config is `config` (if
+    /// any) with `[auth]` set: `authenticate` trusts a secret generated for this run (and no
+    /// other issuer is added, so `up` prints no development credentials), otherwise
+    /// `auth.mode = "disabled"`.
     /// Ports are picked free, below the kernel's ephemeral range; one taken between the pick
     /// and the bind (by another process) means a new pick, up to three times.
-    pub async fn start(binary: &Path, config: Option<&Path>, log_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn start(
+        binary: &Path,
+        config: Option<&Path>,
+        log_dir: &Path,
+        authenticate: bool,
+    ) -> anyhow::Result<Self> {
         if !binary.is_file() {
             anyhow::bail!(
                 "switchyard binary not found at {} (build it with `cargo build --release -p switchyard`, or pass --switchyard-bin)",
@@ -128,9 +143,19 @@ impl Embedded {
         }
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
         let log = log_dir.join("switchyard-up.log");
+        let files =
+            tempfile::Builder::new().prefix("switchyard-up.").tempdir().context("a directory for its config")?;
+        let key = if authenticate { Some(auth::write_secret(files.path())?) } else { None };
+        let base = match config {
+            Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            None => String::new(),
+        };
+        let config = files.path().join("switchyard.toml");
+        std::fs::write(&config, auth::target_config(&base, key.as_deref())?)
+            .with_context(|| format!("writing {}", config.display()))?;
         let mut attempt = 1;
         loop {
-            match Self::start_once(binary, config, &log).await {
+            match Self::start_once(binary, &config, &log).await {
                 Err(Start::PortTaken(_)) if attempt < 3 => {
                     eprintln!(
                         "switchyard up, attempt {attempt}: a port picked for it was taken meanwhile; picking again"
@@ -139,16 +164,23 @@ impl Embedded {
                 }
                 Err(Start::PortTaken(text)) => anyhow::bail!("{text}"),
                 Err(Start::Failed(err)) => return Err(err),
-                Ok(up) => return Ok(up),
+                Ok((child, target)) => {
+                    return Ok(Self { child, target, log, signing_key_file: key, _files: files });
+                }
             }
         }
     }
 
-    async fn start_once(binary: &Path, config: Option<&Path>, log: &Path) -> Result<Self, Start> {
+    async fn start_once(binary: &Path, config: &Path, log: &Path) -> Result<(Child, Target), Start> {
         let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(binary);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
+        command.arg("--config").arg(config);
+        // The harness's config says how callers authenticate; nothing in the environment may
+        // change that.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SWITCHYARD_AUTH__") {
+                command.env_remove(key);
+            }
         }
         command.arg("up").stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).kill_on_drop(true);
         let base = crate::local::free_base_port()?;
@@ -192,7 +224,15 @@ impl Embedded {
             router: grpc_of(Service::Router),
             capacity: grpc_of(Service::Capacity),
         };
-        Ok(Self { child, target, log: log.to_owned() })
+        Ok((child, target))
+    }
+
+    /// How the harness's clients authenticate to it.
+    pub fn credentials(&self, partner: PartnerAuth) -> anyhow::Result<Credentials> {
+        match &self.signing_key_file {
+            Some(key) => Credentials::from_key_file(key, auth::HARNESS_ISSUER, auth::AUDIENCE, partner),
+            None => Ok(Credentials::none()),
+        }
     }
 
     /// SIGTERM, then wait for a clean exit (SIGKILL after 30 s).
@@ -276,13 +316,13 @@ mod tests {
             bin
         };
         let taken = fake("taken", "router listeners: cannot bind 127.0.0.1:1: Address already in use (os error 98)");
-        let err = Embedded::start(&taken, None, dir.path()).await.err().unwrap().to_string();
+        let err = Embedded::start(&taken, None, dir.path(), true).await.err().unwrap().to_string();
         assert!(err.contains("Address already in use"), "{err}");
         let addresses = std::fs::read_to_string(&calls).unwrap();
         assert_eq!(addresses.lines().count(), 3, "{addresses}");
         std::fs::remove_file(&calls).unwrap();
         let broken = fake("broken", "config: redis.url is not a URL");
-        let err = Embedded::start(&broken, None, dir.path()).await.err().unwrap().to_string();
+        let err = Embedded::start(&broken, None, dir.path(), true).await.err().unwrap().to_string();
         assert!(err.contains("redis.url is not a URL"), "{err}");
         assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
     }
@@ -291,7 +331,7 @@ mod tests {
     async fn a_missing_binary_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = Embedded::start(&missing, None, dir.path()).await.err().unwrap().to_string();
+        let err = Embedded::start(&missing, None, dir.path(), true).await.err().unwrap().to_string();
         assert!(err.contains("switchyard binary not found at") && err.contains("nope"), "{err}");
     }
 }

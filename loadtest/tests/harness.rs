@@ -57,6 +57,8 @@ async fn smoke_against_switchyard_up_passes_the_audit() {
     );
     assert_eq!(result.duplicates, Default::default());
     assert!(result.chaos.is_none());
+    // Authentication was on: partners used the API keys the harness created.
+    assert_eq!(result.target, "embedded");
     for check in ["no call failed", "nothing reaches the partner after a close"] {
         assert!(result.audit.checks.iter().any(|c| c.name == check && c.passed), "{check}");
     }
@@ -73,6 +75,66 @@ async fn smoke_against_switchyard_up_passes_the_audit() {
     assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "html")));
     assert_eq!(report::read_result(json).unwrap(), result);
     assert!(report::compare(&result, &result).contains("1.00x"));
+}
+
+/// The cost of authentication is measured by running without it (`--no-auth`: the target
+/// starts with `auth.mode = "disabled"` and calls carry no credential), and partners can
+/// authenticate with minted tokens instead of keys; both pass the audit like the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_passes_without_authentication_and_with_partner_tokens() {
+    let results = tempfile::tempdir().unwrap();
+    let path = shipped("smoke");
+    for (no_auth, partner, label) in [
+        (true, None, "embedded, no auth"),
+        (false, Some(switchyard_loadtest::auth::PartnerAuth::Token), "embedded, partner tokens"),
+    ] {
+        let mut args = args(&path, results.path());
+        args.no_auth = no_auth;
+        args.partner_auth = partner;
+        let result = cli::execute(&args, Scenario::load(&path).unwrap(), &path).await.unwrap();
+        let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+        assert!(result.audit.passed, "{label}: audit failed: {failed:#?}");
+        assert_eq!(result.error_total(), 0, "{label}: {:?}", result.errors);
+        assert_eq!(result.counts.assigned, result.counts.scheduled, "{label}");
+        assert_eq!(result.target, label);
+    }
+}
+
+/// Against a running target the harness refuses to start without a way to authenticate, and
+/// a key the target does not trust is refused by the target, not hidden: setup fails with
+/// UNAUTHENTICATED (exit 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_target_needs_a_key_it_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path(), true).await.unwrap();
+    let run = |extra: Vec<String>| {
+        let up = &up;
+        let dir = dir.path().to_path_buf();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-loadtest"))
+                .current_dir(&dir)
+                .args(["run", &shipped("smoke").display().to_string(), "--quiet"])
+                .args(["--connectors", &up.target.connectors, "--router", &up.target.router])
+                .args(["--capacity", &up.target.capacity])
+                .args(extra)
+                .output()
+                .await
+                .unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let (code, stderr) = run(vec![]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("the target needs credentials: pass --signing-key-file"), "{stderr}");
+    let wrong = dir.path().join("wrong.key");
+    std::fs::write(&wrong, "a-secret-this-target-has-never-heard-of").unwrap();
+    let (code, stderr) = run(vec!["--signing-key-file".into(), wrong.display().to_string()]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("creating account") && stderr.contains("does not verify against any configured issuer"), "{stderr}");
+    let (code, stderr) = run(vec!["--no-auth".into()]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("does not have valid authentication credentials"), "{stderr}");
+    up.stop().await.unwrap();
 }
 
 /// A target configured to over-assign (router headroom 2.5 lets an agent with maximum 1 hold
@@ -115,6 +177,7 @@ async fn an_unreachable_target_is_reported_before_anything_runs() {
     let path = shipped("smoke");
     let mut args = args(&path, results.path());
     args.start = false;
+    args.no_auth = true;
     args.connectors = Some(format!("http://127.0.0.1:{port}"));
     args.router = args.connectors.clone();
     args.capacity = args.connectors.clone();
@@ -212,9 +275,11 @@ fn six_seconds(dir: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_faults_are_scheduled_recorded_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path()).await.unwrap();
+    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path(), true).await.unwrap();
     let path = six_seconds(dir.path());
     let mut a = RunArgs::new(path.display().to_string());
+    a.signing_key_file = up.signing_key_file.clone();
+    a.issuer = switchyard_loadtest::auth::HARNESS_ISSUER.into();
     a.connectors = Some(up.target.connectors.clone());
     a.router = Some(up.target.router.clone());
     a.capacity = Some(up.target.capacity.clone());
@@ -254,13 +319,13 @@ async fn chaos_faults_are_scheduled_recorded_and_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_restart_command_fails_the_run_with_its_output() {
     let dir = tempfile::tempdir().unwrap();
-    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path()).await.unwrap();
+    let up = switchyard_loadtest::target::Embedded::start(&switchyard_binary(), None, dir.path(), false).await.unwrap();
     let fake = fake_local_runner(dir.path(), "boom: cannot restart", 1);
     let path = six_seconds(dir.path());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-loadtest"))
         .args(["run", &path.display().to_string(), "--quiet", "--chaos", "capacity", "--chaos-start", "1s"])
         .args(["--connectors", &up.target.connectors, "--router", &up.target.router])
-        .args(["--capacity", &up.target.capacity])
+        .args(["--capacity", &up.target.capacity, "--no-auth"])
         .arg("--local-dir")
         .arg(dir.path().join("run"))
         .arg("--switchyard-local-bin")

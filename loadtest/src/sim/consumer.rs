@@ -44,7 +44,7 @@ pub(super) async fn conversation(ctx: Arc<Ctx>, idx: usize) {
     let answers = futures::future::join_all(requests.map(|r| {
         let ctx = &ctx;
         ctx.call("OpenConversation", Idempotence::Idempotent, move || {
-            let (mut client, r) = (ctx.connector(idx), r.clone());
+            let (mut client, r) = (ctx.connector(idx, ctx.plan[idx].account as usize), r.clone());
             async move { client.open_conversation(r).await }
         })
     }))
@@ -92,7 +92,7 @@ pub(super) async fn conversation(ctx: Arc<Ctx>, idx: usize) {
         };
         let sent = ctx
             .call("PublishMessage", Idempotence::Idempotent, || {
-                let (mut client, request) = (ctx.connector(idx), request.clone());
+                let (mut client, request) = (ctx.connector(idx, ctx.plan[idx].account as usize), request.clone());
                 async move { client.publish_message(request).await }
             })
             .await;
@@ -115,7 +115,7 @@ pub(super) async fn consumer_close(ctx: Arc<Ctx>, idx: usize, conversation_id: S
     let request = conn::CloseConversationRequest { account_id: account, conversation_id };
     let closed = ctx
         .call("CloseConversation", Idempotence::Idempotent, || {
-            let (mut client, request) = (ctx.connector(idx), request.clone());
+            let (mut client, request) = (ctx.connector(idx, ctx.plan[idx].account as usize), request.clone());
             async move { client.close_conversation(request).await }
         })
         .await;

@@ -21,14 +21,18 @@ use futures::{stream, StreamExt};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
 use switchyard_proto::admin::v1::{CreateAccountRequest, CreateSkillRequest, GetQueueRequest, Skill};
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+use switchyard_proto::auth::v1::auth_admin_service_client::AuthAdminServiceClient;
+use switchyard_proto::auth::v1::CreateApiKeyRequest;
 use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
 use switchyard_proto::capacity::v1::{AgentSpec, CreateAgentRequest};
 use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
 use tokio::time::Instant;
+use tonic::codegen::http::HeaderValue;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::audit::{self, AgentInfo};
+use crate::auth::{self, Conn, Credentials};
 use crate::chaos::{self, ChaosPlan};
 use crate::observe::{self, Anomaly, Display, Obs, Recorder};
 use crate::result::RunResult;
@@ -50,6 +54,8 @@ pub struct Options {
     pub git_sha: String,
     /// Faults to inject during the run.
     pub chaos: Option<ChaosPlan>,
+    /// How every client authenticates.
+    pub credentials: Credentials,
 }
 
 /// Everything the simulated parties share. Read-only once the run starts.
@@ -60,17 +66,25 @@ struct Ctx {
     skills: Vec<String>,
     agents: Vec<AgentInfo>,
     connectors: Vec<Channel>,
+    credentials: Credentials,
+    /// Each account's partner API key (`authorization` value), when partners use keys.
+    partner_keys: Vec<Option<HeaderValue>>,
     recorder: Recorder,
     /// Start of arrivals: every intended time is relative to it.
     start: Instant,
 }
 
 impl Ctx {
-    fn connector(&self, i: usize) -> ConnectorServiceClient<Channel> {
-        ConnectorServiceClient::new(self.connectors[i % self.connectors.len()].clone())
+    /// A partner's client of `account` on connection `i` (modulo the pool), with its
+    /// credential.
+    fn connector(&self, i: usize, account: usize) -> ConnectorServiceClient<Conn> {
+        let channel = self.connectors[i % self.connectors.len()].clone();
+        let key = self.partner_keys.get(account).and_then(Option::as_ref);
+        ConnectorServiceClient::new(self.credentials.partner(channel, key))
     }
-    fn agent_client(&self, i: usize) -> AgentServiceClient<Channel> {
-        AgentServiceClient::new(self.connectors[i % self.connectors.len()].clone())
+    /// An agent's client on connection `i`: its calls carry a token minted for the agent.
+    fn agent_client(&self, i: usize) -> AgentServiceClient<Conn> {
+        AgentServiceClient::new(self.credentials.minting(self.connectors[i % self.connectors.len()].clone()))
     }
     fn now_us(&self) -> u64 {
         Instant::now().saturating_duration_since(self.start).as_micros() as u64
@@ -169,13 +183,18 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         }
     }
     let setup_started = std::time::Instant::now();
+    let credentials = options.credentials.clone();
+    let router = credentials.minting(router);
+    let capacity = credentials.minting(capacity);
     setup(&scenario, &accounts, &agents, &online_at, router.clone(), capacity).await?;
+    let partner_keys = partner_keys(&credentials, &accounts, pool[0].clone()).await?;
     eprintln!(
-        "setup: {} accounts, {} skills each, {} agents in {:.1} s",
+        "setup: {} accounts, {} skills each, {} agents in {:.1} s; credentials: {}",
         accounts.len(),
         skills.len(),
         agents.len(),
-        setup_started.elapsed().as_secs_f64()
+        setup_started.elapsed().as_secs_f64(),
+        credentials.label()
     );
 
     let plan = schedule::build(&scenario);
@@ -191,6 +210,8 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         skills,
         agents,
         connectors: pool,
+        credentials,
+        partner_keys,
         recorder: recorder.clone(),
         start,
     });
@@ -350,8 +371,8 @@ async fn setup(
     accounts: &[String],
     agents: &[AgentInfo],
     agent_skills: &[(Duration, Vec<String>, bool)],
-    router: Channel,
-    capacity: Channel,
+    router: Conn,
+    capacity: Conn,
 ) -> anyhow::Result<()> {
     let admin = RoutingAdminServiceClient::new(router);
     for account in accounts {
@@ -403,9 +424,41 @@ async fn setup(
     results.into_iter().collect()
 }
 
+/// A partner API key per account, created by the admin as a real deployment would
+/// (`AuthAdminService.CreateApiKey`, served by connectors), when partners use keys.
+async fn partner_keys(
+    credentials: &Credentials,
+    accounts: &[String],
+    connectors: Channel,
+) -> anyhow::Result<Vec<Option<HeaderValue>>> {
+    if !credentials.partner_keys() {
+        return Ok(vec![None; accounts.len()]);
+    }
+    let admin = AuthAdminServiceClient::new(credentials.minting(connectors));
+    let mut keys = Vec::new();
+    for account in accounts {
+        let request =
+            CreateApiKeyRequest { account_id: account.clone(), name: "loadtest partner".into(), channels: vec![] };
+        // A retry after a broken connection may leave an unused key behind: harmless.
+        let created = retry::call(
+            Idempotence::NotIdempotent,
+            |_, _| {},
+            || {
+                let (mut admin, request) = (admin.clone(), request.clone());
+                async move { admin.create_api_key(request).await }
+            },
+        )
+        .await
+        .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
+        .with_context(|| format!("creating the partner key of {account}"))?;
+        keys.push(Some(auth::bearer(&created.into_inner().secret)?));
+    }
+    Ok(keys)
+}
+
 /// Sum of queue depths over every account and skill; the first failure if any read failed.
 /// `retried`: read as a client would (the final read); otherwise one quick attempt (samples).
-async fn queue_depth(ctx: &Ctx, router: Channel, retried: bool) -> Result<u64, Status> {
+async fn queue_depth(ctx: &Ctx, router: Conn, retried: bool) -> Result<u64, Status> {
     let client = RoutingAdminServiceClient::new(router);
     let requests: Vec<(String, String)> =
         ctx.accounts.iter().flat_map(|a| ctx.skills.iter().map(move |s| (a.clone(), s.clone()))).collect();
@@ -434,7 +487,7 @@ async fn queue_depth(ctx: &Ctx, router: Channel, retried: bool) -> Result<u64, S
     depths.into_iter().sum()
 }
 
-async fn sample_queue_depth(ctx: Arc<Ctx>, router: Channel) {
+async fn sample_queue_depth(ctx: Arc<Ctx>, router: Conn) {
     let mut tick = tokio::time::interval_at(ctx.start, Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

@@ -105,7 +105,7 @@ fn request(ctx: &Ctx, account: usize) -> conn::StreamOutboundRequest {
 pub(super) async fn open_first(ctx: &Ctx, account: usize) -> anyhow::Result<Streaming<conn::OutboundEvent>> {
     let request = request(ctx, account);
     ctx.call(METHOD, Idempotence::Idempotent, || {
-        let (mut client, request) = (ctx.connector(account), request.clone());
+        let (mut client, request) = (ctx.connector(account, account), request.clone());
         async move { client.stream_outbound(request).await }
     })
     .await
@@ -151,7 +151,7 @@ pub(super) async fn partner(ctx: Arc<Ctx>, account: usize, first: Streaming<conn
         }
         reconnect.wait().await;
         let request = request(&ctx, account);
-        let open = async { ctx.connector(account).stream_outbound(request).await };
+        let open = async { ctx.connector(account, account).stream_outbound(request).await };
         match tokio::time::timeout(retry::ATTEMPT_TIMEOUT, open).await {
             Ok(Ok(s)) => stream = Some(s.into_inner()),
             Ok(Err(status)) => ctx.stream_ended(METHOD, Some(&status)),
@@ -252,7 +252,7 @@ async fn ack(ctx: Arc<Ctx>, account: usize, sequence: u64) {
     };
     let acked = ctx
         .call("AckOutbound", Idempotence::Idempotent, || {
-            let (mut client, request) = (ctx.connector(account), request.clone());
+            let (mut client, request) = (ctx.connector(account, account), request.clone());
             async move { client.ack_outbound(request).await }
         })
         .await;
