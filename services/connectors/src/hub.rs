@@ -228,14 +228,32 @@ mod tests {
     fn entries_live_only_while_a_stream_holds_them_and_streams_are_bounded() {
         let hub = Hub::new(StreamLimits::total(2));
         let (_rx, agent) = hub.register_agent("acme", "alice").unwrap();
-        let (_notify, partner) = hub.register_partner("acme").unwrap();
+        let (_notify, partner) = hub.register_partner("acme", 1).unwrap();
         assert_eq!(hub.sizes(), (1, 1, 2));
         let refused = hub.register_agent("acme", "bob").err().unwrap();
-        assert!(matches!(refused, ServiceError::ResourceExhausted(_)), "{refused}");
+        assert!(matches!(refused, ServiceError::RateLimited { .. }), "{refused}");
         drop(agent);
         drop(partner);
         assert_eq!(hub.sizes(), (0, 0, 0), "nothing stays behind its streams");
         assert!(hub.register_agent("acme", "bob").is_ok());
+    }
+
+    #[test]
+    fn streams_are_bounded_per_agent_and_per_partner_channel_and_freed_on_drop() {
+        let hub = Hub::new(StreamLimits { total: 100, per_agent: 2, per_partner_channel: 1 });
+        let (_a1, p1) = hub.register_agent("acme", "alice").unwrap();
+        let (_a2, _p2) = hub.register_agent("acme", "alice").unwrap();
+        assert!(hub.register_agent("acme", "alice").is_err(), "a third stream of alice");
+        assert!(hub.register_agent("acme", "bob").is_ok(), "bob has his own");
+        assert!(hub.register_agent("globex", "alice").is_ok(), "another account's alice too");
+        drop(p1);
+        assert!(hub.register_agent("acme", "alice").is_ok(), "a stream ended frees its place");
+        let (_n, web) = hub.register_partner("acme", 1).unwrap();
+        assert!(hub.register_partner("acme", 1).is_err(), "a second web stream of acme");
+        assert!(hub.register_partner("acme", 2).is_ok(), "another channel");
+        assert!(hub.register_partner("globex", 1).is_ok(), "another account");
+        drop(web);
+        assert!(hub.register_partner("acme", 1).is_ok());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `AccessStore` conformance: partner API keys and the audit trail behave the same on the
 //! in-memory store and on a real redis-server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use support::Store;
