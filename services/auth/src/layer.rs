@@ -1,7 +1,9 @@
 //! The one tower layer in front of every gRPC server's routes: authenticate the bearer
 //! credential, apply the request limits, read the request's scope from its message, check the
 //! authorization table, hand the caller to the handler (request extension [`Principal`]), and
-//! record admin changes that succeeded. gRPC health and reflection pass untouched.
+//! record admin changes that succeeded. gRPC health and reflection pass untouched. Every RPC
+//! sends one request message (unary or server-streaming; a table test keeps it so), which the
+//! layer reads whole, up to `limits.max_message_bytes`, before the handler runs.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -375,12 +375,20 @@ mod tests {
         struct Method {
             #[prost(string, optional, tag = "1")]
             name: Option<String>,
+            #[prost(bool, optional, tag = "5")]
+            client_streaming: Option<bool>,
         }
         let set = Set::decode(switchyard_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
         let mut out = Vec::new();
         for file in set.file {
             for service in file.service {
                 for method in service.method {
+                    // The layer reads the one request message before the handler runs.
+                    assert!(
+                        !method.client_streaming.unwrap_or(false),
+                        "{:?} streams requests: the auth layer reads one request message per call",
+                        method.name
+                    );
                     out.push(format!(
                         "{}.{}/{}",
                         file.package.clone().unwrap_or_default(),
