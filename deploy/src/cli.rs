@@ -83,6 +83,11 @@ pub struct UpArgs {
     /// (less broker CPU, for benchmarks; a broker restart loses every topic).
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "memory"])]
     pub broker_storage: String,
+    /// Run the services with `auth.mode = "disabled"` (anyone reaching a port can do
+    /// anything), e.g. to measure what authentication costs. By default every service trusts
+    /// a signing key written for this run into <dir>/auth/signing.key.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -131,10 +136,26 @@ fn run_up(args: &UpArgs) -> ExitCode {
         } else {
             crate::commands::BrokerStorage::Sqlite
         },
+        no_auth: args.no_auth,
     };
     match up::up(&options) {
         Ok(state) => {
             println!("{}", summary(&state));
+            if args.no_auth {
+                println!("# AUTHENTICATION IS DISABLED (--no-auth): calls need no credential");
+            } else if let Ok(layout) = Layout::new(state.base_port) {
+                let port = |service| layout.grpc(Component::Service(service)).unwrap_or_default();
+                let (connectors, router) =
+                    (port(switchyard_registry::Service::Connectors), port(switchyard_registry::Service::Router));
+                // The run is up either way; a token that cannot be minted is only a warning.
+                match crate::auth::admin_token(&state) {
+                    Ok(token) => println!("{}", crate::auth::credentials_text(&state, &token, connectors, router)),
+                    Err(err) => eprintln!(
+                        "switchyard-local: warning: no admin token ({err:#}); mint one with {}",
+                        crate::auth::issue_token_command(&state, crate::auth::ACCOUNT, "admin", "local-admin")
+                    ),
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(err) => fail(&err),
@@ -177,6 +198,18 @@ fn run_status(args: &DirArgs) -> ExitCode {
     match control::status(&args.dir) {
         Ok(Some(status)) => {
             println!("{}", status.table());
+            if let Ok(Some(state)) = crate::state::load(&args.dir) {
+                if crate::auth::key_file(&state.dir).is_file() {
+                    let command =
+                        crate::auth::issue_token_command(&state, crate::auth::ACCOUNT, "admin", "local-admin");
+                    println!(
+                        "credentials: a token signed with {}: {command}",
+                        crate::auth::key_file(&state.dir).display()
+                    );
+                } else {
+                    println!("credentials: none needed (started with --no-auth)");
+                }
+            }
             if status.all_up() {
                 ExitCode::SUCCESS
             } else {

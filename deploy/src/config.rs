@@ -1,8 +1,10 @@
-//! The configuration files `up` writes into `<dir>/config/`: one per service (Kafka, Redis
-//! and the service's own loopback ports) and one for `switchyard topics`.
+//! The configuration files `up` writes into `<dir>/config/`: one per service (Kafka, Redis,
+//! the service's own loopback ports, and how callers authenticate) and one for
+//! `switchyard topics`.
 
 use anyhow::Context;
 
+use crate::auth::Auth;
 use crate::layout::{Component, Layout};
 
 /// Environment variables that would override what the runner writes into the config files
@@ -13,6 +15,13 @@ pub fn overriding_env_vars() -> Vec<String> {
         "SWITCHYARD_CONFIG".to_owned(),
         "SWITCHYARD_KAFKA__BOOTSTRAP_SERVERS".into(),
         "SWITCHYARD_REDIS__URL".into(),
+        // Authentication is the run's own: its key, or --no-auth.
+        "SWITCHYARD_AUTH__MODE".into(),
+        "SWITCHYARD_AUTH__ISSUERS".into(),
+        "SWITCHYARD_AUTH__SIGNING__ISSUER".into(),
+        "SWITCHYARD_AUTH__SIGNING__AUDIENCE".into(),
+        "SWITCHYARD_AUTH__SIGNING__ALGORITHM".into(),
+        "SWITCHYARD_AUTH__SIGNING__KEY_FILE".into(),
     ];
     for service in Component::SERVICES {
         let upper = service.name().to_uppercase();
@@ -44,7 +53,7 @@ const SESSION_TIMEOUT_MS: &str = "3000";
 const HEARTBEAT_INTERVAL_MS: &str = "500";
 
 /// The config file of one service.
-pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<String> {
+pub fn service_config(layout: &Layout, service: Component, auth: &Auth) -> anyhow::Result<String> {
     let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
         anyhow::bail!("{} is not a switchyard service", service.name());
     };
@@ -59,6 +68,7 @@ pub fn service_config(layout: &Layout, service: Component) -> anyhow::Result<Str
         kafka.insert("settings".into(), settings.into());
     }
     table.insert(service.name().into(), own.into());
+    table.insert("auth".into(), auth.table().into());
     // Stable across restarts of the process: it rejoins its consumer groups as itself.
     table.insert("instance_id".into(), format!("{}-local", service.name()).into());
     Ok(format!("{HEADER}{}", toml::to_string(&table).context("writing a service config")?))
@@ -79,7 +89,8 @@ mod tests {
     #[test]
     fn a_service_config_holds_the_backends_and_its_own_ports() {
         let layout = Layout::new(20000).unwrap();
-        let text = service_config(&layout, Component::Service(Service::Capacity)).unwrap();
+        let auth = Auth::Required { key_file: "/run/auth/signing.key".into() };
+        let text = service_config(&layout, Component::Service(Service::Capacity), &auth).unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["kafka"]["bootstrap_servers"].as_str(), Some("127.0.0.1:20000"));
         assert_eq!(table["redis"]["url"].as_str(), Some("redis://127.0.0.1:20010"));
@@ -87,8 +98,13 @@ mod tests {
         assert_eq!(table["capacity"]["ops_addr"].as_str(), Some("127.0.0.1:20013"));
         assert_eq!(table["instance_id"].as_str(), Some("capacity-local"));
         assert_eq!(table["kafka"]["settings"]["session.timeout.ms"].as_str(), Some("3000"));
-        assert_eq!(table.len(), 4);
-        assert!(service_config(&layout, Component::Redis).is_err());
+        assert_eq!(table["auth"]["issuers"][0]["key_file"].as_str(), Some("/run/auth/signing.key"));
+        assert_eq!(table["auth"]["signing"]["issuer"].as_str(), Some(crate::auth::ISSUER));
+        assert_eq!(table.len(), 5);
+        assert!(service_config(&layout, Component::Redis, &auth).is_err());
+        let off: toml::Table =
+            service_config(&layout, Component::Service(Service::Router), &Auth::Disabled).unwrap().parse().unwrap();
+        assert_eq!(off["auth"]["mode"].as_str(), Some("disabled"));
         let topics: toml::Table = topics_config(&layout).unwrap().parse().unwrap();
         assert_eq!(topics.keys().collect::<Vec<_>>(), ["kafka"]);
         assert!(overriding_env_vars().contains(&"SWITCHYARD_SURVEYS__OPS_ADDR".to_owned()));

@@ -3,6 +3,7 @@
 //! own process, detached from the runner, with logs and configs in a run directory and the pids in its
 //! `state.json`. See deploy/README.md.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::auth::Auth;
 use crate::commands;
 use crate::config;
 use crate::layout::{Component, Layout, PORT_SPAN};
@@ -35,6 +36,8 @@ pub struct UpOptions {
     pub install: bool,
     pub ready_timeout: Duration,
     pub broker_storage: commands::BrokerStorage,
+    /// Services run with `auth.mode = "disabled"` instead of trusting a new signing key.
+    pub no_auth: bool,
 }
 
 /// Starts the topology; returns its state once every service is ready.
@@ -75,7 +78,7 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
             anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n"))
         }
     };
-    prepare_dir(&dir, &layout)?;
+    prepare_dir(&dir, &layout, options.no_auth)?;
     let mut state = State::new(&dir, layout.base(), &programs.switchyard);
     state.broker_storage = options.broker_storage;
     let mut run = Run { state, children: Vec::new() };
@@ -131,7 +134,7 @@ fn prerequisites(options: &UpOptions) -> anyhow::Result<Programs> {
     }
 }
 
-fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
+fn prepare_dir(dir: &Path, layout: &Layout, no_auth: bool) -> anyhow::Result<()> {
     // A new run starts empty: data an earlier run left (Redis's append-only file, the broker's
     // log) is removed, never loaded.
     for backend in [Component::Redis, Component::Kafka] {
@@ -155,9 +158,16 @@ fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
         let path = dir.join("config").join(format!("{name}.toml"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
+    // A new key per run, like the data: tokens of an earlier run are not accepted.
+    let auth = if no_auth {
+        let _ = std::fs::remove_file(crate::auth::key_file(dir));
+        Auth::Disabled
+    } else {
+        Auth::Required { key_file: crate::auth::create_key(dir)? }
+    };
     write("topics", config::topics_config(layout)?)?;
     for service in Component::SERVICES {
-        write(service.name(), config::service_config(layout, service)?)?;
+        write(service.name(), config::service_config(layout, service, &auth)?)?;
     }
     Ok(())
 }

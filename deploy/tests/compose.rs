@@ -157,3 +157,16 @@ fn the_mounted_configs_listen_where_compose_publishes() {
         assert_eq!(config[name]["ops_addr"].as_str(), Some(ops.as_str()), "{name}");
     }
 }
+
+/// Every container of the switchyard image gets the signing secret the sample configs name
+/// (/run/secrets/<name>), from a file kept out of git.
+#[test]
+fn every_switchyard_container_gets_the_signing_secret() {
+    let compose = compose();
+    assert_eq!(scalar(&compose["secrets"]["switchyard-signing-key"]["file"]), "./secrets/signing.key");
+    for name in common::services().into_iter().chain(["topics"]) {
+        assert_eq!(strings(&service(&compose, name)["secrets"]), ["switchyard-signing-key"], "{name}");
+    }
+    let ignored = common::read(&common::deploy_dir().join(".gitignore"));
+    assert!(ignored.lines().any(|l| l == "/secrets/"), "{ignored}");
+}

@@ -52,11 +52,18 @@ fn each_sample_has_the_shared_sections_and_only_its_own_service() {
         let sample: toml::Table = common::read(&config_file(service)).parse().unwrap();
         let mut sections: Vec<&str> = sample.keys().map(String::as_str).collect();
         sections.sort();
-        let mut expected = vec!["kafka", "redis", "telemetry", service];
+        let mut expected = vec!["auth", "kafka", "redis", "telemetry", service];
         expected.sort();
         assert_eq!(sections, expected, "{service}");
         assert!(sample["kafka"]["bootstrap_servers"].as_str().is_some_and(|s| !s.is_empty()), "{service}");
         assert!(sample["redis"]["url"].as_str().is_some_and(|s| s.starts_with("redis://")), "{service}");
+        // Authentication on, trusting and signing with the compose secret.
+        let auth = &sample["auth"];
+        assert_eq!(auth["mode"].as_str(), Some("required"), "{service}");
+        let secret = Some("/run/secrets/switchyard-signing-key");
+        assert_eq!(auth["issuers"][0]["key_file"].as_str(), secret, "{service}");
+        assert_eq!(auth["signing"]["key_file"].as_str(), secret, "{service}");
+        assert_eq!(auth["issuers"][0]["issuer"].as_str(), auth["signing"]["issuer"].as_str(), "{service}");
     }
     // The router's tunables are all shown.
     let router: toml::Table = common::read(&config_file("router")).parse().unwrap();

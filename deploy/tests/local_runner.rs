@@ -1,5 +1,6 @@
 //! `switchyard-local` as a user runs it (the compiled binary): `up` starts redis-server, tansu
 //! and every service as detached processes on a free loopback port range, the load
+//! services refuse a call without credentials and accept the admin token `up` printed, the load
 //! harness routes the smoke scenario through them end to end, `status` says all up, and
 //! `stop` leaves no process and no port behind. A port already taken, a missing switchyard
 //! binary, missing servers and a service failing at start all fail `up` precisely, leaving
@@ -14,9 +15,13 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use std::os::unix::fs::PermissionsExt;
+
 use switchyard_deploy::process::is_alive;
 use switchyard_loadtest::cli::{self, RunArgs};
 use switchyard_loadtest::scenario::Scenario;
+use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::admin::v1::CreateAccountRequest;
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_switchyard-local");
 const SPAN: u16 = 16;
@@ -144,14 +149,38 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     assert!(!again.status.success());
     assert!(stderr(&again).contains(&format!("a run is already active in {dir_arg}")), "{}", text(&again));
 
-    // Conversations routed end to end through the services' processes, over their public gRPC APIs.
+    // Authentication is on: a private signing key in the run directory, an admin token printed
+    // (minted with `switchyard auth issue-token` and the run's config), a call without a
+    // credential refused, the same call with the token accepted.
+    let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
+    let key = dir.join("auth/signing.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("export ADMIN_TOKEN="))
+        .unwrap_or_else(|| panic!("no admin token printed: {summary}"))
+        .to_owned();
+    assert!(summary.contains("auth issue-token --account acme --role agent"), "{summary}");
+    let channel = tonic::transport::Endpoint::from_shared(url(2)).unwrap().connect().await.unwrap();
+    let acme = || CreateAccountRequest { account_id: "acme".into(), name: "acme".into() };
+    let refused = RoutingAdminServiceClient::new(channel.clone()).create_account(acme()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut admin = RoutingAdminServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        request.metadata_mut().insert("authorization", bearer.clone());
+        Ok(request)
+    });
+    admin.create_account(acme()).await.unwrap();
+
+    // Conversations routed end to end through the services' processes, over their public gRPC
+    // APIs, the harness minting with the run's key (found through --local-dir).
     let scenario_dir = common::repo_root().join("loadtest/scenarios/smoke");
     let scenario = Scenario::load(&scenario_dir).unwrap();
-    let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
     let args = RunArgs {
         connectors: Some(url(1)),
         router: Some(url(2)),
         capacity: Some(url(3)),
+        local_dir: Some(dir.clone()),
         results: Some(tmp.path().join("results")),
         quiet: true,
         ..RunArgs::new(scenario_dir.display().to_string())
@@ -170,6 +199,7 @@ async fn up_routes_conversations_end_to_end_then_status_and_stop_leave_nothing()
     let status = runner(&["status", "--dir", &dir_arg]);
     assert!(status.status.success(), "{}", text(&status));
     let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("credentials: a token signed with "), "{table}");
     assert_eq!(table.lines().filter(|l| l.contains(" running ")).count(), 7, "{table}");
     assert_eq!(table.lines().filter(|l| l.ends_with("ready")).count(), 5, "{table}");
 
