@@ -24,7 +24,7 @@ mod types;
 
 pub use self::memory::MemoryStore;
 pub use self::rate::consumer_rate;
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisOptions, RedisStore};
 pub use self::routes::*;
 pub use self::types::*;
 
