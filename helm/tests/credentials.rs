@@ -56,7 +56,11 @@ fn credentials_and_certificates_come_from_existing_secrets_mounted_as_files() {
         assert_eq!(items("redis-credentials"), [("password".into(), "password".into())]);
         assert_eq!(
             items("redis-tls"),
-            [("ca.crt".into(), "ca.crt".into()), ("tls.crt".into(), "tls.crt".into()), ("tls.key".into(), "tls.key".into())]
+            [
+                ("ca.crt".into(), "ca.crt".into()),
+                ("tls.crt".into(), "tls.crt".into()),
+                ("tls.key".into(), "tls.key".into())
+            ]
         );
         let mounts: Vec<(String, String)> = container(object)["volumeMounts"]
             .as_array()
@@ -70,7 +74,10 @@ fn credentials_and_certificates_come_from_existing_secrets_mounted_as_files() {
             ("redis-credentials", "/etc/switchyard/secrets/redis"),
             ("redis-tls", "/etc/switchyard/tls/redis"),
         ] {
-            assert!(mounts.contains(&(volume.to_owned(), path.to_owned())), "{kind} {name}: {volume} at {path}: {mounts:?}");
+            assert!(
+                mounts.contains(&(volume.to_owned(), path.to_owned())),
+                "{kind} {name}: {volume} at {path}: {mounts:?}"
+            );
         }
         // No secret travels in the environment.
         let env = container(object)["env"].as_array().unwrap();
@@ -78,8 +85,14 @@ fn credentials_and_certificates_come_from_existing_secrets_mounted_as_files() {
     }
     let config = rendered.config_toml(rendered.main_config_map()).unwrap();
     let kafka = &config["kafka"];
-    assert_eq!(kafka["settings_from_files"]["sasl.username"].as_str(), Some("/etc/switchyard/secrets/kafka/sasl-username"));
-    assert_eq!(kafka["settings_from_files"]["sasl.password"].as_str(), Some("/etc/switchyard/secrets/kafka/sasl-password"));
+    assert_eq!(
+        kafka["settings_from_files"]["sasl.username"].as_str(),
+        Some("/etc/switchyard/secrets/kafka/sasl-username")
+    );
+    assert_eq!(
+        kafka["settings_from_files"]["sasl.password"].as_str(),
+        Some("/etc/switchyard/secrets/kafka/sasl-password")
+    );
     assert_eq!(kafka["settings"]["ssl.ca.location"].as_str(), Some("/etc/switchyard/tls/kafka/ca.crt"));
     let redis = &config["redis"];
     assert_eq!(redis["url"].as_str(), Some("rediss://redis.example.com:6380/0"));
