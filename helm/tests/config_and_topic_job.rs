@@ -42,8 +42,9 @@ fn the_config_map_holds_switchyard_toml_from_the_values() {
     assert_eq!(config["router"]["headroom"].as_float(), Some(0.25));
     assert_eq!(config["redis"]["key_prefix"].as_str(), Some("prod"));
     assert_eq!(config["telemetry"]["service_name"].as_str(), Some("switchyard-prod"));
-    // The Redis URL comes from the Secret, not the file.
-    assert!(config["redis"].get("url").is_none());
+    // The URL has no credentials: the password is a mounted file the TOML names.
+    assert_eq!(config["redis"]["url"].as_str(), Some("rediss://redis.example.com:6380/0"));
+    assert_eq!(config["redis"]["password_file"].as_str(), Some("/etc/switchyard/secrets/redis/password"));
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Credentials in the chart: the defaults render no Secret and no credentials; Kafka and Redis
-//! credentials come from existing Secrets through the environment, in an order Kubernetes can
-//! expand, without helper variables the binary would read as configuration. Needs `helm`.
+//! credentials and certificates come from existing Secrets mounted as files, named by the
+//! TOML (only a full Redis URL from a Secret travels in the environment). Needs `helm`.
 
 mod common;
-
-use std::collections::BTreeSet;
 
 use common::{defaults, render};
 use switchyard_chart_tests::{container, Values, SERVICES};
@@ -24,42 +22,85 @@ fn default_values_render_no_secret_and_no_credentials() {
 }
 
 #[test]
-fn credentials_come_from_existing_secrets_through_the_environment() {
+fn credentials_and_certificates_come_from_existing_secrets_mounted_as_files() {
     let rendered = render(&Values::ci("all-features"));
     assert_eq!(rendered.of_kind("Secret").count(), 0);
-    let deployment = rendered.get("Deployment", "router");
-    let env = container(deployment)["env"].as_array().unwrap();
-    let var =
-        |name: &str| env.iter().find(|e| e["name"] == name).unwrap_or_else(|| panic!("no {name} in {env:?}")).clone();
-    let secret = |name: &str| {
-        let v = var(name);
-        (
-            v["valueFrom"]["secretKeyRef"]["name"].as_str().unwrap().to_owned(),
-            v["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap().to_owned(),
-        )
-    };
-    assert_eq!(secret("KAFKA_SASL_USERNAME"), ("kafka-credentials".into(), "user".into()));
-    assert_eq!(secret("KAFKA_SASL_PASSWORD"), ("kafka-credentials".into(), "pass".into()));
+    for (kind, name) in [("Deployment", "router"), ("Job", "topics")] {
+        let object = rendered.get(kind, name);
+        let pod = &object["spec"]["template"]["spec"];
+        let volume = |volume: &str| {
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == volume)
+                .unwrap_or_else(|| panic!("{kind} {name}: no volume {volume}"))
+                .clone()
+        };
+        let items = |volume_name: &str| -> Vec<(String, String)> {
+            let v = volume(volume_name);
+            v["secret"]["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| (i["key"].as_str().unwrap().to_owned(), i["path"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(volume("kafka-credentials")["secret"]["secretName"], "kafka-credentials");
+        assert_eq!(
+            items("kafka-credentials"),
+            [("user".into(), "sasl-username".into()), ("pass".into(), "sasl-password".into())]
+        );
+        assert_eq!(volume("kafka-tls")["secret"]["secretName"], "kafka-tls");
+        assert_eq!(items("kafka-tls"), [("ca.crt".into(), "ca.crt".into())]);
+        assert_eq!(items("redis-credentials"), [("password".into(), "password".into())]);
+        assert_eq!(
+            items("redis-tls"),
+            [
+                ("ca.crt".into(), "ca.crt".into()),
+                ("tls.crt".into(), "tls.crt".into()),
+                ("tls.key".into(), "tls.key".into())
+            ]
+        );
+        let mounts: Vec<(String, String)> = container(object)["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap().to_owned(), m["mountPath"].as_str().unwrap().to_owned()))
+            .collect();
+        for (volume, path) in [
+            ("kafka-credentials", "/etc/switchyard/secrets/kafka"),
+            ("kafka-tls", "/etc/switchyard/tls/kafka"),
+            ("redis-credentials", "/etc/switchyard/secrets/redis"),
+            ("redis-tls", "/etc/switchyard/tls/redis"),
+        ] {
+            assert!(
+                mounts.contains(&(volume.to_owned(), path.to_owned())),
+                "{kind} {name}: {volume} at {path}: {mounts:?}"
+            );
+        }
+        // No secret travels in the environment.
+        let env = container(object)["env"].as_array().unwrap();
+        assert!(env.iter().all(|e| e["valueFrom"]["secretKeyRef"].is_null()), "{env:?}");
+    }
+    let config = rendered.config_toml(rendered.main_config_map()).unwrap();
+    let kafka = &config["kafka"];
     assert_eq!(
-        var("SWITCHYARD_KAFKA__SETTINGS")["value"],
-        r#"{"sasl.username"="$(KAFKA_SASL_USERNAME)","sasl.password"="$(KAFKA_SASL_PASSWORD)"}"#
+        kafka["settings_from_files"]["sasl.username"].as_str(),
+        Some("/etc/switchyard/secrets/kafka/sasl-username")
     );
-    assert_eq!(secret("REDIS_PASSWORD"), ("redis-credentials".into(), "password".into()));
-    assert_eq!(var("SWITCHYARD_REDIS__URL")["value"], "rediss://:$(REDIS_PASSWORD)@redis.example.com:6380/0");
-    // Kubernetes expands $(VAR) only from variables defined before.
-    let position = |name: &str| env.iter().position(|e| e["name"] == name).unwrap();
-    assert!(position("KAFKA_SASL_PASSWORD") < position("SWITCHYARD_KAFKA__SETTINGS"));
-    assert!(position("REDIS_PASSWORD") < position("SWITCHYARD_REDIS__URL"));
-    // Helper variables must not look like configuration to the binary.
-    let switchyard_vars: BTreeSet<&str> =
-        env.iter().filter_map(|e| e["name"].as_str()).filter(|n| n.starts_with("SWITCHYARD_")).collect();
     assert_eq!(
-        switchyard_vars,
-        ["SWITCHYARD_INSTANCE_ID", "SWITCHYARD_KAFKA__SETTINGS", "SWITCHYARD_REDIS__URL"].into()
+        kafka["settings_from_files"]["sasl.password"].as_str(),
+        Some("/etc/switchyard/secrets/kafka/sasl-password")
     );
-    // The topic job gets the Kafka credentials too.
-    let job_env = container(rendered.get("Job", "topics"))["env"].as_array().unwrap();
-    assert!(job_env.iter().any(|e| e["name"] == "SWITCHYARD_KAFKA__SETTINGS"));
+    assert_eq!(kafka["settings"]["ssl.ca.location"].as_str(), Some("/etc/switchyard/tls/kafka/ca.crt"));
+    let redis = &config["redis"];
+    assert_eq!(redis["url"].as_str(), Some("rediss://redis.example.com:6380/0"));
+    assert_eq!(redis["username"].as_str(), Some("switchyard"));
+    assert_eq!(redis["password_file"].as_str(), Some("/etc/switchyard/secrets/redis/password"));
+    assert_eq!(redis["tls_ca_file"].as_str(), Some("/etc/switchyard/tls/redis/ca.crt"));
+    assert_eq!(redis["tls_cert_file"].as_str(), Some("/etc/switchyard/tls/redis/tls.crt"));
+    assert_eq!(redis["tls_key_file"].as_str(), Some("/etc/switchyard/tls/redis/tls.key"));
 
     // The full URL from a Secret.
     let rendered = render(

@@ -12,15 +12,45 @@ so the TOML is written here rather than with toToml: whole numbers are written a
 {{- range $key, $value := $v.kafka.settings }}
 {{- $_ := set $settings $key ($value | toString) }}
 {{- end }}
+{{- if $v.kafka.tls.existingSecret }}
+{{- $dir := include "switchyard.kafkaTlsDir" . }}
+{{- $_ := set $settings "ssl.ca.location" (printf "%s/ca.crt" $dir) }}
+{{- if $v.kafka.tls.secretKeys.cert }}
+{{- $_ := set $settings "ssl.certificate.location" (printf "%s/tls.crt" $dir) }}
+{{- $_ := set $settings "ssl.key.location" (printf "%s/tls.key" $dir) }}
+{{- end }}
+{{- end }}
 {{- $kafka := dict
   "bootstrap_servers" ($v.kafka.bootstrapServers | toString)
   "topic_prefix" ($v.kafka.topicPrefix | toString)
   "partitions" (int64 $v.kafka.partitions)
   "replication_factor" (int64 $v.kafka.replicationFactor)
   "settings" $settings }}
+{{- if $v.kafka.existingSecret }}
+{{- $dir := include "switchyard.kafkaSecretDir" . }}
+{{- $_ := set $kafka "settings_from_files" (dict "sasl.username" (printf "%s/sasl-username" $dir) "sasl.password" (printf "%s/sasl-password" $dir)) }}
+{{- end }}
 {{- $config := dict "kafka" $kafka "telemetry" (dict "log_format" "json") }}
-{{- if not $v.redis.existingSecret }}
-{{- $_ := set $config "redis" (dict "url" $v.redis.url) }}
+{{- $redis := dict }}
+{{- if or (not $v.redis.existingSecret) $v.redis.secretKeys.password }}
+{{- $_ := set $redis "url" $v.redis.url }}
+{{- end }}
+{{- if and $v.redis.existingSecret $v.redis.secretKeys.password }}
+{{- $_ := set $redis "password_file" (printf "%s/password" (include "switchyard.redisSecretDir" .)) }}
+{{- end }}
+{{- with $v.redis.username }}
+{{- $_ := set $redis "username" . }}
+{{- end }}
+{{- if $v.redis.tls.existingSecret }}
+{{- $dir := include "switchyard.redisTlsDir" . }}
+{{- $_ := set $redis "tls_ca_file" (printf "%s/ca.crt" $dir) }}
+{{- if $v.redis.tls.secretKeys.cert }}
+{{- $_ := set $redis "tls_cert_file" (printf "%s/tls.crt" $dir) }}
+{{- $_ := set $redis "tls_key_file" (printf "%s/tls.key" $dir) }}
+{{- end }}
+{{- end }}
+{{- if $redis }}
+{{- $_ := set $config "redis" $redis }}
 {{- end }}
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $config $name (dict

@@ -99,44 +99,105 @@ app.kubernetes.io/component: {{ .name }}
 {{- define "switchyard.configFile" -}}/etc/switchyard/switchyard.toml{{- end }}
 
 {{/*
-The environment that carries the credentials from existing Secrets. Helper variables do not
-start with SWITCHYARD_: the binary reads every SWITCHYARD_* variable as configuration and
-rejects unknown keys.
+The environment that carries credentials: only a full Redis URL from a Secret. Every other
+secret (SASL username and password, the Redis password, certificates and keys) is a file of a
+mounted Secret (switchyard.secretVolumes), named by the TOML (`kafka.settings_from_files`,
+`redis.password_file`, `ssl.*.location`, `redis.tls_*_file`).
 */}}
 {{- define "switchyard.credentialsEnv" -}}
-{{- $kafka := .Values.kafka }}
-{{- if $kafka.existingSecret }}
-- name: KAFKA_SASL_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ $kafka.existingSecret | quote }}
-      key: {{ $kafka.secretKeys.username | quote }}
-- name: KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $kafka.existingSecret | quote }}
-      key: {{ $kafka.secretKeys.password | quote }}
-{{- /* A dict in figment's syntax, merged over [kafka.settings] of the file. */}}
-- name: SWITCHYARD_KAFKA__SETTINGS
-  value: '{"sasl.username"="$(KAFKA_SASL_USERNAME)","sasl.password"="$(KAFKA_SASL_PASSWORD)"}'
-{{- end }}
 {{- $redis := .Values.redis }}
-{{- if $redis.existingSecret }}
-{{- if $redis.secretKeys.password }}
-- name: REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $redis.existingSecret | quote }}
-      key: {{ $redis.secretKeys.password | quote }}
-- name: SWITCHYARD_REDIS__URL
-  value: {{ regexReplaceAll "^(rediss?://)" $redis.url "${1}:$(REDIS_PASSWORD)@" | quote }}
-{{- else }}
+{{- if and $redis.existingSecret (not $redis.secretKeys.password) }}
 - name: SWITCHYARD_REDIS__URL
   valueFrom:
     secretKeyRef:
       name: {{ $redis.existingSecret | quote }}
       key: {{ $redis.secretKeys.url | quote }}
 {{- end }}
+{{- end }}
+
+{{/* Where the Secrets are mounted. */}}
+{{- define "switchyard.kafkaSecretDir" -}}/etc/switchyard/secrets/kafka{{- end }}
+{{- define "switchyard.redisSecretDir" -}}/etc/switchyard/secrets/redis{{- end }}
+{{- define "switchyard.kafkaTlsDir" -}}/etc/switchyard/tls/kafka{{- end }}
+{{- define "switchyard.redisTlsDir" -}}/etc/switchyard/tls/redis{{- end }}
+
+{{/* The volumes of the Secrets, each key a file (mode 0400). */}}
+{{- define "switchyard.secretVolumes" -}}
+{{- $v := .Values }}
+{{- if $v.kafka.existingSecret }}
+- name: kafka-credentials
+  secret:
+    secretName: {{ $v.kafka.existingSecret | quote }}
+    defaultMode: 0400
+    items:
+      - key: {{ $v.kafka.secretKeys.username | quote }}
+        path: sasl-username
+      - key: {{ $v.kafka.secretKeys.password | quote }}
+        path: sasl-password
+{{- end }}
+{{- if $v.kafka.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $v.kafka.tls.existingSecret | quote }}
+    defaultMode: 0400
+    items:
+      - key: {{ $v.kafka.tls.secretKeys.ca | quote }}
+        path: ca.crt
+      {{- if $v.kafka.tls.secretKeys.cert }}
+      - key: {{ $v.kafka.tls.secretKeys.cert | quote }}
+        path: tls.crt
+      - key: {{ $v.kafka.tls.secretKeys.key | quote }}
+        path: tls.key
+      {{- end }}
+{{- end }}
+{{- if and $v.redis.existingSecret $v.redis.secretKeys.password }}
+- name: redis-credentials
+  secret:
+    secretName: {{ $v.redis.existingSecret | quote }}
+    defaultMode: 0400
+    items:
+      - key: {{ $v.redis.secretKeys.password | quote }}
+        path: password
+{{- end }}
+{{- if $v.redis.tls.existingSecret }}
+- name: redis-tls
+  secret:
+    secretName: {{ $v.redis.tls.existingSecret | quote }}
+    defaultMode: 0400
+    items:
+      - key: {{ $v.redis.tls.secretKeys.ca | quote }}
+        path: ca.crt
+      {{- if $v.redis.tls.secretKeys.cert }}
+      - key: {{ $v.redis.tls.secretKeys.cert | quote }}
+        path: tls.crt
+      - key: {{ $v.redis.tls.secretKeys.key | quote }}
+        path: tls.key
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The mounts of switchyard.secretVolumes. */}}
+{{- define "switchyard.secretVolumeMounts" -}}
+{{- $v := .Values }}
+{{- if $v.kafka.existingSecret }}
+- name: kafka-credentials
+  mountPath: {{ include "switchyard.kafkaSecretDir" . }}
+  readOnly: true
+{{- end }}
+{{- if $v.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: {{ include "switchyard.kafkaTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- if and $v.redis.existingSecret $v.redis.secretKeys.password }}
+- name: redis-credentials
+  mountPath: {{ include "switchyard.redisSecretDir" . }}
+  readOnly: true
+{{- end }}
+{{- if $v.redis.tls.existingSecret }}
+- name: redis-tls
+  mountPath: {{ include "switchyard.redisTlsDir" . }}
+  readOnly: true
 {{- end }}
 {{- end }}
 
@@ -180,10 +241,24 @@ which every release renders.
 {{- fail "kafka.existingSecret needs kafka.secretKeys.username and kafka.secretKeys.password" }}
 {{- end }}
 {{- end }}
-{{- range $key := list "sasl.username" "sasl.password" }}
+{{- range $key := list "sasl.username" "sasl.password" "ssl.key.password" "ssl.keystore.password" "ssl.key.pem" "sasl.oauthbearer.client.secret" }}
 {{- if hasKey $v.kafka.settings $key }}
 {{- fail (printf "kafka.settings.%q must not be in values: put the credentials in a Secret and set kafka.existingSecret" $key) }}
 {{- end }}
+{{- end }}
+{{- range $name, $tls := dict "kafka.tls" $v.kafka.tls "redis.tls" $v.redis.tls }}
+{{- if and $tls.existingSecret (not $tls.secretKeys.ca) }}
+{{- fail (printf "%s.existingSecret needs %s.secretKeys.ca (key of the CA certificate)" $name $name) }}
+{{- end }}
+{{- if ne (empty $tls.secretKeys.cert) (empty $tls.secretKeys.key) }}
+{{- fail (printf "%s.secretKeys.cert and %s.secretKeys.key go together: set both or neither" $name $name) }}
+{{- end }}
+{{- end }}
+{{- if and $v.redis.tls.existingSecret $v.redis.url (not (hasPrefix "rediss://" $v.redis.url)) }}
+{{- fail "redis.tls.existingSecret needs a rediss:// redis.url" }}
+{{- end }}
+{{- if and $v.redis.username (not (and $v.redis.existingSecret $v.redis.secretKeys.password)) }}
+{{- fail "redis.username needs its password: redis.existingSecret with redis.secretKeys.password" }}
 {{- end }}
 {{- /* Keys of `config` the chart sets from other values. */}}
 {{- $reserved := dict "instance_id" "(set per pod to the pod name)" }}
@@ -193,6 +268,13 @@ which every release renders.
 {{- $_ := set $reserved "kafka.replication_factor" "kafka.replicationFactor" }}
 {{- $_ := set $reserved "kafka.settings" "kafka.settings" }}
 {{- $_ := set $reserved "redis.url" "redis.url or redis.existingSecret" }}
+{{- $_ := set $reserved "kafka.settings_from_files" "kafka.existingSecret" }}
+{{- $_ := set $reserved "redis.username" "redis.username" }}
+{{- $_ := set $reserved "redis.password" "redis.existingSecret" }}
+{{- $_ := set $reserved "redis.password_file" "redis.existingSecret" }}
+{{- $_ := set $reserved "redis.tls_ca_file" "redis.tls.existingSecret" }}
+{{- $_ := set $reserved "redis.tls_cert_file" "redis.tls.existingSecret" }}
+{{- $_ := set $reserved "redis.tls_key_file" "redis.tls.existingSecret" }}
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $reserved (printf "%s.grpc_addr" $name) "containerPorts.grpc" }}
 {{- $_ := set $reserved (printf "%s.ops_addr" $name) "containerPorts.ops" }}

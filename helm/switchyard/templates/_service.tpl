@@ -124,6 +124,7 @@ spec:
               readOnly: true
             - name: tmp
               mountPath: /tmp
+            {{- include "switchyard.secretVolumeMounts" $root | nindent 12 }}
       volumes:
         - name: config
           configMap:
@@ -131,6 +132,7 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- include "switchyard.secretVolumes" $root | nindent 8 }}
       {{- with $svc.nodeSelector | default $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

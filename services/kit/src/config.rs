@@ -10,6 +10,12 @@ use figment::Figment;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod backends;
+mod lenient;
+mod redact;
+
+pub use redact::{is_secret_key, redact, redact_json, redact_toml, redacted, REDACTED};
+
 /// Environment variable prefix; `SWITCHYARD_KAFKA__BOOTSTRAP_SERVERS=...` sets `kafka.bootstrap_servers`.
 pub const ENV_PREFIX: &str = "SWITCHYARD_";
 
@@ -38,7 +44,25 @@ where
         .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]))
         .merge(Serialized::defaults(overrides))
         .extract()
-        .map_err(Box::new)
+        .map_err(|e| Box::new(hide_secret_values(e)))
+}
+
+/// An error about a key that holds a secret says what was expected, not what was found (serde's
+/// messages quote the value).
+fn hide_secret_values(error: figment::Error) -> figment::Error {
+    use figment::error::Kind;
+    let mut errors = error.into_iter().map(|mut e| {
+        if e.path.iter().any(|key| is_secret_key(key)) {
+            let expected = match &e.kind {
+                Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) => expected.clone(),
+                _ => "a valid value".to_owned(),
+            };
+            e.kind = Kind::Message(format!("invalid value (not shown: the key holds a secret), expected {expected}"));
+        }
+        e
+    });
+    let first = errors.next().unwrap_or_else(|| figment::Error::from("invalid configuration".to_owned()));
+    errors.fold(first, |all, next| all.chain(next))
 }
 
 /// Kafka connection and topic layout. An empty `bootstrap_servers` selects the in-memory
@@ -60,8 +84,15 @@ pub struct KafkaConfig {
     /// 0.6 implements it partly (static members lost their assignment about 19 s after
     /// joining, measured); turn it on with a broker that implements KIP-345 (Apache Kafka).
     pub static_membership: bool,
-    /// Extra librdkafka settings passed through as they are (e.g. security.protocol).
+    /// Extra librdkafka settings passed through as they are (e.g. security.protocol). Values of
+    /// secret names (`sasl.password`, `ssl.key.password`, ...) are redacted when printed; prefer
+    /// `settings_from_files` for them. Numbers and booleans are taken as their text.
+    #[serde(deserialize_with = "lenient::text_map")]
     pub settings: BTreeMap<String, String>,
+    /// librdkafka settings whose values are read from files when each Kafka client is created
+    /// (mounted Secrets), e.g. `"sasl.password" = "/etc/switchyard/kafka/sasl-password"`; one
+    /// trailing newline is dropped. A name may not be in `settings` too.
+    pub settings_from_files: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -73,6 +104,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             static_membership: false,
             settings: BTreeMap::new(),
+            settings_from_files: BTreeMap::new(),
         }
     }
 }
@@ -102,7 +134,7 @@ impl KafkaConfig {
                 self.bootstrap_servers
             ));
         }
-        Ok(())
+        backends::validate_kafka_security(self)
     }
 
     pub fn topics(&self) -> Topics {
@@ -114,16 +146,50 @@ impl KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// redis://[user:password@]host:port[/db]. Empty: in-memory store (`switchyard up` only).
-    /// Prefer SWITCHYARD_REDIS__URL from a secret over a file when it holds a password.
+    /// redis://[user:password@]host:port[/db], or rediss:// for TLS. Empty: in-memory store
+    /// (`switchyard up` only). Prefer `username` and `password_file` over credentials here.
     pub url: String,
     /// Prefix of every key.
     pub key_prefix: String,
+    /// ACL user (`AUTH username password`); needs `password` or `password_file`.
+    pub username: String,
+    /// Password (or the `requirepass` of a server without ACL users), e.g. from
+    /// SWITCHYARD_REDIS__PASSWORD; prefer `password_file`. A number is taken as its text.
+    #[serde(deserialize_with = "lenient::text")]
+    pub password: String,
+    /// File holding the password (a mounted Secret), read at start; one trailing newline is
+    /// dropped.
+    pub password_file: String,
+    /// PEM file of the CA(s) that signed the server certificate (rediss:// only); empty: the
+    /// system's trusted roots.
+    pub tls_ca_file: String,
+    /// PEM client certificate (chain) for servers that ask for one (`tls-auth-clients`), with
+    /// `tls_key_file`.
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: String,
+    /// Redis Cluster: `url` is one node, the client learns the others (CLUSTER SLOTS) and sends
+    /// each command to the node of its key's slot. Keys are hash-tagged by account.
+    pub cluster: bool,
+    /// More cluster nodes to start from besides `url` (same scheme, no credentials); setting
+    /// any implies `cluster`.
+    pub cluster_nodes: Vec<String>,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: String::new(), key_prefix: "sy".into() }
+        Self {
+            url: String::new(),
+            key_prefix: "sy".into(),
+            username: String::new(),
+            password: String::new(),
+            password_file: String::new(),
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            cluster: false,
+            cluster_nodes: Vec::new(),
+        }
     }
 }
 
@@ -138,7 +204,18 @@ impl RedisConfig {
                 self.key_prefix
             ));
         }
-        Ok(())
+        backends::validate_redis_security(self)
+    }
+
+    /// Whether the store is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || !self.cluster_nodes.is_empty()
+    }
+
+    /// What the Redis store connects with: the password and TLS files read now (an error names
+    /// the key and the file, never a secret).
+    pub fn connect_options(&self) -> Result<switchyard_platform::store::RedisOptions, String> {
+        backends::redis_options(self)
     }
 }
 
@@ -184,14 +261,6 @@ impl RetentionConfig {
             closed_ms: self.closed.as_millis() as i64,
             dedupe_ms: self.dedupe_window.as_millis() as i64,
         }
-    }
-}
-
-/// Hides a password in a URL for printing.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }
 
@@ -311,6 +380,25 @@ mod tests {
             jail.create_file("bad.toml", "[kafka]\npartitons = 3\n")?;
             let err = load::<Sample>(Some(Path::new("bad.toml")), serde_json::json!({})).err().map(|e| e.to_string());
             assert!(err.unwrap_or_default().contains("partitons"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the error type
+    fn numbers_are_text_and_errors_about_secrets_hide_the_value() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_REDIS__PASSWORD", "12345");
+            jail.set_env("SWITCHYARD_KAFKA__SETTINGS", r#"{"fetch.wait.max.ms"=100,"enable.idempotence"=true}"#);
+            let cfg: Sample = load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.redis.password, "12345");
+            assert_eq!(cfg.kafka.settings.get("fetch.wait.max.ms").map(String::as_str), Some("100"));
+            assert_eq!(cfg.kafka.settings.get("enable.idempotence").map(String::as_str), Some("true"));
+
+            jail.set_env("SWITCHYARD_REDIS__PASSWORD", "[98765]");
+            jail.set_env("SWITCHYARD_KAFKA__SETTINGS", r#"{"sasl.password"=[4242]}"#);
+            let err = load::<Sample>(None, serde_json::json!({})).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("PASSWORD") && !err.contains("98765") && !err.contains("4242"), "{err}");
             Ok(())
         });
     }

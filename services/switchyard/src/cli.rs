@@ -204,9 +204,8 @@ pub fn main(cli: Cli) -> ExitCode {
         return auth_command(&config, what);
     }
     if cli.dump_config {
-        let mut shown = config.clone();
-        shown.redis.url = switchyard_kit::config::redact(&shown.redis.url);
-        match toml::to_string_pretty(&shown) {
+        // Every key that holds a secret, in any section, is shown as "***".
+        match switchyard_kit::config::redacted(&config).and_then(|tree| toml::to_string_pretty(&tree)) {
             Ok(text) => {
                 print!("{text}");
                 return ExitCode::SUCCESS;

@@ -29,9 +29,10 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
     let store: Arc<dyn StateStore> = if config.redis.url.is_empty() {
         Arc::new(MemoryStore::with_retention(retention))
     } else {
-        Arc::new(RedisStore::connect(&config.redis.url, &config.redis.key_prefix, retention).await.with_context(
-            || format!("cannot connect to redis at {}", switchyard_kit::config::redact(&config.redis.url)),
-        )?)
+        // Files (password, certificates) are read here; errors name the key, the server, never a
+        // secret.
+        let options = config.redis.connect_options().map_err(anyhow::Error::msg)?;
+        Arc::new(RedisStore::connect_with(&options, &config.redis.key_prefix, retention).await?)
     };
     let topics = config.kafka.topics();
     ensure_topics(&*bus, config).await?;
@@ -81,6 +82,8 @@ pub(crate) fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
     settings.client_id = format!("switchyard-{}", config.instance_id);
     settings.replication_factor = config.kafka.replication_factor;
     settings.extra = config.kafka.settings.clone();
+    settings.extra_from_files =
+        config.kafka.settings_from_files.iter().map(|(k, path)| (k.clone(), path.into())).collect();
     if config.kafka.static_membership && !config.instance_id_generated && !config.instance_id.is_empty() {
         settings.group_instance = Some(config.instance_id.clone());
     }

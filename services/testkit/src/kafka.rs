@@ -18,6 +18,9 @@ pub struct KafkaBroker {
     cluster_id: String,
     /// SQLite storage directory of a durable broker (removed on drop).
     data: Option<Arc<DataDir>>,
+    /// `--authentication`: clients must authenticate with SASL (SCRAM checked against the users
+    /// stored with [`KafkaBroker::start_with_scram_users`]; tansu 0.6 takes any PLAIN password).
+    authentication: bool,
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
     pub bootstrap: String,
 }
@@ -43,12 +46,37 @@ impl KafkaBroker {
         Self::start_with(Some(Arc::new(DataDir(dir)))).await
     }
 
+    /// A durable broker that requires SASL (`--authentication`), with SCRAM users stored first:
+    /// `(user, password, mechanism)` with mechanism `scram256` or `scram512`. tansu stores
+    /// users through AlterUserScramCredentials, which an authenticating broker only answers
+    /// to authenticated clients, so the users are created before authentication is turned on.
+    pub async fn start_with_scram_users(users: &[(&str, &str, &str)]) -> anyhow::Result<Self> {
+        let mut broker = Self::start_durable().await?;
+        let bin = find_binary("tansu", INSTALL_HINT)?;
+        for (user, password, mechanism) in users {
+            let output = Command::new(&bin)
+                .args(["user", "create", "--broker", &format!("tcp://127.0.0.1:{}", broker.port)])
+                .args(["--mechanism", mechanism, user, password])
+                .env_remove("RUST_LOG")
+                .stdin(Stdio::null())
+                .output()?;
+            anyhow::ensure!(
+                output.status.success(),
+                "tansu user create {user}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        broker.authentication = true;
+        broker.restart_gracefully(Duration::ZERO).await?;
+        Ok(broker)
+    }
+
     async fn start_with(data: Option<Arc<DataDir>>) -> anyhow::Result<Self> {
         let cluster_id = crate::unique("switchyard-test");
         // A port can be taken between `free_port` and the broker's bind: try a few.
         let mut last_error = None;
         for _ in 0..5 {
-            match Self::launch(free_port(), &cluster_id, data.clone()).await {
+            match Self::launch(free_port(), &cluster_id, data.clone(), false).await {
                 Ok(broker) => return Ok(broker),
                 Err(e) => last_error = Some(e),
             }
@@ -56,7 +84,12 @@ impl KafkaBroker {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("tansu did not start")))
     }
 
-    async fn launch(port: u16, cluster_id: &str, data: Option<Arc<DataDir>>) -> anyhow::Result<Self> {
+    async fn launch(
+        port: u16,
+        cluster_id: &str,
+        data: Option<Arc<DataDir>>,
+        authentication: bool,
+    ) -> anyhow::Result<Self> {
         let bin = find_binary("tansu", INSTALL_HINT)?;
         let url = format!("tcp://127.0.0.1:{port}");
         let mut command = Command::new(&bin);
@@ -73,14 +106,23 @@ impl KafkaBroker {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if authentication {
+            command.arg("--authentication");
+        }
         match &data {
             // tansu resolves the SQLite path against its working directory.
             Some(dir) => command.args(["--storage-engine", "sqlite://tansu.db"]).current_dir(&dir.0),
             None => command.args(["--storage-engine", "memory://tansu/"]),
         };
         let child = command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", bin.display()))?;
-        let mut broker =
-            Self { child, port, cluster_id: cluster_id.to_owned(), data, bootstrap: format!("127.0.0.1:{port}") };
+        let mut broker = Self {
+            child,
+            port,
+            cluster_id: cluster_id.to_owned(),
+            data,
+            authentication,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
         wait_for_port(port, Duration::from_secs(10)).await?;
         if broker.child.try_wait()?.is_some() {
             anyhow::bail!("tansu exited at start (port {port} taken?)");
@@ -111,7 +153,7 @@ impl KafkaBroker {
 
     async fn start_again(&mut self, down_for: Duration) -> anyhow::Result<()> {
         tokio::time::sleep(down_for).await;
-        *self = Self::launch(self.port, &self.cluster_id.clone(), self.data.clone()).await?;
+        *self = Self::launch(self.port, &self.cluster_id.clone(), self.data.clone(), self.authentication).await?;
         Ok(())
     }
 

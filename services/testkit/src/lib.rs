@@ -7,9 +7,13 @@
 
 mod kafka;
 mod redis;
+mod redis_cluster;
+mod tls;
 
 pub use kafka::KafkaBroker;
-pub use redis::RedisServer;
+pub use redis::{RedisServer, RedisServerOptions, RedisTlsFiles};
+pub use redis_cluster::RedisCluster;
+pub use tls::{CertFiles, TestPki};
 
 use std::future::Future;
 use std::net::TcpListener;

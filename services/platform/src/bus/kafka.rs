@@ -16,20 +16,22 @@
 //! Blocking librdkafka calls (metadata, commits, closing a consumer) run on tokio's blocking
 //! pool; the rebalance callback runs inside the consumer's poll, on the task calling `next`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::kafka_client::{admin_error, code_error, config_error, join_error, librdkafka_log_level, produce_error};
+use super::kafka_client::{admin_error, code_error, config_error, join_error, produce_error};
 use super::kafka_client::{unavailable, LogContext};
+pub use super::kafka_settings::KafkaSettings;
+use super::kafka_settings::{DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_SESSION_TIMEOUT_MS};
 use super::kafka_topics::EnsuredTopics;
 use super::{check_new_topics, check_subscription, check_topic_name};
 use super::{partition_for, BusError, EventBus, Record, StartFrom, Subscription};
@@ -47,70 +49,6 @@ const TOPIC_VISIBLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Added to the session timeout to bound how long `subscribe` waits for its first assignment
 /// (a join waits at most a session timeout for members that died without leaving).
 const JOIN_GRACE: Duration = Duration::from_secs(30);
-/// `session.timeout.ms` of group members unless the settings say otherwise: a member that died
-/// without leaving is noticed after this long (librdkafka's default is 45 s).
-const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
-/// `heartbeat.interval.ms` to go with it (a tenth of the session).
-const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 1_000;
-
-/// How to reach the Kafka cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSettings {
-    /// `host:port[,host:port...]`.
-    pub bootstrap_servers: String,
-    /// `client.id` of every client this bus creates.
-    pub client_id: String,
-    /// Replication factor of the topics `ensure_topics` creates.
-    pub replication_factor: i32,
-    /// Free-form librdkafka settings, applied to the producer, the admin client and every
-    /// consumer, over this module's defaults (e.g. `session.timeout.ms`, `security.protocol`).
-    /// `group.id`, `auto.offset.reset` and `enable.auto.offset.store` are always set here.
-    pub extra: BTreeMap<String, String>,
-    /// This process's stable identity, for static group membership (KIP-345): every group
-    /// member gets `group.instance.id` = this, so a process restarted after a crash rejoins
-    /// as the member it was and gets its partitions back at once, instead of waiting for the
-    /// broker to notice the dead member. An orderly close still leaves the group. None for a
-    /// process without a stable identity (dynamic membership).
-    pub group_instance: Option<String>,
-}
-
-impl KafkaSettings {
-    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
-        Self {
-            bootstrap_servers: bootstrap_servers.into(),
-            client_id: "switchyard".to_owned(),
-            replication_factor: 1,
-            extra: BTreeMap::new(),
-            group_instance: None,
-        }
-    }
-
-    /// Adds a librdkafka setting.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.extra.insert(key.into(), value.into());
-        self
-    }
-
-    pub(super) fn base_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", &self.client_id);
-        // rdkafka derives the level from the `log` crate; this crate logs with `tracing`.
-        config.set_log_level(librdkafka_log_level());
-        config
-    }
-
-    pub(super) fn apply_extra(&self, config: &mut ClientConfig) {
-        for (key, value) in &self.extra {
-            config.set(key, value);
-        }
-    }
-
-    fn session_timeout(&self) -> Duration {
-        let ms = self.extra.get("session.timeout.ms").and_then(|v| v.trim().parse::<u64>().ok());
-        Duration::from_millis(ms.unwrap_or(DEFAULT_SESSION_TIMEOUT_MS))
-    }
-}
-
 /// The Kafka event bus. Cheap to clone: clones share the producer and admin client.
 #[derive(Clone)]
 pub struct KafkaBus {
@@ -139,7 +77,7 @@ impl KafkaBus {
         let producer = make_producer(&settings)?;
 
         let mut admin = settings.base_config();
-        settings.apply_extra(&mut admin);
+        settings.apply_extra(&mut admin)?;
         let admin: AdminClient<LogContext> =
             AdminClient::from_config_and_context(&admin, LogContext).map_err(config_error)?;
 
@@ -337,7 +275,7 @@ impl EventBus for KafkaBus {
         if let Some(instance) = &settings.group_instance {
             config.set("group.instance.id", instance);
         }
-        settings.apply_extra(&mut config);
+        settings.apply_extra(&mut config)?;
         config.set("group.id", group).set("enable.auto.offset.store", "false").set(
             "auto.offset.reset",
             match start {
@@ -386,7 +324,7 @@ fn make_producer(settings: &KafkaSettings) -> Result<FutureProducer<LogContext>,
         .set("linger.ms", "2")
         .set("message.timeout.ms", "30000")
         .set("allow.auto.create.topics", "false");
-    settings.apply_extra(&mut producer);
+    settings.apply_extra(&mut producer)?;
     FutureProducer::from_config_and_context(&producer, LogContext).map_err(config_error)
 }
 
@@ -413,13 +351,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-
-    #[test]
-    fn extra_settings_override_defaults_and_session_timeout_is_read() {
-        let settings = KafkaSettings::new("127.0.0.1:1").with("session.timeout.ms", "6000");
-        assert_eq!(settings.session_timeout(), Duration::from_secs(6));
-        assert_eq!(KafkaSettings::new("x").session_timeout(), Duration::from_millis(DEFAULT_SESSION_TIMEOUT_MS));
-    }
 
     #[test]
     fn bad_settings_are_an_error_not_a_panic() {

@@ -37,7 +37,7 @@ pub(super) async fn subscribe(
     let settings = bus.settings();
     let mut config = settings.base_config();
     config.set("allow.auto.create.topics", "false").set("fetch.wait.max.ms", "10");
-    settings.apply_extra(&mut config);
+    settings.apply_extra(&mut config)?;
     // librdkafka needs a group id to assign partitions; this one never joins (no subscribe) and
     // never commits, so the broker keeps nothing for it.
     config.set("group.id", TAIL_GROUP).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");

@@ -9,6 +9,7 @@ mod kafka;
 mod kafka_client;
 mod kafka_group;
 mod kafka_lag;
+mod kafka_settings;
 mod kafka_tail;
 mod kafka_topics;
 mod memory;

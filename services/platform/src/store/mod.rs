@@ -27,7 +27,7 @@ mod types;
 pub use self::access::*;
 pub use self::memory::MemoryStore;
 pub use self::rate::consumer_rate;
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisOptions, RedisStore};
 pub use self::routes::*;
 pub use self::types::*;
 

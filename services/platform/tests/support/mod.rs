@@ -1,18 +1,19 @@
-//! What the store conformance suites share: the generator of `memory::<name>` and
-//! `redis::<name>` tests, and fixtures.
+//! What the store conformance suites share: the generator of `memory::<name>`,
+//! `redis::<name>` and `redis_cluster::<name>` tests, and fixtures.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
 use switchyard_platform::store::*;
-use switchyard_testkit::{unique, RedisServer};
+use switchyard_testkit::{unique, RedisCluster, RedisServer};
 
 pub type Store = Arc<dyn StateStore>;
 
 pub const SKILL: &str = "billing";
 
-/// Generates `memory::<name>` and `redis::<name>` for each generic test function.
+/// Generates `memory::<name>`, `redis::<name>` (one redis-server) and `redis_cluster::<name>`
+/// (a three-node Redis Cluster) for each generic test function.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -33,6 +34,15 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (_cluster, store) = $crate::support::redis_cluster_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
     };
 }
 
@@ -46,6 +56,19 @@ pub async fn redis_store() -> (RedisServer, Store) {
         .await
         .expect("connect to redis-server");
     (server, Arc::new(store))
+}
+
+/// A store on a fresh three-node Redis Cluster (keys of different accounts land on different
+/// nodes).
+pub async fn redis_cluster_store() -> (RedisCluster, Store) {
+    let cluster = RedisCluster::start().await.expect("start a redis cluster for the store conformance suite");
+    let mut options = RedisOptions::new(cluster.url());
+    options.cluster = true;
+    let store = RedisStore::connect_with(&options, &unique("sy-conformance"), Retention::default())
+        .await
+        .expect("connect to the redis cluster");
+    assert!(store.is_cluster());
+    (cluster, Arc::new(store))
 }
 
 // --- fixtures ---------------------------------------------------------------------------------

@@ -64,12 +64,20 @@
 //! the wrong shape or a number that does not parse is [`StoreError::Corrupt`], never a panic.
 //! Connection, timeout and server-availability errors are [`StoreError::Unavailable`].
 //!
+//! # Redis Cluster
+//!
+//! Every script names its keys in KEYS (so the client sends it to the node of their slot) and
+//! derives the others from ARGV[1], the account's key base: all of one account's slot.
+//! Multi-key reads (the agent pipelines, LLEN + LRANGE) stay within one account. Three reads
+//! span accounts and so slots: `active_skills` reads each account's `active-skills` with one
+//! command each on a cluster (a pipeline on one server), `unannounced` reads each account's
+//! `unannounced` set one by one already, and the global `active-accounts` set is one key. Timer
+//! shards are hash tags of their own. Nothing here needs a cross-slot transaction.
+//!
 //! Requires Redis >= 6.2 (`XTRIM MINID`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Cmd, Pipeline, Script, ScriptInvocation, Value};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -78,24 +86,16 @@ use super::*;
 
 mod access;
 mod codec;
+mod connection;
 mod conversations;
 mod records;
 mod routing;
 mod timers;
 
 use codec::*;
+use connection::Connection;
+pub use connection::RedisOptions;
 use records::*;
-
-/// Time allowed to establish a connection (each attempt).
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time allowed for one reply. A timed-out script may still have run: callers see
-/// `Unavailable` and retry; every write here is idempotent on its ids except `claim`, whose
-/// retry then reports `ConversationGone` (the route shows who holds it).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reconnection: a few quick attempts (jittered backoff from 100 ms, at most 1 s apart), then
-/// the call fails with `Unavailable` and the caller's own retry/readiness logic takes over.
-const RECONNECT_RETRIES: usize = 4;
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 
 const PRELUDE: &str = include_str!("../lua/prelude.lua");
 
@@ -154,11 +154,12 @@ impl Scripts {
     }
 }
 
-/// The Redis implementation of [`StateStore`]. Cheap to clone (one multiplexed, reconnecting
-/// connection shared by all clones).
+/// The Redis implementation of [`StateStore`], on one server or a Redis Cluster. Cheap to
+/// clone (one multiplexed, reconnecting connection, or the cluster client's, shared by all
+/// clones).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: Arc<str>,
     scripts: Arc<Scripts>,
     retention: Retention,
@@ -174,26 +175,27 @@ impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); every key starts with `key_prefix`,
     /// which must not contain `{` or `}` (they would change the cluster hash tag).
     pub async fn connect(url: &str, key_prefix: &str, retention: Retention) -> Result<RedisStore, StoreError> {
+        Self::connect_with(&RedisOptions::new(url), key_prefix, retention).await
+    }
+
+    /// Connects as `options` say: TLS, ACL user and password, one server or a cluster.
+    pub async fn connect_with(
+        options: &RedisOptions,
+        key_prefix: &str,
+        retention: Retention,
+    ) -> Result<RedisStore, StoreError> {
         if key_prefix.contains(['{', '}']) {
             return Err(StoreError::Unavailable(format!(
                 "invalid redis key prefix {key_prefix:?}: it must not contain '{{' or '}}'"
             )));
         }
-        let invalid = |e: ::redis::RedisError| StoreError::Unavailable(format!("invalid redis url {url:?}: {e}"));
-        // TCP_NODELAY (the redis crate leaves it off): the connection multiplexes concurrent
-        // requests, and with Nagle on, a request written while another is unacknowledged
-        // waits for the peer's delayed ACK (about 40 ms on Linux).
-        let info = ::redis::IntoConnectionInfo::into_connection_info(url)
-            .map_err(invalid)?
-            .set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = ::redis::Client::open(info).map_err(invalid)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(map_err)?;
+        let conn = Connection::open(options).await?;
         Ok(RedisStore { conn, prefix: Arc::from(key_prefix), scripts: Arc::new(Scripts::new()), retention })
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
     }
 
     /// `<prefix>:{<account>}:`, the start of every key of the account (ARGV[1] of every script).

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Commands in flight at once when a read spans accounts (slots) on a cluster.
+const CLUSTER_READ_CONCURRENCY: usize = 16;
+
 #[async_trait]
 impl AgentStore for RedisStore {
     async fn create_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError> {
@@ -246,11 +249,33 @@ impl RoutingStore for RedisStore {
         if accounts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = ::redis::pipe();
-        for account in &accounts {
-            pipe.cmd("SMEMBERS").arg(self.akey(account, "active-skills"));
-        }
-        let replies = self.query_pipe(&pipe).await?;
+        // Each account's set lives in its account's slot: on a cluster one pipeline cannot
+        // hold them (CROSSSLOT), so they are read one command each, a few at a time.
+        let replies = if self.is_cluster() {
+            let mut replies = Vec::with_capacity(accounts.len());
+            for chunk in accounts.chunks(CLUSTER_READ_CONCURRENCY) {
+                let mut cmds = Vec::with_capacity(chunk.len());
+                for account in chunk {
+                    let mut cmd = ::redis::cmd("SMEMBERS");
+                    cmd.arg(self.akey(account, "active-skills"));
+                    cmds.push(cmd);
+                }
+                let mut reads = Vec::with_capacity(cmds.len());
+                for cmd in &cmds {
+                    reads.push(self.query(cmd));
+                }
+                for reply in futures::future::join_all(reads).await {
+                    replies.push(reply?);
+                }
+            }
+            replies
+        } else {
+            let mut pipe = ::redis::pipe();
+            for account in &accounts {
+                pipe.cmd("SMEMBERS").arg(self.akey(account, "active-skills"));
+            }
+            self.query_pipe(&pipe).await?
+        };
         if replies.len() != accounts.len() {
             return Err(corrupt("active skills: pipeline reply length"));
         }
