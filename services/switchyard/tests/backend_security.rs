@@ -106,9 +106,12 @@ tls_ca_file = "/run/secrets/redis/ca.pem"
         ("SWITCHYARD_REDIS__URL", "rediss://127.0.0.1:6380"),
         ("SWITCHYARD_REDIS__USERNAME", "app"),
         ("SWITCHYARD_REDIS__PASSWORD", "env-redis-pw"),
+        // A service on its own needs an issuer; its key is a file, whose path is shown.
+        ("SWITCHYARD_AUTH__ISSUERS", r#"[{issuer="idp",key_file="/run/secrets/jwt/hs256"}]"#),
     ];
     let shown = dump(&["--dump-config", "router"], &env);
     assert_hidden(&shown, &["env-sasl-pw", "env-key-pw", "env-redis-pw"]);
+    assert!(shown.contains("key_file = \"/run/secrets/jwt/hs256\""), "{shown}");
     assert!(shown.contains("username = \"app\"") && shown.contains("password = \"***\""), "{shown}");
 
     // A flag, and a password file (its path is shown, the file is not read).
