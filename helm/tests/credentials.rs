@@ -104,7 +104,9 @@ fn credentials_and_certificates_come_from_existing_secrets_mounted_as_files() {
 
     // The full URL from a Secret.
     let rendered = render(
-        &Values::default().yaml("kafka:\n  bootstrapServers: k:9092\nredis:\n  existingSecret: redis-url-secret\n"),
+        &Values::default()
+            .yaml("kafka:\n  bootstrapServers: k:9092\nredis:\n  existingSecret: redis-url-secret\n")
+            .yaml("auth:\n  issuers:\n    - {issuer: switchyard, existingSecret: signing, key: signing.key}\n"),
     );
     let env = container(rendered.get("Deployment", "capacity"))["env"].as_array().unwrap().clone();
     let url = env.iter().find(|e| e["name"] == "SWITCHYARD_REDIS__URL").unwrap();

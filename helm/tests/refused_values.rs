@@ -66,7 +66,7 @@ fn other_inconsistent_values_are_refused_with_the_fix() {
             "capacity:\n  autoscaling:\n    enabled: true\n    minReplicas: 5\n    maxReplicas: 2\n",
             "capacity: autoscaling.minReplicas (5) is above autoscaling.maxReplicas (2)",
         ),
-        ("config:\n  router:\n    weights: [{a: 1}]\n", "config: weights = map[a:1] cannot be written as TOML"),
+        ("config:\n  router:\n    weights: [null]\n", "config: weights = <nil> cannot be written as TOML"),
     ] {
         let err = render_error(&defaults().yaml(values));
         assert!(err.contains(message), "{values}: {err}");

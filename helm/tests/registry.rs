@@ -27,7 +27,8 @@ fn components<'a>(rendered: &'a Rendered, kind: &'a str) -> Vec<&'a str> {
 /// The sections of the rendered switchyard.toml that are services (not the shared ones).
 fn service_sections(rendered: &Rendered) -> BTreeSet<String> {
     let config = rendered.config_toml(rendered.main_config_map()).unwrap();
-    config.keys().filter(|k| !["kafka", "redis", "telemetry"].contains(&k.as_str())).cloned().collect()
+    let shared = ["kafka", "redis", "telemetry", "auth", "limits"];
+    config.keys().filter(|k| !shared.contains(&k.as_str())).cloned().collect()
 }
 
 #[test]

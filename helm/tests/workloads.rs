@@ -56,7 +56,16 @@ fn each_enabled_service_runs_its_subcommand_hardened_with_probes_and_resources()
             .iter()
             .map(|m| (m["name"].as_str().unwrap(), m["mountPath"].as_str().unwrap(), m["readOnly"] == true))
             .collect();
-        assert_eq!(mounts, [("config", "/etc/switchyard", true), ("tmp", "/tmp", false)], "{service}");
+        // And the issuer's key (tests/auth.rs), read-only.
+        assert_eq!(
+            mounts,
+            [
+                ("config", "/etc/switchyard", true),
+                ("tmp", "/tmp", false),
+                ("auth-issuer-0", "/etc/switchyard/auth/issuers/0", true)
+            ],
+            "{service}"
+        );
         assert_eq!(pod["volumes"][0]["configMap"]["name"], format!("{RELEASE}-switchyard").as_str());
         assert!(pod["volumes"][1]["emptyDir"].is_object());
         // Zone then host spread, counting this service's pods only.

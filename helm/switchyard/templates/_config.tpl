@@ -57,8 +57,44 @@ so the TOML is written here rather than with toToml: whole numbers are written a
   "grpc_addr" (printf "0.0.0.0:%d" (int $v.containerPorts.grpc))
   "ops_addr" (printf "0.0.0.0:%d" (int $v.containerPorts.ops))) }}
 {{- end }}
+{{- $_ := set $config "auth" (include "switchyard.authConfig" . | fromJson) }}
+{{- $l := $v.limits }}
+{{- $_ := set $config "limits" (dict
+  "requests_per_second_per_account" (int64 $l.requestsPerSecondPerAccount)
+  "requests_per_second_per_credential" (int64 $l.requestsPerSecondPerCredential)
+  "max_message_bytes" (int64 $l.maxMessageBytes)
+  "streams_per_agent" (int64 $l.streamsPerAgent)
+  "streams_per_partner_channel" (int64 $l.streamsPerPartnerChannel)
+  "opens_per_consumer_per_minute" (int64 $l.opensPerConsumerPerMinute)) }}
 {{- $config = mustMergeOverwrite $config (deepCopy ($v.config | default dict)) }}
 {{- toJson $config }}
+{{- end }}
+
+{{/*
+`[auth]` from the auth values, as JSON: the issuers' key files where their Secrets are mounted
+(switchyard.authVolumes), the signing key when a signing Secret is given.
+*/}}
+{{- define "switchyard.authConfig" -}}
+{{- $a := .Values.auth }}
+{{- $dir := include "switchyard.authDir" . }}
+{{- $auth := dict "mode" $a.mode }}
+{{- if eq $a.mode "required" }}
+{{- $issuers := list }}
+{{- range $i, $is := $a.issuers }}
+{{- $entry := dict "issuer" $is.issuer "audience" ($is.audience | default "switchyard") "algorithm" ($is.algorithm | default "HS256") "leeway" ($is.leeway | default "30s") }}
+{{- if $is.jwksKey }}
+{{- $_ := set $entry "jwks_file" (printf "%s/issuers/%d/jwks.json" $dir (int $i)) }}
+{{- else }}
+{{- $_ := set $entry "key_file" (printf "%s/issuers/%d/key" $dir (int $i)) }}
+{{- end }}
+{{- $issuers = append $issuers $entry }}
+{{- end }}
+{{- $_ := set $auth "issuers" $issuers }}
+{{- end }}
+{{- if $a.signing.existingSecret }}
+{{- $_ := set $auth "signing" (dict "issuer" $a.signing.issuer "audience" $a.signing.audience "algorithm" $a.signing.algorithm "key_file" (printf "%s/signing/key" $dir)) }}
+{{- end }}
+{{- toJson $auth }}
 {{- end }}
 
 {{/* The TOML text of the configuration. */}}
@@ -99,6 +135,7 @@ so the TOML is written here rather than with toToml: whole numbers are written a
 {{- if eq (float64 (int64 $value)) (float64 $value) }}{{ int64 $value }}{{ else }}{{ $value }}{{ end }}
 {{- else if or (kindIs "int" $value) (kindIs "int64" $value) (kindIs "int32" $value) (kindIs "uint64" $value) }}{{ $value }}
 {{- else if kindIs "slice" $value }}[{{ range $i, $item := $value }}{{ if $i }}, {{ end }}{{ include "switchyard.tomlValue" (dict "key" $.key "value" $item) }}{{ end }}]
-{{- else }}{{ fail (printf "config: %s = %v cannot be written as TOML (null or a list of tables)" .key $value) }}
+{{- else if kindIs "map" $value }}{ {{ $first := true }}{{ range $k, $item := $value }}{{ if not $first }}, {{ end }}{{ $first = false }}{{ include "switchyard.tomlKey" $k }} = {{ include "switchyard.tomlValue" (dict "key" $k "value" $item) }}{{ end }} }
+{{- else }}{{ fail (printf "config: %s = %v cannot be written as TOML (null)" .key $value) }}
 {{- end }}
 {{- end }}

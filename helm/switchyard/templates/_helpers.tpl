@@ -98,6 +98,50 @@ app.kubernetes.io/component: {{ .name }}
 {{- define "switchyard.configDir" -}}/etc/switchyard{{- end }}
 {{- define "switchyard.configFile" -}}/etc/switchyard/switchyard.toml{{- end }}
 
+{{/* Where the auth Secrets are mounted (read-only): issuers/<index>/, signing/. */}}
+{{- define "switchyard.authDir" -}}/etc/switchyard/auth{{- end }}
+
+{{/* The volumeMounts of the auth Secrets (a list, indented by the caller). */}}
+{{- define "switchyard.authVolumeMounts" -}}
+{{- $dir := include "switchyard.authDir" . }}
+{{- if eq .Values.auth.mode "required" }}
+{{- range $i, $is := .Values.auth.issuers }}
+- name: auth-issuer-{{ $i }}
+  mountPath: {{ $dir }}/issuers/{{ $i }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if .Values.auth.signing.existingSecret }}
+- name: auth-signing
+  mountPath: {{ $dir }}/signing
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The volumes of the auth Secrets: only the named key of each, readable by the pod's group. */}}
+{{- define "switchyard.authVolumes" -}}
+{{- if eq .Values.auth.mode "required" }}
+{{- range $i, $is := .Values.auth.issuers }}
+- name: auth-issuer-{{ $i }}
+  secret:
+    secretName: {{ $is.existingSecret | quote }}
+    defaultMode: 288 # 0440: the pod's group (fsGroup) reads it
+    items:
+      - key: {{ $is.jwksKey | default $is.key | quote }}
+        path: {{ if $is.jwksKey }}jwks.json{{ else }}key{{ end }}
+{{- end }}
+{{- end }}
+{{- if .Values.auth.signing.existingSecret }}
+- name: auth-signing
+  secret:
+    secretName: {{ .Values.auth.signing.existingSecret | quote }}
+    defaultMode: 288 # 0440: the pod's group (fsGroup) reads it
+    items:
+      - key: {{ .Values.auth.signing.key | quote }}
+        path: key
+{{- end }}
+{{- end }}
+
 {{/*
 The environment that carries credentials: only a full Redis URL from a Secret. Every other
 secret (SASL username and password, the Redis password, certificates and keys) is a file of a
@@ -278,6 +322,29 @@ which every release renders.
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $reserved (printf "%s.grpc_addr" $name) "containerPorts.grpc" }}
 {{- $_ := set $reserved (printf "%s.ops_addr" $name) "containerPorts.ops" }}
+{{- end }}
+{{- $_ := set $reserved "auth.mode" "auth.mode" }}
+{{- $_ := set $reserved "auth.issuers" "auth.issuers" }}
+{{- $_ := set $reserved "auth.signing" "auth.signing" }}
+{{- range $key, $name := dict "requests_per_second_per_account" "requestsPerSecondPerAccount" "requests_per_second_per_credential" "requestsPerSecondPerCredential" "max_message_bytes" "maxMessageBytes" "streams_per_agent" "streamsPerAgent" "streams_per_partner_channel" "streamsPerPartnerChannel" "opens_per_consumer_per_minute" "opensPerConsumerPerMinute" }}
+{{- $_ := set $reserved (printf "limits.%s" $key) (printf "limits.%s" $name) }}
+{{- end }}
+{{- $a := $v.auth }}
+{{- if and (eq $a.mode "disabled") (not $a.allowDisabled) }}
+{{- fail "auth.mode disabled lets anyone who reaches a gRPC port do anything: set auth.allowDisabled=true as well if that is what you want" }}
+{{- end }}
+{{- if and (eq $a.mode "required") (not $a.issuers) }}
+{{- fail "auth.issuers is required: the issuers whose tokens the services accept, each with its key in an existing Secret (e.g. auth.issuers[0]: {issuer: switchyard, existingSecret: switchyard-signing, key: signing.key}); see the chart README, Authentication" }}
+{{- end }}
+{{- $names := list }}
+{{- range $i, $is := $a.issuers }}
+{{- if eq (not $is.key) (not $is.jwksKey) }}
+{{- fail (printf "auth.issuers[%d]: set exactly one of key (a shared secret or PEM public key) and jwksKey (a JWKS) in existingSecret %q" (int $i) $is.existingSecret) }}
+{{- end }}
+{{- $names = append $names $is.issuer }}
+{{- end }}
+{{- if and $a.signing.existingSecret (eq $a.mode "required") (not (has $a.signing.issuer $names)) }}
+{{- fail (printf "auth.signing.issuer %q is not one of auth.issuers (%s): the services would refuse the tokens it signs" $a.signing.issuer (join ", " $names)) }}
 {{- end }}
 {{- range $path, $instead := $reserved }}
 {{- $parts := splitList "." $path }}

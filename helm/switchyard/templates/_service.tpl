@@ -125,6 +125,7 @@ spec:
             - name: tmp
               mountPath: /tmp
             {{- include "switchyard.secretVolumeMounts" $root | nindent 12 }}
+            {{- include "switchyard.authVolumeMounts" $root | nindent 12 }}
       volumes:
         - name: config
           configMap:
@@ -133,6 +134,7 @@ spec:
           emptyDir:
             sizeLimit: 64Mi
         {{- include "switchyard.secretVolumes" $root | nindent 8 }}
+        {{- include "switchyard.authVolumes" $root | nindent 8 }}
       {{- with $svc.nodeSelector | default $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
