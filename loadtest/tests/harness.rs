@@ -130,7 +130,10 @@ async fn a_running_target_needs_a_key_it_trusts() {
     std::fs::write(&wrong, "a-secret-this-target-has-never-heard-of").unwrap();
     let (code, stderr) = run(vec!["--signing-key-file".into(), wrong.display().to_string()]).await;
     assert_eq!(code, Some(3), "{stderr}");
-    assert!(stderr.contains("creating account") && stderr.contains("does not verify against any configured issuer"), "{stderr}");
+    assert!(
+        stderr.contains("creating account") && stderr.contains("does not verify against any configured issuer"),
+        "{stderr}"
+    );
     let (code, stderr) = run(vec!["--no-auth".into()]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("does not have valid authentication credentials"), "{stderr}");
