@@ -36,11 +36,13 @@ impl Health {
     }
 }
 
-/// Serves `routes` with health and reflection on `listener` until `shutdown`; in-flight
-/// calls finish first. `services` are the fully qualified names reported by gRPC health.
+/// Serves `routes` with health and reflection on `listener` (over `tls` when given) until
+/// `shutdown`; in-flight calls finish first. `services` are the fully qualified names reported
+/// by gRPC health.
 pub async fn serve(
     service: &'static str,
     listener: tokio::net::TcpListener,
+    tls: Option<crate::tls::ServerTls>,
     routes: Routes,
     services: Vec<&'static str>,
     shutdown: Shutdown,
@@ -57,6 +59,13 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    // TLS (`[tls]`) covers the whole port: the service, health and reflection.
+    let mut builder = tonic::transport::Server::builder();
+    let mode = tls.as_ref().map_or(crate::tls::Mode::Plaintext, |t| t.mode);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.config)?;
+    }
+    tracing::info!(service, tls = mode.as_str(), "gRPC server listening");
     let _ = health_out.send(health);
     crate::grpc_metrics::describe();
     // TCP_NODELAY on every accepted connection: responses and stream messages go out as
@@ -64,7 +73,7 @@ pub async fn serve(
     // delayed ACK (~40 ms on Linux) between them. The builder's own setting only applies to
     // listeners tonic binds itself.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    builder
         .max_connection_age(Duration::from_secs(300))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(service))

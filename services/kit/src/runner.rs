@@ -42,12 +42,22 @@ pub async fn run(
     let grpc_task = tokio::spawn(grpc::serve(
         spec.name,
         listeners.grpc,
+        listeners.grpc_tls,
         spec.routes,
         spec.grpc_services,
         grpc_stop.clone(),
         health_tx,
     ));
-    let health = health_rx.await.map_err(|_| anyhow::anyhow!("{}: gRPC server failed to start", spec.name))?;
+    let Ok(health) = health_rx.await else {
+        // The server ended before it was ready (e.g. its TLS configuration): say why.
+        let reason = match grpc_task.await {
+            Ok(Err(err)) => format!("{err:#}"),
+            Ok(Ok(())) => "it stopped".to_owned(),
+            Err(err) => err.to_string(),
+        };
+        ops_stop.trigger();
+        return Err(anyhow::anyhow!("{}: gRPC server failed to start: {reason}", spec.name));
+    };
 
     let mut worker_tasks = Vec::new();
     for (name, fut) in workers(readiness.clone(), workers_stop.clone()) {

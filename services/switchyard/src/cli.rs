@@ -232,6 +232,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         mode = if config.kafka.bootstrap_servers.is_empty() { "embedded" } else { "distributed" },
         services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(),
         instance_id = %config.instance_id,
+        grpc_tls = config.tls.mode().as_str(),
         "switchyard starting"
     );
     crate::up(platform, &config, listeners, shutdown).await

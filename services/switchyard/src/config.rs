@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use switchyard_kit::config::{KafkaConfig, RedisConfig, RetentionConfig};
 use switchyard_kit::telemetry::TelemetryConfig;
+use switchyard_kit::tls::TlsConfig;
 
 pub use switchyard_registry::Service;
 
@@ -28,6 +29,8 @@ macro_rules! config_with_services {
             pub redis: RedisConfig,
             pub retention: RetentionConfig,
             pub telemetry: TelemetryConfig,
+            /// TLS on every service's gRPC port (off: plaintext).
+            pub tls: TlsConfig,
             $(
                 #[doc = $about]
                 pub $name: $krate::Config,
@@ -43,6 +46,7 @@ macro_rules! config_with_services {
                     redis: RedisConfig::default(),
                     retention: RetentionConfig::default(),
                     telemetry: TelemetryConfig::default(),
+                    tls: TlsConfig::default(),
                     $(
                         $name: {
                             let mut section = <$krate::Config as Default>::default();
@@ -90,11 +94,13 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every value; `single` is the service run alone (None for `up`).
+    /// Checks every value; `single` is the service run alone (None for `up`). Reads the TLS
+    /// files, so a missing or broken one is a configuration error at start.
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;
         self.retention.validate()?;
+        self.tls.load()?;
         self.validate_services()?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {
