@@ -182,6 +182,13 @@ pub fn main(cli: Cli) -> ExitCode {
             }
         }
     }
+    // The TLS files of the gRPC port: missing, unreadable or not PEM is a configuration error.
+    if matches!(cli.command, Command::Up | Command::Service(_)) {
+        if let Err(err) = config.tls.load() {
+            eprintln!("switchyard: invalid configuration: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -94,13 +94,13 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every value; `single` is the service run alone (None for `up`). Reads the TLS
-    /// files, so a missing or broken one is a configuration error at start.
+    /// Checks every value; `single` is the service run alone (None for `up`). The TLS files
+    /// are read when the services start (`cli::main`), so `--dump-config` works without them.
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;
         self.retention.validate()?;
-        self.tls.load()?;
+        self.tls.validate()?;
         self.validate_services()?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {

@@ -287,9 +287,11 @@ async fn mtls_optional_accepts_clients_without_a_certificate_but_checks_those_wi
 
 // --- configuration errors of the binary ---------------------------------------------------------
 
-fn switchyard(env: &[(&str, &Path)], extra: &[(&str, &str)]) -> (Option<i32>, String) {
+/// `switchyard [--dump-config] up` with `env`: exit code, stdout and stderr. Without
+/// --dump-config it is only run with settings that stop it before it binds a port.
+fn switchyard(dump: bool, env: &[(&str, &Path)], extra: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    cmd.args(["--dump-config", "up"]).env_remove("SWITCHYARD_CONFIG");
+    cmd.args(if dump { &["--dump-config", "up"][..] } else { &["up"][..] }).env_remove("SWITCHYARD_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -297,7 +299,7 @@ fn switchyard(env: &[(&str, &Path)], extra: &[(&str, &str)]) -> (Option<i32>, St
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
@@ -310,27 +312,39 @@ fn bad_tls_settings_are_configuration_errors_naming_the_key() {
     let missing = files.dir.path().join("absent.key");
     let not_pem = files.write("notes.txt", "not a certificate\n");
 
-    let (code, err) = switchyard(&[("SWITCHYARD_TLS__CERT_FILE", &cert)], &[]);
+    // Settings that contradict each other: refused by the configuration check itself, so
+    // `--dump-config` refuses them too.
+    let (code, err) = switchyard(true, &[("SWITCHYARD_TLS__CERT_FILE", &cert)], &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("tls.cert_file is set but tls.key_file is not"), "{err}");
-
-    let (code, err) = switchyard(&[("SWITCHYARD_TLS__CERT_FILE", &cert), ("SWITCHYARD_TLS__KEY_FILE", &missing)], &[]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("tls.key_file: cannot read") && err.contains("absent.key"), "{err}");
-
-    let (code, err) = switchyard(&[("SWITCHYARD_TLS__CERT_FILE", &not_pem), ("SWITCHYARD_TLS__KEY_FILE", &key)], &[]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("tls.cert_file") && err.contains("holds no PEM certificate"), "{err}");
-
     let both = [("SWITCHYARD_TLS__CERT_FILE", cert.as_path()), ("SWITCHYARD_TLS__KEY_FILE", key.as_path())];
-    let (code, err) = switchyard(&both, &[("SWITCHYARD_TLS__CLIENT_AUTH", "required")]);
+    let (code, err) = switchyard(true, &both, &[("SWITCHYARD_TLS__CLIENT_AUTH", "required")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("tls.client_auth") && err.contains("needs tls.client_ca_file"), "{err}");
-
-    let (code, err) = switchyard(&both, &[("SWITCHYARD_TLS__CLIENT_AUTH", "sometimes")]);
+    let (code, err) = switchyard(true, &both, &[("SWITCHYARD_TLS__CLIENT_AUTH", "sometimes")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("sometimes"), "{err}");
 
-    let (code, err) = switchyard(&both, &[]);
-    assert_eq!(code, Some(0), "{err}");
+    // Files that cannot be used: refused at start, before any port is bound.
+    let (code, err) =
+        switchyard(false, &[("SWITCHYARD_TLS__CERT_FILE", &cert), ("SWITCHYARD_TLS__KEY_FILE", &missing)], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid configuration: tls.key_file: cannot read") && err.contains("absent.key"), "{err}");
+    let (code, err) =
+        switchyard(false, &[("SWITCHYARD_TLS__CERT_FILE", &not_pem), ("SWITCHYARD_TLS__KEY_FILE", &key)], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tls.cert_file") && err.contains("holds no PEM certificate"), "{err}");
+    let (code, err) = switchyard(
+        false,
+        &both,
+        &[("SWITCHYARD_TLS__CLIENT_AUTH", "required"), ("SWITCHYARD_TLS__CLIENT_CA_FILE", "/nonexistent/ca.crt")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tls.client_ca_file: cannot read /nonexistent/ca.crt"), "{err}");
+
+    // Good settings are shown by --dump-config.
+    let (code, out) = switchyard(true, &both, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("[tls]") && out.contains(&format!("cert_file = {:?}", cert.display().to_string())), "{out}");
+    assert!(out.contains("client_auth = \"none\""), "{out}");
 }
