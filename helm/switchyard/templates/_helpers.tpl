@@ -99,6 +99,19 @@ app.kubernetes.io/component: {{ .name }}
 {{- define "switchyard.configFile" -}}/etc/switchyard/switchyard.toml{{- end }}
 
 {{/*
+TLS on the gRPC port: the Secret holding tls.crt, tls.key and ca.crt (tls.existingSecret, or the
+one of the cert-manager Certificate), empty when TLS is off; where it is mounted.
+*/}}
+{{- define "switchyard.tlsSecret" -}}
+{{- if .Values.tls.existingSecret }}
+{{- .Values.tls.existingSecret }}
+{{- else if .Values.tls.certManager.enabled }}
+{{- include "switchyard.fullname" . | trunc 54 | trimSuffix "-" }}-grpc-tls
+{{- end }}
+{{- end }}
+{{- define "switchyard.tlsDir" -}}/etc/switchyard-tls{{- end }}
+
+{{/*
 The environment that carries the credentials from existing Secrets. Helper variables do not
 start with SWITCHYARD_: the binary reads every SWITCHYARD_* variable as configuration and
 rejects unknown keys.
@@ -185,6 +198,16 @@ which every release renders.
 {{- fail (printf "kafka.settings.%q must not be in values: put the credentials in a Secret and set kafka.existingSecret" $key) }}
 {{- end }}
 {{- end }}
+{{- $tls := $v.tls }}
+{{- if and $tls.existingSecret $tls.certManager.enabled }}
+{{- fail "tls.existingSecret and tls.certManager.enabled exclude each other: mount your own Secret or let cert-manager issue one" }}
+{{- end }}
+{{- if and $tls.certManager.enabled (not ($tls.certManager.issuerRef | default dict).name) }}
+{{- fail "tls.certManager.issuerRef.name is required with tls.certManager.enabled: the Issuer or ClusterIssuer that signs the certificate (e.g. {name: switchyard-ca, kind: ClusterIssuer})" }}
+{{- end }}
+{{- if and (ne $tls.clientAuth "none") (not (include "switchyard.tlsSecret" .)) }}
+{{- fail (printf "tls.clientAuth %s needs TLS: set tls.existingSecret (with tls.crt, tls.key and ca.crt) or tls.certManager.enabled" $tls.clientAuth) }}
+{{- end }}
 {{- /* Keys of `config` the chart sets from other values. */}}
 {{- $reserved := dict "instance_id" "(set per pod to the pod name)" }}
 {{- $_ := set $reserved "kafka.bootstrap_servers" "kafka.bootstrapServers" }}
@@ -193,6 +216,7 @@ which every release renders.
 {{- $_ := set $reserved "kafka.replication_factor" "kafka.replicationFactor" }}
 {{- $_ := set $reserved "kafka.settings" "kafka.settings" }}
 {{- $_ := set $reserved "redis.url" "redis.url or redis.existingSecret" }}
+{{- $_ := set $reserved "tls" "tls.existingSecret or tls.certManager, and tls.clientAuth" }}
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $reserved (printf "%s.grpc_addr" $name) "containerPorts.grpc" }}
 {{- $_ := set $reserved (printf "%s.ops_addr" $name) "containerPorts.ops" }}
