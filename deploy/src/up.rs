@@ -35,6 +35,8 @@ pub struct UpOptions {
     pub install: bool,
     pub ready_timeout: Duration,
     pub broker_storage: commands::BrokerStorage,
+    /// TLS on the services' gRPC ports (None: plaintext).
+    pub tls: Option<config::LocalTls>,
 }
 
 /// Starts the topology; returns its state once every service is ready.
@@ -75,7 +77,7 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
             anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n"))
         }
     };
-    prepare_dir(&dir, &layout)?;
+    prepare_dir(&dir, &layout, options.tls.as_ref())?;
     let mut state = State::new(&dir, layout.base(), &programs.switchyard);
     state.broker_storage = options.broker_storage;
     let mut run = Run { state, children: Vec::new() };
@@ -131,7 +133,7 @@ fn prerequisites(options: &UpOptions) -> anyhow::Result<Programs> {
     }
 }
 
-fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
+fn prepare_dir(dir: &Path, layout: &Layout, tls: Option<&config::LocalTls>) -> anyhow::Result<()> {
     // A new run starts empty: data an earlier run left (Redis's append-only file, the broker's
     // log) is removed, never loaded.
     for backend in [Component::Redis, Component::Kafka] {
@@ -157,7 +159,7 @@ fn prepare_dir(dir: &Path, layout: &Layout) -> anyhow::Result<()> {
     };
     write("topics", config::topics_config(layout)?)?;
     for service in Component::SERVICES {
-        write(service.name(), config::service_config(layout, service)?)?;
+        write(service.name(), config::service_config(layout, service, tls)?)?;
     }
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! `helm test` pod calls the services over TLS (with a client certificate under mTLS); probes
 //! stay on the plain HTTP ops port; contradicting values are refused naming the key. Needs `helm`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{component_name, defaults, render, render_error};
