@@ -15,7 +15,7 @@ use switchyard::cli::Cli;
 use switchyard::{Config, Service};
 
 /// Sections of the config that are not services.
-const SHARED_SECTIONS: [&str; 5] = ["instance_id", "kafka", "redis", "retention", "telemetry"];
+const SHARED_SECTIONS: [&str; 6] = ["instance_id", "kafka", "redis", "retention", "telemetry", "tls"];
 /// Subcommands that are not services.
 const OTHER_COMMANDS: [&str; 3] = ["up", "topics", "dead-letters"];
 
