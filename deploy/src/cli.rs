@@ -88,6 +88,39 @@ pub struct UpArgs {
     /// a signing key written for this run into <dir>/auth/signing.key.
     #[arg(long)]
     pub no_auth: bool,
+    /// Serve the services' gRPC ports over TLS with this certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) whose client certificates the services accept; for --tls-client-auth.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Client certificates: none, optional or required (mTLS; needs --tls-client-ca).
+    #[arg(long, default_value = "none", value_parser = ["none", "optional", "required"], requires = "tls_cert")]
+    pub tls_client_auth: String,
+}
+
+impl UpArgs {
+    /// The TLS options as the services' `[tls]`, with absolute paths (the services run in
+    /// another directory); None without --tls-cert.
+    fn tls(&self) -> Result<Option<crate::config::LocalTls>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        if self.tls_client_auth != "none" && self.tls_client_ca.is_none() {
+            return Err(format!("--tls-client-auth {} needs --tls-client-ca", self.tls_client_auth));
+        }
+        let absolute =
+            |flag: &str, path: &Path| std::path::absolute(path).map_err(|e| format!("{flag} {}: {e}", path.display()));
+        Ok(Some(crate::config::LocalTls {
+            cert_file: absolute("--tls-cert", cert)?,
+            key_file: absolute("--tls-key", key)?,
+            client_ca_file: self.tls_client_ca.as_deref().map(|ca| absolute("--tls-client-ca", ca)).transpose()?,
+            client_auth: self.tls_client_auth.clone(),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -125,6 +158,13 @@ fn fail(err: &anyhow::Error) -> ExitCode {
 }
 
 fn run_up(args: &UpArgs) -> ExitCode {
+    let tls = match args.tls() {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("switchyard-local: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let options = UpOptions {
         dir: args.dir.dir.clone(),
         base_port: args.base_port,
@@ -137,6 +177,7 @@ fn run_up(args: &UpArgs) -> ExitCode {
             crate::commands::BrokerStorage::Sqlite
         },
         no_auth: args.no_auth,
+        tls,
     };
     match up::up(&options) {
         Ok(state) => {
@@ -256,5 +297,18 @@ mod tests {
         assert!(err.contains("70000"), "{err}");
         let err = Cli::try_parse_from(["switchyard-local", "stop", "--timeout", "0"]).unwrap_err().to_string();
         assert!(err.contains("--timeout"), "{err}");
+
+        let up = |extra: &[&str]| {
+            let cli = Cli::try_parse_from([&["switchyard-local", "up"][..], extra].concat()).unwrap();
+            let Command::Up(args) = cli.command else { panic!("up") };
+            args.tls()
+        };
+        assert_eq!(up(&[]), Ok(None));
+        let tls = up(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap().unwrap();
+        assert!(tls.cert_file.is_absolute() && tls.cert_file.ends_with("c.pem"), "{tls:?}");
+        assert_eq!((tls.client_ca_file, tls.client_auth.as_str()), (None, "none"));
+        let err = up(&["--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-auth", "required"]).unwrap_err();
+        assert_eq!(err, "--tls-client-auth required needs --tls-client-ca");
+        assert!(Cli::try_parse_from(["switchyard-local", "up", "--tls-cert", "c.pem"]).is_err());
     }
 }

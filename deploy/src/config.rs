@@ -52,8 +52,37 @@ fn backends(layout: &Layout) -> toml::Table {
 const SESSION_TIMEOUT_MS: &str = "3000";
 const HEARTBEAT_INTERVAL_MS: &str = "500";
 
+/// TLS on the services' gRPC ports (`up --tls-cert ...`), written into each service's config
+/// (`[tls]`), so a restarted process (chaos) serves TLS too. Paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTls {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+    pub client_ca_file: Option<std::path::PathBuf>,
+    /// none, optional or required.
+    pub client_auth: String,
+}
+
+impl LocalTls {
+    fn table(&self) -> toml::Table {
+        let mut table = toml::Table::new();
+        table.insert("cert_file".into(), self.cert_file.display().to_string().into());
+        table.insert("key_file".into(), self.key_file.display().to_string().into());
+        if let Some(ca) = &self.client_ca_file {
+            table.insert("client_ca_file".into(), ca.display().to_string().into());
+        }
+        table.insert("client_auth".into(), self.client_auth.clone().into());
+        table
+    }
+}
+
 /// The config file of one service.
-pub fn service_config(layout: &Layout, service: Component, auth: &Auth) -> anyhow::Result<String> {
+pub fn service_config(
+    layout: &Layout,
+    service: Component,
+    auth: &Auth,
+    tls: Option<&LocalTls>,
+) -> anyhow::Result<String> {
     let (Some(grpc), Some(ops)) = (layout.grpc(service), layout.ops(service)) else {
         anyhow::bail!("{} is not a switchyard service", service.name());
     };
@@ -69,6 +98,9 @@ pub fn service_config(layout: &Layout, service: Component, auth: &Auth) -> anyho
     }
     table.insert(service.name().into(), own.into());
     table.insert("auth".into(), auth.table().into());
+    if let Some(tls) = tls {
+        table.insert("tls".into(), tls.table().into());
+    }
     // Stable across restarts of the process: it rejoins its consumer groups as itself.
     table.insert("instance_id".into(), format!("{}-local", service.name()).into());
     Ok(format!("{HEADER}{}", toml::to_string(&table).context("writing a service config")?))
@@ -90,7 +122,7 @@ mod tests {
     fn a_service_config_holds_the_backends_and_its_own_ports() {
         let layout = Layout::new(20000).unwrap();
         let auth = Auth::Required { key_file: "/run/auth/signing.key".into() };
-        let text = service_config(&layout, Component::Service(Service::Capacity), &auth).unwrap();
+        let text = service_config(&layout, Component::Service(Service::Capacity), &auth, None).unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["kafka"]["bootstrap_servers"].as_str(), Some("127.0.0.1:20000"));
         assert_eq!(table["redis"]["url"].as_str(), Some("redis://127.0.0.1:20010"));
@@ -101,12 +133,35 @@ mod tests {
         assert_eq!(table["auth"]["issuers"][0]["key_file"].as_str(), Some("/run/auth/signing.key"));
         assert_eq!(table["auth"]["signing"]["issuer"].as_str(), Some(crate::auth::ISSUER));
         assert_eq!(table.len(), 5);
-        assert!(service_config(&layout, Component::Redis, &auth).is_err());
-        let off: toml::Table =
-            service_config(&layout, Component::Service(Service::Router), &Auth::Disabled).unwrap().parse().unwrap();
+        assert!(service_config(&layout, Component::Redis, &auth, None).is_err());
+        let off: toml::Table = service_config(&layout, Component::Service(Service::Router), &Auth::Disabled, None)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(off["auth"]["mode"].as_str(), Some("disabled"));
         let topics: toml::Table = topics_config(&layout).unwrap().parse().unwrap();
         assert_eq!(topics.keys().collect::<Vec<_>>(), ["kafka"]);
         assert!(overriding_env_vars().contains(&"SWITCHYARD_SURVEYS__OPS_ADDR".to_owned()));
+    }
+
+    #[test]
+    fn tls_options_go_into_every_service_config() {
+        let layout = Layout::new(20000).unwrap();
+        let tls = LocalTls {
+            cert_file: "/certs/tls.crt".into(),
+            key_file: "/certs/tls.key".into(),
+            client_ca_file: Some("/certs/ca.crt".into()),
+            client_auth: "required".into(),
+        };
+        let text = service_config(&layout, Component::Service(Service::Router), &Auth::Disabled, Some(&tls)).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        assert_eq!(table["tls"]["cert_file"].as_str(), Some("/certs/tls.crt"));
+        assert_eq!(table["tls"]["key_file"].as_str(), Some("/certs/tls.key"));
+        assert_eq!(table["tls"]["client_ca_file"].as_str(), Some("/certs/ca.crt"));
+        assert_eq!(table["tls"]["client_auth"].as_str(), Some("required"));
+        let plain = LocalTls { client_ca_file: None, client_auth: "none".into(), ..tls };
+        let text = service_config(&layout, Component::Service(Service::Router), &Auth::Disabled, Some(&plain)).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        assert!(table["tls"].get("client_ca_file").is_none());
     }
 }

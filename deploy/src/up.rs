@@ -38,6 +38,8 @@ pub struct UpOptions {
     pub broker_storage: commands::BrokerStorage,
     /// Services run with `auth.mode = "disabled"` instead of trusting a new signing key.
     pub no_auth: bool,
+    /// TLS on the services' gRPC ports (None: plaintext).
+    pub tls: Option<config::LocalTls>,
 }
 
 /// Starts the topology; returns its state once every service is ready.
@@ -78,7 +80,7 @@ pub fn up(options: &UpOptions) -> anyhow::Result<State> {
             anyhow::bail!("cannot start: {}\nNothing was started.", problems.join("\n"))
         }
     };
-    prepare_dir(&dir, &layout, options.no_auth)?;
+    prepare_dir(&dir, &layout, options.no_auth, options.tls.as_ref())?;
     let mut state = State::new(&dir, layout.base(), &programs.switchyard);
     state.broker_storage = options.broker_storage;
     let mut run = Run { state, children: Vec::new() };
@@ -134,7 +136,7 @@ fn prerequisites(options: &UpOptions) -> anyhow::Result<Programs> {
     }
 }
 
-fn prepare_dir(dir: &Path, layout: &Layout, no_auth: bool) -> anyhow::Result<()> {
+fn prepare_dir(dir: &Path, layout: &Layout, no_auth: bool, tls: Option<&config::LocalTls>) -> anyhow::Result<()> {
     // A new run starts empty: data an earlier run left (Redis's append-only file, the broker's
     // log) is removed, never loaded.
     for backend in [Component::Redis, Component::Kafka] {
@@ -167,7 +169,7 @@ fn prepare_dir(dir: &Path, layout: &Layout, no_auth: bool) -> anyhow::Result<()>
     };
     write("topics", config::topics_config(layout)?)?;
     for service in Component::SERVICES {
-        write(service.name(), config::service_config(layout, service, &auth)?)?;
+        write(service.name(), config::service_config(layout, service, &auth, tls)?)?;
     }
     Ok(())
 }

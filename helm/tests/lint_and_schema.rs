@@ -21,7 +21,7 @@ fn lint_passes_with_every_ci_values_file() {
     let files = ci_values_files().unwrap();
     let names: Vec<String> =
         files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
-    for expected in ["all-features-values.yaml", "default-values.yaml", "minimal-values.yaml"] {
+    for expected in ["all-features-values.yaml", "default-values.yaml", "minimal-values.yaml", "tls-values.yaml"] {
         assert!(names.iter().any(|n| n == expected), "ci/{expected} missing: {names:?}");
     }
     let helm = helm();
@@ -50,7 +50,10 @@ fn every_ci_values_file_renders_objects_valid_for_kubernetes() {
         );
         // Only the custom resources lack a bundled schema; they are checked by the assertions below.
         for kind in &validation.unknown_kinds {
-            assert!(["ScaledObject", "ServiceMonitor"].contains(&kind.as_str()), "no schema for kind {kind}");
+            assert!(
+                ["ScaledObject", "ServiceMonitor", "Certificate"].contains(&kind.as_str()),
+                "no schema for kind {kind}"
+            );
         }
     }
 }

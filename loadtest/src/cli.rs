@@ -52,6 +52,19 @@ pub struct RunArgs {
     /// CapacityAdminService endpoint [default: http://127.0.0.1:7103, or the local runner's]
     #[arg(long)]
     pub capacity: Option<String>,
+    /// Call the target over TLS, trusting the CA certificates in this PEM file (http:// endpoints
+    /// are then called as https://).
+    #[arg(long, value_name = "PEM", conflicts_with_all = ["start", "local"])]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a target that requires mTLS; with --tls-key.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+    /// Name to check in the target's certificate [default: the endpoint's host]
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    pub tls_domain: Option<String>,
     /// Override the arrival rate (constant and poisson scenarios), conversations per second.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -113,6 +126,10 @@ impl RunArgs {
             connectors: None,
             router: None,
             capacity: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_domain: None,
             rate: None,
             duration: None,
             chaos: Vec::new(),

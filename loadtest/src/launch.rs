@@ -3,6 +3,7 @@
 //! local-runner topology (`--local`); and the chaos plan against the local runner.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{self, Credentials};
@@ -10,6 +11,7 @@ use crate::chaos::{self, ChaosPlan};
 use crate::local::{self, LocalRunner, Signal};
 use crate::scenario::Scenario;
 use crate::target::{self, Embedded, Target};
+use switchyard_proto::tls::ClientTls;
 
 use crate::cli::RunArgs;
 
@@ -79,6 +81,7 @@ pub fn resolve(args: &RunArgs, scenario: &Scenario) -> Result<Mode, String> {
         connectors: args.connectors.clone().unwrap_or(default.connectors),
         router: args.router.clone().unwrap_or(default.router),
         capacity: args.capacity.clone().unwrap_or(default.capacity),
+        tls: client_tls(args)?,
     };
     let credentials = given_credentials(args, runner.as_ref())?;
     Ok(Mode::Given { target, runner, chaos: faults, credentials })
@@ -106,6 +109,26 @@ fn given_credentials(args: &RunArgs, runner: Option<&LocalRunner>) -> Result<Cre
          --issuer and --audience), --local-dir for a local runner's topology, or --no-auth if it runs with \
          auth.mode = \"disabled\""
         .into())
+}
+
+/// The TLS of `--tls-ca`, `--tls-cert`, `--tls-key` and `--tls-domain` (None without
+/// `--tls-ca`); a file that cannot be used is a bad argument naming the flag.
+fn client_tls(args: &RunArgs) -> Result<Option<Arc<ClientTls>>, String> {
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let mut tls = ClientTls::from_ca_file("--tls-ca", ca).map_err(|e| e.to_string())?;
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.with_identity_files(("--tls-cert", "--tls-key"), cert, key).map_err(|e| e.to_string())?
+        }
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together (the client certificate for mTLS and its key)".into()),
+    }
+    if let Some(domain) = &args.tls_domain {
+        tls = tls.with_domain(domain.clone());
+    }
+    Ok(Some(Arc::new(tls)))
 }
 
 /// A started run's target, and what to stop after it.

@@ -109,7 +109,12 @@ impl LocalRunner {
     /// The gRPC endpoints of a topology on `base`.
     pub fn target_on(base: u16) -> Target {
         let url = |service: Service| format!("http://127.0.0.1:{}", base + service.offset());
-        Target { connectors: url(Service::Connectors), router: url(Service::Router), capacity: url(Service::Capacity) }
+        Target {
+            connectors: url(Service::Connectors),
+            router: url(Service::Router),
+            capacity: url(Service::Capacity),
+            tls: None,
+        }
     }
 
     /// `switchyard-local up` on `base` (`--no-auth`: authentication off); its progress goes to

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use switchyard_proto::tls::ClientTls;
 use switchyard_registry::Service;
 
 use crate::auth::{self, Credentials, PartnerAuth};
@@ -24,13 +26,20 @@ pub struct Target {
     pub router: String,
     /// `CapacityAdminService` (agents).
     pub capacity: String,
+    /// TLS to call them with (`--tls-ca`, ...); None: plaintext.
+    pub tls: Option<Arc<ClientTls>>,
 }
 
 impl Default for Target {
     /// The ports `switchyard up` listens on by default.
     fn default() -> Self {
         let url = |service: Service| format!("http://127.0.0.1:{}", service.grpc_port());
-        Self { connectors: url(Service::Connectors), router: url(Service::Router), capacity: url(Service::Capacity) }
+        Self {
+            connectors: url(Service::Connectors),
+            router: url(Service::Router),
+            capacity: url(Service::Capacity),
+            tls: None,
+        }
     }
 }
 
@@ -45,14 +54,20 @@ pub struct Unreachable {
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Connects to `url` and checks gRPC health, within a few seconds, so an unreachable or
-/// unhealthy target is one clear error instead of a wall of timeouts.
-pub async fn connect(service: &'static str, url: &str) -> Result<Channel, Unreachable> {
+/// An endpoint for `url`, over `tls` when given (an http:// URL is then called as https://).
+fn endpoint(url: &str, tls: Option<&ClientTls>) -> Result<Endpoint, tonic::transport::Error> {
+    let endpoint = match tls {
+        Some(tls) => tls.endpoint(url)?,
+        None => Endpoint::from_shared(url.to_owned())?,
+    };
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
+}
+
+/// Connects to `url` (over `tls` when given) and checks gRPC health, within a few seconds, so
+/// an unreachable or unhealthy target is one clear error instead of a wall of timeouts.
+pub async fn connect(service: &'static str, url: &str, tls: Option<&ClientTls>) -> Result<Channel, Unreachable> {
     let unreachable = |reason: String| Unreachable { service, url: url.to_owned(), reason };
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| unreachable(format!("not a valid URL ({e})")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
+    let endpoint = endpoint(url, tls).map_err(|e| unreachable(format!("not a valid URL ({})", source_chain(&e))))?;
     let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
         .await
         .map_err(|_| unreachable("no answer within 3 s".into()))?
@@ -71,10 +86,10 @@ pub async fn connect(service: &'static str, url: &str) -> Result<Channel, Unreac
 }
 
 /// More connections to the same endpoint (the first one already checked by `connect`).
-pub async fn pool(url: &str, size: u32) -> anyhow::Result<Vec<Channel>> {
+pub async fn pool(url: &str, size: u32, tls: Option<&ClientTls>) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for _ in 0..size {
-        let endpoint = Endpoint::from_shared(url.to_owned())?.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
+        let endpoint = endpoint(url, tls)?;
         channels.push(endpoint.connect().await.with_context(|| format!("connecting to {url}"))?);
     }
     Ok(channels)
@@ -223,6 +238,7 @@ impl Embedded {
             connectors: grpc_of(Service::Connectors),
             router: grpc_of(Service::Router),
             capacity: grpc_of(Service::Capacity),
+            tls: None,
         };
         Ok((child, target))
     }
@@ -284,17 +300,21 @@ pub async fn http_status(host: &str, path: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
+#[path = "target_tls_tests.rs"]
+mod tls_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn an_unreachable_target_is_one_clear_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = connect("connectors", &format!("http://127.0.0.1:{port}")).await.unwrap_err();
+        let err = connect("connectors", &format!("http://127.0.0.1:{port}"), None).await.unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with(&format!("cannot reach connectors at http://127.0.0.1:{port}: ")), "{text}");
         assert!(text.to_lowercase().contains("refused"), "{text}");
-        let err = connect("router", "not a url").await.unwrap_err();
+        let err = connect("router", "not a url", None).await.unwrap_err();
         assert!(err.to_string().contains("not a valid URL"), "{err}");
     }
 

@@ -4,6 +4,8 @@
 #![allow(clippy::all, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod codec;
+#[warn(clippy::all, clippy::unwrap_used, clippy::expect_used)]
+pub mod tls;
 
 pub mod common {
     pub mod v1 {

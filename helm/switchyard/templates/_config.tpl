@@ -52,6 +52,14 @@ so the TOML is written here rather than with toToml: whole numbers are written a
 {{- if $redis }}
 {{- $_ := set $config "redis" $redis }}
 {{- end }}
+{{- if include "switchyard.tlsSecret" . }}
+{{- $dir := include "switchyard.tlsDir" . }}
+{{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "client_auth" $v.tls.clientAuth }}
+{{- if ne $v.tls.clientAuth "none" }}
+{{- $_ := set $tls "client_ca_file" (printf "%s/ca.crt" $dir) }}
+{{- end }}
+{{- $_ := set $config "tls" $tls }}
+{{- end }}
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $config $name (dict
   "grpc_addr" (printf "0.0.0.0:%d" (int $v.containerPorts.grpc))
@@ -99,8 +107,8 @@ so the TOML is written here rather than with toToml: whole numbers are written a
 
 {{/* The TOML text of the configuration. */}}
 {{- define "switchyard.configToml" -}}
-# switchyard.toml, rendered by the switchyard chart from the values kafka, redis, containerPorts
-# and config. Environment variables SWITCHYARD_<SECTION>__<KEY> override it (credentials).
+# switchyard.toml, rendered by the switchyard chart from the values kafka, redis, containerPorts,
+# tls and config. Environment variables SWITCHYARD_<SECTION>__<KEY> override it (credentials).
 {{- include "switchyard.tomlTable" (dict "path" list "table" (include "switchyard.configData" . | fromJson)) }}
 {{- end }}
 

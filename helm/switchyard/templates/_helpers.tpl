@@ -143,6 +143,19 @@ app.kubernetes.io/component: {{ .name }}
 {{- end }}
 
 {{/*
+TLS on the gRPC port: the Secret holding tls.crt, tls.key and ca.crt (tls.existingSecret, or the
+one of the cert-manager Certificate), empty when TLS is off; where it is mounted.
+*/}}
+{{- define "switchyard.tlsSecret" -}}
+{{- if .Values.tls.existingSecret }}
+{{- .Values.tls.existingSecret }}
+{{- else if .Values.tls.certManager.enabled }}
+{{- include "switchyard.fullname" . | trunc 54 | trimSuffix "-" }}-grpc-tls
+{{- end }}
+{{- end }}
+{{- define "switchyard.tlsDir" -}}/etc/switchyard-tls{{- end }}
+
+{{/*
 The environment that carries credentials: only a full Redis URL from a Secret. Every other
 secret (SASL username and password, the Redis password, certificates and keys) is a file of a
 mounted Secret (switchyard.secretVolumes), named by the TOML (`kafka.settings_from_files`,
@@ -304,6 +317,16 @@ which every release renders.
 {{- if and $v.redis.username (not (and $v.redis.existingSecret $v.redis.secretKeys.password)) }}
 {{- fail "redis.username needs its password: redis.existingSecret with redis.secretKeys.password" }}
 {{- end }}
+{{- $tls := $v.tls }}
+{{- if and $tls.existingSecret $tls.certManager.enabled }}
+{{- fail "tls.existingSecret and tls.certManager.enabled exclude each other: mount your own Secret or let cert-manager issue one" }}
+{{- end }}
+{{- if and $tls.certManager.enabled (not ($tls.certManager.issuerRef | default dict).name) }}
+{{- fail "tls.certManager.issuerRef.name is required with tls.certManager.enabled: the Issuer or ClusterIssuer that signs the certificate (e.g. {name: switchyard-ca, kind: ClusterIssuer})" }}
+{{- end }}
+{{- if and (ne $tls.clientAuth "none") (not (include "switchyard.tlsSecret" .)) }}
+{{- fail (printf "tls.clientAuth %s needs TLS: set tls.existingSecret (with tls.crt, tls.key and ca.crt) or tls.certManager.enabled" $tls.clientAuth) }}
+{{- end }}
 {{- /* Keys of `config` the chart sets from other values. */}}
 {{- $reserved := dict "instance_id" "(set per pod to the pod name)" }}
 {{- $_ := set $reserved "kafka.bootstrap_servers" "kafka.bootstrapServers" }}
@@ -319,6 +342,7 @@ which every release renders.
 {{- $_ := set $reserved "redis.tls_ca_file" "redis.tls.existingSecret" }}
 {{- $_ := set $reserved "redis.tls_cert_file" "redis.tls.existingSecret" }}
 {{- $_ := set $reserved "redis.tls_key_file" "redis.tls.existingSecret" }}
+{{- $_ := set $reserved "tls" "tls.existingSecret or tls.certManager, and tls.clientAuth" }}
 {{- range $name := splitList " " (include "switchyard.services" .) }}
 {{- $_ := set $reserved (printf "%s.grpc_addr" $name) "containerPorts.grpc" }}
 {{- $_ := set $reserved (printf "%s.ops_addr" $name) "containerPorts.ops" }}

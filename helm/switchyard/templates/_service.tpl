@@ -13,6 +13,7 @@ service, so every service shares one definition.
 {{- $labels := include "switchyard.componentLabels" . }}
 {{- $selector := include "switchyard.componentSelectorLabels" . }}
 {{- $autoscaled := or $svc.autoscaling.enabled $svc.autoscaling.keda.enabled }}
+{{- $tlsSecret := include "switchyard.tlsSecret" $root }}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -126,6 +127,11 @@ spec:
               mountPath: /tmp
             {{- include "switchyard.secretVolumeMounts" $root | nindent 12 }}
             {{- include "switchyard.authVolumeMounts" $root | nindent 12 }}
+            {{- if $tlsSecret }}
+            - name: tls
+              mountPath: {{ include "switchyard.tlsDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -135,6 +141,21 @@ spec:
             sizeLimit: 64Mi
         {{- include "switchyard.secretVolumes" $root | nindent 8 }}
         {{- include "switchyard.authVolumes" $root | nindent 8 }}
+        {{- if $tlsSecret }}
+        {{- /* The keys the config names: a missing one keeps the pod from starting, named in its events. */}}
+        - name: tls
+          secret:
+            secretName: {{ $tlsSecret | quote }}
+            items:
+              - key: tls.crt
+                path: tls.crt
+              - key: tls.key
+                path: tls.key
+              {{- if ne $v.tls.clientAuth "none" }}
+              - key: ca.crt
+                path: ca.crt
+              {{- end }}
+        {{- end }}
       {{- with $svc.nodeSelector | default $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

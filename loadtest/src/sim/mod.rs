@@ -159,11 +159,12 @@ fn known_conversation(ctx: &Ctx, consumer: &str, account: u32, conversation_id: 
 
 /// Plays `scenario` against `options.target` and returns the result with its audit.
 pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResult> {
-    let connectors = target::connect("connectors", &options.target.connectors).await?;
-    let router = target::connect("router", &options.target.router).await?;
-    let capacity = target::connect("capacity", &options.target.capacity).await?;
+    let tls = options.target.tls.as_deref();
+    let connectors = target::connect("connectors", &options.target.connectors, tls).await?;
+    let router = target::connect("router", &options.target.router, tls).await?;
+    let capacity = target::connect("capacity", &options.target.capacity, tls).await?;
     let mut pool = vec![connectors];
-    pool.extend(target::pool(&options.target.connectors, scenario.connections.saturating_sub(1)).await?);
+    pool.extend(target::pool(&options.target.connectors, scenario.connections.saturating_sub(1), tls).await?);
 
     let run_id = run_id(scenario.seed);
     let accounts: Vec<String> = (0..scenario.accounts).map(|i| format!("{run_id}-{i}")).collect();

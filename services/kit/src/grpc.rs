@@ -11,6 +11,15 @@ use tonic_health::ServingStatus;
 
 use crate::Shutdown;
 
+/// What a gRPC server serves: the service's routes, the names gRPC health reports, and the
+/// auth layer in front of them.
+pub struct Api {
+    pub routes: Routes,
+    /// Fully qualified service names, for gRPC health.
+    pub services: Vec<&'static str>,
+    pub security: std::sync::Arc<switchyard_auth::Security>,
+}
+
 /// Health reporting for one gRPC server.
 #[derive(Clone)]
 pub struct Health {
@@ -37,17 +46,18 @@ impl Health {
     }
 }
 
-/// Serves `routes` with health and reflection on `listener` until `shutdown`; in-flight
-/// calls finish first. `services` are the fully qualified names reported by gRPC health.
+/// Serves `routes` with health and reflection on `listener` (over `tls` when given) until
+/// `shutdown`; in-flight calls finish first. `services` are the fully qualified names reported
+/// by gRPC health.
 pub async fn serve(
     service: &'static str,
     listener: tokio::net::TcpListener,
-    routes: Routes,
-    services: Vec<&'static str>,
-    security: std::sync::Arc<switchyard_auth::Security>,
+    tls: Option<crate::tls::ServerTls>,
+    api: Api,
     shutdown: Shutdown,
     health_out: tokio::sync::oneshot::Sender<Health>,
 ) -> anyhow::Result<()> {
+    let Api { routes, services, security } = api;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health { reporter, services };
     health.not_serving().await;
@@ -59,6 +69,13 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    // TLS (`[tls]`) covers the whole port: the service, health and reflection.
+    let mut builder = tonic::transport::Server::builder();
+    let mode = tls.as_ref().map_or(crate::tls::Mode::Plaintext, |t| t.mode);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.config)?;
+    }
+    tracing::info!(service, tls = mode.as_str(), "gRPC server listening");
     let _ = health_out.send(health);
     crate::grpc_metrics::describe();
     // TCP_NODELAY on every accepted connection: responses and stream messages go out as
@@ -66,7 +83,7 @@ pub async fn serve(
     // delayed ACK (~40 ms on Linux) between them. The builder's own setting only applies to
     // listeners tonic binds itself.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    builder
         .max_connection_age(Duration::from_secs(300))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(service))

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod shutdown;
 pub mod telemetry;
 pub mod timers;
+pub mod tls;
 pub mod validate;
 
 use std::sync::Arc;
@@ -51,10 +52,13 @@ impl Platform {
     }
 }
 
-/// The two listeners every service serves on, bound by the caller (tests bind port 0).
+/// The two listeners every service serves on, bound by the caller (tests bind port 0), and
+/// the TLS the gRPC listener is served with (`[tls]`; None: plaintext). The ops port is always
+/// plain HTTP (probes, scrapes).
 pub struct Listeners {
     pub grpc: tokio::net::TcpListener,
     pub ops: std::net::TcpListener,
+    pub grpc_tls: Option<tls::ServerTls>,
 }
 
 impl Listeners {
@@ -64,7 +68,13 @@ impl Listeners {
             tokio::net::TcpListener::bind(grpc).await.with_context(|| format!("cannot bind gRPC address {grpc}"))?;
         let ops_listener =
             std::net::TcpListener::bind(ops).with_context(|| format!("cannot bind ops address {ops}"))?;
-        Ok(Self { grpc: grpc_listener, ops: ops_listener })
+        Ok(Self { grpc: grpc_listener, ops: ops_listener, grpc_tls: None })
+    }
+
+    /// Serves gRPC with `tls` (None: plaintext).
+    pub fn with_grpc_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
+        self.grpc_tls = tls;
+        self
     }
 }
 

@@ -42,13 +42,21 @@ pub async fn run(
     let grpc_task = tokio::spawn(grpc::serve(
         spec.name,
         listeners.grpc,
-        spec.routes,
-        spec.grpc_services,
-        platform.security.clone(),
+        listeners.grpc_tls,
+        grpc::Api { routes: spec.routes, services: spec.grpc_services, security: platform.security.clone() },
         grpc_stop.clone(),
         health_tx,
     ));
-    let health = health_rx.await.map_err(|_| anyhow::anyhow!("{}: gRPC server failed to start", spec.name))?;
+    let Ok(health) = health_rx.await else {
+        // The server ended before it was ready (e.g. its TLS configuration): say why.
+        let reason = match grpc_task.await {
+            Ok(Err(err)) => format!("{err:#}"),
+            Ok(Ok(())) => "it stopped".to_owned(),
+            Err(err) => err.to_string(),
+        };
+        ops_stop.trigger();
+        return Err(anyhow::anyhow!("{}: gRPC server failed to start: {reason}", spec.name));
+    };
 
     let mut worker_tasks = Vec::new();
     for (name, fut) in workers(readiness.clone(), workers_stop.clone()) {

@@ -216,6 +216,13 @@ pub fn main(cli: Cli) -> ExitCode {
             }
         }
     }
+    // The TLS files of the gRPC port: missing, unreadable or not PEM is a configuration error.
+    if matches!(cli.command, Command::Up | Command::Service(_)) {
+        if let Err(err) = config.tls.load() {
+            eprintln!("switchyard: invalid configuration: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -298,6 +305,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         mode = if config.kafka.bootstrap_servers.is_empty() { "embedded" } else { "distributed" },
         services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(),
         instance_id = %config.instance_id,
+        grpc_tls = config.tls.mode().as_str(),
         "switchyard starting"
     );
     crate::up(platform, &config, listeners, shutdown).await

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use switchyard_kit::config::{KafkaConfig, RedisConfig, RetentionConfig};
 use switchyard_kit::telemetry::TelemetryConfig;
+use switchyard_kit::tls::TlsConfig;
 
 pub use switchyard_registry::Service;
 
@@ -32,6 +33,8 @@ macro_rules! config_with_services {
             pub auth: switchyard_auth::AuthConfig,
             /// Request rates, message size, streams and opens per caller.
             pub limits: switchyard_auth::LimitsConfig,
+            /// TLS on every service's gRPC port (off: plaintext).
+            pub tls: TlsConfig,
             $(
                 #[doc = $about]
                 pub $name: $krate::Config,
@@ -49,6 +52,7 @@ macro_rules! config_with_services {
                     telemetry: TelemetryConfig::default(),
                     auth: switchyard_auth::AuthConfig::default(),
                     limits: switchyard_auth::LimitsConfig::default(),
+                    tls: TlsConfig::default(),
                     $(
                         $name: {
                             let mut section = <$krate::Config as Default>::default();
@@ -106,13 +110,15 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every value; `single` is the service run alone (None for `up`).
+    /// Checks every value; `single` is the service run alone (None for `up`). The TLS files
+    /// are read when the services start (`cli::main`), so `--dump-config` works without them.
     pub fn validate(&self, single: Option<Service>) -> Result<(), String> {
         self.kafka.validate()?;
         self.redis.validate()?;
         self.retention.validate()?;
         self.auth.validate()?;
         self.limits.validate()?;
+        self.tls.validate()?;
         self.validate_services()?;
         if let Some(service) = single {
             if self.kafka.bootstrap_servers.is_empty() {

@@ -90,10 +90,12 @@ pub(crate) fn kafka_bus(config: &Config) -> anyhow::Result<KafkaBus> {
     KafkaBus::new(settings).context("kafka client")
 }
 
-/// Binds the listeners of `service` from its config.
+/// Binds the listeners of `service` from its config, with the gRPC TLS of `[tls]`.
 pub async fn listeners(config: &Config, service: Service) -> anyhow::Result<Listeners> {
     let (grpc, ops) = config.addrs(service);
-    Listeners::bind(&grpc, &ops).await.with_context(|| format!("{} listeners", service.name()))
+    let tls = config.tls.load().map_err(anyhow::Error::msg)?;
+    let listeners = Listeners::bind(&grpc, &ops).await.with_context(|| format!("{} listeners", service.name()))?;
+    Ok(listeners.with_grpc_tls(tls))
 }
 
 /// `run_service`: each service of the registry runs its crate's `run` with its section.

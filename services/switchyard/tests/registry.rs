@@ -15,7 +15,7 @@ use switchyard::cli::Cli;
 use switchyard::{Config, Service};
 
 /// Sections of the config that are not services.
-const SHARED_SECTIONS: [&str; 7] = ["instance_id", "kafka", "redis", "retention", "telemetry", "auth", "limits"];
+const SHARED_SECTIONS: [&str; 8] = ["instance_id", "kafka", "redis", "retention", "telemetry", "auth", "limits", "tls"];
 /// Subcommands that are not services.
 const OTHER_COMMANDS: [&str; 4] = ["up", "topics", "dead-letters", "auth"];
 

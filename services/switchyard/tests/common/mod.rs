@@ -37,6 +37,9 @@ pub struct Cluster {
     pub kafka: Option<switchyard_testkit::KafkaBroker>,
     /// The signing key the cluster trusts.
     pub auth: TestAuth,
+    /// How the clients below call a cluster whose gRPC ports serve TLS (`config.tls`): set it
+    /// after `start` (the trusted CA, a client certificate under mTLS).
+    pub client_tls: Option<switchyard_proto::tls::ClientTls>,
     shutdown: Shutdown,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -90,9 +93,11 @@ impl Cluster {
         }
         let mut listeners = Vec::new();
         let (mut grpc, mut ops) = (HashMap::new(), HashMap::new());
+        let tls = config.tls.load().expect("tls config");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for service in Service::ALL {
-            let l = Listeners::bind("127.0.0.1:0", "127.0.0.1:0").await.unwrap();
-            grpc.insert(service.name(), format!("http://{}", l.grpc.local_addr().unwrap()));
+            let l = Listeners::bind("127.0.0.1:0", "127.0.0.1:0").await.unwrap().with_grpc_tls(tls.clone());
+            grpc.insert(service.name(), format!("{scheme}://{}", l.grpc.local_addr().unwrap()));
             ops.insert(service.name(), format!("http://{}", l.ops.local_addr().unwrap()));
             listeners.push((service, l));
         }
@@ -109,8 +114,18 @@ impl Cluster {
         let shutdown = Shutdown::new();
         let s = shutdown.clone();
         let task = tokio::spawn(async move { switchyard::up(platform, &config, listeners, s).await });
-        let cluster =
-            Self { grpc, ops, memory, redis: None, redis_prefix: None, kafka: None, auth, shutdown, task: Some(task) };
+        let cluster = Self {
+            grpc,
+            ops,
+            memory,
+            redis: None,
+            redis_prefix: None,
+            kafka: None,
+            auth,
+            client_tls: None,
+            shutdown,
+            task: Some(task),
+        };
         cluster.wait_ready().await;
         cluster
     }
@@ -129,7 +144,10 @@ impl Cluster {
 
     /// A connection without credentials.
     pub async fn raw(&self, service: &str) -> Channel {
-        Channel::from_shared(self.grpc[service].clone()).unwrap().connect().await.unwrap()
+        match &self.client_tls {
+            Some(tls) => tls.endpoint(&self.grpc[service]).unwrap().connect().await.unwrap(),
+            None => Channel::from_shared(self.grpc[service].clone()).unwrap().connect().await.unwrap(),
+        }
     }
 
     /// Calls as whichever role each RPC needs (tests not about authorization).
