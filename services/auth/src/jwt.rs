@@ -131,6 +131,12 @@ impl Verifier {
 
     /// The caller a valid token names.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// The caller a valid token names, and the time (Unix seconds) after which the token is
+    /// expired even with the issuer's leeway.
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         // The most telling failure wins: a token whose signature verified but is expired says
         // "expired", not "bad signature".
@@ -141,7 +147,10 @@ impl Verifier {
                     continue;
                 }
                 match jsonwebtoken::decode::<Claims>(token, key, &issuer.validation) {
-                    Ok(data) => return principal(data.claims, &issuer.name),
+                    Ok(data) => {
+                        let until = data.claims.exp.saturating_add(issuer.validation.leeway);
+                        return principal(data.claims, &issuer.name).map(|p| (p, until));
+                    }
                     Err(err) => {
                         use jsonwebtoken::errors::ErrorKind as K;
                         let this = match err.kind() {

@@ -108,7 +108,7 @@ async fn authenticate(security: &Security, headers: &http::HeaderMap) -> Result<
             KeyRefusal::Store(err) => tonic::Status::unavailable(format!("cannot verify the partner key now: {err}")),
         });
     }
-    security.verifier.verify(token).map_err(|err| tonic::Status::unauthenticated(err.to_string()))
+    security.tokens.verify(&security.verifier, token).map_err(|err| tonic::Status::unauthenticated(err.to_string()))
 }
 
 /// The one message of a unary or server-streaming request (the gRPC frame, whole).

@@ -14,6 +14,7 @@ mod layer;
 pub mod limits;
 mod role;
 pub mod table;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use role::{Credential, Principal, Role};
 pub struct Security {
     mode: AuthMode,
     verifier: Verifier,
+    tokens: tokens::VerifiedTokens,
     keys: keys::KeyCache,
     limits: LimitsConfig,
     requests: limits::RequestLimits,
@@ -51,6 +53,7 @@ impl Security {
         Ok(Self {
             mode: auth.mode,
             verifier,
+            tokens: tokens::VerifiedTokens::default(),
             keys: keys::KeyCache::new(store.clone(), auth.key_cache_ttl),
             limits: limits.clone(),
             requests: limits::RequestLimits::new(limits),

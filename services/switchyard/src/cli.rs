@@ -31,6 +31,10 @@ pub struct Cli {
     /// Ops HTTP listen address of the service run (ignored by `up`).
     #[arg(long, global = true)]
     pub ops_addr: Option<String>,
+    /// The address `up` listens on by default (127.0.0.1: the try-out is reachable from this
+    /// machine only); e.g. 0.0.0.0 in a container. Configured addresses win.
+    #[arg(long, global = true, value_name = "IP")]
+    pub bind: Option<std::net::IpAddr>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long, global = true)]
     pub dump_config: bool,
@@ -174,7 +178,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, String> {
     }
     let defaults = match cli.command {
         // The try-out on a laptop: nothing listens beyond this machine unless configured.
-        Command::Up => Config::loopback(),
+        Command::Up => Config::listening_on(cli.bind.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))),
         _ => Config::default(),
     };
     let mut config: Config =

@@ -67,12 +67,14 @@ macro_rules! config_with_services {
         }
 
         impl Config {
-            /// The defaults of `switchyard up`: every listener on 127.0.0.1.
-            pub fn loopback() -> Self {
+            /// The defaults of `switchyard up`: every listener on `host` (127.0.0.1 unless
+            /// `--bind` says otherwise).
+            pub fn listening_on(host: std::net::IpAddr) -> Self {
                 let mut config = Self::default();
                 $(
-                    config.$name.grpc_addr = config.$name.grpc_addr.replacen("0.0.0.0", "127.0.0.1", 1);
-                    config.$name.ops_addr = config.$name.ops_addr.replacen("0.0.0.0", "127.0.0.1", 1);
+                    let (grpc, ops) = default_addrs(Service::$variant);
+                    config.$name.grpc_addr = grpc.replacen("0.0.0.0", &host.to_string(), 1);
+                    config.$name.ops_addr = ops.replacen("0.0.0.0", &host.to_string(), 1);
                 )*
                 config
             }
