@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -53,12 +53,12 @@ impl RequestLimits {
                 limiter.shrink_to_fit();
             }
         }
-        let clock = DefaultClock::default();
+        // The limiter's own clock: building a clock calibrates it (CPUID), far too costly per call.
         if let Some(limiter) = &self.account {
             if let Err(until) = limiter.check_key(&who.account_id) {
                 return Err(rate_limited(
                     "request rate of the account exceeds limits.requests_per_second_per_account",
-                    until.wait_time_from(clock.now()),
+                    until.wait_time_from(limiter.clock().now()),
                 ));
             }
         }
@@ -66,7 +66,7 @@ impl RequestLimits {
             if let Err(until) = limiter.check_key(&who.credential_key()) {
                 return Err(rate_limited(
                     "request rate of this credential exceeds limits.requests_per_second_per_credential",
-                    until.wait_time_from(clock.now()),
+                    until.wait_time_from(limiter.clock().now()),
                 ));
             }
         }
@@ -95,6 +95,6 @@ impl PerMinute {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        limiter.check_key(&key.to_owned()).map_err(|until| until.wait_time_from(DefaultClock::default().now()))
+        limiter.check_key(&key.to_owned()).map_err(|until| until.wait_time_from(limiter.clock().now()))
     }
 }
