@@ -67,11 +67,12 @@ fn endpoint(url: &str, tls: Option<&ClientTls>) -> Result<Endpoint, tonic::trans
 /// an unreachable or unhealthy target is one clear error instead of a wall of timeouts.
 pub async fn connect(service: &'static str, url: &str, tls: Option<&ClientTls>) -> Result<Channel, Unreachable> {
     let unreachable = |reason: String| Unreachable { service, url: url.to_owned(), reason };
-    let endpoint = endpoint(url, tls).map_err(|e| unreachable(format!("not a valid URL ({})", source_chain(&e))))?;
+    let endpoint = endpoint(url, tls)
+        .map_err(|e| unreachable(format!("not a valid URL ({})", switchyard_proto::tls::error_chain(&e))))?;
     let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
         .await
         .map_err(|_| unreachable("no answer within 3 s".into()))?
-        .map_err(|e| unreachable(source_chain(&e)))?;
+        .map_err(|e| unreachable(switchyard_proto::tls::error_chain(&e)))?;
     let mut health = HealthClient::new(channel.clone());
     let status = tokio::time::timeout(CONNECT_TIMEOUT, health.check(HealthCheckRequest { service: String::new() }))
         .await
@@ -93,17 +94,6 @@ pub async fn pool(url: &str, size: u32, tls: Option<&ClientTls>) -> anyhow::Resu
         channels.push(endpoint.connect().await.with_context(|| format!("connecting to {url}"))?);
     }
     Ok(channels)
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// `switchyard up` run by the harness on free loopback ports; stopped with SIGTERM on drop.

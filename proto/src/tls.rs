@@ -125,6 +125,19 @@ pub fn https(url: &str) -> String {
     }
 }
 
+/// An error and all its sources, `outer: inner: ...` (TLS and connection errors hide the
+/// reason in their sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

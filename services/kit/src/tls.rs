@@ -140,7 +140,7 @@ impl TlsConfig {
                 } else {
                     format!(" and tls.client_ca_file {}", self.client_ca_file)
                 },
-                error_chain(&e)
+                switchyard_proto::tls::error_chain(&e)
             )
         })?;
         Ok(Some(ServerTls { config, mode: self.mode() }))
@@ -155,17 +155,6 @@ impl ClientAuth {
             ClientAuth::Required => "required",
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -113,28 +113,17 @@ fn client(ca: &Ca, identity: Option<&Leaf>) -> ClientTls {
 async fn health(url: &str, tls: Option<&ClientTls>) -> Result<ServingStatus, String> {
     let call = async {
         let endpoint = match tls {
-            Some(tls) => tls.endpoint(url).map_err(|e| chain(&e))?,
-            None => Channel::from_shared(url.to_owned()).map_err(|e| chain(&e))?,
+            Some(tls) => tls.endpoint(url).map_err(|e| switchyard_proto::tls::error_chain(&e))?,
+            None => Channel::from_shared(url.to_owned()).map_err(|e| switchyard_proto::tls::error_chain(&e))?,
         };
-        let channel = endpoint.connect().await.map_err(|e| chain(&e))?;
+        let channel = endpoint.connect().await.map_err(|e| switchyard_proto::tls::error_chain(&e))?;
         let response = HealthClient::new(channel)
             .check(HealthCheckRequest { service: String::new() })
             .await
-            .map_err(|s| format!("{}: {}", s.code(), chain(&s)))?;
+            .map_err(|s| format!("{}: {}", s.code(), switchyard_proto::tls::error_chain(&s)))?;
         Ok(response.into_inner().status())
     };
     tokio::time::timeout(Duration::from_secs(10), call).await.unwrap_or_else(|_| Err("timed out".into()))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The same URL in plaintext (what a client without TLS calls).
