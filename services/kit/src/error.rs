@@ -75,9 +75,10 @@ impl From<ServiceError> for tonic::Status {
                 let details = ErrorDetails::with_bad_request_violation(field.clone(), reason.clone());
                 tonic::Status::with_error_details(code, message, details)
             }
-            ServiceError::RateLimited { retry_after_ms, .. } => {
+            // One builder of rate-limit statuses, shared with the auth layer's limits.
+            ServiceError::RateLimited { what, retry_after_ms } => {
                 let delay = std::time::Duration::from_millis(u64::try_from(*retry_after_ms).unwrap_or(0));
-                tonic::Status::with_error_details(code, message, ErrorDetails::with_retry_info(Some(delay)))
+                switchyard_auth::limits::rate_limited(what, delay)
             }
             ServiceError::Internal(_) | ServiceError::Corrupt(_) => {
                 tracing::error!(error = %message, "internal error");

@@ -18,6 +18,7 @@ use switchyard_proto::connectors::v1::connector_service_client::ConnectorService
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 async fn partner_with(cluster: &Cluster, key: &str) -> ConnectorServiceClient<InterceptedService<Channel, Bearer>> {
     ConnectorServiceClient::new(InterceptedService::new(cluster.raw("connectors").await, Bearer::new(key).unwrap()))
@@ -172,6 +173,52 @@ async fn ops_endpoints_expose_no_ids_or_secrets() {
                 assert!(!body.contains(secret), "{} {path} shows {secret}", service.name());
             }
         }
+    }
+    cluster.stop().await;
+}
+
+/// Bad input to the key admin RPCs names the field and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_key_requests_name_the_field_and_create_nothing() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[]).await;
+    let mut admin = cluster.auth_admin().await;
+    let create = |name: &str, channels: Vec<i32>| auth::CreateApiKeyRequest {
+        account_id: "acme".into(),
+        name: name.into(),
+        channels,
+    };
+    for (request, field) in [
+        (create("", vec![]), "name"),
+        (create("line\nbreak", vec![]), "name"),
+        (create(&"x".repeat(129), vec![]), "name"),
+        (create("p", vec![ProtoChannel::Unspecified as i32]), "channels[0]"),
+        (create("p", vec![ProtoChannel::Sms as i32, 99]), "channels[1]"),
+    ] {
+        let status = admin.create_api_key(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let violations = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+        assert_eq!(violations.first().map(|v| v.field.as_str()), Some(field), "{status:?}");
+    }
+    // Admin of an account that was never created: NOT_FOUND, nothing stored.
+    let globex = switchyard_proto::auth::v1::auth_admin_service_client::AuthAdminServiceClient::new(
+        cluster.as_role("connectors", Role::Admin, "root").await,
+    );
+    let missing = globex
+        .clone()
+        .create_api_key(auth::CreateApiKeyRequest { account_id: "globex".into(), name: "p".into(), channels: vec![] })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+    let bad_id = admin
+        .revoke_api_key(auth::RevokeApiKeyRequest { account_id: "acme".into(), key_id: "no/slash".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_id.code(), Code::InvalidArgument, "{bad_id:?}");
+    let store = cluster.memory.clone().unwrap();
+    for account in ["acme", "globex"] {
+        let keys = switchyard_platform::store::AccessStore::list_api_keys(&*store, account).await.unwrap();
+        assert!(keys.is_empty(), "{account}: {keys:?}");
     }
     cluster.stop().await;
 }
