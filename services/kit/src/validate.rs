@@ -39,7 +39,7 @@ pub fn optional_id<'a>(field: &str, value: &'a str) -> Result<Option<&'a str>, S
 
 /// The unassigned skill (domain R4.4): every agent holds it; conversations opened without a
 /// skill wait on it.
-pub const UNASSIGNED_SKILL: &str = "-1";
+pub use switchyard_platform::store::UNASSIGNED_SKILL;
 
 /// A skill id: a valid id, or the unassigned skill `-1`.
 pub fn skill_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {

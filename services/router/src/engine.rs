@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 use switchyard_platform::store::{
-    Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, QueueReason, Requeue, RequeueOutcome, RouteStatus, ONE,
+    BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, QueueReason, Requeue,
+    RequeueOutcome, RouteStatus, ONE,
 };
 use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
 
@@ -135,58 +136,53 @@ impl Engine {
         Ok(())
     }
 
-    /// Gives the skill's first queued conversations (earliest due) to the best eligible agents until the
-    /// queue or the agents run out. Returns how many were assigned.
+    /// Gives the skill's queued conversations, best first, to the best agents that can take
+    /// them until the queue or the agents run out. Each conversation is one atomic decision in
+    /// the store ([`RoutingStore::claim_best`] over the skill's agent index), so a pass costs a
+    /// round trip per conversation whatever the number of agents. Returns how many were
+    /// assigned.
     pub async fn assign_skill(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
-        let (weight, headroom) = (self.weight(), self.headroom());
         let mut assigned = 0;
-        while assigned < MAX_CLAIMS_PER_PASS {
+        'pass: while assigned < MAX_CLAIMS_PER_PASS {
             let heads = store.queue_head(account_id, skill_id, self.rules.batch).await?;
             if heads.is_empty() {
                 break;
             }
-            let agents = store.agents_with_skill(account_id, skill_id).await?;
-            let mut pool = ranking::rank(agents, skill_id, weight, headroom, "");
-            if pool.is_empty() {
-                break;
-            }
-            let mut progress = false;
             let mut claimed = Vec::new();
-            for entry in heads {
-                if pool.is_empty() {
-                    break;
-                }
-                // Candidate order for this entry, as indices into the pool (no record clones).
-                let order = ranking::order(&pool, &entry.avoid_agent_id);
-                let mut refused = Vec::new();
-                for i in order {
-                    let now = self.platform.clock.now_ms();
-                    let candidate = pool[i].spec.agent_id.clone();
-                    match self.claim(account_id, skill_id, &entry, &candidate, now).await? {
-                        ClaimOutcome::Claimed { version } => {
-                            assigned += 1;
-                            progress = true;
-                            claimed.push((entry.conversation_id.clone(), candidate, version));
-                            pool[i].load.push((entry.conversation_id.clone(), weight));
-                            pool[i].last_assigned_ms = now;
-                            break;
-                        }
-                        ClaimOutcome::ConversationGone => break,
-                        ClaimOutcome::AgentUnavailable | ClaimOutcome::AgentFull => {
-                            metrics::counter!(crate::metrics::CLAIM_REFUSED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1)
-                                .increment(1);
-                            refused.push(candidate);
-                        }
+            let mut exhausted = false;
+            for entry in &heads {
+                let now = self.platform.clock.now_ms();
+                let decision = BestClaim {
+                    account_id: account_id.to_owned(),
+                    conversation_id: entry.conversation_id.clone(),
+                    skill_id: skill_id.to_owned(),
+                    weight: self.weight(),
+                    headroom: self.headroom(),
+                    now_ms: now,
+                    scan: self.rules.candidate_scan,
+                };
+                match store.claim_best(&decision).await? {
+                    BestOutcome::Claimed { agent_id, version } => {
+                        self.claimed(account_id, skill_id, entry, &agent_id, version, now);
+                        claimed.push((entry.conversation_id.clone(), agent_id, version));
+                    }
+                    BestOutcome::ConversationGone => {}
+                    // Nobody can take this one, so nobody can take the ones after it.
+                    BestOutcome::NoAgent { passed } => {
+                        let refused = passed.len() as u64;
+                        let service = crate::metrics::SERVICE;
+                        metrics::counter!(crate::metrics::CLAIM_REFUSED, service.0 => service.1).increment(refused);
+                        exhausted = true;
+                        break;
                     }
                 }
-                pool.retain(|a| {
-                    !refused.contains(&a.spec.agent_id) && ranking::eligible(a, skill_id, weight, headroom)
-                });
             }
+            assigned += claimed.len();
+            let progress = !claimed.is_empty();
             self.announce_all(account_id, skill_id, claimed).await?;
-            if !progress || pool.is_empty() {
-                break;
+            if exhausted || !progress || heads.len() < self.rules.batch {
+                break 'pass;
             }
         }
         Ok(assigned)
@@ -288,13 +284,18 @@ impl Engine {
         };
         let outcome = self.platform.store.claim(&claim).await?;
         if let ClaimOutcome::Claimed { version } = outcome {
-            let service = crate::metrics::SERVICE;
-            metrics::counter!(crate::metrics::ASSIGNED, service.0 => service.1).increment(1);
-            metrics::histogram!(crate::metrics::QUEUE_WAIT, service.0 => service.1)
-                .record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
-            tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, version, "assigned");
+            self.claimed(account_id, skill_id, entry, agent_id, version, now);
         }
         Ok(outcome)
+    }
+
+    /// Counts and logs a fresh assignment.
+    fn claimed(&self, account_id: &str, skill_id: &str, entry: &QueueEntry, agent_id: &str, version: u64, now: i64) {
+        let service = crate::metrics::SERVICE;
+        metrics::counter!(crate::metrics::ASSIGNED, service.0 => service.1).increment(1);
+        metrics::histogram!(crate::metrics::QUEUE_WAIT, service.0 => service.1)
+            .record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
+        tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, version, "assigned");
     }
 
     /// Publishes a batch of fresh claims at once: the broker round trips overlap instead of

@@ -63,11 +63,14 @@ pub struct RoutingRules {
     pub headroom: f64,
     /// Queue entries read per step of a pass.
     pub batch: usize,
+    /// Agents of the skill's index considered per decision at most, best first: beyond them
+    /// a conversation waits for the next pass or for an agent's availability event.
+    pub candidate_scan: usize,
 }
 
 impl Default for RoutingRules {
     fn default() -> Self {
-        Self { active_weight: 1.0, headroom: 0.5, batch: 32 }
+        Self { active_weight: 1.0, headroom: 0.5, batch: 32, candidate_scan: 64 }
     }
 }
 
@@ -102,6 +105,9 @@ impl Config {
         }
         if !(1..=1000).contains(&self.rules.batch) {
             return Err("router.batch must be within 1..=1000".into());
+        }
+        if !(1..=10_000).contains(&self.rules.candidate_scan) {
+            return Err("router.candidate_scan must be within 1..=10000".into());
         }
         Ok(())
     }

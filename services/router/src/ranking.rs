@@ -1,7 +1,7 @@
 //! Agent selection (domain R6.1-R6.4): who may take a conversation of a skill, and in which
 //! order to try them. Pure functions, tested with a controlled clock.
 
-use switchyard_platform::store::{rules, AgentRecord, AgentState, Milli, ONE};
+use switchyard_platform::store::{rules, AgentRecord, AgentState, Milli};
 
 /// The unassigned skill: any agent of the account may take it (domain R4.4).
 pub use switchyard_kit::validate::UNASSIGNED_SKILL;
@@ -32,26 +32,18 @@ pub fn rank(
     eligible
 }
 
-/// The order `rank` would give `pool` (already eligible agents), as indices into it: the
-/// routing hot path ranks once per conversation without cloning records.
-pub fn order(pool: &[AgentRecord], avoid_agent_id: &str) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    order.sort_by(|&a, &b| key(&pool[a], avoid_agent_id).cmp(&key(&pool[b], avoid_agent_id)));
-    order
-}
-
-/// Lower is better: avoided last, then load ratio, then longest idle, then id.
-fn key<'a>(a: &'a AgentRecord, avoid_agent_id: &str) -> (bool, i128, i64, &'a str) {
-    let max = (a.spec.max_conversations as i128 * ONE as i128).max(1);
-    let ratio_ppm = a.capacity_used() as i128 * 1_000_000 / max;
-    (a.spec.agent_id == avoid_agent_id, ratio_ppm, a.last_assigned_ms, a.spec.agent_id.as_str())
+/// Lower is better: avoided last, then the agent index's order (`rules::rank_member`: load
+/// ratio, then longest idle, then id), the one order the store's decision walks.
+fn key(a: &AgentRecord, avoid_agent_id: &str) -> (bool, String) {
+    let member = rules::rank_member(a.capacity_used(), a.spec.max_conversations, a.last_assigned_ms, &a.spec.agent_id);
+    (a.spec.agent_id == avoid_agent_id, member)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use switchyard_platform::clock::{Clock, ManualClock};
-    use switchyard_platform::store::AgentSpec;
+    use switchyard_platform::store::{AgentSpec, ONE};
 
     fn agent(id: &str, max: u32, load: &[Milli], last_assigned_ms: i64) -> AgentRecord {
         AgentRecord {
@@ -130,16 +122,6 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(10));
         a.state_since_ms = clock.now_ms();
         assert_eq!(ids(&rank(vec![b, a], "sales", ONE, 500, "")), vec!["a", "b"]);
-    }
-
-    #[test]
-    fn order_gives_the_rank_order_as_indices() {
-        let pool =
-            vec![agent("c", 2, &[ONE], 5), agent("a", 2, &[ONE], 9), agent("b", 4, &[ONE], 1), agent("d", 1, &[], 3)];
-        let ranked = rank(pool.clone(), "sales", ONE, 500, "d");
-        let ordered: Vec<&str> = order(&pool, "d").into_iter().map(|i| pool[i].spec.agent_id.as_str()).collect();
-        assert_eq!(ordered, ids(&ranked));
-        assert_eq!(ordered, ["b", "c", "a", "d"], "lowest ratio, then longest idle, the avoided agent last");
     }
 
     #[test]

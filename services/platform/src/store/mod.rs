@@ -207,6 +207,12 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// between the claim and the event cannot leave an agent unaware of its conversation). A
     /// queued conversation that is no longer open leaves the queue.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
+    /// The assignment decision and the claim in one atomic step: the skill's agent index (the
+    /// logged-in ONLINE agents holding it, kept in step with every session, skill and load
+    /// change) is walked best first (`rules::rank_member`) and the conversation goes to the
+    /// first of at most `scan` agents with room, the agent it avoids (R6.4) only when no other
+    /// can take it. Costs one round trip whatever the number of agents.
+    async fn claim_best(&self, claim: &BestClaim) -> Result<BestOutcome, StoreError>;
     /// On close: free the agent or drop the conversation from its queue; mark the route closed
     /// (it expires after the retention).
     async fn release(&self, account_id: &str, conversation_id: &str, now_ms: i64)

@@ -3,6 +3,9 @@
 
 use super::types::Milli;
 
+/// The unassigned skill: any agent of the account may take a conversation on it (domain R4.4).
+pub const UNASSIGNED_SKILL: &str = "-1";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteStatus {
     Queued,
@@ -168,6 +171,54 @@ pub struct Requeue {
     pub to_skill: String,
     pub reason: QueueReason,
     pub now_ms: i64,
+}
+
+/// The decision request: give `conversation_id` (queued on `skill_id`) to the best agent of the
+/// skill's index that can take it, considering at most `scan` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestClaim {
+    pub account_id: String,
+    pub conversation_id: String,
+    pub skill_id: String,
+    pub weight: Milli,
+    pub headroom: Milli,
+    pub now_ms: i64,
+    pub scan: usize,
+}
+
+/// Why a candidate of the index was passed over by [`BestClaim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PassReason {
+    /// Weighted load + weight would exceed max + headroom (R8.6).
+    Full,
+    /// The agent that returned the conversation, tried last (R6.4).
+    Avoided,
+    /// Not logged in or not ONLINE although indexed: the index and the record disagree.
+    Unavailable,
+}
+
+impl PassReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassReason::Full => "full",
+            PassReason::Avoided => "avoided",
+            PassReason::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BestOutcome {
+    Claimed {
+        agent_id: String,
+        version: u64,
+    },
+    /// Not queued on that skill any more: try the next conversation.
+    ConversationGone,
+    /// No candidate could take it; the ones considered, best first, and why each was passed.
+    NoAgent {
+        passed: Vec<(String, PassReason)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

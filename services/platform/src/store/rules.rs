@@ -13,6 +13,42 @@ pub fn has_room(load: Milli, weight: Milli, max_conversations: u32, headroom: Mi
     load + weight <= Milli::from(max_conversations) * ONE + headroom
 }
 
+/// The agent index's order (domain R6.2, R6.3): lowest load ratio first, then longest since
+/// the last assignment, then agent id. Encoded as one string whose byte order is that order
+/// (fixed-width decimal fields), because Redis keeps the index as a sorted set of such members
+/// at one score and `ZRANGE` returns them in byte order: the best candidates are its first
+/// members, read in one command whatever the number of agents. `prelude.lua` builds the same
+/// string in `rank_member`; the shared cases in `RANK_CASES` pin the two together.
+pub fn rank_member(used: Milli, max_conversations: u32, last_assigned_ms: i64, agent_id: &str) -> String {
+    format!("{:012}:{:014}:{agent_id}", load_ratio_ppm(used, max_conversations), last_assigned_ms.clamp(0, MAX_MS))
+}
+
+/// The agent id at the end of a [`rank_member`].
+pub fn rank_member_agent(member: &str) -> Option<&str> {
+    member.get(28..).filter(|id| !id.is_empty() && member.as_bytes().get(12) == Some(&b':'))
+}
+
+/// R8.5: weighted load over max conversations, in millionths, floored (capped at 12 digits).
+pub fn load_ratio_ppm(used: Milli, max_conversations: u32) -> i64 {
+    let max = (i128::from(max_conversations) * i128::from(ONE)).max(1);
+    let ratio = i128::from(used.max(0)) * 1_000_000 / max;
+    ratio.min(MAX_RATIO_PPM) as i64
+}
+
+const MAX_RATIO_PPM: i128 = 999_999_999_999;
+const MAX_MS: i64 = 99_999_999_999_999;
+
+/// Shared cases of the index order: (used, max, last assigned, agent) and its member.
+pub const RANK_CASES: &[(Milli, u32, i64, &str, &str)] = &[
+    (0, 3, 0, "a", "000000000000:00000000000000:a"),
+    (1000, 4, 1_700_000_000_123, "b-1", "000000250000:01700000000123:b-1"),
+    (2100, 3, 5, "c", "000000700000:00000000000005:c"),
+    // One third, floored.
+    (1000, 3, 0, "d", "000000333333:00000000000000:d"),
+    // Over max (max lowered under the load) still orders by ratio.
+    (9000, 1, 0, "e", "000009000000:00000000000000:e"),
+];
+
 /// R10.6: a transfer (or a fallback) puts the conversation under its new skill's response
 /// time, so its due time starts again; a return to the queue (back to queue, logout) keeps
 /// it, since the consumer has been waiting all along. Both stores take this as an argument.
@@ -77,6 +113,24 @@ mod tests {
         assert_eq!(pending_after_message(1), Some(PendingSide::Agent));
         assert_eq!(pending_after_message(2), Some(PendingSide::Consumer));
         assert_eq!(pending_after_message(3), None);
+    }
+
+    #[test]
+    fn the_index_member_orders_like_the_rank_r6_3() {
+        for (used, max, last, agent, member) in RANK_CASES {
+            assert_eq!(rank_member(*used, *max, *last, agent), *member);
+            assert_eq!(rank_member_agent(member), Some(*agent));
+        }
+        // Lower ratio first, then longest idle (earliest last assignment), then id.
+        let mut members = vec![
+            rank_member(500, 2, 10, "z"),
+            rank_member(0, 2, 900, "y"),
+            rank_member(0, 2, 100, "x"),
+            rank_member(0, 2, 100, "w"),
+        ];
+        members.sort();
+        let agents: Vec<_> = members.iter().filter_map(|m| rank_member_agent(m)).collect();
+        assert_eq!(agents, ["w", "x", "y", "z"]);
     }
 
     #[test]

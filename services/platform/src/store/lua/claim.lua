@@ -29,7 +29,8 @@ local state = redis.call('HMGET', KEYS[3], 'logged_in', 'state', 'max')
 if state[1] ~= '1' or state[2] ~= 'online' then
   return { 'unavailable' }
 end
-local has_skill = false
+-- The unassigned skill '-1' is any agent's (R4.4).
+local has_skill = skill == '-1'
 for _, held in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
   if held == skill then
     has_skill = true
@@ -41,23 +42,12 @@ if not has_skill then
 end
 
 -- Domain R8.6: weighted load + weight <= max + headroom.
-local used = 0
-for _, w in ipairs(redis.call('HVALS', KEYS[5])) do
-  used = used + num(w, 'agent load weight')
-end
+local used = agent_used(agent)
 local weight = num(ARGV[5], 'claim weight')
 local limit = num(state[3], 'agent max conversations') * num(ARGV[8], 'milli') + num(ARGV[6], 'claim headroom')
 if used + weight > limit then
   return { 'full' }
 end
 
-redis.call('HSET', KEYS[5], conversation, ARGV[5])
-redis.call('HSET', KEYS[3], 'last_assigned', ARGV[7])
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent, 'avoid', '')
-redis.call('ZREM', KEYS[6], conversation)
-if redis.call('ZCARD', KEYS[6]) == 0 then
-  redis.call('SREM', KEYS[7], skill)
-end
-redis.call('ZADD', KEYS[8], ARGV[7], conversation)
+local version = assign(KEYS[1], conversation, skill, agent, ARGV[5], ARGV[7], KEYS[6], KEYS[7], KEYS[8])
 return { 'claimed', version }

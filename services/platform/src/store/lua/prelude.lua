@@ -1,4 +1,4 @@
--- Prepended to every script by redis.rs, after RECORD_VERSION (the record layout version this
+-- Prepended to every script by redis.rs, after MILLI (1000), RECORD_VERSION (the record layout version this
 -- build writes) and SKILL_HISTORY_LIMIT (how many skill steps a route keeps).
 --
 -- Conventions: ARGV[1] is always the account's key base "<prefix>:{<account>}:". Every key a
@@ -40,4 +40,83 @@ local function push_skill_step(route, at, reason, skill)
     table.remove(steps, 1)
   end
   redis.call('HSET', route, 'skills', table.concat(steps, '\n'))
+end
+
+-- The agent index (rules::rank_member): per skill (and '-1' for every agent, R4.4) a sorted set
+-- of the logged-in ONLINE agents at score 0, members "<load ratio ppm:12>:<last assigned:14>:<id>",
+-- so ZRANGE gives the best candidates first (R6.2, R6.3). The agent hash keeps its current member
+-- in 'ix'. Every script that changes an agent's session, skills, max, load or last assignment
+-- calls reindex_agent in the same step, so the index is never out of step with the records.
+local function rank_member(agent_id, used, max, last)
+  local denom = math.max(max * MILLI, 1)
+  local ratio = math.floor(math.max(used, 0) * 1000000 / denom)
+  if ratio > 999999999999 then
+    ratio = 999999999999
+  end
+  if last < 0 then
+    last = 0
+  elseif last > 99999999999999 then
+    last = 99999999999999
+  end
+  return string.format('%012d:%014d:%s', ratio, last, agent_id)
+end
+
+local function agent_used(agent_id)
+  local used = 0
+  for _, w in ipairs(redis.call('HVALS', key('agent-load', agent_id))) do
+    used = used + num(w, 'agent load weight')
+  end
+  return used
+end
+
+-- Drops the agent's member from the index of each of `skills` (and '-1').
+local function unindex_agent(agent_id, skills, member)
+  if not member then
+    return
+  end
+  for _, skill in ipairs(skills) do
+    redis.call('ZREM', key('avail', skill), member)
+  end
+  redis.call('ZREM', key('avail', '-1'), member)
+end
+
+local function reindex_agent(agent_id)
+  local agent = key('agent', agent_id)
+  local f = redis.call('HMGET', agent, 'logged_in', 'state', 'max', 'last_assigned', 'ix')
+  local skills = redis.call('LRANGE', key('agent-skills', agent_id), 0, -1)
+  local member = false
+  if f[1] == '1' and f[2] == 'online' then
+    member = rank_member(agent_id, agent_used(agent_id), num(f[3], 'agent max conversations'),
+      num(f[4] or '0', 'agent last assigned'))
+  end
+  if f[5] == member then
+    return
+  end
+  unindex_agent(agent_id, skills, f[5])
+  if member then
+    for _, skill in ipairs(skills) do
+      redis.call('ZADD', key('avail', skill), 0, member)
+    end
+    redis.call('ZADD', key('avail', '-1'), 0, member)
+    redis.call('HSET', agent, 'ix', member)
+  else
+    redis.call('HDEL', agent, 'ix')
+  end
+end
+
+-- Gives the queued conversation to the agent: the agent's load counts it, the route says
+-- assigned, it leaves the queue and is pending announcement (the arbiter's write half; the
+-- caller has checked everything).
+local function assign(route, conversation, skill, agent, weight, now, queue, active, unannounced)
+  redis.call('HSET', key('agent-load', agent), conversation, weight)
+  redis.call('HSET', key('agent', agent), 'last_assigned', now)
+  reindex_agent(agent)
+  local version = redis.call('HINCRBY', route, 'version', 1)
+  redis.call('HSET', route, 'status', 'assigned', 'agent', agent, 'avoid', '')
+  redis.call('ZREM', queue, conversation)
+  if redis.call('ZCARD', queue) == 0 then
+    redis.call('SREM', active, skill)
+  end
+  redis.call('ZADD', unannounced, now, conversation)
+  return version
 end

@@ -28,6 +28,7 @@ if status == 'queued' then
   outcome = { 'left', skill }
 elseif status == 'assigned' then
   redis.call('HDEL', key('agent-load', agent), conversation)
+  reindex_agent(agent)
   outcome = { 'freed', agent, skill }
 else
   -- A status written by a newer version: left to it (records are forward-compatible).

@@ -35,6 +35,7 @@ if route[5] ~= ARGV[4] then
   push_skill_step(KEYS[1], now, ARGV[7], ARGV[4])
 end
 redis.call('HDEL', KEYS[2], ARGV[2])
+reindex_agent(ARGV[3])
 redis.call('HSET', KEYS[1], 'v', RECORD_VERSION, 'status', 'queued', 'skill', ARGV[4], 'agent', '',
   'avoid', ARGV[3], 'queued_at', now, 'reason', ARGV[7], 'due', due, 'requeued_version', version)
 redis.call('ZADD', KEYS[3], due, ARGV[2])

@@ -5,11 +5,15 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
+-- Out of the old skills' indexes first; reindex_agent puts it in the new ones.
+local old_skills = redis.call('LRANGE', KEYS[2], 0, -1)
+unindex_agent(ARGV[2], old_skills, redis.call('HGET', KEYS[1], 'ix'))
+redis.call('HDEL', KEYS[1], 'ix')
 local keep = {}
 for i = 5, #ARGV do
   keep[ARGV[i]] = true
 end
-for _, old in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+for _, old in ipairs(old_skills) do
   if not keep[old] then
     redis.call('SREM', key('skill-agents', old), ARGV[2])
   end
@@ -20,4 +24,5 @@ for i = 5, #ARGV do
   redis.call('SADD', key('skill-agents', ARGV[i]), ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'max', ARGV[3], 'bot', ARGV[4])
+reindex_agent(ARGV[2])
 return 1

@@ -187,37 +187,68 @@ impl RoutingStore for MemoryStore {
 
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
         let mut s = self.lock();
-        let route_key = k(&c.account_id, &c.conversation_id);
-        let due = match s.routes.get(&route_key) {
-            Some(r) if r.status == RouteStatus::Queued && r.skill_id == c.skill_id => r.response_due_ms,
-            _ => return Ok(ClaimOutcome::ConversationGone),
-        };
-        let open = s.conversations.get(&route_key).is_some_and(|conv| conv.status == ConversationStatus::Open);
-        if !open {
-            // Closed (its release is on the way) or expired: it must not stay in the queue.
-            s.remove_from_queue(&c.account_id, &c.skill_id, due, &c.conversation_id);
+        let Some(due) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
             return Ok(ClaimOutcome::ConversationGone);
-        }
-        let Some(agent) = s.agents.get_mut(&k(&c.account_id, &c.agent_id)) else {
+        };
+        let Some(agent) = s.agents.get(&k(&c.account_id, &c.agent_id)) else {
             return Ok(ClaimOutcome::AgentUnavailable);
         };
-        if !agent.logged_in || agent.state != AgentState::Online || !agent.spec.skill_ids.contains(&c.skill_id) {
+        let holds = c.skill_id == UNASSIGNED_SKILL || agent.spec.skill_ids.contains(&c.skill_id);
+        if !agent.logged_in || agent.state != AgentState::Online || !holds {
             return Ok(ClaimOutcome::AgentUnavailable);
         }
         if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
             return Ok(ClaimOutcome::AgentFull);
         }
-        agent.load.push((c.conversation_id.clone(), c.weight));
-        agent.last_assigned_ms = c.now_ms;
-        let route = s.routes.get_mut(&route_key).ok_or_else(|| StoreError::Corrupt("route vanished".into()))?;
-        route.status = RouteStatus::Assigned;
-        route.agent_id = c.agent_id.clone();
-        route.avoid_agent_id.clear();
-        route.version += 1;
-        let version = route.version;
-        s.remove_from_queue(&c.account_id, &c.skill_id, due, &c.conversation_id);
-        s.unannounced.insert(route_key, c.now_ms);
+        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, due, &c.agent_id, c.weight, c.now_ms)?;
         Ok(ClaimOutcome::Claimed { version })
+    }
+
+    async fn claim_best(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
+        let mut s = self.lock();
+        let Some(due) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
+            return Ok(BestOutcome::ConversationGone);
+        };
+        let avoid = s.routes.get(&k(&c.account_id, &c.conversation_id)).map(|r| r.avoid_agent_id.clone());
+        // The index Redis keeps, built on the spot: logged-in ONLINE holders of the skill in
+        // rank_member order.
+        let mut index: Vec<(String, &AgentRecord)> = s
+            .agents
+            .values()
+            .filter(|a| a.account_id == c.account_id && a.logged_in && a.state == AgentState::Online)
+            .filter(|a| c.skill_id == UNASSIGNED_SKILL || a.spec.skill_ids.contains(&c.skill_id))
+            .map(|a| {
+                (
+                    rules::rank_member(
+                        a.capacity_used(),
+                        a.spec.max_conversations,
+                        a.last_assigned_ms,
+                        &a.spec.agent_id,
+                    ),
+                    a,
+                )
+            })
+            .collect();
+        index.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut passed = Vec::new();
+        let mut chosen = None;
+        for (_, agent) in index.into_iter().take(c.scan.max(1)) {
+            let id = &agent.spec.agent_id;
+            if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
+                passed.push((id.clone(), PassReason::Full));
+            } else if avoid.as_deref() == Some(id.as_str()) {
+                passed.push((id.clone(), PassReason::Avoided));
+            } else {
+                chosen = Some(id.clone());
+                break;
+            }
+        }
+        // R6.4: the returning agent only when no other can take it.
+        let chosen =
+            chosen.or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
+        let Some(agent_id) = chosen else { return Ok(BestOutcome::NoAgent { passed }) };
+        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, due, &agent_id, c.weight, c.now_ms)?;
+        Ok(BestOutcome::Claimed { agent_id, version })
     }
 
     async fn release(
@@ -290,6 +321,51 @@ impl RoutingStore for MemoryStore {
 }
 
 impl State {
+    /// The response due time of a conversation queued on `skill` and open; None when it is
+    /// not queued there. A queued one that is no longer open leaves the queue (its release is
+    /// on the way, or it expired).
+    fn queued_open(&mut self, account: &str, conversation: &str, skill: &str) -> Option<i64> {
+        let key = k(account, conversation);
+        let due = match self.routes.get(&key) {
+            Some(r) if r.status == RouteStatus::Queued && r.skill_id == skill => r.response_due_ms,
+            _ => return None,
+        };
+        if !self.conversations.get(&key).is_some_and(|conv| conv.status == ConversationStatus::Open) {
+            self.remove_from_queue(account, skill, due, conversation);
+            return None;
+        }
+        Some(due)
+    }
+
+    /// The arbiter's write half: the agent's load counts the conversation, the route says
+    /// assigned, it leaves the queue and is pending announcement. Returns the new version.
+    #[allow(clippy::too_many_arguments)]
+    fn assign(
+        &mut self,
+        account: &str,
+        conversation: &str,
+        skill: &str,
+        due: i64,
+        agent_id: &str,
+        weight: Milli,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let agent =
+            self.agents.get_mut(&k(account, agent_id)).ok_or_else(|| StoreError::Corrupt("agent vanished".into()))?;
+        agent.load.push((conversation.to_owned(), weight));
+        agent.last_assigned_ms = now_ms;
+        let route_key = k(account, conversation);
+        let route = self.routes.get_mut(&route_key).ok_or_else(|| StoreError::Corrupt("route vanished".into()))?;
+        route.status = RouteStatus::Assigned;
+        route.agent_id = agent_id.to_owned();
+        route.avoid_agent_id.clear();
+        route.version += 1;
+        let version = route.version;
+        self.remove_from_queue(account, skill, due, conversation);
+        self.unannounced.insert(route_key, now_ms);
+        Ok(version)
+    }
+
     /// Up to `limit` assignments pending announcement that `select` (account, claimed at)
     /// picks, oldest first, as (claimed at, account, route); those no longer assigned leave the
     /// pending set.

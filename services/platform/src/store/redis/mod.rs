@@ -113,6 +113,7 @@ struct Scripts {
     enqueue: Script,
     queue_head: Script,
     claim: Script,
+    claim_best: Script,
     announced: Script,
     release: Script,
     requeue: Script,
@@ -126,7 +127,7 @@ impl Scripts {
     fn new() -> Self {
         let script = |body: &str| {
             Script::new(&format!(
-                "local RECORD_VERSION = '{RECORD_VERSION}'\nlocal SKILL_HISTORY_LIMIT = {SKILL_HISTORY_LIMIT}\n{PRELUDE}\n{body}"
+                "local RECORD_VERSION = '{RECORD_VERSION}'\nlocal SKILL_HISTORY_LIMIT = {SKILL_HISTORY_LIMIT}\nlocal MILLI = {ONE}\n{PRELUDE}\n{body}"
             ))
         };
         Self {
@@ -143,6 +144,7 @@ impl Scripts {
             enqueue: script(include_str!("../lua/enqueue.lua")),
             queue_head: script(include_str!("../lua/queue_head.lua")),
             claim: script(include_str!("../lua/claim.lua")),
+            claim_best: script(include_str!("../lua/claim_best.lua")),
             announced: script(include_str!("../lua/announced.lua")),
             release: script(include_str!("../lua/release.lua")),
             requeue: script(include_str!("../lua/requeue.lua")),

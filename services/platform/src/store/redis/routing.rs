@@ -73,7 +73,8 @@ impl AgentStore for RedisStore {
             .arg(flag_arg(session.logged_in))
             .arg(session.state.as_str())
             .arg(&session.away_reason)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(agent_id);
         Ok(integer::<i64>(self.run(&inv).await?, "set_agent_session")? == 1)
     }
 }
@@ -315,6 +316,47 @@ impl RoutingStore for RedisStore {
             "gone" => Ok(ClaimOutcome::ConversationGone),
             "unavailable" => Ok(ClaimOutcome::AgentUnavailable),
             "full" => Ok(ClaimOutcome::AgentFull),
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn claim_best(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
+        let a = c.account_id.as_str();
+        let mut inv = self.scripts.claim_best.prepare_invoke();
+        inv.key(self.key(a, "route", &c.conversation_id))
+            .key(self.key(a, "conv", &c.conversation_id))
+            .key(self.key(a, "queue", &c.skill_id))
+            .key(self.akey(a, "active-skills"))
+            .key(self.akey(a, "unannounced"))
+            .key(self.key(a, "avail", &c.skill_id))
+            .arg(self.base(a))
+            .arg(&c.conversation_id)
+            .arg(&c.skill_id)
+            .arg(c.weight)
+            .arg(c.headroom)
+            .arg(c.now_ms)
+            .arg(c.scan.max(1));
+        let what = "claim_best";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "claimed" => {
+                let agent_id = string(next(&mut rest, what)?, what)?;
+                Ok(BestOutcome::Claimed { agent_id, version: integer(next(&mut rest, what)?, what)? })
+            }
+            "gone" => Ok(BestOutcome::ConversationGone),
+            "none" => {
+                let mut passed = Vec::new();
+                while let Some(agent) = rest.next() {
+                    let reason = match string(next(&mut rest, what)?, what)?.as_str() {
+                        "full" => PassReason::Full,
+                        "avoided" => PassReason::Avoided,
+                        "unavailable" => PassReason::Unavailable,
+                        other => return Err(corrupt(format!("{what}: unexpected reason {other:?}"))),
+                    };
+                    passed.push((string(agent, what)?, reason));
+                }
+                Ok(BestOutcome::NoAgent { passed })
+            }
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
         }
     }

@@ -1,0 +1,54 @@
+-- claim_best: the assignment decision and the arbiter in one step. Walks the skill's agent
+-- index best first (rules::rank_member: lowest load ratio, then longest idle, R6.2/R6.3) and
+-- gives the queued conversation to the first agent that is logged in, ONLINE and has room
+-- (R6.1, R8.6). The agent that returned it (R6.4) is passed over while another can take it,
+-- and gets it when none can.
+-- KEYS[1] route:<conversation>, KEYS[2] conv:<conversation>, KEYS[3] queue:<skill>,
+-- KEYS[4] active-skills, KEYS[5] unannounced, KEYS[6] avail:<skill>
+-- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] weight (milli), ARGV[5] headroom (milli),
+-- ARGV[6] now (ms), ARGV[7] how many index members to consider at most
+-- Returns {'claimed', agent, version} | {'gone'} | {'none', agent, why, ...} with why one of
+-- 'full', 'unavailable' (the index and the record disagree: never expected) and 'avoided'.
+local conversation, skill = ARGV[2], ARGV[3]
+
+local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'avoid')
+if route[1] ~= 'queued' or route[2] ~= skill then
+  return { 'gone' }
+end
+if redis.call('HGET', KEYS[2], 'status') ~= 'open' then
+  -- Closed (its release is on the way) or expired: it must not stay in the queue.
+  redis.call('ZREM', KEYS[3], conversation)
+  if redis.call('ZCARD', KEYS[3]) == 0 then
+    redis.call('SREM', KEYS[4], skill)
+  end
+  return { 'gone' }
+end
+local avoid = route[3] or ''
+local weight = num(ARGV[4], 'claim weight')
+local headroom = num(ARGV[5], 'claim headroom')
+
+local passed = { 'none' }
+local avoided = false
+for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 1)) do
+  local agent = string.sub(member, 29)
+  local state = redis.call('HMGET', key('agent', agent), 'logged_in', 'state', 'max')
+  local why
+  if state[1] ~= '1' or state[2] ~= 'online' then
+    why = 'unavailable'
+  elseif agent_used(agent) + weight > num(state[3], 'agent max conversations') * MILLI + headroom then
+    why = 'full'
+  elseif agent == avoid then
+    why = 'avoided'
+    avoided = true
+  else
+    local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
+    return { 'claimed', agent, version }
+  end
+  passed[#passed + 1] = agent
+  passed[#passed + 1] = why
+end
+if avoided then
+  local version = assign(KEYS[1], conversation, skill, avoid, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
+  return { 'claimed', avoid, version }
+end
+return passed

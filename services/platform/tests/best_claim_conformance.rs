@@ -1,0 +1,245 @@
+//! Conformance of the assignment decision (`RoutingStore::claim_best`): the agent index it walks
+//! follows every session, skill, max and load change (R6.1), its order is the rank of R6.2/R6.3,
+//! the returning agent goes last (R6.4), the unassigned skill is any agent's (R4.4), and it is
+//! atomic under concurrent callers; in memory, on one Redis and on a Redis Cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use switchyard_platform::store::*;
+use switchyard_testkit::unique;
+
+mod support;
+use support::*;
+
+conformance!(
+    best_claim_follows_the_rank_r6_3,
+    best_claim_index_follows_sessions_skills_and_max_r6_1,
+    best_claim_passes_over_the_returning_agent_r6_4,
+    best_claim_reports_who_was_passed_and_why,
+    best_claim_on_the_unassigned_skill_takes_any_agent_r4_4,
+    best_claim_is_atomic_under_concurrency,
+);
+
+fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClaim {
+    BestClaim {
+        account_id: account.into(),
+        conversation_id: conversation.into(),
+        skill_id: skill.into(),
+        weight: ONE,
+        headroom: 500,
+        now_ms,
+        scan: 64,
+    }
+}
+
+async fn claimed_by(store: &Store, claim: &BestClaim) -> String {
+    match store.claim_best(claim).await.unwrap() {
+        BestOutcome::Claimed { agent_id, .. } => agent_id,
+        other => panic!("{} not claimed: {other:?}", claim.conversation_id),
+    }
+}
+
+/// R6.2/R6.3: lowest load ratio first, then the longest since the last assignment, then id.
+async fn best_claim_follows_the_rank_r6_3(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "small", &[SKILL], 1).await;
+    online_agent(&store, &a, "big", &[SKILL], 4).await;
+    for i in 1..=5 {
+        queued_conversation(&store, &a, &format!("c{i}"), i).await;
+    }
+    // Both idle at 0 % and never assigned: id order.
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 1_000)).await, "big");
+    // big 25 %, small 0 %.
+    assert_eq!(claimed_by(&store, &best(&a, "c2", SKILL, 2_000)).await, "small");
+    // small 100 % (full at max 1 + 0.5), big 25 %.
+    assert_eq!(claimed_by(&store, &best(&a, "c3", SKILL, 3_000)).await, "big");
+    assert_eq!(claimed_by(&store, &best(&a, "c4", SKILL, 4_000)).await, "big");
+    // Closing c2 frees small (0 %): the release re-ranks it ahead of big (75 %).
+    store.close_conversation(&a, "c2", 4_500, None).await.unwrap();
+    store.release(&a, "c2", 4_500).await.unwrap();
+    assert_eq!(claimed_by(&store, &best(&a, "c5", SKILL, 5_000)).await, "small");
+
+    // Equal ratios: the one idle longest first, whatever the id.
+    let b = unique("acct");
+    online_agent(&store, &b, "x", &[SKILL], 2).await;
+    online_agent(&store, &b, "y", &[SKILL], 2).await;
+    for i in 1..=4 {
+        queued_conversation(&store, &b, &format!("d{i}"), i).await;
+    }
+    assert_eq!(claimed_by(&store, &best(&b, "d1", SKILL, 10_000)).await, "x");
+    assert_eq!(claimed_by(&store, &best(&b, "d2", SKILL, 20_000)).await, "y");
+    // Both at 50 %: x was assigned at 10 s, y at 20 s.
+    assert_eq!(claimed_by(&store, &best(&b, "d3", SKILL, 30_000)).await, "x");
+}
+
+/// R6.1: only logged-in ONLINE holders of the skill with room; the index follows every change.
+async fn best_claim_index_follows_sessions_skills_and_max_r6_1(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 1).await;
+    queued_conversation(&store, &a, "c1", 1).await;
+    let away = AgentSession { logged_in: true, state: AgentState::Away, away_reason: "lunch".into() };
+    let no_agent = BestOutcome::NoAgent { passed: vec![] };
+    for session in [
+        away,
+        AgentSession { state: AgentState::BackSoon, ..online() },
+        AgentSession { state: AgentState::Offline, ..online() },
+        AgentSession { logged_in: false, ..online() },
+    ] {
+        store.set_agent_session(&a, "ann", &session, 200).await.unwrap();
+        assert_eq!(store.claim_best(&best(&a, "c1", SKILL, 300)).await.unwrap(), no_agent, "{session:?}");
+    }
+    // Losing the skill takes the agent out of the skill's index, gaining it puts it in.
+    store.set_agent_session(&a, "ann", &online(), 400).await.unwrap();
+    assert!(store.update_agent(&a, &spec("ann", &["sales"], 1)).await.unwrap());
+    assert_eq!(store.claim_best(&best(&a, "c1", SKILL, 500)).await.unwrap(), no_agent);
+    assert!(store.update_agent(&a, &spec("ann", &["sales", SKILL], 1)).await.unwrap());
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 600)).await, "ann");
+    // Full at max 1; raising max makes room.
+    queued_conversation(&store, &a, "c2", 2).await;
+    let full = BestOutcome::NoAgent { passed: vec![("ann".into(), PassReason::Full)] };
+    assert_eq!(store.claim_best(&best(&a, "c2", SKILL, 700)).await.unwrap(), full);
+    assert!(store.update_agent(&a, &spec("ann", &["sales", SKILL], 2)).await.unwrap());
+    assert_eq!(claimed_by(&store, &best(&a, "c2", SKILL, 800)).await, "ann");
+    // A claim of another skill's conversation is gone, not given.
+    queued_conversation(&store, &a, "c3", 3).await;
+    assert_eq!(store.claim_best(&best(&a, "c3", "sales", 900)).await.unwrap(), BestOutcome::ConversationGone);
+    // Another account's agents are not candidates (invariant 7).
+    let b = unique("acct");
+    online_agent(&store, &b, "bob", &[SKILL], 5).await;
+    let c3 = store.claim_best(&best(&a, "c3", SKILL, 1_000)).await.unwrap();
+    assert_eq!(c3, BestOutcome::NoAgent { passed: vec![("ann".into(), PassReason::Full)] });
+}
+
+/// R6.4: the agent that returned the conversation is passed over while another can take it,
+/// and gets it back when none can.
+async fn best_claim_passes_over_the_returning_agent_r6_4(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 3).await;
+    queued_conversation(&store, &a, "c1", 1).await;
+    let version = match store.claim_best(&best(&a, "c1", SKILL, 100)).await.unwrap() {
+        BestOutcome::Claimed { agent_id, version } if agent_id == "ann" => version,
+        other => panic!("{other:?}"),
+    };
+    let requeued = store.requeue(&back_to_queue(&a, "c1", "ann", version, SKILL, 200)).await.unwrap();
+    assert_eq!(requeued, RequeueOutcome::Requeued);
+    // ann is the only candidate: she gets it back.
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 300)).await, "ann");
+    let version = store.route(&a, "c1").await.unwrap().unwrap().version;
+    store.requeue(&back_to_queue(&a, "c1", "ann", version, SKILL, 400)).await.unwrap();
+    // bob is busier than ann (ann holds nothing now) but not the one who returned it.
+    online_agent(&store, &a, "bob", &[SKILL], 3).await;
+    queued_conversation(&store, &a, "other", 2).await;
+    assert_eq!(claimed_by(&store, &best(&a, "other", SKILL, 450)).await, "bob");
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 500)).await, "bob");
+}
+
+async fn best_claim_reports_who_was_passed_and_why(store: Store) {
+    let a = unique("acct");
+    // ann: max 1 holding one (full); bob: max 3 holding two (66 %, room); cid: max 2 holding
+    // one (50 %, room) returned c9.
+    online_agent(&store, &a, "ann", &[SKILL], 1).await;
+    online_agent(&store, &a, "bob", &[SKILL], 3).await;
+    online_agent(&store, &a, "cid", &[SKILL], 2).await;
+    for (i, agent) in [(1, "ann"), (2, "bob"), (3, "bob"), (4, "cid")] {
+        let c = format!("c{i}");
+        queued_conversation(&store, &a, &c, i).await;
+        assert!(matches!(store.claim(&claim_of(&a, &c, agent, ONE, 500)).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    }
+    queued_conversation(&store, &a, "c9", 9).await;
+    let version = match store.claim(&claim_of(&a, "c9", "cid", ONE, 500)).await.unwrap() {
+        ClaimOutcome::Claimed { version } => version,
+        other => panic!("{other:?}"),
+    };
+    store.requeue(&back_to_queue(&a, "c9", "cid", version, SKILL, 6_000)).await.unwrap();
+    // Order: cid 50 %, bob 66 %, ann 100 %. cid avoided, bob takes it.
+    assert_eq!(claimed_by(&store, &best(&a, "c9", SKILL, 7_000)).await, "bob");
+    // Now bob is full (3.0 + 1.0 > 3.5) and ann too; a fresh conversation goes to cid (50 %),
+    // and the next one finds everybody full.
+    queued_conversation(&store, &a, "c10", 10).await;
+    assert_eq!(claimed_by(&store, &best(&a, "c10", SKILL, 8_000)).await, "cid");
+    queued_conversation(&store, &a, "c11", 11).await;
+    let outcome = store.claim_best(&best(&a, "c11", SKILL, 9_000)).await.unwrap();
+    let BestOutcome::NoAgent { mut passed } = outcome else { panic!("{outcome:?}") };
+    passed.sort();
+    let full = PassReason::Full;
+    assert_eq!(passed, vec![("ann".into(), full), ("bob".into(), full), ("cid".into(), full)]);
+    // The scan bound: only the first member of the index is considered.
+    let outcome = store.claim_best(&BestClaim { scan: 1, ..best(&a, "c11", SKILL, 9_000) }).await.unwrap();
+    let BestOutcome::NoAgent { passed } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(passed.len(), 1);
+}
+
+/// R4.4: the unassigned skill is held by every agent, whatever its skills.
+async fn best_claim_on_the_unassigned_skill_takes_any_agent_r4_4(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "sales-only", &["sales"], 1).await;
+    online_agent(&store, &a, "no-skills", &[], 1).await;
+    for c in ["u1", "u2", "u3"] {
+        open(&store, &a, c).await;
+        assert_eq!(store.enqueue(&a, c, UNASSIGNED_SKILL, 1).await.unwrap(), EnqueueOutcome::Queued);
+    }
+    let mut got = vec![
+        claimed_by(&store, &best(&a, "u1", UNASSIGNED_SKILL, 10)).await,
+        claimed_by(&store, &best(&a, "u2", UNASSIGNED_SKILL, 20)).await,
+    ];
+    got.sort();
+    assert_eq!(got, ["no-skills", "sales-only"]);
+    assert!(matches!(
+        store.claim_best(&best(&a, "u3", UNASSIGNED_SKILL, 30)).await.unwrap(),
+        BestOutcome::NoAgent { .. }
+    ));
+    // The single-agent claim agrees (the AgentAvailable path): the agent u1 freed takes u3.
+    store.close_conversation(&a, "u1", 40, None).await.unwrap();
+    let ReleaseOutcome::FreedAgent { agent_id, .. } = store.release(&a, "u1", 40).await.unwrap() else {
+        panic!("u1 was assigned")
+    };
+    let claim = Claim { skill_id: UNASSIGNED_SKILL.into(), ..claim_of(&a, "u3", &agent_id, ONE, 500) };
+    assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }), "{claim:?}");
+}
+
+/// 20 conversations, 5 agents of max 2 (weight 1.0, headroom 0.5), 100 concurrent decisions:
+/// each conversation is given once, no agent goes over max, exactly 10 are given.
+async fn best_claim_is_atomic_under_concurrency(store: Store) {
+    let a = unique("acct");
+    let conversations: Vec<String> = (0..20).map(|i| format!("c{i:02}")).collect();
+    for (i, c) in conversations.iter().enumerate() {
+        queued_conversation(&store, &a, c, i as i64).await;
+    }
+    for i in 0..5 {
+        online_agent(&store, &a, &format!("agent{i}"), &[SKILL], 2).await;
+    }
+    let given: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let tasks: Vec<_> = (0..100usize)
+        .map(|task| {
+            let (store, a, c, given) = (store.clone(), a.clone(), conversations[task % 20].clone(), given.clone());
+            tokio::spawn(async move {
+                if let BestOutcome::Claimed { agent_id, version } =
+                    store.claim_best(&best(&a, &c, SKILL, task as i64)).await.unwrap()
+                {
+                    assert_eq!(version, 1);
+                    given.lock().unwrap().push((c, agent_id));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let given = given.lock().unwrap().clone();
+    assert_eq!(given.len(), 10, "min(conversations, total capacity): {given:?}");
+    let mut per_agent: HashMap<&str, usize> = HashMap::new();
+    let mut conversations_given: Vec<&str> = given.iter().map(|(c, _)| c.as_str()).collect();
+    conversations_given.sort();
+    conversations_given.dedup();
+    assert_eq!(conversations_given.len(), 10, "invariant 1: each given once");
+    for (c, agent) in &given {
+        *per_agent.entry(agent).or_default() += 1;
+        let route = store.route(&a, c).await.unwrap().unwrap();
+        assert_eq!((route.status, &route.agent_id), (RouteStatus::Assigned, agent));
+    }
+    assert!(per_agent.values().all(|n| *n == 2), "invariant 2 and lowest load first: {per_agent:?}");
+    assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 10);
+}

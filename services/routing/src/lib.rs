@@ -1,0 +1,35 @@
+//! The routing domain of one account: its configuration ([`RoutingConfig`], stored as one
+//! JSON document with a revision), the validation that guards it, and the pure rules the
+//! router applies with it. No I/O, no async, no clock: callers pass what the rules need.
+//!
+//! - [`select`]: which skill a new conversation gets (R4.2-R4.6).
+//! - [`fallback`]: where a conversation goes when its skill cannot serve it (R5.1-R5.6).
+//! - [`transfer`]: which skills a conversation may be transferred to (R4.7, R4.8, R12.6).
+//! - [`sla`]: which response time applies (R10.1-R10.3, R10.9).
+//! - [`groups`]: agent-group load balancing (R6.8, R8.20-R8.22).
+//! - [`score`](mod@score): the static queue score (R9.2-R9.6, R10.4, R10.5).
+//! - [`validate`]: bounds, references and cycles, reported by field path.
+
+pub mod config;
+pub mod fallback;
+pub mod groups;
+pub mod score;
+pub mod select;
+pub mod sla;
+pub mod transfer;
+pub mod validate;
+
+pub use config::{
+    engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, ProfileRule,
+    ResponseTimeOverrides, ResponseTimes, RoutingConfig, SkillRouting, UnassignedPolicy, VelocityCondition,
+    VelocityRule, UNASSIGNED_SKILL,
+};
+pub use fallback::{
+    applies_after, fallback_chain, fallback_of, fallback_target, find_cycle, should_fall_back, Presence,
+};
+pub use groups::{allocate_group, cascade, group_after_move, keep_group};
+pub use score::{score, velocity, ConversationFacts, Score, ScoreInput, NON_ACTIONABLE_OFFSET_MS};
+pub use select::{reskill_unassigned, select_skill, OpenRequest, SelectError, Selection, SkillReason};
+pub use sla::{response_time_ms, SlaKind};
+pub use transfer::{may_transfer, transfer_to_agent_max_wait_ms};
+pub use validate::{ConfigError, ErrorKind};

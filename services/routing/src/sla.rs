@@ -1,0 +1,79 @@
+//! Response times (R10.1-R10.3, R10.9): which SLA applies to a conversation of a skill.
+//! Due times themselves (message time + SLA, shifted by working hours, R10.4, R11.*) are
+//! the caller's; see [`crate::score`](mod@crate::score) for how they order the queue.
+
+use crate::config::{ResponseTimeOverrides, RoutingConfig, UNASSIGNED_SKILL};
+
+/// The three SLA flavours (R10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlaKind {
+    /// Ordinary response time (NORMAL).
+    Default,
+    /// The consumer marked the conversation urgent (R10.3: web and in-app, from the
+    /// consumer's second conversation, while pending agent and not overdue; the caller
+    /// decides that it applies).
+    Urgent,
+    /// The whole first conversation of a new consumer (R10.2).
+    FirstTime,
+}
+
+/// R10.1, R10.9: the response time of `kind` for a conversation of `skill_id`: the skill's
+/// override, else the account's. The unassigned skill -1 always uses the account's
+/// ("conversations without a skill use account SLAs"); validation refuses overrides on it.
+/// A change applies to new conversations and after a transfer only because the caller
+/// computes due times then (R10.9).
+pub fn response_time_ms(config: &RoutingConfig, skill_id: &str, kind: SlaKind) -> u64 {
+    let account = &config.account.response_times;
+    let overrides = if skill_id == UNASSIGNED_SKILL {
+        ResponseTimeOverrides::default()
+    } else {
+        config.skill(skill_id).response_times
+    };
+    match kind {
+        SlaKind::Default => overrides.default_ms.unwrap_or(account.default_ms),
+        SlaKind::Urgent => overrides.urgent_ms.unwrap_or(account.urgent_ms),
+        SlaKind::FirstTime => overrides.first_time_ms.unwrap_or(account.first_time_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SkillRouting;
+
+    fn config() -> RoutingConfig {
+        let mut config = RoutingConfig::default();
+        config.skills.insert(
+            "sales".into(),
+            SkillRouting {
+                response_times: ResponseTimeOverrides { urgent_ms: Some(120_000), ..Default::default() },
+                ..Default::default()
+            },
+        );
+        // Ignored: -1 uses the account times (validation refuses this entry).
+        config.skills.insert(
+            "-1".into(),
+            SkillRouting {
+                response_times: ResponseTimeOverrides { default_ms: Some(60_000), ..Default::default() },
+                ..Default::default()
+            },
+        );
+        config
+    }
+
+    #[test]
+    fn r10_1_skill_override_else_account() {
+        let config = config();
+        assert_eq!(response_time_ms(&config, "sales", SlaKind::Urgent), 120_000);
+        assert_eq!(response_time_ms(&config, "sales", SlaKind::Default), 3_600_000);
+        assert_eq!(response_time_ms(&config, "sales", SlaKind::FirstTime), 600_000);
+        assert_eq!(response_time_ms(&config, "support", SlaKind::Urgent), 600_000);
+    }
+
+    #[test]
+    fn r10_9_unassigned_skill_uses_account_times() {
+        let mut config = config();
+        config.account.response_times.default_ms = 900_000;
+        assert_eq!(response_time_ms(&config, "-1", SlaKind::Default), 900_000);
+    }
+}
