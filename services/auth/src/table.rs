@@ -244,6 +244,54 @@ pub static TABLE: &[Rpc] = &[
         |r| account(&r.account_id),
         [any(Admin), any(AgentManager)]
     ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/GetRoutingConfig",
+        admin::v1::GetRoutingConfigRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/SetAccountRouting",
+        admin::v1::SetAccountRoutingRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/SetSkillRouting",
+        admin::v1::SetSkillRoutingRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/SetProfileRules",
+        admin::v1::SetProfileRulesRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/PutEngagement",
+        admin::v1::PutEngagementRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/DeleteEngagement",
+        admin::v1::DeleteEngagementRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/SetVelocityRules",
+        admin::v1::SetVelocityRulesRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
     // --- agent administration (capacity) ---------------------------------------------------
     rpc!(
         "switchyard.capacity.v1.CapacityAdminService/CreateAgent",

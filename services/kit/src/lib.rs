@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod grpc_metrics;
 pub mod ops;
+pub mod routing_config;
 pub mod shutdown;
 pub mod telemetry;
 pub mod timers;
@@ -35,6 +36,9 @@ pub struct Platform {
     pub instance_id: String,
     /// Authentication, authorization, request limits and the audit trail of every gRPC server.
     pub security: Arc<switchyard_auth::Security>,
+    /// The accounts' routing configurations, shared by every service of the process (so in
+    /// embedded mode a change is seen everywhere at once).
+    pub routing: Arc<routing_config::RoutingConfigs>,
 }
 
 impl Platform {
@@ -48,7 +52,8 @@ impl Platform {
         instance_id: impl Into<String>,
     ) -> Self {
         let security = Arc::new(switchyard_auth::Security::disabled(store.clone(), bus.clone(), topics.audit.clone()));
-        Self { bus, store, clock, topics, instance_id: instance_id.into(), security }
+        let routing = Arc::new(routing_config::RoutingConfigs::new(store.clone(), routing_config::DEFAULT_REFRESH));
+        Self { bus, store, clock, topics, instance_id: instance_id.into(), security, routing }
     }
 }
 

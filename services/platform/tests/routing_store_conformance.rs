@@ -17,7 +17,42 @@ conformance!(
     release_frees_agent_or_leaves_queue,
     requeue_only_from_the_assigned_agent,
     active_skills_tracks_non_empty_queues,
+    routing_config_is_saved_by_compare_and_set,
 );
+
+/// The routing configuration document is saved only over the revision its writer read: of
+/// concurrent writers over the same revision exactly one wins, the others learn the stored one.
+async fn routing_config_is_saved_by_compare_and_set(store: Store) {
+    let (a, b) = (unique("acct"), unique("acct"));
+    assert_eq!(store.routing_config(&a).await.unwrap(), (0, None));
+    assert_eq!(store.routing_config_revision(&a).await.unwrap(), 0);
+    let doc = bytes::Bytes::from_static(b"{\"account\":{}}");
+    assert_eq!(store.save_routing_config(&a, 0, doc.clone()).await.unwrap(), ConfigSave::Saved { revision: 1 });
+    assert_eq!(store.routing_config(&a).await.unwrap(), (1, Some(doc.clone())));
+    assert_eq!(store.save_routing_config(&a, 0, doc.clone()).await.unwrap(), ConfigSave::Conflict { current: 1 });
+    // Invariant 7: accounts do not share documents.
+    assert_eq!(store.routing_config(&b).await.unwrap(), (0, None));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, a) = (store.clone(), a.clone());
+            tokio::spawn(async move {
+                store.save_routing_config(&a, 1, bytes::Bytes::from(format!("{{\"n\":{i}}}"))).await.unwrap()
+            })
+        })
+        .collect();
+    let mut saved = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            ConfigSave::Saved { revision } => {
+                assert_eq!(revision, 2);
+                saved += 1;
+            }
+            ConfigSave::Conflict { current } => assert_eq!(current, 2),
+        }
+    }
+    assert_eq!(saved, 1, "exactly one writer over revision 1 wins");
+    assert_eq!(store.routing_config_revision(&a).await.unwrap(), 2);
+}
 
 /// Invariant 7: one account never sees another account's skills.
 async fn accounts_and_skills(store: Store) {

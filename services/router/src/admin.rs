@@ -7,11 +7,19 @@ use switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServi
 use switchyard_proto::admin::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::config_admin::ConfigAdmin;
 use crate::error::RouterError;
 use crate::ranking::UNASSIGNED_SKILL;
 
 pub struct Admin {
     pub platform: Platform,
+    pub config: ConfigAdmin,
+}
+
+impl Admin {
+    pub fn new(platform: Platform) -> Self {
+        Self { config: ConfigAdmin { platform: platform.clone() }, platform }
+    }
 }
 
 const MAX_NAME_LEN: usize = 200;
@@ -106,5 +114,60 @@ impl RoutingAdminService for Admin {
                 .map(|e| QueuedConversation { conversation_id: e.conversation_id, queued_at_ms: e.queued_at_ms })
                 .collect(),
         }))
+    }
+
+    async fn get_routing_config(
+        &self,
+        request: Request<GetRoutingConfigRequest>,
+    ) -> Result<Response<GetRoutingConfigResponse>, Status> {
+        Ok(Response::new(self.config.get(request.into_inner()).await?))
+    }
+
+    async fn set_account_routing(
+        &self,
+        request: Request<SetAccountRoutingRequest>,
+    ) -> Result<Response<SetAccountRoutingResponse>, Status> {
+        let revision = self.config.set_account(request.into_inner()).await?;
+        Ok(Response::new(SetAccountRoutingResponse { revision }))
+    }
+
+    async fn set_skill_routing(
+        &self,
+        request: Request<SetSkillRoutingRequest>,
+    ) -> Result<Response<SetSkillRoutingResponse>, Status> {
+        let revision = self.config.set_skill(request.into_inner()).await?;
+        Ok(Response::new(SetSkillRoutingResponse { revision }))
+    }
+
+    async fn set_profile_rules(
+        &self,
+        request: Request<SetProfileRulesRequest>,
+    ) -> Result<Response<SetProfileRulesResponse>, Status> {
+        let revision = self.config.set_profile_rules(request.into_inner()).await?;
+        Ok(Response::new(SetProfileRulesResponse { revision }))
+    }
+
+    async fn put_engagement(
+        &self,
+        request: Request<PutEngagementRequest>,
+    ) -> Result<Response<PutEngagementResponse>, Status> {
+        let revision = self.config.put_engagement(request.into_inner()).await?;
+        Ok(Response::new(PutEngagementResponse { revision }))
+    }
+
+    async fn delete_engagement(
+        &self,
+        request: Request<DeleteEngagementRequest>,
+    ) -> Result<Response<DeleteEngagementResponse>, Status> {
+        let revision = self.config.delete_engagement(request.into_inner()).await?;
+        Ok(Response::new(DeleteEngagementResponse { revision }))
+    }
+
+    async fn set_velocity_rules(
+        &self,
+        request: Request<SetVelocityRulesRequest>,
+    ) -> Result<Response<SetVelocityRulesResponse>, Status> {
+        let revision = self.config.set_velocity_rules(request.into_inner()).await?;
+        Ok(Response::new(SetVelocityRulesResponse { revision }))
     }
 }

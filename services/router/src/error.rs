@@ -14,6 +14,14 @@ pub enum RouterError {
     SkillNotFound(String),
     #[error("skill {0}")]
     SkillExists(String),
+    #[error("engagement {0}")]
+    EngagementNotFound(String),
+    /// An expected revision that is not the stored one: the caller re-reads.
+    #[error("routing configuration is at revision {current}, not {expected}; read it again")]
+    StaleRevision { expected: u64, current: u64 },
+    /// Saves kept losing to concurrent changes.
+    #[error("routing configuration changed concurrently; try again")]
+    ConfigContended,
     /// A skill actor's mailbox is closed (its thread is stopping): the caller retries.
     #[error("skill actor mailbox: {0}")]
     ActorGone(String),
@@ -23,7 +31,11 @@ impl From<RouterError> for ServiceError {
     fn from(err: RouterError) -> Self {
         let text = err.to_string();
         match err {
-            RouterError::AccountNotFound(_) | RouterError::SkillNotFound(_) => ServiceError::not_found(text),
+            RouterError::AccountNotFound(_) | RouterError::SkillNotFound(_) | RouterError::EngagementNotFound(_) => {
+                ServiceError::not_found(text)
+            }
+            RouterError::StaleRevision { .. } => ServiceError::FailedPrecondition(text),
+            RouterError::ConfigContended => ServiceError::Unavailable(text),
             RouterError::AccountExists(_) | RouterError::SkillExists(_) => ServiceError::already_exists(text),
             RouterError::ActorGone(_) => ServiceError::Unavailable(text),
         }
@@ -46,6 +58,17 @@ mod tests {
             (RouterError::SkillNotFound("sales".into()), Code::NotFound, "skill sales not found"),
             (RouterError::SkillExists("sales".into()), Code::AlreadyExists, "skill sales already exists"),
             (RouterError::ActorGone("closed".into()), Code::Unavailable, "unavailable: skill actor mailbox: closed"),
+            (RouterError::EngagementNotFound("c/e".into()), Code::NotFound, "engagement c/e not found"),
+            (
+                RouterError::StaleRevision { expected: 3, current: 4 },
+                Code::FailedPrecondition,
+                "routing configuration is at revision 4, not 3; read it again",
+            ),
+            (
+                RouterError::ConfigContended,
+                Code::Unavailable,
+                "unavailable: routing configuration changed concurrently; try again",
+            ),
         ];
         for (err, code, text) in cases {
             assert_eq!(switchyard_kit::error::status_of(err.clone()), (code, text.to_owned()), "{err:?}");

@@ -14,6 +14,8 @@
 
 pub mod actors;
 pub mod admin;
+mod config_admin;
+mod config_proto;
 pub mod engine;
 pub mod error;
 pub mod metrics;
@@ -49,6 +51,9 @@ pub struct Config {
     pub assign_interval: Duration,
     /// Threads hosting skill actors.
     pub actor_threads: usize,
+    /// How soon a routing configuration change saved by another process is seen here.
+    #[serde(with = "humantime_serde")]
+    pub config_refresh: Duration,
     #[serde(flatten)]
     pub rules: RoutingRules,
 }
@@ -82,6 +87,7 @@ impl Default for Config {
             ops_addr: endpoints.ops_addr,
             assign_interval: Duration::from_secs(2),
             actor_threads: 1,
+            config_refresh: switchyard_kit::routing_config::DEFAULT_REFRESH,
             rules: RoutingRules::default(),
         }
     }
@@ -93,6 +99,9 @@ impl Config {
             .validate("router")?;
         if self.assign_interval < Duration::from_millis(10) || self.assign_interval > Duration::from_secs(60) {
             return Err("router.assign_interval must be within 10ms..=60s".into());
+        }
+        if self.config_refresh > Duration::from_secs(60) {
+            return Err("router.config_refresh must be within 0s..=60s".into());
         }
         if !(1..=64).contains(&self.actor_threads) {
             return Err("router.actor_threads must be within 1..=64".into());
@@ -122,9 +131,9 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
     let engine = Engine::new(platform.clone(), config.rules.clone(), config.assign_interval);
     let registry = Arc::new(Registry::new(&host, engine.clone()));
     let routes = tonic::service::Routes::new(
-        switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServiceServer::new(admin::Admin {
-            platform: platform.clone(),
-        }),
+        switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServiceServer::new(admin::Admin::new(
+            platform.clone(),
+        )),
     );
     let spec = ServiceSpec {
         name: "router",

@@ -28,7 +28,7 @@ pub fn rank(
 ) -> Vec<AgentRecord> {
     let mut eligible: Vec<AgentRecord> =
         agents.into_iter().filter(|a| eligible(a, skill_id, weight, headroom)).collect();
-    eligible.sort_by(|a, b| key(a, avoid_agent_id).cmp(&key(b, avoid_agent_id)));
+    eligible.sort_by_key(|a| key(a, avoid_agent_id));
     eligible
 }
 

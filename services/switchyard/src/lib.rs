@@ -37,7 +37,17 @@ pub async fn platform(config: &Config) -> anyhow::Result<Platform> {
     let topics = config.kafka.topics();
     ensure_topics(&*bus, config).await?;
     let security = security(config, store.clone(), bus.clone())?;
-    Ok(Platform { bus, store, clock: Arc::new(SystemClock), topics, instance_id: config.instance_id.clone(), security })
+    let routing =
+        Arc::new(switchyard_kit::routing_config::RoutingConfigs::new(store.clone(), config.router.config_refresh));
+    Ok(Platform {
+        bus,
+        store,
+        clock: Arc::new(SystemClock),
+        topics,
+        instance_id: config.instance_id.clone(),
+        security,
+        routing,
+    })
 }
 
 /// The auth layer's state from `[auth]` and `[limits]`, on `store` and `bus`.

@@ -103,6 +103,42 @@ fn sample(method: &str) -> Vec<u8> {
         "RoutingAdminService/GetQueue" => {
             admin::GetQueueRequest { account_id: a, skill_id: "sales".into(), limit: 0 }.encode_to_vec()
         }
+        "RoutingAdminService/GetRoutingConfig" => admin::GetRoutingConfigRequest { account_id: a }.encode_to_vec(),
+        "RoutingAdminService/SetAccountRouting" => {
+            admin::SetAccountRoutingRequest { account_id: a, account: Some(Default::default()), expected_revision: 0 }
+                .encode_to_vec()
+        }
+        "RoutingAdminService/SetSkillRouting" => admin::SetSkillRoutingRequest {
+            account_id: a,
+            skill_id: "sales".into(),
+            skill: Some(Default::default()),
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "RoutingAdminService/SetProfileRules" => {
+            admin::SetProfileRulesRequest { account_id: a, rules: vec![], expected_revision: 0 }.encode_to_vec()
+        }
+        "RoutingAdminService/PutEngagement" => admin::PutEngagementRequest {
+            account_id: a,
+            engagement: Some(admin::Engagement {
+                campaign_id: "matrix".into(),
+                engagement_id: "web".into(),
+                name: String::new(),
+                skill_id: String::new(),
+            }),
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "RoutingAdminService/DeleteEngagement" => admin::DeleteEngagementRequest {
+            account_id: a,
+            campaign_id: "matrix".into(),
+            engagement_id: "none".into(),
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "RoutingAdminService/SetVelocityRules" => {
+            admin::SetVelocityRulesRequest { account_id: a, rules: vec![], expected_revision: 0 }.encode_to_vec()
+        }
         "CapacityAdminService/CreateAgent" => cap::CreateAgentRequest {
             account_id: a,
             agent: Some(cap::AgentSpec {

@@ -172,6 +172,16 @@ pub trait RoutingStore: Send + Sync + 'static {
     async fn list_skills(&self, account_id: &str) -> Result<Vec<SkillRecord>, StoreError>;
     async fn skill_exists(&self, account_id: &str, skill_id: &str) -> Result<bool, StoreError>;
 
+    /// The account's routing configuration document (`switchyard-routing` JSON) and its
+    /// revision; (0, None) when it was never saved.
+    async fn routing_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError>;
+    /// Only the revision: what a cache reads to learn whether its copy is current.
+    async fn routing_config_revision(&self, account_id: &str) -> Result<u64, StoreError>;
+    /// Saves the document if the stored revision is still `expected` (compare and set, so two
+    /// admins changing different parts cannot lose one change or combine into a fallback
+    /// cycle), as revision `expected + 1`.
+    async fn save_routing_config(&self, account_id: &str, expected: u64, doc: Bytes) -> Result<ConfigSave, StoreError>;
+
     /// Queues an open conversation on a skill unless it already has a route (queued, assigned
     /// or closed), as a new one (its response is due from `queued_at_ms`). Marks the skill
     /// active.

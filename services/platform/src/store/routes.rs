@@ -126,6 +126,17 @@ pub struct Route {
     pub record_version: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSave {
+    Saved {
+        revision: u64,
+    },
+    /// Another change was saved first: this is the stored revision.
+    Conflict {
+        current: u64,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnqueueOutcome {
     Queued,

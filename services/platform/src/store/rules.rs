@@ -122,7 +122,7 @@ mod tests {
             assert_eq!(rank_member_agent(member), Some(*agent));
         }
         // Lower ratio first, then longest idle (earliest last assignment), then id.
-        let mut members = vec![
+        let mut members = [
             rank_member(500, 2, 10, "z"),
             rank_member(0, 2, 900, "y"),
             rank_member(0, 2, 100, "x"),

@@ -47,6 +47,7 @@ enum Expiry {
 struct State {
     accounts: HashMap<String, String>,
     skills: HashMap<String, BTreeMap<String, SkillRecord>>,
+    routing_configs: HashMap<String, (u64, Bytes)>,
     agents: HashMap<(String, String), AgentRecord>,
     conversations: HashMap<(String, String), ConversationRecord>,
     transcripts: HashMap<(String, String), Vec<StoredMessage>>,

@@ -107,6 +107,27 @@ impl RoutingStore for MemoryStore {
         Ok(self.lock().skills.get(account_id).is_some_and(|m| m.contains_key(skill_id)))
     }
 
+    async fn routing_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError> {
+        Ok(match self.lock().routing_configs.get(account_id) {
+            Some((revision, doc)) => (*revision, Some(doc.clone())),
+            None => (0, None),
+        })
+    }
+
+    async fn routing_config_revision(&self, account_id: &str) -> Result<u64, StoreError> {
+        Ok(self.lock().routing_configs.get(account_id).map_or(0, |(revision, _)| *revision))
+    }
+
+    async fn save_routing_config(&self, account_id: &str, expected: u64, doc: Bytes) -> Result<ConfigSave, StoreError> {
+        let mut s = self.lock();
+        let current = s.routing_configs.get(account_id).map_or(0, |(revision, _)| *revision);
+        if current != expected {
+            return Ok(ConfigSave::Conflict { current });
+        }
+        s.routing_configs.insert(account_id.to_owned(), (current + 1, doc));
+        Ok(ConfigSave::Saved { revision: current + 1 })
+    }
+
     async fn enqueue(
         &self,
         account_id: &str,

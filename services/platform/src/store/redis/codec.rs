@@ -50,6 +50,19 @@ pub(super) fn bytes(value: Value, what: &str) -> Result<Vec<u8>, StoreError> {
     }
 }
 
+/// A bulk string, or None for a nil reply (a missing field).
+pub(super) fn optional_bytes(value: Value, what: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        other => bytes(other, what).map(Some),
+    }
+}
+
+pub(super) fn parse_u64(raw: &[u8], what: &str) -> Result<u64, StoreError> {
+    let text = std::str::from_utf8(raw).map_err(|_| corrupt(format!("{what}: not UTF-8")))?;
+    parse(text, what)
+}
+
 pub(super) fn string(value: Value, what: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes(value, what)?).map_err(|_| corrupt(format!("{what}: not UTF-8")))
 }

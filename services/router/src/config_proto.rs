@@ -1,0 +1,321 @@
+//! The routing configuration between its gRPC shape (`switchyard.admin.v1`) and its stored one
+//! (`switchyard-routing`). Decoding checks only what the wire allows but the domain cannot
+//! hold (negative durations, unknown enum numbers, a missing condition); bounds and references
+//! are the domain's validation, whose field paths [`proto_field`] renames to the request's.
+
+use prost_types::Duration;
+use switchyard_kit::ServiceError;
+use switchyard_proto::admin::v1 as pb;
+use switchyard_routing as domain;
+
+type Decoded<T> = Result<T, ServiceError>;
+
+pub fn duration_ms(field: &str, value: &Duration) -> Decoded<u64> {
+    if value.seconds < 0 || value.nanos < 0 {
+        return Err(ServiceError::invalid(field, "must not be negative"));
+    }
+    Ok((value.seconds as u64).saturating_mul(1000).saturating_add(value.nanos as u64 / 1_000_000))
+}
+
+fn optional_ms(field: &str, value: &Option<Duration>) -> Decoded<Option<u64>> {
+    value.as_ref().map(|d| duration_ms(field, d)).transpose()
+}
+
+fn to_duration(ms: u64) -> Duration {
+    Duration { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 }
+}
+
+fn optional_id(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+pub fn account_from(field: &str, p: &pb::AccountRouting) -> Decoded<domain::AccountRouting> {
+    let d = domain::AccountRouting::default();
+    let ms = |name: &str, v: &Option<Duration>, default: u64| {
+        optional_ms(&format!("{field}.{name}"), v).map(|v| v.unwrap_or(default))
+    };
+    let acd_mode = match pb::AcdMode::try_from(p.acd_mode) {
+        Ok(pb::AcdMode::Unspecified | pb::AcdMode::AutoAccept) => domain::AcdMode::AutoAccept,
+        Ok(pb::AcdMode::RingOne) => domain::AcdMode::RingOne,
+        Ok(pb::AcdMode::RingAll) => domain::AcdMode::RingAll,
+        Err(_) => return Err(ServiceError::invalid(format!("{field}.acd_mode"), "unknown mode")),
+    };
+    let times = p.response_times.unwrap_or_default();
+    let rt = format!("{field}.response_times");
+    Ok(domain::AccountRouting {
+        default_skill: optional_id(&p.default_skill_id),
+        fallback_skill: optional_id(&p.fallback_skill_id),
+        acd_mode,
+        ring_timeout_ms: ms("ring_timeout", &p.ring_timeout, d.ring_timeout_ms)?,
+        reject_cooldown_ms: ms("reject_cooldown", &p.reject_cooldown, d.reject_cooldown_ms)?,
+        fallback_after_transfer: p.fallback_after_transfer.unwrap_or(d.fallback_after_transfer),
+        history_window_ms: ms("history_window", &p.history_window, d.history_window_ms)?,
+        response_times: domain::ResponseTimes {
+            default_ms: optional_ms(&format!("{rt}.default_time"), &times.default_time)?
+                .unwrap_or(d.response_times.default_ms),
+            urgent_ms: optional_ms(&format!("{rt}.urgent"), &times.urgent)?.unwrap_or(d.response_times.urgent_ms),
+            first_time_ms: optional_ms(&format!("{rt}.first_time"), &times.first_time)?
+                .unwrap_or(d.response_times.first_time_ms),
+        },
+        transfer_to_agent_max_wait_ms: ms(
+            "transfer_to_agent_max_wait",
+            &p.transfer_to_agent_max_wait,
+            d.transfer_to_agent_max_wait_ms,
+        )?,
+    })
+}
+
+pub fn account_to(d: &domain::AccountRouting) -> pb::AccountRouting {
+    let acd_mode = match d.acd_mode {
+        domain::AcdMode::AutoAccept => pb::AcdMode::AutoAccept,
+        domain::AcdMode::RingOne => pb::AcdMode::RingOne,
+        domain::AcdMode::RingAll => pb::AcdMode::RingAll,
+    };
+    pb::AccountRouting {
+        default_skill_id: d.default_skill.clone().unwrap_or_default(),
+        fallback_skill_id: d.fallback_skill.clone().unwrap_or_default(),
+        acd_mode: acd_mode as i32,
+        ring_timeout: Some(to_duration(d.ring_timeout_ms)),
+        reject_cooldown: Some(to_duration(d.reject_cooldown_ms)),
+        fallback_after_transfer: Some(d.fallback_after_transfer),
+        history_window: Some(to_duration(d.history_window_ms)),
+        response_times: Some(pb::ResponseTimes {
+            default_time: Some(to_duration(d.response_times.default_ms)),
+            urgent: Some(to_duration(d.response_times.urgent_ms)),
+            first_time: Some(to_duration(d.response_times.first_time_ms)),
+        }),
+        transfer_to_agent_max_wait: Some(to_duration(d.transfer_to_agent_max_wait_ms)),
+    }
+}
+
+pub fn skill_from(field: &str, p: &pb::SkillRouting) -> Decoded<domain::SkillRouting> {
+    let times = p.response_times.unwrap_or_default();
+    let rt = format!("{field}.response_times");
+    let unassigned_policy = match pb::UnassignedPolicy::try_from(p.unassigned_policy) {
+        Ok(pb::UnassignedPolicy::Unspecified | pb::UnassignedPolicy::Unassigned) => {
+            domain::UnassignedPolicy::Unassigned
+        }
+        Ok(pb::UnassignedPolicy::Keep) => domain::UnassignedPolicy::Keep,
+        Ok(pb::UnassignedPolicy::Fallback) => domain::UnassignedPolicy::Fallback,
+        Err(_) => return Err(ServiceError::invalid(format!("{field}.unassigned_policy"), "unknown policy")),
+    };
+    Ok(domain::SkillRouting {
+        response_times: domain::ResponseTimeOverrides {
+            default_ms: optional_ms(&format!("{rt}.default_time"), &times.default_time)?,
+            urgent_ms: optional_ms(&format!("{rt}.urgent"), &times.urgent)?,
+            first_time_ms: optional_ms(&format!("{rt}.first_time"), &times.first_time)?,
+        },
+        fallback_skill: optional_id(&p.fallback_skill_id),
+        fallback_when_all_agents_away: p.fallback_when_all_agents_away,
+        can_transfer: p.can_transfer.unwrap_or(true),
+        transfer_list: p.transfer_list.as_ref().map(|l| l.skill_ids.clone()),
+        transfer_to_agent_max_wait_ms: optional_ms(
+            &format!("{field}.transfer_to_agent_max_wait"),
+            &p.transfer_to_agent_max_wait,
+        )?,
+        group_split: p
+            .group_split
+            .iter()
+            .map(|g| domain::GroupSplit { group_id: g.group_id.clone(), priority: g.priority, percent: g.percent })
+            .collect(),
+        unassigned_policy,
+    })
+}
+
+pub fn skill_to(d: &domain::SkillRouting) -> pb::SkillRouting {
+    let unassigned_policy = match d.unassigned_policy {
+        domain::UnassignedPolicy::Unassigned => pb::UnassignedPolicy::Unassigned,
+        domain::UnassignedPolicy::Keep => pb::UnassignedPolicy::Keep,
+        domain::UnassignedPolicy::Fallback => pb::UnassignedPolicy::Fallback,
+    };
+    let times = &d.response_times;
+    pb::SkillRouting {
+        response_times: Some(pb::ResponseTimes {
+            default_time: times.default_ms.map(to_duration),
+            urgent: times.urgent_ms.map(to_duration),
+            first_time: times.first_time_ms.map(to_duration),
+        }),
+        fallback_skill_id: d.fallback_skill.clone().unwrap_or_default(),
+        fallback_when_all_agents_away: d.fallback_when_all_agents_away,
+        can_transfer: Some(d.can_transfer),
+        transfer_list: d.transfer_list.as_ref().map(|l| pb::TransferList { skill_ids: l.clone() }),
+        transfer_to_agent_max_wait: d.transfer_to_agent_max_wait_ms.map(to_duration),
+        group_split: d
+            .group_split
+            .iter()
+            .map(|g| pb::GroupSplit { group_id: g.group_id.clone(), priority: g.priority, percent: g.percent })
+            .collect(),
+        unassigned_policy: unassigned_policy as i32,
+    }
+}
+
+fn attribute_from(a: &pb::AttributeMatch) -> domain::AttributeMatch {
+    domain::AttributeMatch { attribute: a.attribute.clone(), value: a.value.clone() }
+}
+
+fn attribute_to(a: &domain::AttributeMatch) -> pb::AttributeMatch {
+    pb::AttributeMatch { attribute: a.attribute.clone(), value: a.value.clone() }
+}
+
+pub fn profile_rule_from(p: &pb::ProfileRule) -> domain::ProfileRule {
+    domain::ProfileRule {
+        name: p.name.clone(),
+        all_of: p.all_of.iter().map(attribute_from).collect(),
+        skill_id: p.skill_id.clone(),
+    }
+}
+
+pub fn engagement_from(p: &pb::Engagement) -> domain::Engagement {
+    domain::Engagement {
+        campaign_id: p.campaign_id.clone(),
+        engagement_id: p.engagement_id.clone(),
+        name: p.name.clone(),
+        skill_id: optional_id(&p.skill_id),
+    }
+}
+
+pub fn velocity_rule_from(field: &str, p: &pb::VelocityRule) -> Decoded<domain::VelocityRule> {
+    use pb::velocity_rule::When;
+    let when = match &p.when {
+        Some(When::MinTransfers(count)) => domain::VelocityCondition::MinTransfers { count: *count },
+        Some(When::Channel(channel)) => domain::VelocityCondition::Channel { channel: *channel },
+        Some(When::Attribute(a)) => {
+            domain::VelocityCondition::Attribute { attribute: a.attribute.clone(), value: a.value.clone() }
+        }
+        Some(When::SkillId(skill_id)) => domain::VelocityCondition::Skill { skill_id: skill_id.clone() },
+        Some(When::ReturnedToQueue(true)) => domain::VelocityCondition::ReturnedToQueue,
+        Some(When::ReturnedToQueue(false)) | None => {
+            return Err(ServiceError::invalid(format!("{field}.when"), "one condition is required"))
+        }
+    };
+    Ok(domain::VelocityRule { name: p.name.clone(), when, multiplier: p.multiplier })
+}
+
+fn velocity_rule_to(d: &domain::VelocityRule) -> pb::VelocityRule {
+    use pb::velocity_rule::When;
+    let when = match &d.when {
+        domain::VelocityCondition::MinTransfers { count } => When::MinTransfers(*count),
+        domain::VelocityCondition::Channel { channel } => When::Channel(*channel),
+        domain::VelocityCondition::Attribute { attribute, value } => {
+            When::Attribute(pb::AttributeMatch { attribute: attribute.clone(), value: value.clone() })
+        }
+        domain::VelocityCondition::Skill { skill_id } => When::SkillId(skill_id.clone()),
+        domain::VelocityCondition::ReturnedToQueue => When::ReturnedToQueue(true),
+    };
+    pb::VelocityRule { name: d.name.clone(), multiplier: d.multiplier, when: Some(when) }
+}
+
+pub fn config_to(d: &domain::RoutingConfig) -> pb::RoutingConfig {
+    pb::RoutingConfig {
+        account: Some(account_to(&d.account)),
+        skills: d.skills.iter().map(|(id, s)| (id.clone(), skill_to(s))).collect(),
+        profile_rules: d
+            .profile_rules
+            .iter()
+            .map(|r| pb::ProfileRule {
+                name: r.name.clone(),
+                all_of: r.all_of.iter().map(attribute_to).collect(),
+                skill_id: r.skill_id.clone(),
+            })
+            .collect(),
+        engagements: d
+            .engagements
+            .values()
+            .map(|e| pb::Engagement {
+                campaign_id: e.campaign_id.clone(),
+                engagement_id: e.engagement_id.clone(),
+                name: e.name.clone(),
+                skill_id: e.skill_id.clone().unwrap_or_default(),
+            })
+            .collect(),
+        velocity_rules: d.velocity_rules.iter().map(velocity_rule_to).collect(),
+    }
+}
+
+/// A domain validation path as the request spells it: `skills[sales].fallback_skill` is
+/// `skill.fallback_skill_id` of a SetSkillRouting, `account.ring_timeout_ms` is
+/// `account.ring_timeout`, `profile_rules[2]` is `rules[2]`.
+pub fn proto_field(path: &str) -> String {
+    let mut out = path.to_owned();
+    if let Some(rest) = out.strip_prefix("skills[") {
+        if let Some(end) = rest.find("].") {
+            out = format!("skill.{}", &rest[end + 2..]);
+        }
+    }
+    for (from, to) in [("profile_rules[", "rules["), ("velocity_rules[", "rules[")] {
+        if let Some(rest) = out.strip_prefix(from) {
+            out = format!("{to}{rest}");
+        }
+    }
+    if out.starts_with("engagements[") {
+        out = "engagement".to_owned();
+    }
+    out.split('.')
+        .map(|part| match part {
+            "default_ms" => "default_time".to_owned(),
+            "fallback_skill" => "fallback_skill_id".to_owned(),
+            "default_skill" => "default_skill_id".to_owned(),
+            other => other.strip_suffix("_ms").unwrap_or(other).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_unset_account_setting_takes_its_default_and_reads_back_filled_in() {
+        let decoded = account_from("account", &pb::AccountRouting::default()).unwrap();
+        assert_eq!(decoded, domain::AccountRouting::default());
+        let round = account_from("account", &account_to(&decoded)).unwrap();
+        assert_eq!(round, decoded);
+        // History window 0s is "off", not "unset".
+        let off = pb::AccountRouting { history_window: Some(Duration::default()), ..Default::default() };
+        assert_eq!(account_from("account", &off).unwrap().history_window_ms, 0);
+    }
+
+    #[test]
+    fn skill_settings_round_trip_and_unset_times_inherit() {
+        let p = pb::SkillRouting {
+            response_times: Some(pb::ResponseTimes { urgent: Some(to_duration(120_000)), ..Default::default() }),
+            fallback_skill_id: "b".into(),
+            can_transfer: Some(false),
+            transfer_list: Some(pb::TransferList { skill_ids: vec!["c".into()] }),
+            group_split: vec![pb::GroupSplit { group_id: "g".into(), priority: 1, percent: 100 }],
+            unassigned_policy: pb::UnassignedPolicy::Keep as i32,
+            ..Default::default()
+        };
+        let d = skill_from("skill", &p).unwrap();
+        assert_eq!(d.response_times.urgent_ms, Some(120_000));
+        assert_eq!(d.response_times.default_ms, None);
+        assert_eq!(d.transfer_list.as_deref(), Some(&["c".to_owned()][..]));
+        assert_eq!(skill_from("skill", &skill_to(&d)).unwrap(), d);
+        assert_eq!(skill_from("skill", &pb::SkillRouting::default()).unwrap(), domain::SkillRouting::default());
+    }
+
+    #[test]
+    fn wire_values_the_domain_cannot_hold_name_their_field() {
+        let negative =
+            pb::AccountRouting { ring_timeout: Some(Duration { seconds: -1, nanos: 0 }), ..Default::default() };
+        let err = account_from("account", &negative).unwrap_err();
+        assert!(err.to_string().contains("account.ring_timeout"), "{err}");
+        let mode = pb::AccountRouting { acd_mode: 99, ..Default::default() };
+        assert!(account_from("account", &mode).unwrap_err().to_string().contains("account.acd_mode"));
+        let rule = pb::VelocityRule { name: "r".into(), multiplier: 2.0, when: None };
+        assert!(velocity_rule_from("rules[0]", &rule).unwrap_err().to_string().contains("rules[0].when"));
+    }
+
+    #[test]
+    fn domain_paths_are_renamed_to_the_request_fields() {
+        assert_eq!(proto_field("skills[sales].fallback_skill"), "skill.fallback_skill_id");
+        assert_eq!(proto_field("account.ring_timeout_ms"), "account.ring_timeout");
+        assert_eq!(proto_field("account.response_times.default_ms"), "account.response_times.default_time");
+        assert_eq!(proto_field("skills[a].response_times.urgent_ms"), "skill.response_times.urgent");
+        assert_eq!(proto_field("profile_rules[2].all_of[0].value"), "rules[2].all_of[0].value");
+        assert_eq!(proto_field("account.default_skill"), "account.default_skill_id");
+        assert_eq!(proto_field("skills[a].group_split[1].percent"), "skill.group_split[1].percent");
+    }
+}
