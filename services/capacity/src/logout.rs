@@ -77,6 +77,7 @@ impl LogoutTimers {
                 avoid_agent_id: agent_id.to_owned(),
                 assignment_version: route.version,
                 reason: "agent_logged_out".into(),
+                ..Default::default()
             });
         }
         let platform = &self.platform;

@@ -128,7 +128,9 @@ mod tests {
     use switchyard_kit::{Platform, Topics};
     use switchyard_platform::bus::MemoryBus;
     use switchyard_platform::store::prelude::*;
-    use switchyard_platform::store::{AgentSession, AgentSpec, AgentState, Claim, MemoryStore, NewConversation, ONE};
+    use switchyard_platform::store::{
+        AgentSession, AgentSpec, AgentState, Claim, MemoryStore, NewConversation, Placement, ONE,
+    };
     use switchyard_platform::ManualClock;
     use switchyard_proto::events::v1::{AgentSessionChanged, ConversationAssigned};
 
@@ -148,9 +150,12 @@ mod tests {
             language: String::new(),
             partner_message_id: String::new(),
             opened_at_ms: 0,
+            profile: Default::default(),
+            skill_reason: String::new(),
+            skill_detail: String::new(),
         };
         store.open_conversation("acme", &new).await.unwrap();
-        store.enqueue("acme", "c", "s", 0).await.unwrap();
+        store.enqueue("acme", "c", "s", 0, &Placement::by_due(0)).await.unwrap();
         let claim = Claim {
             account_id: "acme".into(),
             conversation_id: "c".into(),

@@ -235,6 +235,7 @@ impl Desk {
             avoid_agent_id: route.agent_id.clone(),
             assignment_version: route.version,
             reason: reason.as_str().to_owned(),
+            ..Default::default()
         });
         let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);
         envelope::publish(

@@ -12,6 +12,9 @@ pub enum ConnectorError {
     SkillNotFound(String),
     #[error("agent {0}")]
     AgentNotFound(String),
+    /// A campaign/engagement pair the account did not configure (R4.2).
+    #[error("engagement {0}")]
+    EngagementNotFound(String),
     #[error("conversation {0}")]
     ConversationNotFound(String),
     /// Auto-accept mode (R6.5) has no offers: every offer id is gone.
@@ -62,9 +65,12 @@ impl From<ConnectorError> for ServiceError {
         use ConnectorError::*;
         let text = err.to_string();
         match err {
-            AccountNotFound(_) | SkillNotFound(_) | AgentNotFound(_) | ConversationNotFound(_) | OfferNotFound(_) => {
-                ServiceError::not_found(text)
-            }
+            AccountNotFound(_)
+            | SkillNotFound(_)
+            | AgentNotFound(_)
+            | EngagementNotFound(_)
+            | ConversationNotFound(_)
+            | OfferNotFound(_) => ServiceError::not_found(text),
             NotLoggedIn(_) | ConversationClosed(_) | NotAssigned { .. } | NotDelivered { .. } => {
                 ServiceError::precondition(text)
             }

@@ -1,5 +1,6 @@
 //! ConnectorService: the API connector partners call. Validates, then uses [`Edge`].
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -91,9 +92,24 @@ impl ConnectorService for Partner {
         let edge = &self.edge;
         edge.admit_open(&req.account_id, req.channel, &req.consumer_id)?;
         edge.require_account(&req.account_id).await?;
-        // R4.2/R4.4: an explicit skill, else the unassigned skill (campaign mapping is
-        // configured per account in a later release; the campaign is recorded meanwhile).
-        let skill_id = if req.skill_id.is_empty() { UNASSIGNED_SKILL.to_owned() } else { req.skill_id.clone() };
+        // R4.2-R4.4: explicit skill, engagement, profile rules, account default, else -1.
+        let routing = edge.platform.routing.get(&req.account_id).await?;
+        let profile: BTreeMap<String, String> = req.profile.clone().into_iter().collect();
+        let (campaign_id, engagement_id) =
+            req.campaign.as_ref().map_or(("", ""), |c| (c.campaign_id.as_str(), c.engagement_id.as_str()));
+        let selection = switchyard_routing::select_skill(
+            &routing,
+            &switchyard_routing::OpenRequest {
+                explicit_skill: &req.skill_id,
+                campaign_id,
+                engagement_id,
+                profile: &profile,
+            },
+        )
+        .map_err(|switchyard_routing::SelectError::UnknownEngagement { key }| {
+            ConnectorError::EngagementNotFound(key)
+        })?;
+        let skill_id = selection.skill_id;
         if skill_id != UNASSIGNED_SKILL
             && !edge.platform.store.skill_exists(&req.account_id, &skill_id).await.map_err(ServiceError::from)?
         {
@@ -108,6 +124,9 @@ impl ConnectorService for Partner {
             language: req.language.clone(),
             partner_message_id: req.partner_message_id.clone(),
             opened_at_ms: now,
+            profile,
+            skill_reason: selection.reason.as_str().to_owned(),
+            skill_detail: selection.detail,
         };
         let (record, created) =
             match edge.platform.store.open_conversation(&req.account_id, &new).await.map_err(ServiceError::from)? {
@@ -344,6 +363,9 @@ impl Partner {
             avoid_agent_id: String::new(),
             assignment_version: 0,
             reason: "new".into(),
+            channel: record.channel,
+            first_conversation: record.first_conversation,
+            profile: record.profile.clone().into_iter().collect(),
         });
         let route =
             envelope::with_id(format!("route:{}", record.conversation_id), account_id, record.opened_at_ms, route);

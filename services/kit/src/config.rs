@@ -231,6 +231,10 @@ pub struct RetentionConfig {
     /// repeat within the window returns the same conversation (1s..=30d).
     #[serde(with = "humantime_serde")]
     pub dedupe_window: std::time::Duration,
+    /// A consumer is remembered this long after its last open; one not seen within it opens as
+    /// a first-time consumer (R10.2) (1s..=3650d).
+    #[serde(with = "humantime_serde")]
+    pub consumer_memory: std::time::Duration,
 }
 
 impl Default for RetentionConfig {
@@ -239,6 +243,7 @@ impl Default for RetentionConfig {
         Self {
             closed: std::time::Duration::from_millis(defaults.closed_ms as u64),
             dedupe_window: std::time::Duration::from_millis(defaults.dedupe_ms as u64),
+            consumer_memory: std::time::Duration::from_millis(defaults.consumer_ms as u64),
         }
     }
 }
@@ -253,6 +258,9 @@ impl RetentionConfig {
         if !(second..=day * 30).contains(&self.dedupe_window) {
             return Err("retention.dedupe_window must be within 1s..=30d".into());
         }
+        if !(second..=day * 3650).contains(&self.consumer_memory) {
+            return Err("retention.consumer_memory must be within 1s..=3650d".into());
+        }
         Ok(())
     }
 
@@ -260,6 +268,7 @@ impl RetentionConfig {
         switchyard_platform::store::Retention {
             closed_ms: self.closed.as_millis() as i64,
             dedupe_ms: self.dedupe_window.as_millis() as i64,
+            consumer_ms: self.consumer_memory.as_millis() as i64,
         }
     }
 }

@@ -179,7 +179,10 @@ async fn best_claim_on_the_unassigned_skill_takes_any_agent_r4_4(store: Store) {
     online_agent(&store, &a, "no-skills", &[], 1).await;
     for c in ["u1", "u2", "u3"] {
         open(&store, &a, c).await;
-        assert_eq!(store.enqueue(&a, c, UNASSIGNED_SKILL, 1).await.unwrap(), EnqueueOutcome::Queued);
+        assert_eq!(
+            store.enqueue(&a, c, UNASSIGNED_SKILL, 1, &Placement::by_due(1)).await.unwrap(),
+            EnqueueOutcome::Queued
+        );
     }
     let mut got = vec![
         claimed_by(&store, &best(&a, "u1", UNASSIGNED_SKILL, 10)).await,

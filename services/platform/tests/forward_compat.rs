@@ -21,7 +21,7 @@ async fn a_route_and_a_conversation_written_by_a_newer_version_are_read_and_left
     let mut con = ::redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     open(&store, "acme", "c1").await;
     open(&store, "acme", "c2").await;
-    assert_eq!(store.enqueue("acme", "c1", SKILL, 10).await.unwrap(), EnqueueOutcome::Queued);
+    assert_eq!(store.enqueue("acme", "c1", SKILL, 10, &Placement::by_due(10)).await.unwrap(), EnqueueOutcome::Queued);
     // A newer version offered c1 to an agent, and put c2 in a survey: values and fields this
     // version has no name for.
     let route_key = format!("{prefix}:{{acme}}:route:c1");
@@ -40,7 +40,10 @@ async fn a_route_and_a_conversation_written_by_a_newer_version_are_read_and_left
 
     let route = store.route("acme", "c1").await.unwrap().unwrap();
     assert_eq!((route.status, route.skill_id.as_str()), (RouteStatus::Newer, SKILL));
-    assert_eq!(store.enqueue("acme", "c1", SKILL, 20).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Newer));
+    assert_eq!(
+        store.enqueue("acme", "c1", SKILL, 20, &Placement::by_due(20)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Newer)
+    );
     assert_eq!(
         store.requeue(&back_to_queue("acme", "c1", "ann", 0, SKILL, 30)).await.unwrap(),
         RequeueOutcome::NotAssigned
@@ -74,7 +77,7 @@ async fn a_newer_record_version_is_used_and_its_unknown_fields_are_carried() {
     online_agent(&store, "acme", "ann", &[SKILL], 5).await;
     queued_conversation(&store, "acme", "c1", 10).await;
     let route_key = format!("{prefix}:{{acme}}:route:c1");
-    let newer = ["v", "9", "reason", "campaign_reply", "velocity", "1.5"];
+    let newer = ["v", "9", "reason", "campaign_reply", "intent_score", "1.5"];
     let _: () = ::redis::cmd("HSET").arg(&route_key).arg(&newer[..]).query_async(&mut con).await.unwrap();
 
     let route = store.route("acme", "c1").await.unwrap().unwrap();
@@ -87,9 +90,9 @@ async fn a_newer_record_version_is_used_and_its_unknown_fields_are_carried() {
         store.requeue(&back_to_queue("acme", "c1", "ann", version, SKILL, 20)).await.unwrap(),
         RequeueOutcome::Requeued
     );
-    let velocity: Option<String> =
-        ::redis::cmd("HGET").arg(&route_key).arg("velocity").query_async(&mut con).await.unwrap();
-    assert_eq!(velocity.as_deref(), Some("1.5"), "carried through claim and requeue");
+    let intent: Option<String> =
+        ::redis::cmd("HGET").arg(&route_key).arg("intent_score").query_async(&mut con).await.unwrap();
+    assert_eq!(intent.as_deref(), Some("1.5"), "carried through claim and requeue");
 }
 
 /// A route written before records were versioned (no `v`, no due time, and a queued route's

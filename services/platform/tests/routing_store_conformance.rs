@@ -91,26 +91,41 @@ async fn enqueue_is_idempotent_and_ignored_after_release(store: Store) {
         ..route_of("c1", SKILL, RouteStatus::Queued, 100)
     };
     assert_eq!(store.route(&a, "c1").await.unwrap(), Some(queued.clone()));
-    assert_eq!(store.enqueue(&a, "c1", SKILL, 200).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Queued));
-    assert_eq!(store.enqueue(&a, "c1", "sales", 200).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Queued));
+    assert_eq!(
+        store.enqueue(&a, "c1", SKILL, 200, &Placement::by_due(200)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Queued)
+    );
+    assert_eq!(
+        store.enqueue(&a, "c1", "sales", 200, &Placement::by_due(200)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Queued)
+    );
     assert_eq!(store.route(&a, "c1").await.unwrap(), Some(queued));
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 1);
     assert_eq!(store.queue_depth(&a, "sales").await.unwrap(), 0);
 
     online_agent(&store, &a, "ann", &[SKILL], 2).await;
     assert!(matches!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { .. }));
-    assert_eq!(store.enqueue(&a, "c1", SKILL, 300).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Assigned));
+    assert_eq!(
+        store.enqueue(&a, "c1", SKILL, 300, &Placement::by_due(300)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Assigned)
+    );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 
     store.release(&a, "c1", 10_000).await.unwrap();
-    assert_eq!(store.enqueue(&a, "c1", SKILL, 400).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Closed));
+    assert_eq!(
+        store.enqueue(&a, "c1", SKILL, 400, &Placement::by_due(400)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Closed)
+    );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 
     // Released before it was ever routed: the late enqueue is ignored too.
     assert_eq!(store.release(&a, "c2", 10_000).await.unwrap(), ReleaseOutcome::Unchanged);
     let closed = store.route(&a, "c2").await.unwrap().unwrap();
     assert_eq!(closed.status, RouteStatus::Closed);
-    assert_eq!(store.enqueue(&a, "c2", SKILL, 500).await.unwrap(), EnqueueOutcome::Unchanged(RouteStatus::Closed));
+    assert_eq!(
+        store.enqueue(&a, "c2", SKILL, 500, &Placement::by_due(500)).await.unwrap(),
+        EnqueueOutcome::Unchanged(RouteStatus::Closed)
+    );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
 }
 
@@ -138,7 +153,7 @@ async fn queue_order_is_oldest_first(store: Store) {
 
     // Queues are per skill and per account (invariant 7).
     open(&store, &a, "s1").await;
-    store.enqueue(&a, "s1", "sales", 1).await.unwrap();
+    store.enqueue(&a, "s1", "sales", 1, &Placement::by_due(1)).await.unwrap();
     assert_eq!(ids(&store.queue_head(&a, "sales", 10).await.unwrap()), ["s1"]);
     assert!(store.queue_head(&unique("acct"), SKILL, 10).await.unwrap().is_empty());
 }
@@ -221,6 +236,7 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
             queue_reason: QueueReason::BackToQueue,
             // Back to queue keeps the response due time (R10.6 restarts it on transfers only).
             response_due_ms: 100,
+            queue_score: 100,
             requeued_version: 1,
             skill_history: vec![step(SKILL, QueueReason::New, 100), step("sales", QueueReason::BackToQueue, 200)],
             ..route_of("c1", "sales", RouteStatus::Queued, 200)
@@ -231,6 +247,10 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
         vec![QueueEntry {
             conversation_id: "c1".into(),
             response_due_ms: 100,
+            score: 100,
+            actionable: true,
+            sla: String::new(),
+            velocity_milli: ONE,
             queued_at_ms: 200,
             avoid_agent_id: "ann".into()
         }]
@@ -270,13 +290,13 @@ async fn active_skills_tracks_non_empty_queues(store: Store) {
     queued_conversation(&store, &a, "c1", 1).await;
     queued_conversation(&store, &a, "c2", 2).await;
     open(&store, &b, "x1").await;
-    store.enqueue(&b, "x1", "support", 1).await.unwrap();
+    store.enqueue(&b, "x1", "support", 1, &Placement::by_due(1)).await.unwrap();
     let mut expected = vec![(a.clone(), SKILL.to_string()), (b.clone(), "support".to_string())];
     expected.sort();
     assert_eq!(store.active_skills().await.unwrap(), expected);
 
     // A redelivered enqueue on another skill changes nothing.
-    store.enqueue(&a, "c1", "sales", 3).await.unwrap();
+    store.enqueue(&a, "c1", "sales", 3, &Placement::by_due(3)).await.unwrap();
     assert_eq!(store.active_skills().await.unwrap(), expected);
 
     // Claim one: still non-empty. Claim the other: gone.
@@ -302,6 +322,6 @@ async fn active_skills_tracks_non_empty_queues(store: Store) {
 
     // And it comes back with the next enqueue.
     open(&store, &b, "x2").await;
-    store.enqueue(&b, "x2", "support", 20).await.unwrap();
+    store.enqueue(&b, "x2", "support", 20, &Placement::by_due(20)).await.unwrap();
     assert_eq!(store.active_skills().await.unwrap(), vec![(b, "support".to_string())]);
 }

@@ -63,7 +63,7 @@ mod redis_only {
 
         // A load weight that is not a number: the claim script refuses instead of guessing.
         store.open_conversation("acct", &new_conversation("c1", "alice", "")).await.unwrap();
-        store.enqueue("acct", "c1", SKILL, 1).await.unwrap();
+        store.enqueue("acct", "c1", SKILL, 1, &Placement::by_due(1)).await.unwrap();
         let _: () = con.hset(key("agent-load", "ann"), "cX", "heavy").await.unwrap();
         corrupt(store.claim(&claim_of("acct", "c1", "ann", ONE, 0)).await.map(|_| ()), "claim with bad load");
         assert_eq!(store.queue_depth("acct", SKILL).await.unwrap(), 1, "nothing changed");
@@ -84,7 +84,10 @@ mod redis_only {
         // A key of the wrong type.
         let _: () = con.set(key("route", "c2"), "not a hash").await.unwrap();
         corrupt(store.route("acct", "c2").await.map(|_| ()), "wrong type");
-        corrupt(store.enqueue("acct", "c2", SKILL, 1).await.map(|_| ()), "wrong type in a script");
+        corrupt(
+            store.enqueue("acct", "c2", SKILL, 1, &Placement::by_due(1)).await.map(|_| ()),
+            "wrong type in a script",
+        );
     }
 
     /// Connection errors are `StoreError::Unavailable`.

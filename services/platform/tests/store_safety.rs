@@ -57,6 +57,10 @@ async fn open_dedupe_is_scoped_to_channel_and_consumer(store: Store) {
             last_agent_message_ms: 0,
             readers: Vec::new(),
             managers: Vec::new(),
+            profile: [("tier".to_owned(), "gold".to_owned())].into(),
+            skill_reason: "requested".into(),
+            skill_detail: String::new(),
+            first_conversation: true,
         }
     );
     // The same consumer repeating the id: the same conversation, nothing written.
@@ -164,10 +168,10 @@ async fn transcript_pages_and_tail(store: Store) {
 /// conversation closed takes it out of the queue (no entry waits forever on a dead id).
 async fn enqueue_and_claim_keep_closed_conversations_out_of_queues(store: Store) {
     let a = unique("acct");
-    assert_eq!(store.enqueue(&a, "ghost", SKILL, 1).await.unwrap(), EnqueueOutcome::NotOpen);
+    assert_eq!(store.enqueue(&a, "ghost", SKILL, 1, &Placement::by_due(1)).await.unwrap(), EnqueueOutcome::NotOpen);
     open(&store, &a, "closed").await;
     store.close_conversation(&a, "closed", 2, None).await.unwrap();
-    assert_eq!(store.enqueue(&a, "closed", SKILL, 3).await.unwrap(), EnqueueOutcome::NotOpen);
+    assert_eq!(store.enqueue(&a, "closed", SKILL, 3, &Placement::by_due(3)).await.unwrap(), EnqueueOutcome::NotOpen);
     assert_eq!(store.route(&a, "closed").await.unwrap(), None, "nothing written");
 
     queued_conversation(&store, &a, "c1", 5).await;
@@ -216,9 +220,9 @@ async fn requeue_applies_once_per_assignment(store: Store) {
 
 // --- retention: nothing grows with the conversations ever handled --------------------------------
 
-const SHORT: Retention = Retention { closed_ms: 400, dedupe_ms: 400 };
+const SHORT: Retention = Retention { closed_ms: 400, dedupe_ms: 400, consumer_ms: 400 };
 /// Long enough that the churn's keys are all still there when it ends.
-const GROWTH: Retention = Retention { closed_ms: 3_000, dedupe_ms: 3_000 };
+const GROWTH: Retention = Retention { closed_ms: 3_000, dedupe_ms: 3_000, consumer_ms: 3_000 };
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
@@ -237,7 +241,7 @@ async fn churn(store: &Store, a: &str, n: usize) {
         created(store.open_conversation(a, &open).await.unwrap());
         let m = NewMessage { consumer_rate_per_minute: Some(60), ..msg("hello", &format!("pm-{i}"), now) };
         store.append_message(a, &id, &m, None).await.unwrap();
-        assert_eq!(store.enqueue(a, &id, SKILL, now).await.unwrap(), EnqueueOutcome::Queued);
+        assert_eq!(store.enqueue(a, &id, SKILL, now, &Placement::by_due(now)).await.unwrap(), EnqueueOutcome::Queued);
         assert!(matches!(
             store.claim(&Claim { now_ms: now, ..claim_of(a, &id, "ann", ONE, 0) }).await.unwrap(),
             ClaimOutcome::Claimed { .. }

@@ -2,7 +2,7 @@
 //! store, encode; no routing logic here.
 
 use switchyard_kit::{validate, Platform, ServiceError};
-use switchyard_platform::store::SkillRecord;
+use switchyard_platform::store::{SkillRecord, ONE};
 use switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminService;
 use switchyard_proto::admin::v1::*;
 use tonic::{Request, Response, Status};
@@ -111,7 +111,18 @@ impl RoutingAdminService for Admin {
             depth,
             entries: entries
                 .into_iter()
-                .map(|e| QueuedConversation { conversation_id: e.conversation_id, queued_at_ms: e.queued_at_ms })
+                .enumerate()
+                .map(|(i, e)| QueuedConversation {
+                    conversation_id: e.conversation_id,
+                    queued_at_ms: e.queued_at_ms,
+                    position: i as u32 + 1,
+                    due_ms: e.response_due_ms,
+                    actionable: e.actionable,
+                    score: e.score,
+                    sla: e.sla,
+                    velocity: e.velocity_milli as f64 / ONE as f64,
+                    avoid_agent_id: e.avoid_agent_id,
+                })
                 .collect(),
         }))
     }

@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
+
 use switchyard_platform::store::{
-    BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, QueueEntry, QueueReason, Requeue,
-    RequeueOutcome, RouteStatus, ONE,
+    rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, Placement, QueueEntry, QueueReason,
+    Requeue, RequeueOutcome, RouteStatus, ONE,
 };
 use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
 
+use crate::placement::{self, Facts};
 use crate::ranking;
 use crate::sweep::SweepTimers;
 use crate::RoutingRules;
@@ -58,7 +61,18 @@ impl Engine {
     pub async fn accept(&self, account_id: &str, cmd: &RouteConversation, _event_id: &str) -> Result<(), ServiceError> {
         let store = &self.platform.store;
         if cmd.avoid_agent_id.is_empty() {
-            match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms).await? {
+            let config = self.platform.routing.get(account_id).await?;
+            let profile: BTreeMap<String, String> = cmd.profile.clone().into_iter().collect();
+            let facts = Facts {
+                skill_id: &cmd.skill_id,
+                channel: cmd.channel,
+                profile: &profile,
+                first_conversation: cmd.first_conversation,
+                transfers: 0,
+                reason: QueueReason::New,
+            };
+            let placement = placement::restarted(&config, &facts, cmd.queued_at_ms);
+            match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms, &placement).await? {
                 EnqueueOutcome::Queued => {
                     self.sweep.schedule(account_id, &cmd.skill_id).await?;
                     metrics::counter!(crate::metrics::QUEUED, crate::metrics::SERVICE.0 => crate::metrics::SERVICE.1)
@@ -101,6 +115,7 @@ impl Engine {
             to_skill: cmd.skill_id.clone(),
             reason,
             now_ms: now,
+            placement: self.requeue_placement(account_id, cmd, reason, now).await?,
         };
         let outcome = store.requeue(&requeue).await?;
         if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::AlreadyRequeued) {
@@ -134,6 +149,37 @@ impl Engine {
         )
         .await?;
         Ok(())
+    }
+
+    /// Where a returned or transferred conversation goes in its new queue (R9.2, R10.6); None
+    /// when it has no route or record any more (the requeue then changes nothing).
+    async fn requeue_placement(
+        &self,
+        account_id: &str,
+        cmd: &RouteConversation,
+        reason: QueueReason,
+        now: i64,
+    ) -> Result<Option<Placement>, ServiceError> {
+        let store = &self.platform.store;
+        let (route, record) = futures::try_join!(
+            store.route(account_id, &cmd.conversation_id),
+            store.get_conversation(account_id, &cmd.conversation_id)
+        )?;
+        let (Some(route), Some(record)) = (route, record) else { return Ok(None) };
+        let config = self.platform.routing.get(account_id).await?;
+        let facts = Facts {
+            skill_id: &cmd.skill_id,
+            channel: record.channel,
+            profile: &record.profile,
+            first_conversation: record.first_conversation,
+            transfers: route.transfers + u32::from(reason == QueueReason::Transfer),
+            reason,
+        };
+        Ok(Some(if rules::restarts_response_due(reason) {
+            placement::restarted(&config, &facts, now)
+        } else {
+            placement::returned(&config, &facts, route.response_due_ms, record.pending)
+        }))
     }
 
     /// Gives the skill's queued conversations, best first, to the best agents that can take
@@ -215,10 +261,8 @@ impl Engine {
             if heads.is_empty() {
                 break;
             }
-            // The queues' own order across the agent's skills: earliest response due (R9.3).
-            heads.sort_by(|(a, _), (b, _)| {
-                (a.response_due_ms, &a.conversation_id).cmp(&(b.response_due_ms, &b.conversation_id))
-            });
+            // The queues' own order across the agent's skills: lowest score (R9.2, R9.3).
+            heads.sort_by(|(a, _), (b, _)| (a.score, &a.conversation_id).cmp(&(b.score, &b.conversation_id)));
             let mut progress = false;
             for (entry, skill) in heads {
                 let now = self.platform.clock.now_ms();

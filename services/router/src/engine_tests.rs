@@ -53,6 +53,9 @@ async fn accepted_routes_wait_queued_for_one_pass_that_assigns_them_all() {
             language: String::new(),
             partner_message_id: String::new(),
             opened_at_ms: i as i64,
+            profile: Default::default(),
+            skill_reason: String::new(),
+            skill_detail: String::new(),
         };
         w.store.open_conversation("acme", &new).await.unwrap();
         let cmd = RouteConversation {
@@ -157,6 +160,7 @@ fn back_to_queue(w: &World, agent: &str, version: u64) -> RouteConversation {
         avoid_agent_id: agent.into(),
         assignment_version: version,
         reason: "back_to_queue".into(),
+        ..Default::default()
     }
 }
 
@@ -174,6 +178,7 @@ async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
         to_skill: "sales".into(),
         reason: QueueReason::BackToQueue,
         now_ms: w.clock.now_ms(),
+        placement: None,
     };
     w.store.requeue(&requeue).await.unwrap();
     w.engine.route("acme", &back_to_queue(&w, "a", 1), "b2q-1").await.unwrap();

@@ -19,6 +19,7 @@ mod config_proto;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod placement;
 pub mod ranking;
 pub mod sweep;
 #[cfg(test)]

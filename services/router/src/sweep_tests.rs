@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, ONE};
+use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, Placement, ONE};
 use switchyard_platform::Clock;
 use switchyard_proto::events::v1::RouteConversation;
 
@@ -108,7 +108,10 @@ async fn a_queue_without_a_timer_is_found_when_its_partition_is_gained_not_at_ev
     s.sweep.once().await;
     s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
     s.w.open("old", "sales").await;
-    s.w.store.enqueue("acme", "old", "sales", s.w.clock.now_ms()).await.unwrap();
+    s.w.store
+        .enqueue("acme", "old", "sales", s.w.clock.now_ms(), &Placement::by_due(s.w.clock.now_ms()))
+        .await
+        .unwrap();
     for _ in 0..3 {
         s.w.clock.advance(SWEEP_INTERVAL);
         assert_eq!(s.sweep.once().await, 0);

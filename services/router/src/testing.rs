@@ -67,6 +67,9 @@ impl World {
             language: String::new(),
             partner_message_id: String::new(),
             opened_at_ms: self.clock.now_ms(),
+            profile: Default::default(),
+            skill_reason: String::new(),
+            skill_detail: String::new(),
         };
         self.store.open_conversation("acme", &new).await.unwrap();
     }

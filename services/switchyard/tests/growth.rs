@@ -21,6 +21,7 @@ const RETENTION: Duration = Duration::from_secs(2);
 fn short_retention(config: &mut Config) {
     config.retention.closed = RETENTION;
     config.retention.dedupe_window = RETENTION;
+    config.retention.consumer_memory = RETENTION;
     config.connectors.consumer_messages_per_minute = 0;
 }
 

@@ -183,7 +183,7 @@ pub trait RoutingStore: Send + Sync + 'static {
     async fn save_routing_config(&self, account_id: &str, expected: u64, doc: Bytes) -> Result<ConfigSave, StoreError>;
 
     /// Queues an open conversation on a skill unless it already has a route (queued, assigned
-    /// or closed), as a new one (its response is due from `queued_at_ms`). Marks the skill
+    /// or closed), as a new one entered at `queued_at_ms`, at `placement`. Marks the skill
     /// active.
     async fn enqueue(
         &self,
@@ -191,8 +191,19 @@ pub trait RoutingStore: Send + Sync + 'static {
         conversation_id: &str,
         skill_id: &str,
         queued_at_ms: i64,
+        placement: &Placement,
     ) -> Result<EnqueueOutcome, StoreError>;
-    /// Earliest response due first (R9.3), ties by conversation id.
+    /// Moves a conversation queued on `skill_id` to a new place (a consumer message restarting
+    /// its due time, an urgent mark: R10.3, R10.4): one O(log n) write. False when it is not
+    /// queued there (assigned, moved or closed meanwhile).
+    async fn replace_in_queue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        placement: &Placement,
+    ) -> Result<bool, StoreError>;
+    /// Lowest score first (see [`Placement`]), ties by conversation id.
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError>;
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError>;
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError>;

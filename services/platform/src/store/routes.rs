@@ -1,7 +1,7 @@
 //! The routing records (router-owned): the route of a conversation with its skill path, the
 //! queue's entries, and the arbiter's requests and outcomes. Shared by both implementations.
 
-use super::types::Milli;
+use super::types::{Milli, ONE};
 
 /// The unassigned skill: any agent of the account may take a conversation on it (domain R4.4).
 pub const UNASSIGNED_SKILL: &str = "-1";
@@ -88,6 +88,33 @@ pub const SKILL_HISTORY_LIMIT: usize = 16;
 /// newer record and leaves the rest as it is (Redis writes are per field).
 pub const RECORD_VERSION: u32 = 2;
 
+/// Where a conversation stands in its queue (R9.2, R9.3, R10.1-R10.9), computed by the router
+/// from the routing configuration (`switchyard_routing::score`). The queue is a sorted set by
+/// `score`, lowest first; the score is static (it never depends on "now"), so placing or moving
+/// a conversation is one O(log n) write and nothing is ever rescanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// When a response is due (R10.4).
+    pub due_ms: i64,
+    /// The queue order: the effective due time, velocity applied, plus a large offset for a
+    /// conversation that is not actionable (R9.2). Integral and below 2^53: exact in Redis.
+    pub score: i64,
+    /// R9.2: actionable conversations are served first.
+    pub actionable: bool,
+    /// The parts of the score, for the queue listing: the response time that applied
+    /// (`default`, `urgent`, `first_time`, `manual`; empty: none configured) and the
+    /// velocity (R9.5) in thousandths.
+    pub sla: String,
+    pub velocity_milli: i64,
+}
+
+impl Placement {
+    /// Ordered by the due time alone, actionable (no routing configuration applied).
+    pub fn by_due(due_ms: i64) -> Self {
+        Self { due_ms, score: due_ms, actionable: true, sla: String::new(), velocity_milli: ONE }
+    }
+}
+
 /// The routing state of one conversation (router-owned): the one truth of where it is queued
 /// or who has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +143,13 @@ pub struct Route {
     /// (R10.6). No response-time SLAs are configured yet (R10.1 comes with the routing
     /// issue), so it starts at the queue entry time.
     pub response_due_ms: i64,
+    /// Its place in the queue while queued (the last placement otherwise), see [`Placement`].
+    pub queue_score: i64,
+    pub actionable: bool,
+    pub sla: String,
+    pub velocity_milli: i64,
+    /// How many times it was transferred (R9.6, R12.9).
+    pub transfers: u32,
     /// The assignment version that was last returned to the queue; 0 if none. Makes a
     /// redelivered back-to-queue recognisable (it neither requeues twice nor goes unannounced).
     pub requeued_version: u64,
@@ -149,8 +183,13 @@ pub enum EnqueueOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueEntry {
     pub conversation_id: String,
-    /// The queue's order: earliest response due first (R9.3).
+    /// When its response is due (R10.4).
     pub response_due_ms: i64,
+    /// The queue's order, lowest first, and its parts (see [`Placement`]).
+    pub score: i64,
+    pub actionable: bool,
+    pub sla: String,
+    pub velocity_milli: i64,
     /// When it entered the queue (for the wait-time metric).
     pub queued_at_ms: i64,
     /// The agent that returned it, to be avoided when another agent can take it (R6.4).
@@ -182,6 +221,9 @@ pub struct Requeue {
     pub to_skill: String,
     pub reason: QueueReason,
     pub now_ms: i64,
+    /// Its new place in the queue; None: ordered by its due time, which restarts on a transfer
+    /// and is kept otherwise ([`super::rules::restarts_response_due`]).
+    pub placement: Option<Placement>,
 }
 
 /// The decision request: give `conversation_id` (queued on `skill_id`) to the best agent of the

@@ -2,6 +2,8 @@
 //! outboxes and timers; routes and the arbiter's requests are in `routes.rs`. Shared by both
 //! implementations.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
 /// Weights and limits are kept in thousandths so that sums are exact (1.0 = 1000).
@@ -20,11 +22,14 @@ pub struct Retention {
     /// A partner message id given at open is remembered this long: a repeat within the window
     /// returns the same conversation, a later one is a new open.
     pub dedupe_ms: i64,
+    /// A consumer is remembered this long after its last open: a consumer not seen within it
+    /// is a first-time consumer again (R10.2).
+    pub consumer_ms: i64,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { closed_ms: 7 * DAY_MS, dedupe_ms: DAY_MS }
+        Self { closed_ms: 7 * DAY_MS, dedupe_ms: DAY_MS, consumer_ms: 365 * DAY_MS }
     }
 }
 
@@ -121,6 +126,12 @@ pub struct NewConversation {
     /// Empty when the partner sent none. Scoped to (account, channel, consumer).
     pub partner_message_id: String,
     pub opened_at_ms: i64,
+    /// The consumer's profile attributes given at open (R2.11, R4.3), shown to agents.
+    pub profile: BTreeMap<String, String>,
+    /// Why `skill_id` was chosen (R4.2, R5.7: `switchyard_routing::SkillReason`, e.g.
+    /// `engagement`) and what decided it (the engagement key, the profile rule's name).
+    pub skill_reason: String,
+    pub skill_detail: String,
 }
 
 /// Whose turn it is (R9.2): a consumer message leaves the conversation pending agent, an
@@ -163,6 +174,13 @@ pub struct ConversationRecord {
     /// Agents who joined besides the assigned one (the route holds that one), sorted.
     pub readers: Vec<String>,
     pub managers: Vec<String>,
+    pub profile: BTreeMap<String, String>,
+    /// Why the skill was chosen at open, and what decided it (see [`NewConversation`]).
+    pub skill_reason: String,
+    pub skill_detail: String,
+    /// The consumer was not seen by the account (within `Retention::consumer_ms`) before this
+    /// conversation: its first-time response time applies (R10.2).
+    pub first_conversation: bool,
 }
 
 /// How an agent other than the assigned one takes part in a conversation.

@@ -82,6 +82,9 @@ pub fn new_conversation(id: &str, consumer: &str, partner_message_id: &str) -> N
         language: "en".into(),
         partner_message_id: partner_message_id.into(),
         opened_at_ms: 1_000,
+        profile: [("tier".to_owned(), "gold".to_owned())].into(),
+        skill_reason: "requested".into(),
+        skill_detail: String::new(),
     }
 }
 
@@ -140,7 +143,10 @@ pub async fn queued_conversation(store: &Store, account: &str, conversation: &st
     let consumer = format!("consumer-of-{conversation}");
     let opened = store.open_conversation(account, &new_conversation(conversation, &consumer, "")).await.unwrap();
     assert!(matches!(opened, OpenOutcome::Created(_)), "{opened:?}");
-    assert_eq!(store.enqueue(account, conversation, SKILL, queued_at).await.unwrap(), EnqueueOutcome::Queued);
+    assert_eq!(
+        store.enqueue(account, conversation, SKILL, queued_at, &Placement::by_due(queued_at)).await.unwrap(),
+        EnqueueOutcome::Queued
+    );
 }
 
 pub fn load_of(agent: &AgentRecord) -> Vec<(String, Milli)> {
@@ -176,6 +182,7 @@ pub fn back_to_queue(account: &str, conversation: &str, agent: &str, version: u6
         to_skill: skill.to_owned(),
         reason: QueueReason::BackToQueue,
         now_ms: now,
+        placement: None,
     }
 }
 
@@ -194,6 +201,11 @@ pub fn route_of(conversation: &str, skill: &str, status: RouteStatus, at: i64) -
         queued_at_ms: at,
         queue_reason: QueueReason::New,
         response_due_ms: at,
+        queue_score: at,
+        actionable: true,
+        sla: String::new(),
+        velocity_milli: ONE,
+        transfers: 0,
         requeued_version: 0,
         skill_history: Vec::new(),
         record_version: RECORD_VERSION,

@@ -7,7 +7,9 @@
 -- KEYS[1] route:<conversation>, KEYS[2] agent-load:<from agent>, KEYS[3] queue:<to skill>,
 -- KEYS[4] active-skills
 -- ARGV[2] conversation id, ARGV[3] from agent id, ARGV[4] to skill id, ARGV[5] now (ms),
--- ARGV[6] assignment version (0: any), ARGV[7] reason, ARGV[8] '1' to restart the due time
+-- ARGV[6] assignment version (0: any), ARGV[7] reason, ARGV[8] '1' to restart the due time,
+-- ARGV[9] '1' when ARGV[10..14] (due, score, actionable, sla, velocity) give the placement (else
+-- ordered by due)
 -- Returns 'requeued' | 'already' | 'not_assigned' | 'closed'.
 local route = redis.call('HMGET', KEYS[1], 'status', 'agent', 'version', 'requeued_version', 'skill', 'due',
   'queued_at')
@@ -31,13 +33,21 @@ local due = route[6] or route[7] or now
 if ARGV[8] == '1' then
   due = now
 end
+local score, actionable, sla, velocity = due, '1', '', '1000'
+if ARGV[9] == '1' then
+  due, score, actionable, sla, velocity = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+end
+if ARGV[7] == 'transfer' then
+  redis.call('HINCRBY', KEYS[1], 'transfers', 1)
+end
 if route[5] ~= ARGV[4] then
   push_skill_step(KEYS[1], now, ARGV[7], ARGV[4])
 end
 redis.call('HDEL', KEYS[2], ARGV[2])
 reindex_agent(ARGV[3])
 redis.call('HSET', KEYS[1], 'v', RECORD_VERSION, 'status', 'queued', 'skill', ARGV[4], 'agent', '',
-  'avoid', ARGV[3], 'queued_at', now, 'reason', ARGV[7], 'due', due, 'requeued_version', version)
-redis.call('ZADD', KEYS[3], due, ARGV[2])
+  'avoid', ARGV[3], 'queued_at', now, 'reason', ARGV[7], 'due', due, 'score', score, 'actionable', actionable,
+  'sla', sla, 'velocity', velocity, 'requeued_version', version)
+redis.call('ZADD', KEYS[3], score, ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
 return 'requeued'

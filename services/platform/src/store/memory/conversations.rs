@@ -54,7 +54,15 @@ impl ConversationStore for MemoryStore {
             last_agent_message_ms: 0,
             readers: Vec::new(),
             managers: Vec::new(),
+            profile: new.profile.clone(),
+            skill_reason: new.skill_reason.clone(),
+            skill_detail: new.skill_detail.clone(),
+            // R10.2: not seen within the consumer memory.
+            first_conversation: !s.consumers_seen.contains_key(&k(account_id, &new.consumer_id)),
         };
+        let seen = k(account_id, &new.consumer_id);
+        s.consumers_seen.insert(seen.clone(), new.opened_at_ms);
+        s.expire_at(Expiry::ConsumerSeen(seen.0, seen.1), new.opened_at_ms + self.retention.consumer_ms);
         s.conversations.insert(k(account_id, &new.conversation_id), rec.clone());
         s.open_by_consumer.insert(k(account_id, &new.consumer_id), new.conversation_id.clone());
         remember(&mut s, &new.conversation_id);

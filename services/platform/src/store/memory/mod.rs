@@ -40,6 +40,7 @@ enum Expiry {
     Conversation(String, String),
     Route(String, String),
     OpenDedupe(OpenKey),
+    ConsumerSeen(String, String),
     Rate(ConsumerKey),
 }
 
@@ -48,6 +49,8 @@ struct State {
     accounts: HashMap<String, String>,
     skills: HashMap<String, BTreeMap<String, SkillRecord>>,
     routing_configs: HashMap<String, (u64, Bytes)>,
+    /// (account, consumer) -> last open, for first-time consumers (R10.2).
+    consumers_seen: HashMap<(String, String), i64>,
     agents: HashMap<(String, String), AgentRecord>,
     conversations: HashMap<(String, String), ConversationRecord>,
     transcripts: HashMap<(String, String), Vec<StoredMessage>>,
@@ -130,6 +133,7 @@ impl MemoryStore {
             ("outbox_entries", outbox_entries),
             ("routes", s.routes.len()),
             ("queues", s.queues.len()),
+            ("consumers_seen", s.consumers_seen.len()),
             ("unannounced", s.unannounced.len()),
             ("timers", s.timers.values().map(timers::Shard::len).sum()),
             ("deadlines", s.deadlines.len()),
@@ -138,17 +142,17 @@ impl MemoryStore {
 }
 
 impl State {
-    fn remove_from_queue(&mut self, account: &str, skill: &str, due: i64, conv: &str) {
+    fn remove_from_queue(&mut self, account: &str, skill: &str, score: i64, conv: &str) {
         if let Some(q) = self.queues.get_mut(&k(account, skill)) {
-            q.remove(&(due, conv.to_owned()));
+            q.remove(&(score, conv.to_owned()));
             if q.is_empty() {
                 self.queues.remove(&k(account, skill));
             }
         }
     }
 
-    fn push_queue(&mut self, account: &str, skill: &str, due: i64, conv: &str) {
-        self.queues.entry(k(account, skill)).or_default().insert((due, conv.to_owned()));
+    fn push_queue(&mut self, account: &str, skill: &str, score: i64, conv: &str) {
+        self.queues.entry(k(account, skill)).or_default().insert((score, conv.to_owned()));
     }
 
     fn expire_at(&mut self, what: Expiry, at: i64) {
@@ -177,6 +181,9 @@ impl State {
                 }
                 Expiry::OpenDedupe(key) => {
                     self.open_dedupe.remove(&key);
+                }
+                Expiry::ConsumerSeen(account, consumer) => {
+                    self.consumers_seen.remove(&(account, consumer));
                 }
                 Expiry::Rate(key) => {
                     self.consumer_rates.remove(&key);

@@ -134,6 +134,7 @@ impl RoutingStore for MemoryStore {
         conversation_id: &str,
         skill_id: &str,
         queued_at_ms: i64,
+        placement: &Placement,
     ) -> Result<EnqueueOutcome, StoreError> {
         let mut s = self.lock();
         let key = k(account_id, conversation_id);
@@ -149,9 +150,29 @@ impl RoutingStore for MemoryStore {
             reason: QueueReason::New,
             at_ms: queued_at_ms,
         });
+        place(&mut route, placement);
         s.routes.insert(key, route);
-        s.push_queue(account_id, skill_id, queued_at_ms, conversation_id);
+        s.push_queue(account_id, skill_id, placement.score, conversation_id);
         Ok(EnqueueOutcome::Queued)
+    }
+
+    async fn replace_in_queue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        placement: &Placement,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(route) = s.routes.get_mut(&k(account_id, conversation_id)) else { return Ok(false) };
+        if route.status != RouteStatus::Queued || route.skill_id != skill_id {
+            return Ok(false);
+        }
+        let old = route.queue_score;
+        place(route, placement);
+        s.remove_from_queue(account_id, skill_id, old, conversation_id);
+        s.push_queue(account_id, skill_id, placement.score, conversation_id);
+        Ok(true)
     }
 
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError> {
@@ -161,11 +182,15 @@ impl RoutingStore for MemoryStore {
         };
         Ok(q.iter()
             .take(limit)
-            .map(|(due, conv)| {
+            .map(|(score, conv)| {
                 let route = s.routes.get(&k(account_id, conv));
                 QueueEntry {
                     conversation_id: conv.clone(),
-                    response_due_ms: *due,
+                    response_due_ms: route.map_or(*score, |r| r.response_due_ms),
+                    score: *score,
+                    actionable: route.is_none_or(|r| r.actionable),
+                    sla: route.map(|r| r.sla.clone()).unwrap_or_default(),
+                    velocity_milli: route.map_or(ONE, |r| r.velocity_milli),
                     queued_at_ms: route.map_or(0, |r| r.queued_at_ms),
                     avoid_agent_id: route.map(|r| r.avoid_agent_id.clone()).unwrap_or_default(),
                 }
@@ -208,7 +233,7 @@ impl RoutingStore for MemoryStore {
 
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
         let mut s = self.lock();
-        let Some(due) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
+        let Some(score) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
             return Ok(ClaimOutcome::ConversationGone);
         };
         let Some(agent) = s.agents.get(&k(&c.account_id, &c.agent_id)) else {
@@ -221,13 +246,14 @@ impl RoutingStore for MemoryStore {
         if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
             return Ok(ClaimOutcome::AgentFull);
         }
-        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, due, &c.agent_id, c.weight, c.now_ms)?;
+        let version =
+            s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &c.agent_id, c.weight, c.now_ms)?;
         Ok(ClaimOutcome::Claimed { version })
     }
 
     async fn claim_best(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
         let mut s = self.lock();
-        let Some(due) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
+        let Some(score) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
             return Ok(BestOutcome::ConversationGone);
         };
         let avoid = s.routes.get(&k(&c.account_id, &c.conversation_id)).map(|r| r.avoid_agent_id.clone());
@@ -268,7 +294,7 @@ impl RoutingStore for MemoryStore {
         let chosen =
             chosen.or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
         let Some(agent_id) = chosen else { return Ok(BestOutcome::NoAgent { passed }) };
-        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, due, &agent_id, c.weight, c.now_ms)?;
+        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
         Ok(BestOutcome::Claimed { agent_id, version })
     }
 
@@ -291,7 +317,7 @@ impl RoutingStore for MemoryStore {
             // Newer: a newer version's state, left to it (never written by this version).
             RouteStatus::Closed | RouteStatus::Newer => return Ok(ReleaseOutcome::Unchanged),
             RouteStatus::Queued => {
-                s.remove_from_queue(account_id, &route.skill_id, route.response_due_ms, conversation_id);
+                s.remove_from_queue(account_id, &route.skill_id, route.queue_score, conversation_id);
                 ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }
             }
             RouteStatus::Assigned => {
@@ -331,31 +357,35 @@ impl RoutingStore for MemoryStore {
         if rules::restarts_response_due(r.reason) {
             route.response_due_ms = r.now_ms;
         }
+        let placement = r.placement.clone().unwrap_or(Placement::by_due(route.response_due_ms));
+        place(route, &placement);
+        if r.reason == QueueReason::Transfer {
+            route.transfers += 1;
+        }
         route.requeued_version = route.version;
-        let due = route.response_due_ms;
         if let Some(agent) = s.agents.get_mut(&k(&r.account_id, &r.from_agent)) {
             agent.load.retain(|(c, _)| *c != r.conversation_id);
         }
-        s.push_queue(&r.account_id, &r.to_skill, due, &r.conversation_id);
+        s.push_queue(&r.account_id, &r.to_skill, placement.score, &r.conversation_id);
         Ok(RequeueOutcome::Requeued)
     }
 }
 
 impl State {
-    /// The response due time of a conversation queued on `skill` and open; None when it is
+    /// The queue score of a conversation queued on `skill` and open; None when it is
     /// not queued there. A queued one that is no longer open leaves the queue (its release is
     /// on the way, or it expired).
     fn queued_open(&mut self, account: &str, conversation: &str, skill: &str) -> Option<i64> {
         let key = k(account, conversation);
-        let due = match self.routes.get(&key) {
-            Some(r) if r.status == RouteStatus::Queued && r.skill_id == skill => r.response_due_ms,
+        let score = match self.routes.get(&key) {
+            Some(r) if r.status == RouteStatus::Queued && r.skill_id == skill => r.queue_score,
             _ => return None,
         };
         if !self.conversations.get(&key).is_some_and(|conv| conv.status == ConversationStatus::Open) {
-            self.remove_from_queue(account, skill, due, conversation);
+            self.remove_from_queue(account, skill, score, conversation);
             return None;
         }
-        Some(due)
+        Some(score)
     }
 
     /// The arbiter's write half: the agent's load counts the conversation, the route says
@@ -366,7 +396,7 @@ impl State {
         account: &str,
         conversation: &str,
         skill: &str,
-        due: i64,
+        score: i64,
         agent_id: &str,
         weight: Milli,
         now_ms: i64,
@@ -382,7 +412,7 @@ impl State {
         route.avoid_agent_id.clear();
         route.version += 1;
         let version = route.version;
-        self.remove_from_queue(account, skill, due, conversation);
+        self.remove_from_queue(account, skill, score, conversation);
         self.unannounced.insert(route_key, now_ms);
         Ok(version)
     }
@@ -425,10 +455,23 @@ fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: 
         queued_at_ms: at_ms,
         queue_reason: QueueReason::New,
         response_due_ms: at_ms,
+        queue_score: at_ms,
+        actionable: true,
+        sla: String::new(),
+        velocity_milli: ONE,
+        transfers: 0,
         requeued_version: 0,
         skill_history: Vec::new(),
         record_version: RECORD_VERSION,
     }
+}
+
+fn place(route: &mut Route, placement: &Placement) {
+    route.response_due_ms = placement.due_ms;
+    route.queue_score = placement.score;
+    route.actionable = placement.actionable;
+    route.sla = placement.sla.clone();
+    route.velocity_milli = placement.velocity_milli;
 }
 
 /// R5.7: the skill change is recorded with its reason; the oldest steps beyond the limit go.

@@ -36,6 +36,7 @@ impl ConversationStore for RedisStore {
         inv.key(self.key(account_id, "open-dedupe", &dedupe))
             .key(self.akey(account_id, "consumer-open"))
             .key(self.key(account_id, "conv", &new.conversation_id))
+            .key(self.key(account_id, "consumer-seen", &new.consumer_id))
             .arg(self.base(account_id))
             .arg(&new.partner_message_id)
             .arg(&new.consumer_id)
@@ -44,7 +45,11 @@ impl ConversationStore for RedisStore {
             .arg(&new.skill_id)
             .arg(&new.language)
             .arg(new.opened_at_ms)
-            .arg(self.retention.dedupe_ms);
+            .arg(self.retention.dedupe_ms)
+            .arg(encode_profile(&new.profile)?)
+            .arg(self.retention.consumer_ms)
+            .arg(&new.skill_reason)
+            .arg(&new.skill_detail);
         let what = "open_conversation";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -62,6 +67,10 @@ impl ConversationStore for RedisStore {
                 last_agent_message_ms: 0,
                 readers: Vec::new(),
                 managers: Vec::new(),
+                profile: new.profile.clone(),
+                skill_reason: new.skill_reason.clone(),
+                skill_detail: new.skill_detail.clone(),
+                first_conversation: string(next(&mut rest, what)?, what)? == "1",
             })),
             "existing" => {
                 let id = string(next(&mut rest, what)?, what)?;

@@ -3,6 +3,8 @@
 //! reason it does not know is a `Newer` value, and a record written before versioning (no
 //! `v` field) is read with the meaning its fields had then.
 
+use std::collections::BTreeMap;
+
 use ::redis::Value;
 
 use super::codec::{corrupt, parse, Fields};
@@ -38,7 +40,20 @@ pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result
         last_agent_message_ms: optional_num(&f, "last_agent_msg")?.unwrap_or(0),
         readers: ids(&optional(&f, "readers")?.unwrap_or_default()),
         managers: ids(&optional(&f, "managers")?.unwrap_or_default()),
+        profile: match optional(&f, "profile")? {
+            Some(json) if !json.is_empty() => serde_json::from_str(&json)
+                .map_err(|e| corrupt(format!("conversation {conversation_id:?}: profile: {e}")))?,
+            _ => BTreeMap::new(),
+        },
+        skill_reason: optional(&f, "skill_reason")?.unwrap_or_default(),
+        skill_detail: optional(&f, "skill_detail")?.unwrap_or_default(),
+        first_conversation: optional(&f, "first")?.is_some_and(|v| v == "1"),
     })
+}
+
+/// The profile as stored in the conversation hash: a JSON object of strings.
+pub(super) fn encode_profile(profile: &BTreeMap<String, String>) -> Result<String, StoreError> {
+    serde_json::to_string(profile).map_err(|e| corrupt(format!("profile: {e}")))
 }
 
 pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option<Route>, StoreError> {
@@ -68,6 +83,15 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
         queue_reason: optional(&f, "reason")?.map_or(QueueReason::New, |r| QueueReason::parse(&r)),
         // Before versioning the queue was ordered by the entry time.
         response_due_ms: optional_num(&f, "due")?.unwrap_or(queued_at_ms),
+        // Before placements the queue was ordered by the due time, all actionable.
+        queue_score: match optional_num(&f, "score")? {
+            Some(score) => score,
+            None => optional_num(&f, "due")?.unwrap_or(queued_at_ms),
+        },
+        actionable: optional(&f, "actionable")?.is_none_or(|a| a != "0"),
+        sla: optional(&f, "sla")?.unwrap_or_default(),
+        velocity_milli: optional_num(&f, "velocity")?.unwrap_or(ONE),
+        transfers: optional_num(&f, "transfers")?.unwrap_or(0),
         requeued_version: optional_num(&f, "requeued_version")?.unwrap_or(0),
         skill_history: skill_history(&optional(&f, "skills")?.unwrap_or_default())?,
         record_version,

@@ -197,6 +197,7 @@ impl RoutingStore for RedisStore {
         conversation_id: &str,
         skill_id: &str,
         queued_at_ms: i64,
+        placement: &Placement,
     ) -> Result<EnqueueOutcome, StoreError> {
         self.mark_account_active(account_id).await?;
         let mut inv = self.scripts.enqueue.prepare_invoke();
@@ -207,7 +208,12 @@ impl RoutingStore for RedisStore {
             .arg(self.base(account_id))
             .arg(conversation_id)
             .arg(skill_id)
-            .arg(queued_at_ms);
+            .arg(queued_at_ms)
+            .arg(placement.due_ms)
+            .arg(placement.score)
+            .arg(flag_arg(placement.actionable))
+            .arg(&placement.sla)
+            .arg(placement.velocity_milli);
         let what = "enqueue";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -230,12 +236,46 @@ impl RoutingStore for RedisStore {
         let mut out = Vec::new();
         while let Some(conversation) = items.next() {
             let conversation_id = string(conversation, what)?;
-            let response_due_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
+            let score = integral_score(&string(next(&mut items, what)?, what)?)?;
             let queued_at_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
+            let response_due_ms = integral_score(&string(next(&mut items, what)?, what)?)?;
+            let actionable = string(next(&mut items, what)?, what)? != "0";
+            let sla = string(next(&mut items, what)?, what)?;
+            let velocity_milli = parse(&string(next(&mut items, what)?, what)?, what)?;
             let avoid_agent_id = string(next(&mut items, what)?, what)?;
-            out.push(QueueEntry { conversation_id, response_due_ms, queued_at_ms, avoid_agent_id });
+            out.push(QueueEntry {
+                conversation_id,
+                response_due_ms,
+                score,
+                actionable,
+                sla,
+                velocity_milli,
+                queued_at_ms,
+                avoid_agent_id,
+            });
         }
         Ok(out)
+    }
+
+    async fn replace_in_queue(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        placement: &Placement,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.replace_in_queue.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.key(account_id, "queue", skill_id))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(skill_id)
+            .arg(placement.due_ms)
+            .arg(placement.score)
+            .arg(flag_arg(placement.actionable))
+            .arg(&placement.sla)
+            .arg(placement.velocity_milli);
+        Ok(integer::<i64>(self.run(&inv).await?, "replace_in_queue")? == 1)
     }
 
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError> {
@@ -439,7 +479,11 @@ impl RoutingStore for RedisStore {
             .arg(r.now_ms)
             .arg(r.version)
             .arg(r.reason.as_str())
-            .arg(flag_arg(rules::restarts_response_due(r.reason)));
+            .arg(flag_arg(rules::restarts_response_due(r.reason)))
+            .arg(flag_arg(r.placement.is_some()));
+        if let Some(p) = &r.placement {
+            inv.arg(p.due_ms).arg(p.score).arg(flag_arg(p.actionable)).arg(&p.sla).arg(p.velocity_milli);
+        }
         match string(self.run(&inv).await?, "requeue")?.as_str() {
             "requeued" => Ok(RequeueOutcome::Requeued),
             "already" => Ok(RequeueOutcome::AlreadyRequeued),

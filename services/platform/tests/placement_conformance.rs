@@ -1,0 +1,109 @@
+//! Conformance of queue placements (R9.2, R9.3, R10.2, R10.4): the queue is ordered by the
+//! router's score, non-actionable conversations last; a placement moves one conversation in
+//! place; first-time consumers, the profile and the skill selection are kept on the record; in
+//! memory, on one Redis and on a Redis Cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use switchyard_platform::store::*;
+use switchyard_testkit::unique;
+
+mod support;
+use support::*;
+
+conformance!(
+    the_queue_is_ordered_by_score_r9_2_r9_3,
+    a_placement_moves_a_queued_conversation_in_place_r10_4,
+    a_consumer_is_first_time_until_seen_r10_2,
+);
+
+fn placement(due_ms: i64, score: i64, actionable: bool) -> Placement {
+    Placement { due_ms, score, actionable, sla: "default".into(), velocity_milli: 2 * ONE }
+}
+
+async fn queue(store: &Store, a: &str, conversation: &str, p: Placement) {
+    open(store, a, conversation).await;
+    assert_eq!(store.enqueue(a, conversation, SKILL, 1, &p).await.unwrap(), EnqueueOutcome::Queued);
+}
+
+async fn the_queue_is_ordered_by_score_r9_2_r9_3(store: Store) {
+    let a = unique("acct");
+    // Entered in this order; served by score: actionable ones by effective due, then the
+    // non-actionable one whatever its due time.
+    queue(&store, &a, "late", placement(900, 900, true)).await;
+    queue(&store, &a, "answered", placement(10, 10 + 1_000_000_000_000_000, false)).await;
+    queue(&store, &a, "soon", placement(500, 300, true)).await;
+    let head = store.queue_head(&a, SKILL, 10).await.unwrap();
+    assert_eq!(ids(&head), ["soon", "late", "answered"]);
+    assert_eq!(
+        (head[0].response_due_ms, head[0].score, head[0].actionable, head[0].sla.as_str(), head[0].velocity_milli),
+        (500, 300, true, "default", 2 * ONE)
+    );
+    assert!(!head[2].actionable);
+    let route = store.route(&a, "soon").await.unwrap().unwrap();
+    assert_eq!((route.response_due_ms, route.queue_score, route.actionable), (500, 300, true));
+    // The assignment decision takes the queue's order (the router walks the head).
+    online_agent(&store, &a, "ann", &[SKILL], 5).await;
+    let best = |c: &str| BestClaim {
+        account_id: a.clone(),
+        conversation_id: c.into(),
+        skill_id: SKILL.into(),
+        weight: ONE,
+        headroom: 0,
+        now_ms: 5,
+        scan: 8,
+    };
+    assert!(matches!(store.claim_best(&best("soon")).await.unwrap(), BestOutcome::Claimed { .. }));
+    assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["late", "answered"]);
+}
+
+async fn a_placement_moves_a_queued_conversation_in_place_r10_4(store: Store) {
+    let a = unique("acct");
+    queue(&store, &a, "c1", placement(100, 100, true)).await;
+    queue(&store, &a, "c2", placement(200, 200, true)).await;
+    assert!(store.replace_in_queue(&a, "c1", SKILL, &placement(300, 300, true)).await.unwrap());
+    let head = store.queue_head(&a, SKILL, 10).await.unwrap();
+    assert_eq!(ids(&head), ["c2", "c1"]);
+    assert_eq!((head[1].response_due_ms, head[1].score), (300, 300));
+    assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 2, "moved, not added");
+    // Not queued there: nothing moves and nothing is added.
+    assert!(!store.replace_in_queue(&a, "c1", "sales", &placement(1, 1, true)).await.unwrap());
+    assert!(!store.replace_in_queue(&a, "ghost", SKILL, &placement(1, 1, true)).await.unwrap());
+    online_agent(&store, &a, "ann", &[SKILL], 5).await;
+    assert!(matches!(store.claim(&claim_of(&a, "c2", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    assert!(!store.replace_in_queue(&a, "c2", SKILL, &placement(1, 1, true)).await.unwrap(), "assigned");
+    assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["c1"]);
+    // A requeue with a placement takes it, and counts a transfer.
+    let transfer = Requeue {
+        placement: Some(placement(50, 40, true)),
+        reason: QueueReason::Transfer,
+        ..back_to_queue(&a, "c2", "ann", 0, SKILL, 500)
+    };
+    assert_eq!(store.requeue(&transfer).await.unwrap(), RequeueOutcome::Requeued);
+    let route = store.route(&a, "c2").await.unwrap().unwrap();
+    assert_eq!((route.queue_score, route.response_due_ms, route.transfers), (40, 50, 1));
+    assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["c2", "c1"]);
+}
+
+async fn a_consumer_is_first_time_until_seen_r10_2(store: Store) {
+    let a = unique("acct");
+    let first = created(store.open_conversation(&a, &new_conversation("c1", "alice", "")).await.unwrap());
+    assert!(first.first_conversation);
+    assert_eq!(first.profile.get("tier").map(String::as_str), Some("gold"));
+    let stored = store.get_conversation(&a, "c1").await.unwrap().unwrap();
+    assert_eq!(stored, first, "profile, skill reason and first-time flag are stored");
+    store.close_conversation(&a, "c1", 2_000, None).await.unwrap();
+    let again = NewConversation {
+        skill_reason: "engagement".into(),
+        skill_detail: "spring/web".into(),
+        ..new_conversation("c2", "alice", "")
+    };
+    let second = created(store.open_conversation(&a, &again).await.unwrap());
+    assert!(!second.first_conversation, "alice was seen");
+    assert_eq!((second.skill_reason.as_str(), second.skill_detail.as_str()), ("engagement", "spring/web"));
+    // Per account (invariant 7).
+    let b = unique("acct");
+    assert!(
+        created(store.open_conversation(&b, &new_conversation("c1", "alice", "")).await.unwrap()).first_conversation
+    );
+}

@@ -1,0 +1,136 @@
+//! Where a conversation goes in its queue, from the account's routing configuration: the
+//! response time that applies (R10.1-R10.3), when the response is due (R10.4, R10.6), whether
+//! it is actionable (R9.2), the velocity of the matching business rules (R9.5, R9.6), and the
+//! resulting static score (`switchyard_routing::score`). Pure: the engine reads the facts.
+
+use std::collections::BTreeMap;
+
+use switchyard_platform::store::{PendingSide, Placement, QueueReason, ONE};
+use switchyard_routing::{response_time_ms, score, velocity, ConversationFacts, RoutingConfig, ScoreInput, SlaKind};
+
+/// What a conversation's place depends on.
+pub struct Facts<'a> {
+    pub skill_id: &'a str,
+    pub channel: i32,
+    pub profile: &'a BTreeMap<String, String>,
+    /// The consumer's first conversation (R10.2).
+    pub first_conversation: bool,
+    /// Transfers so far, this one included.
+    pub transfers: u32,
+    pub reason: QueueReason,
+}
+
+pub fn sla_kind(first_conversation: bool) -> SlaKind {
+    if first_conversation {
+        SlaKind::FirstTime
+    } else {
+        SlaKind::Default
+    }
+}
+
+pub fn sla_name(kind: SlaKind) -> &'static str {
+    match kind {
+        SlaKind::Default => "default",
+        SlaKind::Urgent => "urgent",
+        SlaKind::FirstTime => "first_time",
+    }
+}
+
+/// The place of a conversation whose wait (re)started at `started_ms`: due after the skill's
+/// response time (R10.4 for a consumer message, R10.6 for a transfer), actionable.
+pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> Placement {
+    let kind = sla_kind(facts.first_conversation);
+    let allowed = response_time_ms(config, facts.skill_id, kind);
+    place(config, facts, kind, started_ms.saturating_add(allowed as i64), true)
+}
+
+/// The place of a conversation returned to the queue (back to queue, logout): the consumer
+/// has been waiting all along, so the due time is kept; actionable only when the consumer
+/// wrote last (R9.2).
+pub fn returned(config: &RoutingConfig, facts: &Facts<'_>, due_ms: i64, pending: PendingSide) -> Placement {
+    let kind = sla_kind(facts.first_conversation);
+    place(config, facts, kind, due_ms, pending != PendingSide::Consumer)
+}
+
+fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, actionable: bool) -> Placement {
+    let returned_to_queue = matches!(facts.reason, QueueReason::BackToQueue | QueueReason::AgentLoggedOut);
+    let facts_for_rules = ConversationFacts {
+        transfers: facts.transfers,
+        channel: facts.channel,
+        profile: facts.profile,
+        skill_id: facts.skill_id,
+        returned_to_queue,
+    };
+    let velocity = velocity(config, &facts_for_rules);
+    // Velocity compresses the whole response time, from when the wait began.
+    let allowed = response_time_ms(config, facts.skill_id, kind) as i64;
+    let scored = score(ScoreInput { actionable, became_actionable_ms: due_ms - allowed, due_ms, velocity });
+    Placement {
+        due_ms,
+        score: scored.value as i64,
+        actionable,
+        sla: sla_name(kind).to_owned(),
+        velocity_milli: (scored.velocity * ONE as f64).round() as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_routing::{VelocityCondition, VelocityRule, NON_ACTIONABLE_OFFSET_MS};
+
+    const MIN: i64 = 60_000;
+
+    fn facts<'a>(profile: &'a BTreeMap<String, String>, first: bool, reason: QueueReason) -> Facts<'a> {
+        Facts { skill_id: "sales", channel: 1, profile, first_conversation: first, transfers: 0, reason }
+    }
+
+    #[test]
+    fn r10_2_first_time_consumers_are_due_sooner_than_returning_ones() {
+        let profile = BTreeMap::new();
+        let config = RoutingConfig::default();
+        let first = restarted(&config, &facts(&profile, true, QueueReason::New), 0);
+        let returning = restarted(&config, &facts(&profile, false, QueueReason::New), 0);
+        // Defaults: first-time 10 min, default 60 min (R10.12 examples).
+        assert_eq!((first.due_ms, first.sla.as_str()), (10 * MIN, "first_time"));
+        assert_eq!((returning.due_ms, returning.sla.as_str()), (60 * MIN, "default"));
+        assert!(first.score < returning.score);
+    }
+
+    #[test]
+    fn r10_1_a_skill_response_time_overrides_the_account() {
+        let profile = BTreeMap::new();
+        let mut config = RoutingConfig::default();
+        config.skills.entry("sales".into()).or_default().response_times.default_ms = Some(5 * MIN as u64);
+        assert_eq!(restarted(&config, &facts(&profile, false, QueueReason::New), 1_000).due_ms, 1_000 + 5 * MIN);
+    }
+
+    #[test]
+    fn r9_2_a_return_after_the_agent_wrote_last_is_not_actionable_and_keeps_its_due_time() {
+        let profile = BTreeMap::new();
+        let config = RoutingConfig::default();
+        let back = facts(&profile, false, QueueReason::BackToQueue);
+        let waiting = returned(&config, &back, 42 * MIN, PendingSide::Agent);
+        assert!(waiting.actionable);
+        assert_eq!((waiting.due_ms, waiting.score), (42 * MIN, 42 * MIN));
+        let answered = returned(&config, &back, 42 * MIN, PendingSide::Consumer);
+        assert!(!answered.actionable);
+        assert_eq!(answered.score, 42 * MIN + NON_ACTIONABLE_OFFSET_MS as i64);
+    }
+
+    #[test]
+    fn r9_6_velocity_rules_compress_the_response_time() {
+        let profile: BTreeMap<String, String> = [("tier".to_owned(), "Gold".to_owned())].into();
+        let mut config = RoutingConfig::default();
+        config.velocity_rules.push(VelocityRule {
+            name: "gold".into(),
+            when: VelocityCondition::Attribute { attribute: "tier".into(), value: "gold".into() },
+            multiplier: 4.0,
+        });
+        let gold = restarted(&config, &facts(&profile, false, QueueReason::New), 0);
+        // 60 min allowed, 4x velocity: placed as if due after 15 min; due time itself unchanged.
+        assert_eq!((gold.due_ms, gold.score, gold.velocity_milli), (60 * MIN, 15 * MIN, 4 * ONE));
+        let plain = restarted(&config, &facts(&BTreeMap::new(), false, QueueReason::New), 0);
+        assert_eq!((plain.score, plain.velocity_milli), (60 * MIN, ONE));
+    }
+}
