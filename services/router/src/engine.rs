@@ -151,6 +151,29 @@ impl Engine {
         Ok(())
     }
 
+    /// R10.4: the consumer wrote at `at_ms` while the conversation waits in a queue: its due
+    /// time restarts and it moves in its queue (one sorted-set write). Nothing happens when it
+    /// is not queued (assigned: its agent answers; closed) or the message is older than its
+    /// queue entry (the placement at entry already counted it).
+    pub async fn consumer_wrote(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        at_ms: i64,
+    ) -> Result<bool, ServiceError> {
+        let store = &self.platform.store;
+        let Some(route) = store.route(account_id, conversation_id).await? else { return Ok(false) };
+        if route.status != RouteStatus::Queued || at_ms <= route.queued_at_ms {
+            return Ok(false);
+        }
+        let config = self.platform.routing.get(account_id).await?;
+        let placement = placement::after_consumer_message(&config, &route, at_ms);
+        if placement.due_ms == route.response_due_ms && placement.actionable == route.actionable {
+            return Ok(false);
+        }
+        Ok(store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement).await?)
+    }
+
     /// Where a returned or transferred conversation goes in its new queue (R9.2, R10.6); None
     /// when it has no route or record any more (the requeue then changes nothing).
     async fn requeue_placement(

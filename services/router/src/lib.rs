@@ -3,6 +3,8 @@
 //! - `routing` topic (group `router`, key account/skill): the partitions a replica holds are
 //!   the skills it owns; each owned skill has a [`actors::SkillQueue`] actor that applies
 //!   the skill's commands in order and runs assignment passes.
+//! - `conversations` topic (group `router.conversations`): a consumer message to a queued
+//!   conversation restarts its response due time and moves it in its queue (R10.4).
 //! - `agents` topic (group `router.agents`): when capacity reports an agent with room, the
 //!   longest-waiting conversation of the agent's skills goes to it at once.
 //! - Every `assign_interval` (domain R6.7) each owned skill with a non-empty queue gets a
@@ -34,6 +36,7 @@ use switchyard_kit::consumer::{ConsumerSpec, Handler, Mode};
 use switchyard_kit::runner::{ServiceSpec, Worker};
 use switchyard_kit::{consumer, Listeners, Platform, ServiceError, Shutdown};
 use switchyard_platform::bus::{Delivery, StartFrom};
+use switchyard_proto::common::v1::Party;
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 
 use crate::actors::{ActorHost, Registry};
@@ -157,6 +160,17 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             dead_letters: p.topics.dead_letters.clone(),
             progress: Default::default(),
         };
+        let messages = MessagesHandler { engine: engine.clone() };
+        let messages_spec = ConsumerSpec {
+            service: "router",
+            group: "router.conversations".into(),
+            topics: vec![p.topics.conversations.clone()],
+            start: StartFrom::Earliest,
+            tick: Duration::from_secs(1),
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
+        };
         let agents = AgentsHandler { engine };
         let agents_spec = ConsumerSpec {
             service: "router",
@@ -169,11 +183,14 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             progress: Default::default(),
         };
         let (r_flag, a_flag) = (readiness.flag("consumer router"), readiness.flag("consumer router.agents"));
-        let (p1, p2, s1, s2, s3) = (p.clone(), p.clone(), stop.clone(), stop.clone(), stop);
+        let m_flag = readiness.flag("consumer router.conversations");
+        let (p1, p2, p3, s1, s2, s3, s4) =
+            (p.clone(), p.clone(), p.clone(), stop.clone(), stop.clone(), stop.clone(), stop);
         let w1: Worker = Box::pin(async move { consumer::run(&*p1.bus, routing_spec, r_flag, s1, routing).await });
         let w2: Worker = Box::pin(async move { consumer::run(&*p2.bus, agents_spec, a_flag, s2, agents).await });
         let w3: Worker = Box::pin(sweep.run(s3));
-        vec![("routing-consumer", w1), ("agents-consumer", w2), ("routing-sweep", w3)]
+        let w4: Worker = Box::pin(async move { consumer::run(&*p3.bus, messages_spec, m_flag, s4, messages).await });
+        vec![("routing-consumer", w1), ("agents-consumer", w2), ("routing-sweep", w3), ("messages-consumer", w4)]
     })
     .await;
     host.stop();
@@ -223,6 +240,24 @@ impl Handler for RoutingHandler {
 
     async fn stranded(&mut self, assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
         self.engine.sweep_timers().stranded(assignment, older_than).await
+    }
+}
+
+/// R10.4: consumer messages to conversations that wait in a queue restart their due time.
+struct MessagesHandler {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl Handler for MessagesHandler {
+    async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
+        let Some(Body::MessagePublished(published)) = env.body else { return Ok(()) };
+        let Some(message) = published.message else { return Ok(()) };
+        // Written while an agent held it: the agent answers, no queue to move in.
+        if !published.agent_id.is_empty() || message.from != Party::Consumer as i32 {
+            return Ok(());
+        }
+        self.engine.consumer_wrote(&env.account_id, &message.conversation_id, message.sent_at_ms).await.map(|_| ())
     }
 }
 

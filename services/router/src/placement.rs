@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_platform::store::{PendingSide, Placement, QueueReason, ONE};
+use switchyard_platform::store::{PendingSide, Placement, QueueReason, Route, ONE};
 use switchyard_routing::{response_time_ms, score, velocity, ConversationFacts, RoutingConfig, ScoreInput, SlaKind};
 
 /// What a conversation's place depends on.
@@ -50,6 +50,28 @@ pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> 
 pub fn returned(config: &RoutingConfig, facts: &Facts<'_>, due_ms: i64, pending: PendingSide) -> Placement {
     let kind = sla_kind(facts.first_conversation);
     place(config, facts, kind, due_ms, pending != PendingSide::Consumer)
+}
+
+/// R10.4: a consumer message while queued restarts the due time from the message, under the
+/// response time and velocity the conversation was placed with (neither depends on the
+/// message); a conversation the agent had answered becomes actionable again (R9.2).
+pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_ms: i64) -> Placement {
+    let kind = match route.sla.as_str() {
+        "first_time" => SlaKind::FirstTime,
+        "urgent" => SlaKind::Urgent,
+        _ => SlaKind::Default,
+    };
+    let allowed = response_time_ms(config, &route.skill_id, kind) as i64;
+    let due_ms = message_at_ms.saturating_add(allowed);
+    let velocity = route.velocity_milli as f64 / ONE as f64;
+    let scored = score(ScoreInput { actionable: true, became_actionable_ms: message_at_ms, due_ms, velocity });
+    Placement {
+        due_ms,
+        score: scored.value as i64,
+        actionable: true,
+        sla: sla_name(kind).to_owned(),
+        velocity_milli: route.velocity_milli,
+    }
 }
 
 fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, actionable: bool) -> Placement {
@@ -116,6 +138,37 @@ mod tests {
         let answered = returned(&config, &back, 42 * MIN, PendingSide::Consumer);
         assert!(!answered.actionable);
         assert_eq!(answered.score, 42 * MIN + NON_ACTIONABLE_OFFSET_MS as i64);
+    }
+
+    #[test]
+    fn r10_4_a_consumer_message_restarts_the_due_time_and_makes_it_actionable() {
+        let config = RoutingConfig::default();
+        let mut route = Route {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            status: switchyard_platform::store::RouteStatus::Queued,
+            agent_id: String::new(),
+            avoid_agent_id: String::new(),
+            suggested_agent_id: String::new(),
+            agent_group: String::new(),
+            version: 0,
+            queued_at_ms: 0,
+            queue_reason: QueueReason::BackToQueue,
+            response_due_ms: 5 * MIN,
+            queue_score: 5 * MIN + NON_ACTIONABLE_OFFSET_MS as i64,
+            actionable: false,
+            sla: "first_time".into(),
+            velocity_milli: 2 * ONE,
+            transfers: 0,
+            requeued_version: 0,
+            skill_history: Vec::new(),
+            record_version: 2,
+        };
+        let moved = after_consumer_message(&config, &route, 30 * MIN);
+        // First-time 10 min from the message, velocity 2 kept: placed at 5 min after it.
+        assert_eq!((moved.due_ms, moved.score, moved.actionable), (40 * MIN, 35 * MIN, true));
+        route.sla = "default".into();
+        assert_eq!(after_consumer_message(&config, &route, 30 * MIN).due_ms, 90 * MIN);
     }
 
     #[test]

@@ -208,3 +208,42 @@ async fn the_queue_is_served_by_response_due_and_velocity_r9_3_r10_2() {
     assert!(queue.entries.iter().all(|e| e.actionable));
     cluster.stop().await;
 }
+
+/// R10.4: a consumer message while queued restarts the due time and moves the conversation
+/// behind the ones that have waited longer since their consumer last wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_message_restarts_the_due_time_of_a_queued_conversation_r10_4() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[]).await;
+    let mut partner = cluster.connector().await;
+    let a = partner.open_conversation(opening("alice", "sales", None, &[])).await.unwrap().into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = partner.open_conversation(opening("bob", "sales", None, &[])).await.unwrap().into_inner();
+    let order = || async {
+        let queue = cluster
+            .routing_admin()
+            .await
+            .get_queue(GetQueueRequest { account_id: "acme".into(), skill_id: "sales".into(), limit: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        queue.entries.into_iter().map(|e| (e.conversation_id, e.due_ms)).collect::<Vec<_>>()
+    };
+    wait_until(|| async { order().await.len() == 2 }).await;
+    let before = order().await;
+    assert_eq!(before[0].0, a.conversation_id, "alice waited longer");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    partner
+        .publish_message(conn::PublishMessageRequest {
+            account_id: "acme".into(),
+            conversation_id: a.conversation_id.clone(),
+            text: "anyone there?".into(),
+            partner_message_id: "m-1".into(),
+        })
+        .await
+        .unwrap();
+    wait_until(|| async { order().await[0].0 == b.conversation_id }).await;
+    let after = order().await;
+    assert!(after[1].1 > before[0].1, "alice's due time restarted: {before:?} -> {after:?}");
+    cluster.stop().await;
+}
