@@ -21,7 +21,63 @@ conformance!(
     best_claim_reports_who_was_passed_and_why,
     best_claim_on_the_unassigned_skill_takes_any_agent_r4_4,
     best_claim_is_atomic_under_concurrency,
+    best_claim_via_another_skill_moves_it_only_when_an_agent_there_takes_it_r5_4,
+    skill_presence_counts_holders_connected_and_online_r5_5,
 );
+
+/// R5.4, R5.7: a conversation queued on one skill goes to an agent of the fallback skill and
+/// moves there with the change recorded; with nobody there able to take it nothing changes.
+async fn best_claim_via_another_skill_moves_it_only_when_an_agent_there_takes_it_r5_4(store: Store) {
+    let a = unique("acct");
+    queued_conversation(&store, &a, "c1", 1).await;
+    let via =
+        |to: &str| BestClaim { via_skill: to.into(), via_reason: QueueReason::Fallback, ..best(&a, "c1", SKILL, 500) };
+    assert_eq!(store.claim_best(&via("sales")).await.unwrap(), BestOutcome::NoAgent { passed: vec![] });
+    let route = store.route(&a, "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.skill_id.as_str()), (RouteStatus::Queued, SKILL), "nothing changed");
+    online_agent(&store, &a, "sam", &["sales"], 1).await;
+    assert_eq!(claimed_by(&store, &via("sales")).await, "sam");
+    let route = store.route(&a, "c1").await.unwrap().unwrap();
+    assert_eq!(
+        (route.status, route.skill_id.as_str(), route.agent_id.as_str()),
+        (RouteStatus::Assigned, "sales", "sam")
+    );
+    let last = route.skill_history.last().unwrap();
+    assert_eq!((last.skill_id.as_str(), last.reason, last.at_ms), ("sales", QueueReason::Fallback, 500));
+    assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0, "left its old queue");
+    // Released from the skill it moved to.
+    store.close_conversation(&a, "c1", 600, None).await.unwrap();
+    let released = store.release(&a, "c1", 600).await.unwrap();
+    assert_eq!(released, ReleaseOutcome::FreedAgent { agent_id: "sam".into(), skill_id: "sales".into() });
+}
+
+/// R4.5, R5.5: holders, logged in and ONLINE per skill follow logins, states and skill changes.
+async fn skill_presence_counts_holders_connected_and_online_r5_5(store: Store) {
+    let a = unique("acct");
+    let presence = |skill: &'static str| {
+        let (store, a) = (store.clone(), a.clone());
+        async move {
+            let p = store.skill_presence(&a, skill).await.unwrap();
+            (p.holders, p.connected, p.online)
+        }
+    };
+    assert_eq!(presence(SKILL).await, (0, 0, 0));
+    assert!(store.create_agent(&a, &spec("ann", &[SKILL], 2)).await.unwrap());
+    assert!(store.create_agent(&a, &spec("bob", &[SKILL, "sales"], 2)).await.unwrap());
+    assert_eq!(presence(SKILL).await, (2, 0, 0), "never logged in");
+    store.set_agent_session(&a, "ann", &online(), 10).await.unwrap();
+    let away = AgentSession { state: AgentState::Away, ..online() };
+    store.set_agent_session(&a, "bob", &away, 10).await.unwrap();
+    assert_eq!(presence(SKILL).await, (2, 2, 1));
+    assert_eq!(presence("sales").await, (1, 1, 0), "bob is away");
+    assert_eq!(presence("-1").await, (2, 2, 1), "the unassigned skill: every logged-in agent");
+    store.set_agent_session(&a, "ann", &AgentSession { logged_in: false, ..online() }, 20).await.unwrap();
+    assert_eq!(presence(SKILL).await, (2, 1, 0));
+    // bob loses the skill.
+    assert!(store.update_agent(&a, &spec("bob", &["sales"], 2)).await.unwrap());
+    assert_eq!(presence(SKILL).await, (1, 0, 0));
+    assert_eq!(presence("sales").await, (1, 1, 0));
+}
 
 fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClaim {
     BestClaim {
@@ -32,6 +88,8 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         headroom: 500,
         now_ms,
         scan: 64,
+        via_skill: String::new(),
+        via_reason: QueueReason::New,
     }
 }
 

@@ -52,6 +52,8 @@ async fn the_queue_is_ordered_by_score_r9_2_r9_3(store: Store) {
         headroom: 0,
         now_ms: 5,
         scan: 8,
+        via_skill: String::new(),
+        via_reason: QueueReason::New,
     };
     assert!(matches!(store.claim_best(&best("soon")).await.unwrap(), BestOutcome::Claimed { .. }));
     assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["late", "answered"]);

@@ -252,7 +252,8 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
             sla: String::new(),
             velocity_milli: ONE,
             queued_at_ms: 200,
-            avoid_agent_id: "ann".into()
+            avoid_agent_id: "ann".into(),
+            reason: QueueReason::BackToQueue,
         }]
     );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);

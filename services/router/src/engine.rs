@@ -19,6 +19,12 @@ use crate::ranking;
 use crate::sweep::SweepTimers;
 use crate::RoutingRules;
 
+/// What the fallback decisions of one pass read once.
+struct Fallback {
+    config: std::sync::Arc<switchyard_routing::RoutingConfig>,
+    presence: switchyard_platform::store::SkillPresence,
+}
+
 pub struct Engine {
     platform: Platform,
     rules: RoutingRules,
@@ -213,6 +219,8 @@ impl Engine {
     pub async fn assign_skill(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
         let mut assigned = 0;
+        // Read once per pass, when a conversation first finds no agent (R5.3).
+        let mut fallback: Option<Fallback> = None;
         'pass: while assigned < MAX_CLAIMS_PER_PASS {
             let heads = store.queue_head(account_id, skill_id, self.rules.batch).await?;
             if heads.is_empty() {
@@ -221,40 +229,86 @@ impl Engine {
             let mut claimed = Vec::new();
             let mut exhausted = false;
             for entry in &heads {
-                let now = self.platform.clock.now_ms();
-                let decision = BestClaim {
-                    account_id: account_id.to_owned(),
-                    conversation_id: entry.conversation_id.clone(),
-                    skill_id: skill_id.to_owned(),
-                    weight: self.weight(),
-                    headroom: self.headroom(),
-                    now_ms: now,
-                    scan: self.rules.candidate_scan,
-                };
+                let decision = self.decision(account_id, skill_id, entry, "", QueueReason::New);
                 match store.claim_best(&decision).await? {
                     BestOutcome::Claimed { agent_id, version } => {
-                        self.claimed(account_id, skill_id, entry, &agent_id, version, now);
-                        claimed.push((entry.conversation_id.clone(), agent_id, version));
+                        self.claimed(account_id, skill_id, entry, &agent_id, version, decision.now_ms);
+                        claimed.push((entry.conversation_id.clone(), agent_id, version, skill_id.to_owned()));
                     }
                     BestOutcome::ConversationGone => {}
-                    // Nobody can take this one, so nobody can take the ones after it.
                     BestOutcome::NoAgent { passed } => {
                         let refused = passed.len() as u64;
                         let service = crate::metrics::SERVICE;
                         metrics::counter!(crate::metrics::CLAIM_REFUSED, service.0 => service.1).increment(refused);
-                        exhausted = true;
-                        break;
+                        if fallback.is_none() {
+                            fallback = Some(Fallback {
+                                config: self.platform.routing.get(account_id).await?,
+                                presence: store.skill_presence(account_id, skill_id).await?,
+                            });
+                        }
+                        let Some(fb) = &fallback else { break };
+                        let targets = crate::fallback::targets(&fb.config, skill_id, fb.presence, entry.reason);
+                        if targets.is_empty() {
+                            // Nobody can take this one, so nobody can take the ones after it.
+                            exhausted = true;
+                            break;
+                        }
+                        if let Some(claim) = self.fall_back(account_id, skill_id, entry, &targets).await? {
+                            claimed.push(claim);
+                        }
                     }
                 }
             }
             assigned += claimed.len();
             let progress = !claimed.is_empty();
-            self.announce_all(account_id, skill_id, claimed).await?;
+            self.announce_all(account_id, claimed).await?;
             if exhausted || !progress || heads.len() < self.rules.batch {
                 break 'pass;
             }
         }
         Ok(assigned)
+    }
+
+    fn decision(&self, account_id: &str, skill_id: &str, entry: &QueueEntry, via: &str, why: QueueReason) -> BestClaim {
+        BestClaim {
+            account_id: account_id.to_owned(),
+            conversation_id: entry.conversation_id.clone(),
+            skill_id: skill_id.to_owned(),
+            weight: self.weight(),
+            headroom: self.headroom(),
+            now_ms: self.platform.clock.now_ms(),
+            scan: self.rules.candidate_scan,
+            via_skill: via.to_owned(),
+            via_reason: why,
+        }
+    }
+
+    /// Tries the fallback targets in order (R5.1); the first with an agent that can take the
+    /// conversation gets it, moving it there (R5.4, R5.7). Returns the claim as
+    /// (conversation, agent, version, skill).
+    async fn fall_back(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        entry: &QueueEntry,
+        targets: &[(String, QueueReason)],
+    ) -> Result<Option<(String, String, u64, String)>, ServiceError> {
+        for (to, why) in targets {
+            let decision = self.decision(account_id, skill_id, entry, to, *why);
+            match self.platform.store.claim_best(&decision).await? {
+                BestOutcome::Claimed { agent_id, version } => {
+                    self.claimed(account_id, to, entry, &agent_id, version, decision.now_ms);
+                    let service = crate::metrics::SERVICE;
+                    metrics::counter!(crate::metrics::FALLBACK, service.0 => service.1, "reason" => why.as_str())
+                        .increment(1);
+                    tracing::info!(account_id, conversation_id = %entry.conversation_id, from = skill_id, to = %to, reason = why.as_str(), "routed to another skill");
+                    return Ok(Some((entry.conversation_id.clone(), agent_id, version, to.clone())));
+                }
+                BestOutcome::ConversationGone => return Ok(None),
+                BestOutcome::NoAgent { .. } => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Capacity says the agent has room: give it the most overdue conversations of its skills
@@ -371,14 +425,11 @@ impl Engine {
     async fn announce_all(
         &self,
         account_id: &str,
-        skill_id: &str,
-        claims: Vec<(String, String, u64)>,
+        claims: Vec<(String, String, u64, String)>,
     ) -> Result<(), ServiceError> {
-        futures::future::try_join_all(
-            claims.iter().map(|(conversation, agent, version)| {
-                self.announce(account_id, conversation, agent, skill_id, *version)
-            }),
-        )
+        futures::future::try_join_all(claims.iter().map(|(conversation, agent, version, skill)| {
+            self.announce(account_id, conversation, agent, skill, *version)
+        }))
         .await
         .map(|_| ())
     }

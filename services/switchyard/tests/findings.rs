@@ -345,7 +345,10 @@ async fn an_ack_beyond_what_was_delivered_is_refused(backend: Backend) {
 /// skill after a transfer), and `conversations_closed_total` counted repeated closes.
 async fn one_truth_for_the_skill_and_closes_counted_once(backend: Backend) {
     let cluster = Cluster::on(backend, |_| {}).await;
-    setup_account(&cluster, ACCOUNT, &["sales", "billing"], &[("alice", &["sales"], 2)]).await;
+    // bob holds billing but is not logged in: the transfer waits there (a skill nobody held
+    // would go to the unassigned skill, R4.5, and back to alice).
+    let agents = [("alice", &["sales"][..], 2), ("bob", &["billing"][..], 2)];
+    setup_account(&cluster, ACCOUNT, &["sales", "billing"], &agents).await;
     let mut partner = cluster.connector().await;
     let mut alice = online(&cluster, ACCOUNT, "alice").await;
     let opened = partner.open_conversation(open(ACCOUNT, "k", "sales", "p1")).await.unwrap().into_inner();

@@ -234,6 +234,9 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// first of at most `scan` agents with room, the agent it avoids (R6.4) only when no other
     /// can take it. Costs one round trip whatever the number of agents.
     async fn claim_best(&self, claim: &BestClaim) -> Result<BestOutcome, StoreError>;
+    /// How many agents hold the skill, are logged in and are ONLINE: counts kept by the
+    /// writers of agent sessions and skills, read in one round trip.
+    async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError>;
     /// On close: free the agent or drop the conversation from its queue; mark the route closed
     /// (it expires after the retention).
     async fn release(&self, account_id: &str, conversation_id: &str, now_ms: i64)

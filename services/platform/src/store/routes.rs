@@ -40,8 +40,10 @@ pub enum QueueReason {
     Transfer,
     /// Its agent logged out and the grace ran out (architecture §6).
     AgentLoggedOut,
-    /// Moved to a fallback skill (R5.1); no writer in this version, the routing issue adds it.
+    /// Moved to a fallback skill (R5.1-R5.5).
     Fallback,
+    /// Moved to the unassigned skill -1 because no agent holds its skill (R4.5, R4.6).
+    UnassignedSkill,
     /// A reason written by a newer version, carried as it is.
     Newer,
 }
@@ -54,6 +56,7 @@ impl QueueReason {
             QueueReason::Transfer => "transfer",
             QueueReason::AgentLoggedOut => "agent_logged_out",
             QueueReason::Fallback => "fallback",
+            QueueReason::UnassignedSkill => "unassigned_skill",
             QueueReason::Newer => "newer",
         }
     }
@@ -67,6 +70,7 @@ impl QueueReason {
             "transfer" => QueueReason::Transfer,
             "agent_logged_out" => QueueReason::AgentLoggedOut,
             "fallback" => QueueReason::Fallback,
+            "unassigned_skill" => QueueReason::UnassignedSkill,
             _ => QueueReason::Newer,
         }
     }
@@ -194,6 +198,8 @@ pub struct QueueEntry {
     pub queued_at_ms: i64,
     /// The agent that returned it, to be avoided when another agent can take it (R6.4).
     pub avoid_agent_id: String,
+    /// Why it entered the queue (R5.6: fallback after a transfer is configurable).
+    pub reason: QueueReason,
 }
 
 /// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
@@ -237,6 +243,24 @@ pub struct BestClaim {
     pub headroom: Milli,
     pub now_ms: i64,
     pub scan: usize,
+    /// Empty: an agent of `skill_id`. Otherwise the conversation, still queued on `skill_id`,
+    /// goes to an agent of this skill instead and moves to it, recording the change with
+    /// `via_reason` (a fallback, R5.1-R5.4; the unassigned skill, R4.5): if no agent of it can
+    /// take the conversation, nothing changes and it stays queued where it is (R5.4).
+    pub via_skill: String,
+    pub via_reason: QueueReason,
+}
+
+/// How many agents of a skill are there, logged in, and ONLINE (R4.5, R5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SkillPresence {
+    /// Agents holding the skill (for the unassigned skill, which every agent holds: the
+    /// logged-in ones).
+    pub holders: u64,
+    /// Of them, logged in (any state).
+    pub connected: u64,
+    /// Of them, logged in and ONLINE.
+    pub online: u64,
 }
 
 /// Why a candidate of the index was passed over by [`BestClaim`].

@@ -4,9 +4,13 @@
 -- (R6.1, R8.6). The agent that returned it (R6.4) is passed over while another can take it,
 -- and gets it when none can.
 -- KEYS[1] route:<conversation>, KEYS[2] conv:<conversation>, KEYS[3] queue:<skill>,
--- KEYS[4] active-skills, KEYS[5] unannounced, KEYS[6] avail:<skill>
+-- KEYS[4] active-skills, KEYS[5] unannounced, KEYS[6] avail:<skill, or the via skill>
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] weight (milli), ARGV[5] headroom (milli),
--- ARGV[6] now (ms), ARGV[7] how many index members to consider at most
+-- ARGV[6] now (ms), ARGV[7] how many index members to consider at most, ARGV[8] via skill
+-- ('' for none: an agent of the skill), ARGV[9] the reason recorded when it moves to the via
+-- skill (R5.7). With a via skill the conversation queued on the skill goes to an agent of the
+-- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
+-- able to take it nothing changes.
 -- Returns {'claimed', agent, version} | {'gone'} | {'none', agent, why, ...} with why one of
 -- 'full', 'unavailable' (the index and the record disagree: never expected) and 'avoided'.
 local conversation, skill = ARGV[2], ARGV[3]
@@ -27,6 +31,16 @@ local avoid = route[3] or ''
 local weight = num(ARGV[4], 'claim weight')
 local headroom = num(ARGV[5], 'claim headroom')
 
+local via = ARGV[8]
+local function give(agent)
+  local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
+  if via ~= '' then
+    push_skill_step(KEYS[1], ARGV[6], ARGV[9], via)
+    redis.call('HSET', KEYS[1], 'skill', via, 'reason', ARGV[9])
+  end
+  return { 'claimed', agent, version }
+end
+
 local passed = { 'none' }
 local avoided = false
 for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 1)) do
@@ -41,14 +55,12 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 
     why = 'avoided'
     avoided = true
   else
-    local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
-    return { 'claimed', agent, version }
+    return give(agent)
   end
   passed[#passed + 1] = agent
   passed[#passed + 1] = why
 end
 if avoided then
-  local version = assign(KEYS[1], conversation, skill, avoid, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
-  return { 'claimed', avoid, version }
+  return give(avoid)
 end
 return passed

@@ -104,6 +104,20 @@ local function reindex_agent(agent_id)
   end
 end
 
+-- R5.5: per skill (and '-1') the set of logged-in agents holding it, whatever their state, so a
+-- pass can tell "all away" from "all logged out" with one SCARD. Changed only on login, logout
+-- and skill changes.
+local function connect_agent(agent_id, skills, logged_in)
+  local op = 'SREM'
+  if logged_in then
+    op = 'SADD'
+  end
+  for _, skill in ipairs(skills) do
+    redis.call(op, key('connected', skill), agent_id)
+  end
+  redis.call(op, key('connected', '-1'), agent_id)
+end
+
 -- Gives the queued conversation to the agent: the agent's load counts it, the route says
 -- assigned, it leaves the queue and is pending announcement (the arbiter's write half; the
 -- caller has checked everything).

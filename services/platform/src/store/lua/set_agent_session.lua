@@ -10,5 +10,6 @@ if current[1] ~= ARGV[3] or (current[2] or '') ~= ARGV[4] then
   redis.call('HSET', KEYS[1], 'state_since', ARGV[5])
 end
 redis.call('HSET', KEYS[1], 'logged_in', ARGV[2], 'state', ARGV[3], 'away_reason', ARGV[4])
+connect_agent(ARGV[6], redis.call('LRANGE', key('agent-skills', ARGV[6]), 0, -1), ARGV[2] == '1')
 reindex_agent(ARGV[6])
 return 1

@@ -8,6 +8,7 @@ end
 -- Out of the old skills' indexes first; reindex_agent puts it in the new ones.
 local old_skills = redis.call('LRANGE', KEYS[2], 0, -1)
 unindex_agent(ARGV[2], old_skills, redis.call('HGET', KEYS[1], 'ix'))
+connect_agent(ARGV[2], old_skills, false)
 redis.call('HDEL', KEYS[1], 'ix')
 local keep = {}
 for i = 5, #ARGV do
@@ -24,5 +25,10 @@ for i = 5, #ARGV do
   redis.call('SADD', key('skill-agents', ARGV[i]), ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'max', ARGV[3], 'bot', ARGV[4])
+local new_skills = {}
+for i = 5, #ARGV do
+  new_skills[#new_skills + 1] = ARGV[i]
+end
+connect_agent(ARGV[2], new_skills, redis.call('HGET', KEYS[1], 'logged_in') == '1')
 reindex_agent(ARGV[2])
 return 1

@@ -193,6 +193,7 @@ impl RoutingStore for MemoryStore {
                     velocity_milli: route.map_or(ONE, |r| r.velocity_milli),
                     queued_at_ms: route.map_or(0, |r| r.queued_at_ms),
                     avoid_agent_id: route.map(|r| r.avoid_agent_id.clone()).unwrap_or_default(),
+                    reason: route.map_or(QueueReason::New, |r| r.queue_reason),
                 }
             })
             .collect())
@@ -259,11 +260,12 @@ impl RoutingStore for MemoryStore {
         let avoid = s.routes.get(&k(&c.account_id, &c.conversation_id)).map(|r| r.avoid_agent_id.clone());
         // The index Redis keeps, built on the spot: logged-in ONLINE holders of the skill in
         // rank_member order.
+        let agents_of = if c.via_skill.is_empty() { c.skill_id.as_str() } else { c.via_skill.as_str() };
         let mut index: Vec<(String, &AgentRecord)> = s
             .agents
             .values()
             .filter(|a| a.account_id == c.account_id && a.logged_in && a.state == AgentState::Online)
-            .filter(|a| c.skill_id == UNASSIGNED_SKILL || a.spec.skill_ids.contains(&c.skill_id))
+            .filter(|a| agents_of == UNASSIGNED_SKILL || a.spec.skill_ids.iter().any(|x| x == agents_of))
             .map(|a| {
                 (
                     rules::rank_member(
@@ -295,7 +297,33 @@ impl RoutingStore for MemoryStore {
             chosen.or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
         let Some(agent_id) = chosen else { return Ok(BestOutcome::NoAgent { passed }) };
         let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
+        if !c.via_skill.is_empty() {
+            if let Some(route) = s.routes.get_mut(&k(&c.account_id, &c.conversation_id)) {
+                push_skill_step(route, &c.via_skill, c.via_reason, c.now_ms);
+                route.skill_id = c.via_skill.clone();
+                route.queue_reason = c.via_reason;
+            }
+        }
         Ok(BestOutcome::Claimed { agent_id, version })
+    }
+
+    async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
+        let s = self.lock();
+        let mut presence = SkillPresence::default();
+        let holders = s.agents.values().filter(|a| {
+            a.account_id == account_id
+                && (skill_id == UNASSIGNED_SKILL || a.spec.skill_ids.iter().any(|x| x == skill_id))
+        });
+        for agent in holders {
+            // The unassigned skill's holders are the logged-in agents (as on Redis).
+            if skill_id == UNASSIGNED_SKILL && !agent.logged_in {
+                continue;
+            }
+            presence.holders += 1;
+            presence.connected += u64::from(agent.logged_in);
+            presence.online += u64::from(agent.logged_in && agent.state == AgentState::Online);
+        }
+        Ok(presence)
     }
 
     async fn release(

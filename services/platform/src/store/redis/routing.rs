@@ -243,7 +243,9 @@ impl RoutingStore for RedisStore {
             let sla = string(next(&mut items, what)?, what)?;
             let velocity_milli = parse(&string(next(&mut items, what)?, what)?, what)?;
             let avoid_agent_id = string(next(&mut items, what)?, what)?;
+            let reason = QueueReason::parse(&string(next(&mut items, what)?, what)?);
             out.push(QueueEntry {
+                reason,
                 conversation_id,
                 response_due_ms,
                 score,
@@ -405,14 +407,16 @@ impl RoutingStore for RedisStore {
             .key(self.key(a, "queue", &c.skill_id))
             .key(self.akey(a, "active-skills"))
             .key(self.akey(a, "unannounced"))
-            .key(self.key(a, "avail", &c.skill_id))
+            .key(self.key(a, "avail", if c.via_skill.is_empty() { &c.skill_id } else { &c.via_skill }))
             .arg(self.base(a))
             .arg(&c.conversation_id)
             .arg(&c.skill_id)
             .arg(c.weight)
             .arg(c.headroom)
             .arg(c.now_ms)
-            .arg(c.scan.max(1));
+            .arg(c.scan.max(1))
+            .arg(&c.via_skill)
+            .arg(c.via_reason.as_str());
         let what = "claim_best";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -436,6 +440,24 @@ impl RoutingStore for RedisStore {
             }
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
         }
+    }
+
+    async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
+        let mut pipe = ::redis::pipe();
+        // The unassigned skill is every agent's: its holders are the account's agents.
+        if skill_id == UNASSIGNED_SKILL {
+            pipe.cmd("SCARD").arg(self.key(account_id, "connected", skill_id));
+        } else {
+            pipe.cmd("SCARD").arg(self.key(account_id, "skill-agents", skill_id));
+        }
+        pipe.cmd("SCARD").arg(self.key(account_id, "connected", skill_id));
+        pipe.cmd("ZCARD").arg(self.key(account_id, "avail", skill_id));
+        let mut replies = self.query_pipe(&pipe).await?.into_iter();
+        let what = "skill_presence";
+        let holders = integer(next(&mut replies, what)?, what)?;
+        let connected = integer(next(&mut replies, what)?, what)?;
+        let online = integer(next(&mut replies, what)?, what)?;
+        Ok(SkillPresence { holders, connected, online })
     }
 
     async fn release(
