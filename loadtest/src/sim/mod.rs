@@ -408,6 +408,7 @@ async fn setup(
                     skill_ids: skills.clone(),
                     max_conversations: agent.max_conversations,
                     bot: *bot,
+                    group_id: String::new(),
                 }),
             };
             async move {

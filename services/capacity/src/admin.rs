@@ -29,6 +29,7 @@ impl Admin {
                 format!("must be within 1..={MAX_CONVERSATIONS_LIMIT}"),
             ));
         }
+        validate::optional_id("agent.group_id", &agent.group_id)?;
         if agent.skill_ids.len() > MAX_SKILLS_PER_AGENT {
             return Err(ServiceError::invalid("agent.skill_ids", format!("at most {MAX_SKILLS_PER_AGENT} skills")));
         }
@@ -53,6 +54,7 @@ impl Admin {
             skill_ids: skills,
             max_conversations: agent.max_conversations,
             bot: agent.bot,
+            group_id: agent.group_id,
         })
     }
 }
@@ -105,6 +107,7 @@ impl CapacityAdminService for Admin {
                 skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != UNASSIGNED_SKILL).cloned().collect(),
                 max_conversations: agent.spec.max_conversations,
                 bot: agent.spec.bot,
+                group_id: agent.spec.group_id.clone(),
             }),
             state: crate::state_to_proto(agent.state) as i32,
             logged_in: agent.logged_in,

@@ -138,7 +138,13 @@ mod tests {
     use crate::hub::{Hub, HubEvent};
 
     async fn assigned_conversation(store: &MemoryStore) {
-        let spec = AgentSpec { agent_id: "a".into(), skill_ids: vec!["s".into()], max_conversations: 2, bot: false };
+        let spec = AgentSpec {
+            agent_id: "a".into(),
+            skill_ids: vec!["s".into()],
+            max_conversations: 2,
+            bot: false,
+            group_id: String::new(),
+        };
         store.create_agent("acme", &spec).await.unwrap();
         let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };
         store.set_agent_session("acme", "a", &online, 0).await.unwrap();

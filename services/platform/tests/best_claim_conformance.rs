@@ -23,7 +23,49 @@ conformance!(
     best_claim_is_atomic_under_concurrency,
     best_claim_via_another_skill_moves_it_only_when_an_agent_there_takes_it_r5_4,
     skill_presence_counts_holders_connected_and_online_r5_5,
+    best_claim_keeps_to_the_groups_and_cascades_r8_20,
 );
+
+/// R8.20, R6.8: only agents of the conversation's groups are candidates; the allocated group
+/// first, a cascade group only when no agent of the allocated one can take it.
+async fn best_claim_keeps_to_the_groups_and_cascades_r8_20(store: Store) {
+    let a = unique("acct");
+    let grouped = |id: &str, group: &str| AgentSpec { group_id: group.into(), ..spec(id, &[SKILL], 1) };
+    for (id, group) in [("east-1", "east"), ("west-1", "west"), ("loner", "")] {
+        assert!(store.create_agent(&a, &grouped(id, group)).await.unwrap());
+        store.set_agent_session(&a, id, &online(), 10).await.unwrap();
+    }
+    assert_eq!(store.get_agent(&a, "east-1").await.unwrap().unwrap().spec.group_id, "east");
+    let mut allocated = Placement::by_due(1);
+    allocated.agent_group = "west".into();
+    for c in ["c1", "c2", "c3"] {
+        open(&store, &a, c).await;
+        assert_eq!(store.enqueue(&a, c, SKILL, 1, &allocated).await.unwrap(), EnqueueOutcome::Queued);
+    }
+    let head = store.queue_head(&a, SKILL, 10).await.unwrap();
+    assert!(head.iter().all(|e| e.agent_group == "west"), "{head:?}");
+    let in_groups = |c: &str, groups: &[&str]| BestClaim {
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..best(&a, c, SKILL, 100)
+    };
+    // west-1 first although east-1 ranks ahead by id; the group-less agent is never a candidate.
+    assert_eq!(claimed_by(&store, &in_groups("c1", &["west", "east"])).await, "west-1");
+    // west is full (max 1): the cascade group takes it.
+    assert_eq!(claimed_by(&store, &in_groups("c2", &["west", "east"])).await, "east-1");
+    let outcome = store.claim_best(&in_groups("c3", &["west", "east"])).await.unwrap();
+    let BestOutcome::NoAgent { mut passed } = outcome else { panic!("{outcome:?}") };
+    passed.sort();
+    assert_eq!(
+        passed,
+        [
+            ("east-1".into(), PassReason::Full),
+            ("loner".into(), PassReason::OtherGroup),
+            ("west-1".into(), PassReason::Full)
+        ]
+    );
+    // Without groups any agent may take it.
+    assert_eq!(claimed_by(&store, &best(&a, "c3", SKILL, 200)).await, "loner");
+}
 
 /// R5.4, R5.7: a conversation queued on one skill goes to an agent of the fallback skill and
 /// moves there with the change recorded; with nobody there able to take it nothing changes.
@@ -90,6 +132,7 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         scan: 64,
         via_skill: String::new(),
         via_reason: QueueReason::New,
+        groups: Vec::new(),
     }
 }
 

@@ -18,7 +18,7 @@ conformance!(
 );
 
 fn placement(due_ms: i64, score: i64, actionable: bool) -> Placement {
-    Placement { due_ms, score, actionable, sla: "default".into(), velocity_milli: 2 * ONE }
+    Placement { due_ms, score, actionable, sla: "default".into(), velocity_milli: 2 * ONE, agent_group: String::new() }
 }
 
 async fn queue(store: &Store, a: &str, conversation: &str, p: Placement) {
@@ -54,6 +54,7 @@ async fn the_queue_is_ordered_by_score_r9_2_r9_3(store: Store) {
         scan: 8,
         via_skill: String::new(),
         via_reason: QueueReason::New,
+        groups: Vec::new(),
     };
     assert!(matches!(store.claim_best(&best("soon")).await.unwrap(), BestOutcome::Claimed { .. }));
     assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["late", "answered"]);

@@ -35,7 +35,13 @@ async fn round_trip(store: &RedisStore) {
     let account = unique("acct");
     assert!(store.create_account(&account, "Acme").await.unwrap());
     assert!(store.account_exists(&account).await.unwrap());
-    let spec = AgentSpec { agent_id: "a1".into(), skill_ids: vec!["sales".into()], max_conversations: 2, bot: false };
+    let spec = AgentSpec {
+        agent_id: "a1".into(),
+        skill_ids: vec!["sales".into()],
+        max_conversations: 2,
+        bot: false,
+        group_id: String::new(),
+    };
     assert!(store.create_agent(&account, &spec).await.unwrap());
     let agent = store.get_agent(&account, "a1").await.unwrap().expect("agent stored");
     assert_eq!(agent.spec, spec);

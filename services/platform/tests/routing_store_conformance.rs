@@ -254,6 +254,7 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
             queued_at_ms: 200,
             avoid_agent_id: "ann".into(),
             reason: QueueReason::BackToQueue,
+            agent_group: String::new(),
         }]
     );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);

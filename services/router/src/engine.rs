@@ -10,7 +10,7 @@ use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 
 use switchyard_platform::store::{
     rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, Placement, QueueEntry, QueueReason,
-    Requeue, RequeueOutcome, RouteStatus, ONE,
+    Requeue, RequeueOutcome, RouteStatus, SkillPresence, ONE,
 };
 use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
 
@@ -19,10 +19,11 @@ use crate::ranking;
 use crate::sweep::SweepTimers;
 use crate::RoutingRules;
 
-/// What the fallback decisions of one pass read once.
-struct Fallback {
-    config: std::sync::Arc<switchyard_routing::RoutingConfig>,
-    presence: switchyard_platform::store::SkillPresence,
+/// What one assignment pass over a skill reads once.
+struct Pass<'a> {
+    account_id: &'a str,
+    skill_id: &'a str,
+    config: Arc<switchyard_routing::RoutingConfig>,
 }
 
 pub struct Engine {
@@ -76,6 +77,7 @@ impl Engine {
                 first_conversation: cmd.first_conversation,
                 transfers: 0,
                 reason: QueueReason::New,
+                agent_group: placement::allocate(&config, &cmd.skill_id, &cmd.conversation_id),
             };
             let placement = placement::restarted(&config, &facts, cmd.queued_at_ms);
             match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms, &placement).await? {
@@ -203,6 +205,7 @@ impl Engine {
             first_conversation: record.first_conversation,
             transfers: route.transfers + u32::from(reason == QueueReason::Transfer),
             reason,
+            agent_group: placement::regroup(&config, &cmd.skill_id, &route.agent_group, &cmd.conversation_id),
         };
         Ok(Some(if rules::restarts_response_due(reason) {
             placement::restarted(&config, &facts, now)
@@ -219,8 +222,9 @@ impl Engine {
     pub async fn assign_skill(&self, account_id: &str, skill_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
         let mut assigned = 0;
+        let pass = Pass { account_id, skill_id, config: self.platform.routing.get(account_id).await? };
         // Read once per pass, when a conversation first finds no agent (R5.3).
-        let mut fallback: Option<Fallback> = None;
+        let mut presence: Option<SkillPresence> = None;
         'pass: while assigned < MAX_CLAIMS_PER_PASS {
             let heads = store.queue_head(account_id, skill_id, self.rules.batch).await?;
             if heads.is_empty() {
@@ -229,7 +233,7 @@ impl Engine {
             let mut claimed = Vec::new();
             let mut exhausted = false;
             for entry in &heads {
-                let decision = self.decision(account_id, skill_id, entry, "", QueueReason::New);
+                let decision = self.decision(&pass, entry, "", QueueReason::New);
                 match store.claim_best(&decision).await? {
                     BestOutcome::Claimed { agent_id, version } => {
                         self.claimed(account_id, skill_id, entry, &agent_id, version, decision.now_ms);
@@ -240,20 +244,17 @@ impl Engine {
                         let refused = passed.len() as u64;
                         let service = crate::metrics::SERVICE;
                         metrics::counter!(crate::metrics::CLAIM_REFUSED, service.0 => service.1).increment(refused);
-                        if fallback.is_none() {
-                            fallback = Some(Fallback {
-                                config: self.platform.routing.get(account_id).await?,
-                                presence: store.skill_presence(account_id, skill_id).await?,
-                            });
-                        }
-                        let Some(fb) = &fallback else { break };
-                        let targets = crate::fallback::targets(&fb.config, skill_id, fb.presence, entry.reason);
+                        let present = match presence {
+                            Some(p) => p,
+                            None => *presence.insert(store.skill_presence(account_id, skill_id).await?),
+                        };
+                        let targets = crate::fallback::targets(&pass.config, skill_id, present, entry.reason);
                         if targets.is_empty() {
                             // Nobody can take this one, so nobody can take the ones after it.
                             exhausted = true;
                             break;
                         }
-                        if let Some(claim) = self.fall_back(account_id, skill_id, entry, &targets).await? {
+                        if let Some(claim) = self.fall_back(&pass, entry, &targets).await? {
                             claimed.push(claim);
                         }
                     }
@@ -269,7 +270,14 @@ impl Engine {
         Ok(assigned)
     }
 
-    fn decision(&self, account_id: &str, skill_id: &str, entry: &QueueEntry, via: &str, why: QueueReason) -> BestClaim {
+    fn decision(&self, pass: &Pass<'_>, entry: &QueueEntry, via: &str, why: QueueReason) -> BestClaim {
+        // A fallback goes to any agent of the fallback skill; groups split one skill's agents.
+        let groups = if via.is_empty() {
+            placement::eligible_groups(&pass.config, pass.skill_id, &entry.agent_group)
+        } else {
+            Vec::new()
+        };
+        let (account_id, skill_id) = (pass.account_id, pass.skill_id);
         BestClaim {
             account_id: account_id.to_owned(),
             conversation_id: entry.conversation_id.clone(),
@@ -280,6 +288,7 @@ impl Engine {
             scan: self.rules.candidate_scan,
             via_skill: via.to_owned(),
             via_reason: why,
+            groups,
         }
     }
 
@@ -288,13 +297,13 @@ impl Engine {
     /// (conversation, agent, version, skill).
     async fn fall_back(
         &self,
-        account_id: &str,
-        skill_id: &str,
+        pass: &Pass<'_>,
         entry: &QueueEntry,
         targets: &[(String, QueueReason)],
     ) -> Result<Option<(String, String, u64, String)>, ServiceError> {
+        let (account_id, skill_id) = (pass.account_id, pass.skill_id);
         for (to, why) in targets {
-            let decision = self.decision(account_id, skill_id, entry, to, *why);
+            let decision = self.decision(pass, entry, to, *why);
             match self.platform.store.claim_best(&decision).await? {
                 BestOutcome::Claimed { agent_id, version } => {
                     self.claimed(account_id, to, entry, &agent_id, version, decision.now_ms);

@@ -94,7 +94,9 @@ mod tests {
         let mut config = config(&[("a", "b")]);
         assert!(targets(&config, "a", presence(3, 2, 1), QueueReason::New).is_empty(), "someone ONLINE");
         assert!(targets(&config, "a", presence(3, 2, 0), QueueReason::New).is_empty(), "all away, flag off");
-        config.skills.get_mut("a").map(|s| s.fallback_when_all_agents_away = true);
+        if let Some(a) = config.skills.get_mut("a") {
+            a.fallback_when_all_agents_away = true;
+        }
         assert_eq!(skills(&targets(&config, "a", presence(3, 2, 0), QueueReason::New)), ["b"], "all away, flag on");
     }
 
@@ -114,9 +116,13 @@ mod tests {
         let unheld = presence(0, 0, 0);
         let to = targets(&config, "a", unheld, QueueReason::New);
         assert_eq!(to, [("-1".to_owned(), QueueReason::UnassignedSkill)], "default: re-skilled to -1");
-        config.skills.get_mut("a").map(|s| s.unassigned_policy = UnassignedPolicy::Keep);
+        if let Some(a) = config.skills.get_mut("a") {
+            a.unassigned_policy = UnassignedPolicy::Keep;
+        }
         assert!(targets(&config, "a", unheld, QueueReason::New).is_empty(), "keep: waits for an agent");
-        config.skills.get_mut("a").map(|s| s.unassigned_policy = UnassignedPolicy::Fallback);
+        if let Some(a) = config.skills.get_mut("a") {
+            a.unassigned_policy = UnassignedPolicy::Fallback;
+        }
         assert_eq!(skills(&targets(&config, "a", unheld, QueueReason::New)), ["b", "-1"]);
         // The unassigned skill itself goes nowhere.
         assert!(targets(&config, "-1", unheld, QueueReason::New).is_empty());

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use switchyard_platform::store::{PendingSide, Placement, QueueReason, Route, ONE};
-use switchyard_routing::{response_time_ms, score, velocity, ConversationFacts, RoutingConfig, ScoreInput, SlaKind};
+use switchyard_routing::{
+    allocate_group, cascade, group_after_move, response_time_ms, score, velocity, ConversationFacts, RoutingConfig,
+    ScoreInput, SlaKind,
+};
 
 /// What a conversation's place depends on.
 pub struct Facts<'a> {
@@ -18,6 +21,8 @@ pub struct Facts<'a> {
     /// Transfers so far, this one included.
     pub transfers: u32,
     pub reason: QueueReason,
+    /// The agent group it is allocated to (R8.20, R8.21); empty: none.
+    pub agent_group: String,
 }
 
 pub fn sla_kind(first_conversation: bool) -> SlaKind {
@@ -34,6 +39,30 @@ pub fn sla_name(kind: SlaKind) -> &'static str {
         SlaKind::Urgent => "urgent",
         SlaKind::FirstTime => "first_time",
     }
+}
+
+/// R8.20: the group a new conversation of the skill is allocated to by the skill's split.
+pub fn allocate(config: &RoutingConfig, skill_id: &str, conversation_id: &str) -> String {
+    allocate_group(&config.skill(skill_id).group_split, conversation_id).unwrap_or_default()
+}
+
+/// R8.21: on a move to `skill_id` the group is kept unless that skill splits across groups
+/// without it (then re-allocated there).
+pub fn regroup(config: &RoutingConfig, skill_id: &str, current: &str, conversation_id: &str) -> String {
+    let current = (!current.is_empty()).then_some(current);
+    group_after_move(&config.skill(skill_id).group_split, current, conversation_id).unwrap_or_default()
+}
+
+/// R6.8, R8.20: the groups whose agents may take a conversation allocated to `group`, in
+/// order: the group, then the skill's other groups by cascade priority. No group: any agent.
+pub fn eligible_groups(config: &RoutingConfig, skill_id: &str, group: &str) -> Vec<String> {
+    if group.is_empty() {
+        return Vec::new();
+    }
+    let mut groups = vec![group.to_owned()];
+    let split = &config.skill(skill_id).group_split;
+    groups.extend(cascade(split).into_iter().filter(|g| *g != group).map(str::to_owned));
+    groups
 }
 
 /// The place of a conversation whose wait (re)started at `started_ms`: due after the skill's
@@ -71,6 +100,7 @@ pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_
         actionable: true,
         sla: sla_name(kind).to_owned(),
         velocity_milli: route.velocity_milli,
+        agent_group: route.agent_group.clone(),
     }
 }
 
@@ -93,6 +123,7 @@ fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, 
         actionable,
         sla: sla_name(kind).to_owned(),
         velocity_milli: (scored.velocity * ONE as f64).round() as i64,
+        agent_group: facts.agent_group.clone(),
     }
 }
 
@@ -104,7 +135,15 @@ mod tests {
     const MIN: i64 = 60_000;
 
     fn facts<'a>(profile: &'a BTreeMap<String, String>, first: bool, reason: QueueReason) -> Facts<'a> {
-        Facts { skill_id: "sales", channel: 1, profile, first_conversation: first, transfers: 0, reason }
+        Facts {
+            skill_id: "sales",
+            channel: 1,
+            profile,
+            first_conversation: first,
+            transfers: 0,
+            reason,
+            agent_group: String::new(),
+        }
     }
 
     #[test]
@@ -169,6 +208,32 @@ mod tests {
         assert_eq!((moved.due_ms, moved.score, moved.actionable), (40 * MIN, 35 * MIN, true));
         route.sla = "default".into();
         assert_eq!(after_consumer_message(&config, &route, 30 * MIN).due_ms, 90 * MIN);
+    }
+
+    #[test]
+    fn r8_20_groups_are_allocated_kept_and_cascaded() {
+        use switchyard_routing::GroupSplit;
+        let mut config = RoutingConfig::default();
+        let split = [("east", 2, 50), ("west", 1, 50)]
+            .iter()
+            .map(|(id, priority, percent)| GroupSplit {
+                group_id: id.to_string(),
+                priority: *priority,
+                percent: *percent,
+            })
+            .collect();
+        config.skills.entry("sales".into()).or_default().group_split = split;
+        let group = allocate(&config, "sales", "c1");
+        assert!(group == "east" || group == "west");
+        assert_eq!(allocate(&config, "support", "c1"), "", "no split: no group");
+        // R6.8: the allocated group first, then the others by priority.
+        assert_eq!(eligible_groups(&config, "sales", "east"), ["east", "west"]);
+        assert_eq!(eligible_groups(&config, "sales", ""), Vec::<String>::new());
+        // R8.21: kept on a move to a skill without split, re-allocated when the split lacks it.
+        assert_eq!(regroup(&config, "support", "north", "c1"), "north");
+        let moved = regroup(&config, "sales", "north", "c1");
+        assert!(moved == "east" || moved == "west");
+        assert_eq!(regroup(&config, "sales", "west", "c1"), "west");
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod tests {
                 skill_ids: vec!["sales".into()],
                 max_conversations: max,
                 bot: false,
+                group_id: String::new(),
             },
             logged_in: true,
             state: AgentState::Online,

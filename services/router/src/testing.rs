@@ -51,6 +51,7 @@ impl World {
             skill_ids: skills.iter().map(|s| s.to_string()).collect(),
             max_conversations: max,
             bot: false,
+            group_id: String::new(),
         };
         self.store.create_agent("acme", &spec).await.unwrap();
         let session = AgentSession { logged_in: true, state, away_reason: String::new() };

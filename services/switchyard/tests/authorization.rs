@@ -146,6 +146,7 @@ fn sample(method: &str) -> Vec<u8> {
                 skill_ids: vec!["sales".into()],
                 max_conversations: 1,
                 bot: false,
+                group_id: String::new(),
             }),
         }
         .encode_to_vec(),
@@ -156,6 +157,7 @@ fn sample(method: &str) -> Vec<u8> {
                 skill_ids: vec!["sales".into()],
                 max_conversations: 2,
                 bot: false,
+                group_id: String::new(),
             }),
         }
         .encode_to_vec(),
@@ -386,6 +388,7 @@ async fn the_most_dangerous_cases_are_denied() {
                     skill_ids: vec!["sales".into()],
                     max_conversations: 100,
                     bot: false,
+                    group_id: String::new(),
                 }),
             }
             .encode_to_vec(),

@@ -62,6 +62,7 @@ async fn admin_lists_skills_and_updates_agents() {
         skill_ids: vec!["support".into()],
         max_conversations: max,
         bot: false,
+        group_id: String::new(),
     };
     capacity.update_agent(UpdateAgentRequest { account_id: "acme".into(), agent: Some(spec(2)) }).await.unwrap();
     let load = capacity

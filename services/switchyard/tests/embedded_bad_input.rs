@@ -167,6 +167,7 @@ async fn bad_input_gets_precise_status_and_changes_nothing() {
                 skill_ids: vec!["sales".into(), "nope".into()],
                 max_conversations: 2,
                 bot: false,
+                group_id: String::new(),
             }),
         })
         .await
@@ -180,7 +181,13 @@ async fn bad_input_gets_precise_status_and_changes_nothing() {
     let err = capacity
         .create_agent(CreateAgentRequest {
             account_id: "acme".into(),
-            agent: Some(AgentSpec { agent_id: "carol".into(), skill_ids: vec![], max_conversations: 0, bot: false }),
+            agent: Some(AgentSpec {
+                agent_id: "carol".into(),
+                skill_ids: vec![],
+                max_conversations: 0,
+                bot: false,
+                group_id: String::new(),
+            }),
         })
         .await
         .unwrap_err();

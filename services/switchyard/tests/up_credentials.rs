@@ -102,8 +102,13 @@ async fn up_prints_working_development_credentials_and_issue_token_signs_agents(
     let mut capacity = cap::capacity_admin_service_client::CapacityAdminServiceClient::new(
         channel(ports["capacity"], &admin_token).await,
     );
-    let alice =
-        cap::AgentSpec { agent_id: "alice".into(), skill_ids: vec!["sales".into()], max_conversations: 2, bot: false };
+    let alice = cap::AgentSpec {
+        agent_id: "alice".into(),
+        skill_ids: vec!["sales".into()],
+        max_conversations: 2,
+        bot: false,
+        group_id: String::new(),
+    };
     capacity.create_agent(cap::CreateAgentRequest { account_id: "acme".into(), agent: Some(alice) }).await.unwrap();
 
     let issued = Command::new(env!("CARGO_BIN_EXE_switchyard"))

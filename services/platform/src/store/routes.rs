@@ -110,12 +110,21 @@ pub struct Placement {
     /// velocity (R9.5) in thousandths.
     pub sla: String,
     pub velocity_milli: i64,
+    /// The agent group the conversation is allocated to (R8.20, R8.21); empty: none.
+    pub agent_group: String,
 }
 
 impl Placement {
     /// Ordered by the due time alone, actionable (no routing configuration applied).
     pub fn by_due(due_ms: i64) -> Self {
-        Self { due_ms, score: due_ms, actionable: true, sla: String::new(), velocity_milli: ONE }
+        Self {
+            due_ms,
+            score: due_ms,
+            actionable: true,
+            sla: String::new(),
+            velocity_milli: ONE,
+            agent_group: String::new(),
+        }
     }
 }
 
@@ -200,6 +209,8 @@ pub struct QueueEntry {
     pub avoid_agent_id: String,
     /// Why it entered the queue (R5.6: fallback after a transfer is configurable).
     pub reason: QueueReason,
+    /// The agent group it is allocated to (R8.20); empty: none.
+    pub agent_group: String,
 }
 
 /// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
@@ -249,6 +260,9 @@ pub struct BestClaim {
     /// take the conversation, nothing changes and it stays queued where it is (R5.4).
     pub via_skill: String,
     pub via_reason: QueueReason,
+    /// The agent groups that may take it, preferred first (R6.8: the allocated group, then the
+    /// cascade by priority); empty: any agent.
+    pub groups: Vec<String>,
 }
 
 /// How many agents of a skill are there, logged in, and ONLINE (R4.5, R5.5).
@@ -272,6 +286,8 @@ pub enum PassReason {
     Avoided,
     /// Not logged in or not ONLINE although indexed: the index and the record disagree.
     Unavailable,
+    /// Not in one of the conversation's agent groups (R8.20).
+    OtherGroup,
 }
 
 impl PassReason {
@@ -280,6 +296,7 @@ impl PassReason {
             PassReason::Full => "full",
             PassReason::Avoided => "avoided",
             PassReason::Unavailable => "unavailable",
+            PassReason::OtherGroup => "other_group",
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct AgentSpec {
     pub skill_ids: Vec<String>,
     pub max_conversations: u32,
     pub bot: bool,
+    /// The agent group (R8.20); empty: none.
+    pub group_id: String,
 }
 
 /// Agent availability as stored; mirrors `switchyard.common.v1.AgentState`.

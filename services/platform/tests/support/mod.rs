@@ -106,6 +106,7 @@ pub fn spec(agent_id: &str, skills: &[&str], max: u32) -> AgentSpec {
         skill_ids: skills.iter().map(|s| s.to_string()).collect(),
         max_conversations: max,
         bot: false,
+        group_id: String::new(),
     }
 }
 

@@ -263,6 +263,7 @@ pub async fn setup_account(cluster: &Cluster, account: &str, skills: &[&str], ag
                     skill_ids: skills.iter().map(|s| s.to_string()).collect(),
                     max_conversations: *max,
                     bot: false,
+                    group_id: String::new(),
                 }),
             })
             .await

@@ -8,7 +8,8 @@
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] weight (milli), ARGV[5] headroom (milli),
 -- ARGV[6] now (ms), ARGV[7] how many index members to consider at most, ARGV[8] via skill
 -- ('' for none: an agent of the skill), ARGV[9] the reason recorded when it moves to the via
--- skill (R5.7). With a via skill the conversation queued on the skill goes to an agent of the
+-- skill (R5.7), ARGV[10..] the agent groups that may take it, preferred first (R6.8, R8.20;
+-- none: any agent). With a via skill the conversation queued on the skill goes to an agent of the
 -- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
 -- able to take it nothing changes.
 -- Returns {'claimed', agent, version} | {'gone'} | {'none', agent, why, ...} with why one of
@@ -41,24 +42,46 @@ local function give(agent)
   return { 'claimed', agent, version }
 end
 
+-- Group preference: rank[group] = its place in ARGV[10..]; no groups: every agent ranks 1.
+local rank = {}
+local grouped = #ARGV >= 10
+for i = 10, #ARGV do
+  rank[ARGV[i]] = i - 9
+end
+
 local passed = { 'none' }
 local avoided = false
+local best, best_rank = nil, nil
 for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 1)) do
   local agent = string.sub(member, 29)
-  local state = redis.call('HMGET', key('agent', agent), 'logged_in', 'state', 'max')
+  local state = redis.call('HMGET', key('agent', agent), 'logged_in', 'state', 'max', 'group')
+  local r = 1
+  if grouped then
+    r = rank[state[4] or '']
+  end
   local why
-  if state[1] ~= '1' or state[2] ~= 'online' then
+  if not r then
+    why = 'other_group'
+  elseif state[1] ~= '1' or state[2] ~= 'online' then
     why = 'unavailable'
   elseif agent_used(agent) + weight > num(state[3], 'agent max conversations') * MILLI + headroom then
     why = 'full'
   elseif agent == avoid then
     why = 'avoided'
     avoided = true
-  else
+  elseif r == 1 then
     return give(agent)
+  elseif not best or r < best_rank then
+    -- A cascade group (R6.8): taken only when no agent of an earlier group can.
+    best, best_rank = agent, r
   end
-  passed[#passed + 1] = agent
-  passed[#passed + 1] = why
+  if why then
+    passed[#passed + 1] = agent
+    passed[#passed + 1] = why
+  end
+end
+if best then
+  return give(best)
 end
 if avoided then
   return give(avoid)

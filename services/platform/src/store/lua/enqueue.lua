@@ -4,7 +4,8 @@
 -- member = conversation id), KEYS[3] active-skills (set of skills with a non-empty queue),
 -- KEYS[4] conv:<conversation>
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] queued at (ms), ARGV[5] due (ms),
--- ARGV[6] score, ARGV[7] actionable ('1'/'0'), ARGV[8] sla, ARGV[9] velocity (milli)
+-- ARGV[6] score, ARGV[7] actionable ('1'/'0'), ARGV[8] sla, ARGV[9] velocity (milli),
+-- ARGV[10] agent group ('' for none)
 -- Returns {'queued'} | {'unchanged', status} | {'not_open'}.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local status = redis.call('HGET', KEYS[1], 'status')
@@ -18,7 +19,7 @@ if redis.call('HGET', KEYS[4], 'status') ~= 'open' then
 end
 redis.call('HSET', KEYS[1],
   'v', RECORD_VERSION, 'skill', ARGV[3], 'status', 'queued', 'agent', '', 'avoid', '', 'version', '0',
-  'queued_at', ARGV[4], 'reason', 'new', 'due', ARGV[5], 'score', ARGV[6], 'actionable', ARGV[7], 'sla', ARGV[8], 'velocity', ARGV[9],
+  'queued_at', ARGV[4], 'reason', 'new', 'due', ARGV[5], 'score', ARGV[6], 'actionable', ARGV[7], 'sla', ARGV[8], 'velocity', ARGV[9], 'group', ARGV[10],
   'requeued_version', '0')
 push_skill_step(KEYS[1], ARGV[4], 'new', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[2])

@@ -8,8 +8,8 @@
 -- KEYS[4] active-skills
 -- ARGV[2] conversation id, ARGV[3] from agent id, ARGV[4] to skill id, ARGV[5] now (ms),
 -- ARGV[6] assignment version (0: any), ARGV[7] reason, ARGV[8] '1' to restart the due time,
--- ARGV[9] '1' when ARGV[10..14] (due, score, actionable, sla, velocity) give the placement (else
--- ordered by due)
+-- ARGV[9] '1' when ARGV[10..15] (due, score, actionable, sla, velocity, agent group) give the
+-- placement (else ordered by due, the group kept)
 -- Returns 'requeued' | 'already' | 'not_assigned' | 'closed'.
 local route = redis.call('HMGET', KEYS[1], 'status', 'agent', 'version', 'requeued_version', 'skill', 'due',
   'queued_at')
@@ -36,6 +36,7 @@ end
 local score, actionable, sla, velocity = due, '1', '', '1000'
 if ARGV[9] == '1' then
   due, score, actionable, sla, velocity = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+  redis.call('HSET', KEYS[1], 'group', ARGV[15])
 end
 if ARGV[7] == 'transfer' then
   redis.call('HINCRBY', KEYS[1], 'transfers', 1)

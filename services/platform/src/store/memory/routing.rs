@@ -151,6 +151,7 @@ impl RoutingStore for MemoryStore {
             at_ms: queued_at_ms,
         });
         place(&mut route, placement);
+        route.agent_group = placement.agent_group.clone();
         s.routes.insert(key, route);
         s.push_queue(account_id, skill_id, placement.score, conversation_id);
         Ok(EnqueueOutcome::Queued)
@@ -194,6 +195,7 @@ impl RoutingStore for MemoryStore {
                     queued_at_ms: route.map_or(0, |r| r.queued_at_ms),
                     avoid_agent_id: route.map(|r| r.avoid_agent_id.clone()).unwrap_or_default(),
                     reason: route.map_or(QueueReason::New, |r| r.queue_reason),
+                    agent_group: route.map(|r| r.agent_group.clone()).unwrap_or_default(),
                 }
             })
             .collect())
@@ -281,20 +283,31 @@ impl RoutingStore for MemoryStore {
         index.sort_by(|x, y| x.0.cmp(&y.0));
         let mut passed = Vec::new();
         let mut chosen = None;
+        // R6.8: a cascade group's agent only when none of an earlier group can take it.
+        let mut cascade: Option<(usize, String)> = None;
         for (_, agent) in index.into_iter().take(c.scan.max(1)) {
             let id = &agent.spec.agent_id;
+            let rank =
+                if c.groups.is_empty() { Some(0) } else { c.groups.iter().position(|g| *g == agent.spec.group_id) };
+            let Some(rank) = rank else {
+                passed.push((id.clone(), PassReason::OtherGroup));
+                continue;
+            };
             if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
                 passed.push((id.clone(), PassReason::Full));
             } else if avoid.as_deref() == Some(id.as_str()) {
                 passed.push((id.clone(), PassReason::Avoided));
-            } else {
+            } else if rank == 0 {
                 chosen = Some(id.clone());
                 break;
+            } else if cascade.as_ref().is_none_or(|(best, _)| rank < *best) {
+                cascade = Some((rank, id.clone()));
             }
         }
         // R6.4: the returning agent only when no other can take it.
-        let chosen =
-            chosen.or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
+        let chosen = chosen
+            .or(cascade.map(|(_, id)| id))
+            .or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
         let Some(agent_id) = chosen else { return Ok(BestOutcome::NoAgent { passed }) };
         let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
         if !c.via_skill.is_empty() {
@@ -385,7 +398,13 @@ impl RoutingStore for MemoryStore {
         if rules::restarts_response_due(r.reason) {
             route.response_due_ms = r.now_ms;
         }
-        let placement = r.placement.clone().unwrap_or(Placement::by_due(route.response_due_ms));
+        let placement = match &r.placement {
+            Some(placement) => {
+                route.agent_group = placement.agent_group.clone();
+                placement.clone()
+            }
+            None => Placement::by_due(route.response_due_ms),
+        };
         place(route, &placement);
         if r.reason == QueueReason::Transfer {
             route.transfers += 1;

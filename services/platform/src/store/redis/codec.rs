@@ -193,6 +193,7 @@ pub(super) fn decode_agent(
             skill_ids,
             max_conversations: f.num("max")?,
             bot: f.flag("bot")?,
+            group_id: if f.has("group") { f.str("group")? } else { String::new() },
         },
         logged_in: f.flag("logged_in")?,
         state,

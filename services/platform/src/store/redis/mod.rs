@@ -246,7 +246,11 @@ impl RedisStore {
 
     /// The arguments create_agent.lua and update_agent.lua share: base, id, max, bot, skills.
     fn agent_spec_args(&self, inv: &mut ScriptInvocation<'_>, account_id: &str, spec: &AgentSpec) {
-        inv.arg(self.base(account_id)).arg(&spec.agent_id).arg(spec.max_conversations).arg(flag_arg(spec.bot));
+        inv.arg(self.base(account_id))
+            .arg(&spec.agent_id)
+            .arg(spec.max_conversations)
+            .arg(flag_arg(spec.bot))
+            .arg(&spec.group_id);
         for skill in &spec.skill_ids {
             inv.arg(skill);
         }

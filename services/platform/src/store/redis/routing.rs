@@ -213,7 +213,8 @@ impl RoutingStore for RedisStore {
             .arg(placement.score)
             .arg(flag_arg(placement.actionable))
             .arg(&placement.sla)
-            .arg(placement.velocity_milli);
+            .arg(placement.velocity_milli)
+            .arg(&placement.agent_group);
         let what = "enqueue";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -244,8 +245,10 @@ impl RoutingStore for RedisStore {
             let velocity_milli = parse(&string(next(&mut items, what)?, what)?, what)?;
             let avoid_agent_id = string(next(&mut items, what)?, what)?;
             let reason = QueueReason::parse(&string(next(&mut items, what)?, what)?);
+            let agent_group = string(next(&mut items, what)?, what)?;
             out.push(QueueEntry {
                 reason,
+                agent_group,
                 conversation_id,
                 response_due_ms,
                 score,
@@ -417,6 +420,9 @@ impl RoutingStore for RedisStore {
             .arg(c.scan.max(1))
             .arg(&c.via_skill)
             .arg(c.via_reason.as_str());
+        for group in &c.groups {
+            inv.arg(group);
+        }
         let what = "claim_best";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -432,6 +438,7 @@ impl RoutingStore for RedisStore {
                         "full" => PassReason::Full,
                         "avoided" => PassReason::Avoided,
                         "unavailable" => PassReason::Unavailable,
+                        "other_group" => PassReason::OtherGroup,
                         other => return Err(corrupt(format!("{what}: unexpected reason {other:?}"))),
                     };
                     passed.push((string(agent, what)?, reason));
@@ -504,7 +511,12 @@ impl RoutingStore for RedisStore {
             .arg(flag_arg(rules::restarts_response_due(r.reason)))
             .arg(flag_arg(r.placement.is_some()));
         if let Some(p) = &r.placement {
-            inv.arg(p.due_ms).arg(p.score).arg(flag_arg(p.actionable)).arg(&p.sla).arg(p.velocity_milli);
+            inv.arg(p.due_ms)
+                .arg(p.score)
+                .arg(flag_arg(p.actionable))
+                .arg(&p.sla)
+                .arg(p.velocity_milli)
+                .arg(&p.agent_group);
         }
         match string(self.run(&inv).await?, "requeue")?.as_str() {
             "requeued" => Ok(RequeueOutcome::Requeued),

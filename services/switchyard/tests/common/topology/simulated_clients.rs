@@ -86,6 +86,7 @@ pub async fn provision(topology: &mut Topology, agents: usize) -> HashMap<String
                     skill_ids: if i % 5 == 0 { vec![SKILLS[i % 4].to_string()] } else { skills },
                     max_conversations: max,
                     bot: i % 7 == 0,
+                    group_id: String::new(),
                 }),
             })
             .await
