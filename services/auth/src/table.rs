@@ -292,6 +292,12 @@ pub static TABLE: &[Rpc] = &[
         [any(Admin)],
         audited
     ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/ExplainRouting",
+        admin::v1::ExplainRoutingRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
+    ),
     // --- agent administration (capacity) ---------------------------------------------------
     rpc!(
         "switchyard.capacity.v1.CapacityAdminService/CreateAgent",

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use prost::Message as _;
 use switchyard_kit::{config::keys, envelope, validate, Platform, ServiceError};
 use switchyard_platform::store::{
-    AppendOutcome, CloseOutcome, ConversationRecord, ConversationStatus, NewMessage, OutboxAppend, OutboxWrite,
-    QueueReason, Route, RouteStatus, StoredMessage,
+    AppendOutcome, CloseOutcome, ConversationRecord, ConversationStatus, NewMessage, OutboxAppend, OutboxWrite, Route,
+    RouteStatus, StoredMessage,
 };
-use switchyard_proto::agent::v1::{agent_event, AgentEvent, Assignment, SkillStep};
+use switchyard_proto::agent::v1::{agent_event, AgentEvent, Assignment};
 use switchyard_proto::common::v1::{Channel, Message, Party};
 use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, ConversationClosedEvent, OutboundEvent};
 use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePublished};
@@ -348,7 +348,7 @@ impl Edge {
             store.transcript_tail(account_id, conversation_id, self.config.assignment_history),
             store.route(account_id, conversation_id)
         )?;
-        let skill_path = skill_path(&record, route.as_ref());
+        let skill_path = switchyard_kit::skill_path::of(&record, route.as_ref());
         Ok(Some(AgentEvent {
             event: Some(agent_event::Event::Assigned(Assignment {
                 conversation_id: conversation_id.to_owned(),
@@ -362,26 +362,6 @@ impl Edge {
             })),
         }))
     }
-}
-
-/// R5.7: the skill chosen at open and why (the record), then the route's later skill changes.
-fn skill_path(record: &ConversationRecord, route: Option<&Route>) -> Vec<SkillStep> {
-    let opened = SkillStep {
-        skill_id: record.skill_id.clone(),
-        reason: if record.skill_reason.is_empty() { "requested".into() } else { record.skill_reason.clone() },
-        detail: record.skill_detail.clone(),
-        at_ms: record.opened_at_ms,
-    };
-    let later =
-        route.into_iter().flat_map(|r| r.skill_history.iter()).filter(|s| s.reason != QueueReason::New).map(|s| {
-            SkillStep {
-                skill_id: s.skill_id.clone(),
-                reason: s.reason.as_str().to_owned(),
-                detail: String::new(),
-                at_ms: s.at_ms,
-            }
-        });
-    std::iter::once(opened).chain(later).collect()
 }
 
 pub fn party_label(party: i32) -> &'static str {

@@ -10,6 +10,7 @@ pub mod grpc_metrics;
 pub mod ops;
 pub mod routing_config;
 pub mod shutdown;
+pub mod skill_path;
 pub mod telemetry;
 pub mod timers;
 pub mod tls;

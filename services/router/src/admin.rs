@@ -181,4 +181,11 @@ impl RoutingAdminService for Admin {
         let revision = self.config.set_velocity_rules(request.into_inner()).await?;
         Ok(Response::new(SetVelocityRulesResponse { revision }))
     }
+
+    async fn explain_routing(
+        &self,
+        request: Request<ExplainRoutingRequest>,
+    ) -> Result<Response<ExplainRoutingResponse>, Status> {
+        Ok(Response::new(crate::explain::explain(&self.platform, request.into_inner()).await?))
+    }
 }

@@ -179,7 +179,7 @@ impl Engine {
         if placement.due_ms == route.response_due_ms && placement.actionable == route.actionable {
             return Ok(false);
         }
-        Ok(store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement).await?)
+        Ok(store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement, at_ms).await?)
     }
 
     /// Where a returned or transferred conversation goes in its new queue (R9.2, R10.6); None

@@ -16,6 +16,8 @@ pub enum RouterError {
     SkillExists(String),
     #[error("engagement {0}")]
     EngagementNotFound(String),
+    #[error("conversation {0}")]
+    ConversationNotFound(String),
     /// An expected revision that is not the stored one: the caller re-reads.
     #[error("routing configuration is at revision {current}, not {expected}; read it again")]
     StaleRevision { expected: u64, current: u64 },
@@ -31,9 +33,10 @@ impl From<RouterError> for ServiceError {
     fn from(err: RouterError) -> Self {
         let text = err.to_string();
         match err {
-            RouterError::AccountNotFound(_) | RouterError::SkillNotFound(_) | RouterError::EngagementNotFound(_) => {
-                ServiceError::not_found(text)
-            }
+            RouterError::AccountNotFound(_)
+            | RouterError::SkillNotFound(_)
+            | RouterError::EngagementNotFound(_)
+            | RouterError::ConversationNotFound(_) => ServiceError::not_found(text),
             RouterError::StaleRevision { .. } => ServiceError::FailedPrecondition(text),
             RouterError::ConfigContended => ServiceError::Unavailable(text),
             RouterError::AccountExists(_) | RouterError::SkillExists(_) => ServiceError::already_exists(text),

@@ -20,6 +20,7 @@ mod config_admin;
 mod config_proto;
 pub mod engine;
 pub mod error;
+mod explain;
 pub mod fallback;
 pub mod metrics;
 pub mod placement;

@@ -139,6 +139,9 @@ fn sample(method: &str) -> Vec<u8> {
         "RoutingAdminService/SetVelocityRules" => {
             admin::SetVelocityRulesRequest { account_id: a, rules: vec![], expected_revision: 0 }.encode_to_vec()
         }
+        "RoutingAdminService/ExplainRouting" => {
+            admin::ExplainRoutingRequest { account_id: a, conversation_id: "matrix".into() }.encode_to_vec()
+        }
         "CapacityAdminService/CreateAgent" => cap::CreateAgentRequest {
             account_id: a,
             agent: Some(cap::AgentSpec {

@@ -53,6 +53,33 @@ async fn a_chain_is_walked_to_the_first_skill_with_an_agent_r5_1() {
     );
     assert_eq!(path(&assignment), [("a", "requested"), ("c", "fallback")]);
     assert_eq!(queue_depth(&cluster, "acme", "a").await, 0);
+
+    // Why carl: queued on a, nobody on a or b, given to carl on c by the fallback.
+    let mut admin = cluster.routing_admin().await;
+    let why = admin
+        .explain_routing(ExplainRoutingRequest {
+            account_id: "acme".into(),
+            conversation_id: opened.conversation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((why.status.as_str(), why.skill_id.as_str(), why.agent_id.as_str()), ("assigned", "c", "carl"));
+    let decisions: Vec<(&str, &str, &str, &str)> = why
+        .decisions
+        .iter()
+        .map(|d| (d.kind.as_str(), d.skill_id.as_str(), d.agent_id.as_str(), d.reason.as_str()))
+        .collect();
+    assert_eq!(decisions, [("queued", "a", "", "new"), ("assigned", "c", "carl", "fallback")]);
+    assert_eq!(why.decisions[0].sla, "first_time", "k1 was never seen: R10.2");
+    let last = why.last_pass.expect("the passes that found nobody");
+    assert_eq!((last.kind.as_str(), last.skill_id.as_str()), ("waiting", "b"), "b was tried before c");
+    assert_eq!(why.skill_path.len(), 2);
+    let err = admin
+        .explain_routing(ExplainRoutingRequest { account_id: "acme".into(), conversation_id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
     cluster.stop().await;
 }
 

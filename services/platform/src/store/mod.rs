@@ -202,7 +202,16 @@ pub trait RoutingStore: Send + Sync + 'static {
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        now_ms: i64,
     ) -> Result<bool, StoreError>;
+    /// The conversation's routing decisions, oldest first (the latest [`ROUTING_LOG_LIMIT`];
+    /// written by the queue and arbiter operations in the same step as the decision, expired
+    /// with the route), and the latest pass that found no agent for it.
+    async fn routing_log(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Vec<RoutingEvent>, Option<RoutingEvent>), StoreError>;
     /// Lowest score first (see [`Placement`]), ties by conversation id.
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError>;
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError>;

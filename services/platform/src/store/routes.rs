@@ -265,6 +265,32 @@ pub struct BestClaim {
     pub groups: Vec<String>,
 }
 
+/// One routing decision about a conversation, as `ExplainRouting` shows it: it was queued
+/// (placed), moved in its queue, assigned (with the candidates passed over first), or, for the
+/// latest pass that found nobody, waiting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutingEvent {
+    pub at_ms: i64,
+    /// `queued`, `moved`, `assigned` or `waiting`.
+    pub kind: String,
+    pub skill_id: String,
+    /// Assigned to; for a requeue, the agent it came from.
+    pub agent_id: String,
+    pub version: u64,
+    pub reason: String,
+    pub due_ms: i64,
+    pub score: i64,
+    pub actionable: bool,
+    pub sla: String,
+    pub velocity_milli: i64,
+    pub agent_group: String,
+    /// The candidates passed over, best first, and why (`full`, `avoided`, `other_group`, ...).
+    pub passed: Vec<(String, String)>,
+}
+
+/// How many routing events a conversation keeps (the latest).
+pub const ROUTING_LOG_LIMIT: usize = 32;
+
 /// How many agents of a skill are there, logged in, and ONLINE (R4.5, R5.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SkillPresence {

@@ -50,4 +50,6 @@ if used + weight > limit then
 end
 
 local version = assign(KEYS[1], conversation, skill, agent, ARGV[5], ARGV[7], KEYS[6], KEYS[7], KEYS[8])
+explain(conversation, { at = ARGV[7], kind = 'assigned', skill = skill, agent = agent, version = tostring(version),
+  reason = 'agent_available' })
 return { 'claimed', version }

@@ -33,12 +33,17 @@ local weight = num(ARGV[4], 'claim weight')
 local headroom = num(ARGV[5], 'claim headroom')
 
 local via = ARGV[8]
+local passed = { 'none' }
 local function give(agent)
   local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
+  local to, reason = skill, 'best_agent'
   if via ~= '' then
     push_skill_step(KEYS[1], ARGV[6], ARGV[9], via)
     redis.call('HSET', KEYS[1], 'skill', via, 'reason', ARGV[9])
+    to, reason = via, ARGV[9]
   end
+  explain(conversation, { at = ARGV[6], kind = 'assigned', skill = to, agent = agent, version = tostring(version),
+    reason = reason, passed = passed_list(passed) })
   return { 'claimed', agent, version }
 end
 
@@ -49,7 +54,6 @@ for i = 10, #ARGV do
   rank[ARGV[i]] = i - 9
 end
 
-local passed = { 'none' }
 local avoided = false
 local best, best_rank = nil, nil
 for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 1)) do
@@ -86,4 +90,11 @@ end
 if avoided then
   return give(avoid)
 end
+-- The latest pass that found nobody, kept on the route (not logged: it repeats every pass).
+local target = skill
+if via ~= '' then
+  target = via
+end
+redis.call('HSET', KEYS[1], 'last_pass', cjson.encode({ at = ARGV[6], kind = 'waiting', skill = target,
+  passed = passed_list(passed) }))
 return passed

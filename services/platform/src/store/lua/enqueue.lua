@@ -23,5 +23,7 @@ redis.call('HSET', KEYS[1],
   'requeued_version', '0')
 push_skill_step(KEYS[1], ARGV[4], 'new', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[2])
+explain(ARGV[2], { at = ARGV[4], kind = 'queued', skill = ARGV[3], due = ARGV[5], score = ARGV[6],
+  actionable = ARGV[7], sla = ARGV[8], velocity = ARGV[9], group = ARGV[10], reason = 'new' })
 redis.call('SADD', KEYS[3], ARGV[3])
 return { 'queued' }

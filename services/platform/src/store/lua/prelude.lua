@@ -28,6 +28,25 @@ local function key(family, id)
   return ARGV[1] .. family .. ':' .. id
 end
 
+-- Why this agent (ExplainRouting): each routing decision about a conversation is appended to
+-- its capped log, a list of JSON objects whose values are all strings (numbers as the caller
+-- sent them: cjson would round a 16-digit score). It expires with the route (release.lua).
+local EXPLAIN_LIMIT = 32
+local function explain(conversation, entry)
+  local log = key('explain', conversation)
+  redis.call('RPUSH', log, cjson.encode(entry))
+  redis.call('LTRIM', log, -EXPLAIN_LIMIT, -1)
+end
+
+-- The candidates a decision passed over, as "agent:why" strings.
+local function passed_list(passed)
+  local out = {}
+  for i = 2, #passed, 2 do
+    out[#out + 1] = passed[i] .. ':' .. passed[i + 1]
+  end
+  return out
+end
+
 -- R5.7: records the skill change in the route's history (newline-separated
 -- "<at> <reason> <skill>" steps; ids hold no spaces), keeping the latest SKILL_HISTORY_LIMIT.
 local function push_skill_step(route, at, reason, skill)

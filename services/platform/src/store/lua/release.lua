@@ -36,4 +36,5 @@ else
 end
 redis.call('HSET', KEYS[1], 'status', 'closed')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', key('explain', conversation), ARGV[3])
 return outcome

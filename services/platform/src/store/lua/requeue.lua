@@ -50,5 +50,8 @@ redis.call('HSET', KEYS[1], 'v', RECORD_VERSION, 'status', 'queued', 'skill', AR
   'avoid', ARGV[3], 'queued_at', now, 'reason', ARGV[7], 'due', due, 'score', score, 'actionable', actionable,
   'sla', sla, 'velocity', velocity, 'requeued_version', version)
 redis.call('ZADD', KEYS[3], score, ARGV[2])
+explain(ARGV[2], { at = now, kind = 'queued', skill = ARGV[4], due = due, score = score, actionable = actionable,
+  sla = sla, velocity = velocity, reason = ARGV[7], agent = ARGV[3],
+  group = redis.call('HGET', KEYS[1], 'group') or '' })
 redis.call('SADD', KEYS[4], ARGV[4])
 return 'requeued'

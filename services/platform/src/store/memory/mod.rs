@@ -49,6 +49,9 @@ struct State {
     accounts: HashMap<String, String>,
     skills: HashMap<String, BTreeMap<String, SkillRecord>>,
     routing_configs: HashMap<String, (u64, Bytes)>,
+    /// (account, conversation) -> its routing decisions, and the latest pass that found nobody.
+    routing_logs: HashMap<(String, String), std::collections::VecDeque<RoutingEvent>>,
+    last_pass: HashMap<(String, String), RoutingEvent>,
     /// (account, consumer) -> last open, for first-time consumers (R10.2).
     consumers_seen: HashMap<(String, String), i64>,
     agents: HashMap<(String, String), AgentRecord>,
@@ -134,6 +137,7 @@ impl MemoryStore {
             ("routes", s.routes.len()),
             ("queues", s.queues.len()),
             ("consumers_seen", s.consumers_seen.len()),
+            ("routing_logs", s.routing_logs.len()),
             ("unannounced", s.unannounced.len()),
             ("timers", s.timers.values().map(timers::Shard::len).sum()),
             ("deadlines", s.deadlines.len()),
@@ -177,7 +181,10 @@ impl State {
                     self.outbox_once.remove(&key);
                 }
                 Expiry::Route(account, conversation) => {
-                    self.routes.remove(&(account, conversation));
+                    let key = (account, conversation);
+                    self.routes.remove(&key);
+                    self.routing_logs.remove(&key);
+                    self.last_pass.remove(&key);
                 }
                 Expiry::OpenDedupe(key) => {
                     self.open_dedupe.remove(&key);

@@ -154,6 +154,8 @@ impl RoutingStore for MemoryStore {
         route.agent_group = placement.agent_group.clone();
         s.routes.insert(key, route);
         s.push_queue(account_id, skill_id, placement.score, conversation_id);
+        let group = placement.agent_group.as_str();
+        s.log(account_id, conversation_id, placed("queued", skill_id, placement, "new", "", group, queued_at_ms));
         Ok(EnqueueOutcome::Queued)
     }
 
@@ -163,6 +165,7 @@ impl RoutingStore for MemoryStore {
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
         let Some(route) = s.routes.get_mut(&k(account_id, conversation_id)) else { return Ok(false) };
@@ -173,7 +176,20 @@ impl RoutingStore for MemoryStore {
         place(route, placement);
         s.remove_from_queue(account_id, skill_id, old, conversation_id);
         s.push_queue(account_id, skill_id, placement.score, conversation_id);
+        let event = placed("moved", skill_id, placement, "consumer_message", "", "", now_ms);
+        s.log(account_id, conversation_id, event);
         Ok(true)
+    }
+
+    async fn routing_log(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Vec<RoutingEvent>, Option<RoutingEvent>), StoreError> {
+        let s = self.lock();
+        let key = k(account_id, conversation_id);
+        let log = s.routing_logs.get(&key).map(|l| l.iter().cloned().collect()).unwrap_or_default();
+        Ok((log, s.last_pass.get(&key).cloned()))
     }
 
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError> {
@@ -251,6 +267,8 @@ impl RoutingStore for MemoryStore {
         }
         let version =
             s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &c.agent_id, c.weight, c.now_ms)?;
+        let event = assigned(&c.skill_id, &c.agent_id, version, "agent_available", Vec::new(), c.now_ms);
+        s.log(&c.account_id, &c.conversation_id, event);
         Ok(ClaimOutcome::Claimed { version })
     }
 
@@ -308,7 +326,23 @@ impl RoutingStore for MemoryStore {
         let chosen = chosen
             .or(cascade.map(|(_, id)| id))
             .or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
-        let Some(agent_id) = chosen else { return Ok(BestOutcome::NoAgent { passed }) };
+        let passed_text: Vec<(String, String)> =
+            passed.iter().map(|(a, why)| (a.clone(), why.as_str().to_owned())).collect();
+        let target = if c.via_skill.is_empty() { c.skill_id.clone() } else { c.via_skill.clone() };
+        let Some(agent_id) = chosen else {
+            let waiting = RoutingEvent {
+                at_ms: c.now_ms,
+                kind: "waiting".into(),
+                skill_id: target,
+                passed: passed_text,
+                velocity_milli: ONE,
+                ..Default::default()
+            };
+            s.last_pass.insert(k(&c.account_id, &c.conversation_id), waiting);
+            return Ok(BestOutcome::NoAgent { passed });
+        };
+        let reason = if c.via_skill.is_empty() { "best_agent" } else { c.via_reason.as_str() };
+        let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
         let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
         if !c.via_skill.is_empty() {
             if let Some(route) = s.routes.get_mut(&k(&c.account_id, &c.conversation_id)) {
@@ -317,6 +351,7 @@ impl RoutingStore for MemoryStore {
                 route.queue_reason = c.via_reason;
             }
         }
+        s.log(&c.account_id, &c.conversation_id, RoutingEvent { version, ..event });
         Ok(BestOutcome::Claimed { agent_id, version })
     }
 
@@ -410,15 +445,26 @@ impl RoutingStore for MemoryStore {
             route.transfers += 1;
         }
         route.requeued_version = route.version;
+        let event =
+            placed("queued", &r.to_skill, &placement, r.reason.as_str(), &r.from_agent, &route.agent_group, r.now_ms);
         if let Some(agent) = s.agents.get_mut(&k(&r.account_id, &r.from_agent)) {
             agent.load.retain(|(c, _)| *c != r.conversation_id);
         }
         s.push_queue(&r.account_id, &r.to_skill, placement.score, &r.conversation_id);
+        s.log(&r.account_id, &r.conversation_id, event);
         Ok(RequeueOutcome::Requeued)
     }
 }
 
 impl State {
+    fn log(&mut self, account: &str, conversation: &str, event: RoutingEvent) {
+        let log = self.routing_logs.entry(k(account, conversation)).or_default();
+        log.push_back(event);
+        while log.len() > ROUTING_LOG_LIMIT {
+            log.pop_front();
+        }
+    }
+
     /// The queue score of a conversation queued on `skill` and open; None when it is
     /// not queued there. A queued one that is no longer open leaves the queue (its release is
     /// on the way, or it expired).
@@ -510,6 +556,45 @@ fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: 
         requeued_version: 0,
         skill_history: Vec::new(),
         record_version: RECORD_VERSION,
+    }
+}
+
+/// A `queued` or `moved` routing event for a placement.
+fn placed(kind: &str, skill: &str, p: &Placement, reason: &str, agent: &str, group: &str, at_ms: i64) -> RoutingEvent {
+    RoutingEvent {
+        at_ms,
+        kind: kind.into(),
+        skill_id: skill.into(),
+        agent_id: agent.into(),
+        reason: reason.into(),
+        due_ms: p.due_ms,
+        score: p.score,
+        actionable: p.actionable,
+        sla: p.sla.clone(),
+        velocity_milli: p.velocity_milli,
+        agent_group: group.into(),
+        ..Default::default()
+    }
+}
+
+fn assigned(
+    skill: &str,
+    agent: &str,
+    version: u64,
+    reason: &str,
+    passed: Vec<(String, String)>,
+    at_ms: i64,
+) -> RoutingEvent {
+    RoutingEvent {
+        at_ms,
+        kind: "assigned".into(),
+        skill_id: skill.into(),
+        agent_id: agent.into(),
+        version,
+        reason: reason.into(),
+        velocity_milli: ONE,
+        passed,
+        ..Default::default()
     }
 }
 

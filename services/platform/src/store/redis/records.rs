@@ -51,6 +51,45 @@ pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result
     })
 }
 
+/// One entry of a conversation's routing log: a JSON object of strings (see prelude.lua).
+pub(super) fn decode_routing_event(raw: &[u8]) -> Result<RoutingEvent, StoreError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| corrupt(format!("routing log entry: {e}")))?;
+    let text = |field: &str| value.get(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let number = |field: &str| -> Result<i64, StoreError> {
+        match value.get(field).and_then(|v| v.as_str()) {
+            None | Some("") => Ok(0),
+            Some(n) => parse(n, field),
+        }
+    };
+    // cjson writes an empty table as an object, not an array: either means none.
+    let passed = value
+        .get("passed")
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str()?.rsplit_once(':').map(|(a, why)| (a.to_owned(), why.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(RoutingEvent {
+        at_ms: number("at")?,
+        kind: text("kind"),
+        skill_id: text("skill"),
+        agent_id: text("agent"),
+        version: number("version")? as u64,
+        reason: text("reason"),
+        due_ms: number("due")?,
+        score: number("score")?,
+        actionable: text("actionable") == "1",
+        sla: text("sla"),
+        velocity_milli: if value.get("velocity").is_some() { number("velocity")? } else { ONE },
+        agent_group: text("group"),
+        passed,
+    })
+}
+
 /// The profile as stored in the conversation hash: a JSON object of strings.
 pub(super) fn encode_profile(profile: &BTreeMap<String, String>) -> Result<String, StoreError> {
     serde_json::to_string(profile).map_err(|e| corrupt(format!("profile: {e}")))

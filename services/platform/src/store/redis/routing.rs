@@ -268,6 +268,7 @@ impl RoutingStore for RedisStore {
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut inv = self.scripts.replace_in_queue.prepare_invoke();
         inv.key(self.key(account_id, "route", conversation_id))
@@ -279,8 +280,28 @@ impl RoutingStore for RedisStore {
             .arg(placement.score)
             .arg(flag_arg(placement.actionable))
             .arg(&placement.sla)
-            .arg(placement.velocity_milli);
+            .arg(placement.velocity_milli)
+            .arg(now_ms);
         Ok(integer::<i64>(self.run(&inv).await?, "replace_in_queue")? == 1)
+    }
+
+    async fn routing_log(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Vec<RoutingEvent>, Option<RoutingEvent>), StoreError> {
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("LRANGE").arg(self.key(account_id, "explain", conversation_id)).arg(0).arg(-1);
+        pipe.cmd("HGET").arg(self.key(account_id, "route", conversation_id)).arg("last_pass");
+        let mut replies = self.query_pipe(&pipe).await?.into_iter();
+        let what = "routing_log";
+        let log = array(next(&mut replies, what)?, what)?
+            .into_iter()
+            .map(|entry| decode_routing_event(&bytes(entry, what)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last =
+            optional_bytes(next(&mut replies, what)?, what)?.map(|raw| decode_routing_event(&raw)).transpose()?;
+        Ok((log, last))
     }
 
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError> {
