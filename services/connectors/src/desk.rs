@@ -115,6 +115,13 @@ impl Desk {
         if skill_id != UNASSIGNED_SKILL && !self.edge.platform.store.skill_exists(account_id, skill_id).await? {
             return Err(ConnectorError::SkillNotFound(skill_id.to_owned()).into());
         }
+        // R4.7, R4.8: the current skill's transfer list (itself always allowed).
+        let routing = self.edge.platform.routing.get(account_id).await?;
+        if !switchyard_routing::may_transfer(&routing, &route.skill_id, skill_id) {
+            return Err(
+                ConnectorError::TransferNotAllowed { from: route.skill_id.clone(), to: skill_id.to_owned() }.into()
+            );
+        }
         self.requeue(account_id, &route, skill_id, QueueReason::Transfer).await
     }
 

@@ -12,6 +12,9 @@ pub enum ConnectorError {
     SkillNotFound(String),
     #[error("agent {0}")]
     AgentNotFound(String),
+    /// R4.7, R4.8: the conversation's skill may not transfer there.
+    #[error("skill {from} may not transfer to skill {to} (its transfer list)")]
+    TransferNotAllowed { from: String, to: String },
     /// A campaign/engagement pair the account did not configure (R4.2).
     #[error("engagement {0}")]
     EngagementNotFound(String),
@@ -71,9 +74,11 @@ impl From<ConnectorError> for ServiceError {
             | EngagementNotFound(_)
             | ConversationNotFound(_)
             | OfferNotFound(_) => ServiceError::not_found(text),
-            NotLoggedIn(_) | ConversationClosed(_) | NotAssigned { .. } | NotDelivered { .. } => {
-                ServiceError::precondition(text)
-            }
+            NotLoggedIn(_)
+            | ConversationClosed(_)
+            | NotAssigned { .. }
+            | NotDelivered { .. }
+            | TransferNotAllowed { .. } => ServiceError::precondition(text),
             TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
             // A stream limit frees up when a stream ends: the client may retry after a moment.
             TooManyStreams(_) | TooManyAgentStreams { .. } | TooManyPartnerStreams { .. } => {
@@ -109,6 +114,11 @@ mod tests {
                 "conversation c1 is not assigned to agent ann",
             ),
             (ConnectorError::NotDelivered { sequence: 5, delivered: 3 }, Code::FailedPrecondition, "delivered up to 3"),
+            (
+                ConnectorError::TransferNotAllowed { from: s("sales"), to: s("vip") },
+                Code::FailedPrecondition,
+                "skill sales may not transfer to skill vip",
+            ),
             (
                 ConnectorError::TooManyMessages { conversation: s("c1"), limit: 10 },
                 Code::ResourceExhausted,

@@ -62,18 +62,20 @@ async fn account_settings_default_validate_and_read_back() {
         ring_timeout: secs(30),
         ..Default::default()
     };
-    let saved = admin
-        .set_account_routing(SetAccountRoutingRequest {
-            account_id: "acme".into(),
-            account: Some(ring_one),
-            expected_revision: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // Offers that ring are not built yet: refused, not silently auto-accepted.
+    let request = |account: AccountRouting| SetAccountRoutingRequest {
+        account_id: "acme".into(),
+        account: Some(account),
+        expected_revision: 0,
+    };
+    let err = admin.set_account_routing(request(ring_one.clone())).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("account.acd_mode"), "{}", err.message());
+    let auto = AccountRouting { acd_mode: AcdMode::AutoAccept as i32, ..ring_one };
+    let saved = admin.set_account_routing(request(auto)).await.unwrap().into_inner();
     assert_eq!(saved.revision, 1);
     let account = config(&cluster).await.config.unwrap().account.unwrap();
-    assert_eq!((account.acd_mode, account.ring_timeout), (AcdMode::RingOne as i32, secs(30)));
+    assert_eq!((account.acd_mode, account.ring_timeout), (AcdMode::AutoAccept as i32, secs(30)));
     assert_eq!(account.default_skill_id, "sales");
     assert_eq!(account.reject_cooldown, secs(300), "unset settings take their default");
 
@@ -267,5 +269,41 @@ async fn rules_and_engagements_are_saved_and_audited() {
         assert_eq!(count, 1, "{rpc} in {rpcs:?}");
     }
     assert!(!rpcs.iter().any(|r| r.ends_with("GetRoutingConfig")), "reads are not audited");
+    cluster.stop().await;
+}
+
+/// R4.7, R4.8: a transfer outside the skill's transfer list is FAILED_PRECONDITION and moves
+/// nothing; to a listed skill it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_keep_to_the_transfer_list_r4_8() {
+    let cluster = Cluster::embedded().await;
+    setup_account(
+        &cluster,
+        "acme",
+        &["sales", "vip", "billing"],
+        &[("alice", &["sales"], 2), ("bob", &["billing"], 2)],
+    )
+    .await;
+    let list =
+        SkillRouting { transfer_list: Some(TransferList { skill_ids: vec!["billing".into()] }), ..Default::default() };
+    set_skill(&cluster, "sales", list).await.unwrap();
+    let mut alice = online(&cluster, "acme", "alice").await;
+    let opened =
+        cluster.connector().await.open_conversation(open("acme", "k1", "sales", "")).await.unwrap().into_inner();
+    expect_assigned(&mut alice).await;
+    let transfer = |to: &str| switchyard_proto::agent::v1::TransferToSkillRequest {
+        account_id: "acme".into(),
+        agent_id: "alice".into(),
+        conversation_id: opened.conversation_id.clone(),
+        skill_id: to.into(),
+    };
+    let mut agent = cluster.agent().await;
+    let err = agent.transfer_to_skill(transfer("vip")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("may not transfer to skill vip"), "{}", err.message());
+    assert_eq!(queue_depth(&cluster, "acme", "vip").await, 0);
+    // billing's agent bob is not logged in: the transferred conversation waits there.
+    agent.transfer_to_skill(transfer("billing")).await.unwrap();
+    wait_until(|| async { queue_depth(&cluster, "acme", "billing").await == 1 }).await;
     cluster.stop().await;
 }
