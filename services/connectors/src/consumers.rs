@@ -170,6 +170,7 @@ mod tests {
             weight: ONE,
             headroom: 500,
             now_ms: 0,
+            history_window_ms: 0,
         };
         store.claim(&claim).await.unwrap();
     }

@@ -24,7 +24,56 @@ conformance!(
     best_claim_via_another_skill_moves_it_only_when_an_agent_there_takes_it_r5_4,
     skill_presence_counts_holders_connected_and_online_r5_5,
     best_claim_keeps_to_the_groups_and_cascades_r8_20,
+    best_claim_prefers_the_consumers_last_agent_within_the_window_r6_2,
 );
+
+/// R6.2 (3): the agent who last served the consumer gets its next conversation when eligible
+/// and within the window, ahead of better-ranked agents; otherwise the rank decides.
+async fn best_claim_prefers_the_consumers_last_agent_within_the_window_r6_2(store: Store) {
+    let a = unique("acct");
+    const HOUR: i64 = 3_600_000;
+    online_agent(&store, &a, "ann", &[SKILL], 3).await;
+    online_agent(&store, &a, "bob", &[SKILL], 3).await;
+    let conversation = |id: &str, consumer: &str| {
+        let (store, a, id, consumer) = (store.clone(), a.clone(), id.to_owned(), consumer.to_owned());
+        async move {
+            created(store.open_conversation(&a, &new_conversation(&id, &consumer, "")).await.unwrap());
+            assert_eq!(store.enqueue(&a, &id, SKILL, 1, &Placement::by_due(1)).await.unwrap(), EnqueueOutcome::Queued);
+        }
+    };
+    let remembering =
+        |c: &str, now: i64, window: i64| BestClaim { history_window_ms: window, ..best(&a, c, SKILL, now) };
+    conversation("c1", "kim").await;
+    assert_eq!(claimed_by(&store, &remembering("c1", 1_000, HOUR)).await, "ann", "idle, id order");
+    store.close_conversation(&a, "c1", 2_000, None).await.unwrap();
+    store.release(&a, "c1", 2_000).await.unwrap();
+    // ann gets busier than bob: by rank bob is next.
+    conversation("other", "lee").await;
+    assert!(matches!(store.claim(&claim_of(&a, "other", "ann", ONE, 500)).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    conversation("c2", "kim").await;
+    assert_eq!(claimed_by(&store, &remembering("c2", 4_000, HOUR)).await, "ann", "kim's last agent");
+    let (log, _) = store.routing_log(&a, "c2").await.unwrap();
+    assert_eq!(log.last().unwrap().reason, "consumer_history");
+    store.close_conversation(&a, "c2", 5_000, None).await.unwrap();
+    store.release(&a, "c2", 5_000).await.unwrap();
+    // Off (window 0), or past the window: the rank decides.
+    conversation("c3", "kim").await;
+    assert_eq!(claimed_by(&store, &remembering("c3", 6_000, 0)).await, "bob");
+    store.close_conversation(&a, "c3", 7_000, None).await.unwrap();
+    store.release(&a, "c3", 7_000).await.unwrap();
+    conversation("c4", "kim").await;
+    // bob served kim last at 6 s (without remembering: window 0), so ann is still remembered
+    // from 4 s; an hour later she is not.
+    assert_eq!(claimed_by(&store, &remembering("c4", 4_000 + HOUR + 1, HOUR)).await, "bob");
+    // Not ONLINE: never preferred (peer lessons 10, 11). bob served kim last (c4).
+    let later = 4_000 + HOUR + 2;
+    store.close_conversation(&a, "c4", later, None).await.unwrap();
+    store.release(&a, "c4", later).await.unwrap();
+    let away = AgentSession { state: AgentState::Away, ..online() };
+    store.set_agent_session(&a, "bob", &away, later).await.unwrap();
+    conversation("c5", "kim").await;
+    assert_eq!(claimed_by(&store, &remembering("c5", later, HOUR)).await, "ann", "kim's last agent bob is away");
+}
 
 /// R8.20, R6.8: only agents of the conversation's groups are candidates; the allocated group
 /// first, a cascade group only when no agent of the allocated one can take it.
@@ -133,6 +182,7 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         via_skill: String::new(),
         via_reason: QueueReason::New,
         groups: Vec::new(),
+        history_window_ms: 0,
     }
 }
 

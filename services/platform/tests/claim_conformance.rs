@@ -267,6 +267,7 @@ async fn claims_stay_pending_until_announced(store: Store) {
             weight: ONE,
             headroom: 500,
             now_ms: 1_000 + i as i64,
+            history_window_ms: 0,
         };
         assert_eq!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
     }

@@ -289,6 +289,7 @@ impl Engine {
             via_skill: via.to_owned(),
             via_reason: why,
             groups,
+            history_window_ms: pass.config.account.history_window_ms as i64,
         }
     }
 
@@ -403,6 +404,7 @@ impl Engine {
         agent_id: &str,
         now: i64,
     ) -> Result<ClaimOutcome, ServiceError> {
+        let config = self.platform.routing.get(account_id).await?;
         let claim = Claim {
             account_id: account_id.to_owned(),
             conversation_id: entry.conversation_id.clone(),
@@ -411,6 +413,7 @@ impl Engine {
             weight: self.weight(),
             headroom: self.headroom(),
             now_ms: now,
+            history_window_ms: config.account.history_window_ms as i64,
         };
         let outcome = self.platform.store.claim(&claim).await?;
         if let ClaimOutcome::Claimed { version } = outcome {

@@ -135,6 +135,7 @@ async fn a_claim_whose_event_was_lost_is_announced_by_the_sweep() {
         weight: ONE,
         headroom: 500,
         now_ms: w.clock.now_ms(),
+        history_window_ms: 0,
     };
     assert_eq!(w.store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
     assert!(w.assignments().await.is_empty());

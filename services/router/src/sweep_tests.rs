@@ -143,6 +143,7 @@ async fn an_assignment_whose_event_was_lost_is_published_by_its_skills_sweep() {
         weight: ONE,
         headroom: 0,
         now_ms: s.w.clock.now_ms(),
+        history_window_ms: 0,
     };
     assert!(matches!(s.w.store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
     // Within the grace (3 intervals) it may still be published by its claimer: kept pending,

@@ -224,6 +224,8 @@ pub struct Claim {
     /// Allowed excess over max conversations (R8.6: 0.5 = 500).
     pub headroom: Milli,
     pub now_ms: i64,
+    /// R6.2 (3): remember the agent as the consumer's last one for this long (0: not at all).
+    pub history_window_ms: i64,
 }
 
 /// The requeue request: return `conversation_id` from `from_agent`'s assignment `version` (0:
@@ -263,6 +265,9 @@ pub struct BestClaim {
     /// The agent groups that may take it, preferred first (R6.8: the allocated group, then the
     /// cascade by priority); empty: any agent.
     pub groups: Vec<String>,
+    /// R6.2 (3): the agent who last served the consumer within this window gets it first when
+    /// eligible; the chosen agent is remembered for it. 0: off.
+    pub history_window_ms: i64,
 }
 
 /// One routing decision about a conversation, as `ExplainRouting` shows it: it was queued

@@ -5,7 +5,8 @@
 -- KEYS[6] queue:<skill>, KEYS[7] active-skills, KEYS[8] unannounced (sorted set
 -- conversation -> claimed at: assignments whose event is not confirmed yet)
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] agent id, ARGV[5] weight (milli),
--- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000)
+-- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000),
+-- ARGV[9] consumer-history window (ms, '0' off: R6.2)
 -- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
 local conversation, skill, agent = ARGV[2], ARGV[3], ARGV[4]
 
@@ -50,6 +51,7 @@ if used + weight > limit then
 end
 
 local version = assign(KEYS[1], conversation, skill, agent, ARGV[5], ARGV[7], KEYS[6], KEYS[7], KEYS[8])
+remember_agent(KEYS[2], agent, ARGV[7], ARGV[9])
 explain(conversation, { at = ARGV[7], kind = 'assigned', skill = skill, agent = agent, version = tostring(version),
   reason = 'agent_available' })
 return { 'claimed', version }

@@ -8,8 +8,9 @@
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] weight (milli), ARGV[5] headroom (milli),
 -- ARGV[6] now (ms), ARGV[7] how many index members to consider at most, ARGV[8] via skill
 -- ('' for none: an agent of the skill), ARGV[9] the reason recorded when it moves to the via
--- skill (R5.7), ARGV[10..] the agent groups that may take it, preferred first (R6.8, R8.20;
--- none: any agent). With a via skill the conversation queued on the skill goes to an agent of the
+-- skill (R5.7), ARGV[10] the consumer-history window (ms, '0' off: R6.2), ARGV[11..] the agent
+-- groups that may take it, preferred first (R6.8, R8.20; none: any agent). The agent who last
+-- served the consumer within the window gets it first when it is eligible (R6.2 (3)). With a via skill the conversation queued on the skill goes to an agent of the
 -- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
 -- able to take it nothing changes.
 -- Returns {'claimed', agent, version} | {'gone'} | {'none', agent, why, ...} with why one of
@@ -34,9 +35,10 @@ local headroom = num(ARGV[5], 'claim headroom')
 
 local via = ARGV[8]
 local passed = { 'none' }
-local function give(agent)
+local function give(agent, how)
   local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
-  local to, reason = skill, 'best_agent'
+  remember_agent(KEYS[2], agent, ARGV[6], ARGV[10])
+  local to, reason = skill, how or 'best_agent'
   if via ~= '' then
     push_skill_step(KEYS[1], ARGV[6], ARGV[9], via)
     redis.call('HSET', KEYS[1], 'skill', via, 'reason', ARGV[9])
@@ -47,11 +49,25 @@ local function give(agent)
   return { 'claimed', agent, version }
 end
 
--- Group preference: rank[group] = its place in ARGV[10..]; no groups: every agent ranks 1.
+-- Group preference: rank[group] = its place in ARGV[11..]; no groups: every agent ranks 1.
 local rank = {}
-local grouped = #ARGV >= 10
-for i = 10, #ARGV do
-  rank[ARGV[i]] = i - 9
+local grouped = #ARGV >= 11
+for i = 11, #ARGV do
+  rank[ARGV[i]] = i - 10
+end
+
+local function has_room(agent, max)
+  return agent_used(agent) + weight <= num(max, 'agent max conversations') * MILLI + headroom
+end
+
+-- R6.2 (3): the consumer's last agent, when it could take it now: in this index (logged in,
+-- ONLINE, holds the skill), in an allowed group, with room, not the agent it avoids.
+local preferred = last_agent(KEYS[2], ARGV[6], ARGV[10])
+if preferred and preferred ~= avoid then
+  local ix, max, group = unpack(redis.call('HMGET', key('agent', preferred), 'ix', 'max', 'group'))
+  if ix and redis.call('ZSCORE', KEYS[6], ix) and (not grouped or rank[group or '']) and has_room(preferred, max) then
+    return give(preferred, 'consumer_history')
+  end
 end
 
 local avoided = false
@@ -68,7 +84,7 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 
     why = 'other_group'
   elseif state[1] ~= '1' or state[2] ~= 'online' then
     why = 'unavailable'
-  elseif agent_used(agent) + weight > num(state[3], 'agent max conversations') * MILLI + headroom then
+  elseif not has_room(agent, state[3]) then
     why = 'full'
   elseif agent == avoid then
     why = 'avoided'

@@ -137,6 +137,35 @@ local function connect_agent(agent_id, skills, logged_in)
   redis.call(op, key('connected', '-1'), agent_id)
 end
 
+-- R6.2 (3): who served the consumer of `conv_key` last and when, kept for the history window
+-- (ms; '0': the preference is off and nothing is kept).
+local function remember_agent(conv_key, agent, now, window)
+  if window == '0' or window == '' then
+    return
+  end
+  local consumer = redis.call('HGET', conv_key, 'consumer')
+  if consumer then
+    redis.call('SET', key('consumer-agent', consumer), agent .. ' ' .. now, 'PX', window)
+  end
+end
+
+-- The agent who last served the consumer of `conv_key` within the window, or nil.
+local function last_agent(conv_key, now, window)
+  if window == '0' or window == '' then
+    return nil
+  end
+  local consumer = redis.call('HGET', conv_key, 'consumer')
+  local last = consumer and redis.call('GET', key('consumer-agent', consumer))
+  if not last then
+    return nil
+  end
+  local agent, at = string.match(last, '^(%S+) (%d+)$')
+  if agent and num(now, 'now') - num(at, 'served at') <= num(window, 'history window') then
+    return agent
+  end
+  return nil
+end
+
 -- Gives the queued conversation to the agent: the agent's load counts it, the route says
 -- assigned, it leaves the queue and is pending announcement (the arbiter's write half; the
 -- caller has checked everything).

@@ -41,6 +41,7 @@ enum Expiry {
     Route(String, String),
     OpenDedupe(OpenKey),
     ConsumerSeen(String, String),
+    ConsumerAgent(String, String),
     Rate(ConsumerKey),
 }
 
@@ -52,6 +53,8 @@ struct State {
     /// (account, conversation) -> its routing decisions, and the latest pass that found nobody.
     routing_logs: HashMap<(String, String), std::collections::VecDeque<RoutingEvent>>,
     last_pass: HashMap<(String, String), RoutingEvent>,
+    /// (account, consumer) -> the agent who served it last and when (R6.2 (3)).
+    consumer_agents: HashMap<(String, String), (String, i64)>,
     /// (account, consumer) -> last open, for first-time consumers (R10.2).
     consumers_seen: HashMap<(String, String), i64>,
     agents: HashMap<(String, String), AgentRecord>,
@@ -137,6 +140,7 @@ impl MemoryStore {
             ("routes", s.routes.len()),
             ("queues", s.queues.len()),
             ("consumers_seen", s.consumers_seen.len()),
+            ("consumer_agents", s.consumer_agents.len()),
             ("routing_logs", s.routing_logs.len()),
             ("unannounced", s.unannounced.len()),
             ("timers", s.timers.values().map(timers::Shard::len).sum()),
@@ -191,6 +195,9 @@ impl State {
                 }
                 Expiry::ConsumerSeen(account, consumer) => {
                     self.consumers_seen.remove(&(account, consumer));
+                }
+                Expiry::ConsumerAgent(account, consumer) => {
+                    self.consumer_agents.remove(&(account, consumer));
                 }
                 Expiry::Rate(key) => {
                     self.consumer_rates.remove(&key);

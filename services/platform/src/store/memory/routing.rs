@@ -267,6 +267,7 @@ impl RoutingStore for MemoryStore {
         }
         let version =
             s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &c.agent_id, c.weight, c.now_ms)?;
+        s.remember_agent(&c.account_id, &c.conversation_id, &c.agent_id, c.now_ms, c.history_window_ms);
         let event = assigned(&c.skill_id, &c.agent_id, version, "agent_available", Vec::new(), c.now_ms);
         s.log(&c.account_id, &c.conversation_id, event);
         Ok(ClaimOutcome::Claimed { version })
@@ -299,11 +300,22 @@ impl RoutingStore for MemoryStore {
             })
             .collect();
         index.sort_by(|x, y| x.0.cmp(&y.0));
+        // R6.2 (3): the consumer's last agent first when it could take it now.
+        let preferred = s.last_agent(&c.account_id, &c.conversation_id, c.now_ms, c.history_window_ms);
+        let preferred = preferred.filter(|p| {
+            avoid.as_deref() != Some(p.as_str())
+                && index.iter().any(|(_, a)| {
+                    a.spec.agent_id == *p
+                        && (c.groups.is_empty() || c.groups.contains(&a.spec.group_id))
+                        && rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom)
+                })
+        });
         let mut passed = Vec::new();
         let mut chosen = None;
         // R6.8: a cascade group's agent only when none of an earlier group can take it.
         let mut cascade: Option<(usize, String)> = None;
-        for (_, agent) in index.into_iter().take(c.scan.max(1)) {
+        let scanned = if preferred.is_some() { 0 } else { c.scan.max(1) };
+        for (_, agent) in index.into_iter().take(scanned) {
             let id = &agent.spec.agent_id;
             let rank =
                 if c.groups.is_empty() { Some(0) } else { c.groups.iter().position(|g| *g == agent.spec.group_id) };
@@ -323,7 +335,9 @@ impl RoutingStore for MemoryStore {
             }
         }
         // R6.4: the returning agent only when no other can take it.
-        let chosen = chosen
+        let chosen = preferred
+            .clone()
+            .or(chosen)
             .or(cascade.map(|(_, id)| id))
             .or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
         let passed_text: Vec<(String, String)> =
@@ -341,9 +355,14 @@ impl RoutingStore for MemoryStore {
             s.last_pass.insert(k(&c.account_id, &c.conversation_id), waiting);
             return Ok(BestOutcome::NoAgent { passed });
         };
-        let reason = if c.via_skill.is_empty() { "best_agent" } else { c.via_reason.as_str() };
+        let reason = match (c.via_skill.is_empty(), preferred.is_some()) {
+            (false, _) => c.via_reason.as_str(),
+            (true, true) => "consumer_history",
+            (true, false) => "best_agent",
+        };
         let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
         let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
+        s.remember_agent(&c.account_id, &c.conversation_id, &agent_id, c.now_ms, c.history_window_ms);
         if !c.via_skill.is_empty() {
             if let Some(route) = s.routes.get_mut(&k(&c.account_id, &c.conversation_id)) {
                 push_skill_step(route, &c.via_skill, c.via_reason, c.now_ms);
@@ -457,6 +476,28 @@ impl RoutingStore for MemoryStore {
 }
 
 impl State {
+    /// R6.2 (3): `agent` served the conversation's consumer at `now_ms`; kept for `window_ms`.
+    fn remember_agent(&mut self, account: &str, conversation: &str, agent: &str, now_ms: i64, window_ms: i64) {
+        if window_ms <= 0 {
+            return;
+        }
+        let Some(consumer) = self.conversations.get(&k(account, conversation)).map(|c| c.consumer_id.clone()) else {
+            return;
+        };
+        self.consumer_agents.insert(k(account, &consumer), (agent.to_owned(), now_ms));
+        self.expire_at(Expiry::ConsumerAgent(account.to_owned(), consumer), now_ms + window_ms);
+    }
+
+    /// The agent who served the conversation's consumer last, within `window_ms` of `now_ms`.
+    fn last_agent(&self, account: &str, conversation: &str, now_ms: i64, window_ms: i64) -> Option<String> {
+        if window_ms <= 0 {
+            return None;
+        }
+        let consumer = &self.conversations.get(&k(account, conversation))?.consumer_id;
+        let (agent, at) = self.consumer_agents.get(&k(account, consumer))?;
+        (now_ms - at <= window_ms).then(|| agent.clone())
+    }
+
     fn log(&mut self, account: &str, conversation: &str, event: RoutingEvent) {
         let log = self.routing_logs.entry(k(account, conversation)).or_default();
         log.push_back(event);

@@ -411,7 +411,8 @@ impl RoutingStore for RedisStore {
             .arg(c.weight)
             .arg(c.headroom)
             .arg(c.now_ms)
-            .arg(ONE);
+            .arg(ONE)
+            .arg(c.history_window_ms.max(0));
         let what = "claim";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -440,7 +441,8 @@ impl RoutingStore for RedisStore {
             .arg(c.now_ms)
             .arg(c.scan.max(1))
             .arg(&c.via_skill)
-            .arg(c.via_reason.as_str());
+            .arg(c.via_reason.as_str())
+            .arg(c.history_window_ms.max(0));
         for group in &c.groups {
             inv.arg(group);
         }
