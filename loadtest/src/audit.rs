@@ -159,6 +159,13 @@ pub fn audit(input: &Input<'_>) -> Audit {
     Audit { passed: checks.iter().all(|c| c.passed), checks }
 }
 
+/// Adds checks computed elsewhere (the queue-order audit, `crate::priority`); the audit
+/// passes only if they pass too.
+pub fn add_checks(audit: &mut Audit, checks: Vec<Check>) {
+    audit.checks.extend(checks);
+    audit.passed = audit.checks.iter().all(|c| c.passed);
+}
+
 /// "OpenConversation NOT_FOUND: 3" per method and code, harness-only methods left out.
 fn failed_calls(failures: &CodeTable) -> Vec<String> {
     failures

@@ -51,6 +51,10 @@ pub struct RunResult {
     /// The faults injected with `--chaos` and how long the target took to recover from each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<Chaos>,
+    /// The queue-order audit of a scenario with `[routing]`: pairs checked, violations, mean
+    /// backlog waits per channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<crate::priority::Priority>,
     pub audit: Audit,
 }
 

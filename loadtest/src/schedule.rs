@@ -27,6 +27,8 @@ pub struct Planned {
     pub at_us: u64,
     pub account: u32,
     pub skill: u32,
+    /// Index into [`Scenario::channel_names`] (0, web, when the scenario has no channel mix).
+    pub channel: u32,
     pub kind: OpenKind,
 }
 
@@ -36,6 +38,14 @@ pub fn build(scenario: &Scenario) -> Vec<Planned> {
     let weights: Vec<f64> = scenario.skills.iter().map(|s| s.weight).collect();
     // Validation guarantees a positive sum, so this cannot fail; an empty plan is the fallback.
     let Ok(skill_pick) = WeightedIndex::new(&weights) else { return Vec::new() };
+    // Drawn only with a mix, so the schedules of scenarios without one do not change.
+    let channel_pick = if scenario.channels.is_empty() {
+        None
+    } else {
+        let weights: Vec<f64> = scenario.channels.iter().map(|c| c.weight).collect();
+        let Ok(pick) = WeightedIndex::new(&weights) else { return Vec::new() };
+        Some(pick)
+    };
     // Whole nanoseconds, so evenly spaced arrivals do not drift over a long schedule.
     let end = scenario.duration.as_nanos() as u64;
     let script = &scenario.script;
@@ -55,12 +65,10 @@ pub fn build(scenario: &Scenario) -> Vec<Planned> {
         } else {
             OpenKind::Single
         };
-        plan.push(Planned {
-            at_us: t / 1000,
-            account: rng.random_range(0..scenario.accounts),
-            skill: skill_pick.sample(&mut rng) as u32,
-            kind,
-        });
+        let account = rng.random_range(0..scenario.accounts);
+        let skill = skill_pick.sample(&mut rng) as u32;
+        let channel = channel_pick.as_ref().map_or(0, |pick| pick.sample(&mut rng) as u32);
+        plan.push(Planned { at_us: t / 1000, account, skill, channel, kind });
         t = match &scenario.arrival {
             // From the index, not by adding rounded gaps: exactly rate × duration arrivals.
             Arrival::Constant { rate } => (plan.len() as f64 * 1e9 / rate).round() as u64,
@@ -135,6 +143,20 @@ mod tests {
         let n = build(&s).len();
         assert!((650..950).contains(&n), "{n}");
         assert!(build(&s).iter().any(|p| p.kind == OpenKind::Chatty));
+    }
+
+    #[test]
+    fn a_channel_mix_splits_arrivals_by_weight() {
+        let mut s = scenario(r#"{ process = "constant", rate = 100 }"#, r#"{ close_by = "agent" }"#);
+        assert!(build(&s).iter().all(|p| p.channel == 0), "no mix: all on the first (web)");
+        s.channels = vec![
+            crate::scenario::ChannelSpec { channel: "web".into(), weight: 3.0 },
+            crate::scenario::ChannelSpec { channel: "whatsapp".into(), weight: 1.0 },
+        ];
+        let plan = build(&s);
+        let whatsapp = plan.iter().filter(|p| p.channel == 1).count();
+        assert!((70..130).contains(&whatsapp), "{whatsapp} of {}", plan.len());
+        assert_eq!(build(&s), plan);
     }
 
     #[test]

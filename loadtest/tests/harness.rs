@@ -77,6 +77,31 @@ async fn smoke_against_switchyard_up_passes_the_audit() {
     assert!(report::compare(&result, &result).contains("1.00x"));
 }
 
+/// The priority scenario: a backlog on web and whatsapp with whatsapp's velocity 4. Every
+/// conversation is explained after the drain, no queue was served out of score order, and
+/// whatsapp waited less than web on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_against_switchyard_up_serves_queues_in_score_order() {
+    let results = tempfile::tempdir().unwrap();
+    let path = shipped("priority");
+    let scenario = Scenario::load(&path).unwrap();
+    let result = cli::execute(&args(&path, results.path()), scenario, &path).await.unwrap();
+
+    let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+    assert!(result.audit.passed, "audit failed: {failed:#?}");
+    assert_eq!(result.counts.assigned, result.counts.scheduled);
+    let p = result.priority.as_ref().expect("a priority section");
+    assert_eq!((p.explained, p.unexplained), (result.counts.opened, 0), "{p:?}");
+    assert!(p.pairs_checked > 0 && p.violations == 0, "{p:?}");
+    let wait = |channel: &str| p.waits.iter().find(|w| w.channel == channel).unwrap_or_else(|| panic!("{p:?}"));
+    let (whatsapp, web) = (wait("whatsapp"), wait("web"));
+    assert!(whatsapp.backlog > 0 && web.backlog > 0, "{p:?}");
+    assert!(whatsapp.mean_wait_ms <= web.mean_wait_ms, "{p:?}");
+    for check in ["queue served in score order", "velocity shortens waits"] {
+        assert!(result.audit.checks.iter().any(|c| c.name == check && c.passed), "{check}");
+    }
+}
+
 /// The cost of authentication is measured by running without it (`--no-auth`: the target
 /// starts with `auth.mode = "disabled"` and calls carry no credential), and partners can
 /// authenticate with minted tokens instead of keys; both pass the audit like the default.
@@ -209,6 +234,31 @@ fn bad_scenario_files_exit_2_naming_the_field() {
         let err = Scenario::load(&file).unwrap_err().to_string();
         assert!(err.contains(field), "{err}");
         assert!(err.contains("bad.toml"), "{err}");
+        assert_eq!(cli::check(&file.display().to_string()), cli::EXIT_BAD_INPUT);
+    }
+}
+
+#[test]
+fn bad_channels_and_velocity_rules_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let base = std::fs::read_to_string(shipped("priority").join("scenario.toml")).unwrap();
+    for (from, to, field) in [
+        (
+            r#"channel = "whatsapp", weight"#,
+            r#"channel = "telegram", weight"#,
+            "channels[1].channel: unknown channel \"telegram\"",
+        ),
+        (
+            "multiplier = 4.0",
+            "multiplier = 400.0",
+            "routing.velocity[0].multiplier: must be a number between 0.1 and 100",
+        ),
+    ] {
+        assert!(base.contains(from), "{from}");
+        std::fs::write(&file, base.replace(from, to)).unwrap();
+        let err = Scenario::load(&file).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
         assert_eq!(cli::check(&file.display().to_string()), cli::EXIT_BAD_INPUT);
     }
 }

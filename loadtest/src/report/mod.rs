@@ -179,6 +179,7 @@ pub(crate) fn sample() -> RunResult {
         duplicates: Duplicates::default(),
         timeline,
         chaos: None,
+        priority: None,
         audit: Audit {
             passed: true,
             checks: vec![Check {

@@ -92,6 +92,9 @@ pub fn table(result: &RunResult) -> String {
         }
     }
 
+    if let Some(p) = &r.priority {
+        push_wrapped(&mut out, &clean(&p.summary()), "priority: ", "  ");
+    }
     out.push_str(&audit_text(r));
     out
 }

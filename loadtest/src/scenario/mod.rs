@@ -45,6 +45,80 @@ pub struct Scenario {
     /// gRPC connections the simulated partners and agents share (HTTP/2 multiplexes on each).
     #[serde(default = "default_connections")]
     pub connections: u32,
+    /// The channels conversations arrive on, split by weight; empty: every one on web.
+    #[serde(default)]
+    pub channels: Vec<ChannelSpec>,
+    /// Routing configuration applied to every account at setup; its presence (even empty)
+    /// turns on the queue-order audit (`crate::priority`).
+    #[serde(default)]
+    pub routing: Option<Routing>,
+}
+
+/// Channel names a scenario may use, as the proto's `Channel` enum names them (lowercase,
+/// without the `CHANNEL_` prefix), with their proto values.
+pub const CHANNELS: [(&str, i32); 8] =
+    [("web", 1), ("sms", 2), ("whatsapp", 3), ("facebook", 4), ("apple", 5), ("google", 6), ("line", 7), ("social", 8)];
+
+/// The proto value of a channel name, if it is one of [`CHANNELS`].
+pub fn channel_value(name: &str) -> Option<i32> {
+    CHANNELS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// One of [`CHANNELS`].
+    pub channel: String,
+    /// Share of arrivals on this channel, relative to the other channels' weights.
+    #[serde(default = "one_f")]
+    pub weight: f64,
+}
+
+/// `[routing]`: the account routing the harness sets through `RoutingAdminService` before
+/// arrivals, and how the queue-order audit judges the run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Velocity rules (`SetVelocityRules`), each on one channel.
+    #[serde(default)]
+    pub velocity: Vec<VelocityRule>,
+    /// How much later than a worse-scored conversation a better-scored one may be assigned
+    /// before the audit calls it out of order: one assignment pass (`router.assign_interval`,
+    /// 2 s by default), since a pass serves the queue in order but one that started just
+    /// before a conversation arrived does not see it.
+    #[serde(with = "humantime_serde", default = "default_order_tolerance")]
+    pub order_tolerance: Duration,
+    /// At most this many conversations are explained (`ExplainRouting`) after the run, spread
+    /// evenly over the schedule; all of them when there are fewer.
+    #[serde(default = "default_explain_sample")]
+    pub explain_sample: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VelocityRule {
+    /// The channel whose queued conversations the rule speeds up (one of [`CHANNELS`]).
+    pub channel: String,
+    /// Due-time compression: 4 lets a conversation wait a quarter as long (0.1–100).
+    pub multiplier: f64,
+}
+
+impl Routing {
+    /// The velocity of conversations on `channel`: the product of the rules that match it.
+    pub fn velocity_of(&self, channel: &str) -> f64 {
+        self.velocity.iter().filter(|r| r.channel == channel).map(|r| r.multiplier).product()
+    }
+}
+
+impl Scenario {
+    /// The channel names arrivals use, in schedule index order (`Planned::channel`).
+    pub fn channel_names(&self) -> Vec<&str> {
+        if self.channels.is_empty() {
+            vec!["web"]
+        } else {
+            self.channels.iter().map(|c| c.channel.as_str()).collect()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +243,12 @@ impl Default for Script {
 
 fn default_drain_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_order_tolerance() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_explain_sample() -> u32 {
+    2000
 }
 fn default_connections() -> u32 {
     4

@@ -7,7 +7,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{Arrival, Closer, Scenario, Script, MAX_CONVERSATIONS};
+use super::{channel_value, Arrival, Closer, Routing, Scenario, Script, CHANNELS, MAX_CONVERSATIONS};
+
+/// Velocity multiplier bounds, as the router accepts them (R9.5).
+pub const MULTIPLIER: (f64, f64) = (0.1, 100.0);
 
 impl Scenario {
     /// Validates again after a change (command-line overrides): (field, message) on failure.
@@ -97,8 +100,63 @@ impl Scenario {
         if expected > MAX_CONVERSATIONS as f64 {
             return bad("arrival", format!("about {expected:.0} conversations; at most {MAX_CONVERSATIONS} per run"));
         }
+        self.validate_channels()?;
+        if let Some(routing) = &self.routing {
+            routing.validate()?;
+        }
         self.script.validate()
     }
+
+    fn validate_channels(&self) -> Result<(), (String, String)> {
+        let mut seen = BTreeSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            if channel_value(&c.channel).is_none() {
+                return Err((format!("channels[{i}].channel"), unknown_channel(&c.channel)));
+            }
+            if !seen.insert(c.channel.as_str()) {
+                return Err((format!("channels[{i}].channel"), format!("duplicate channel {:?}", c.channel)));
+            }
+            if !(c.weight.is_finite() && c.weight >= 0.0) {
+                return Err((format!("channels[{i}].weight"), format!("must be a number >= 0 (got {})", c.weight)));
+            }
+        }
+        if !self.channels.is_empty() && self.channels.iter().map(|c| c.weight).sum::<f64>() <= 0.0 {
+            return Err(("channels".into(), "the weights sum to 0, so no conversation would arrive".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Routing {
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.velocity.len() > 50 {
+            return Err(("routing.velocity".into(), format!("at most 50 rules (got {})", self.velocity.len())));
+        }
+        for (i, rule) in self.velocity.iter().enumerate() {
+            if channel_value(&rule.channel).is_none() {
+                return Err((format!("routing.velocity[{i}].channel"), unknown_channel(&rule.channel)));
+            }
+            let (min, max) = MULTIPLIER;
+            if !(rule.multiplier.is_finite() && (min..=max).contains(&rule.multiplier)) {
+                return Err((
+                    format!("routing.velocity[{i}].multiplier"),
+                    format!("must be a number between {min} and {max} (got {})", rule.multiplier),
+                ));
+            }
+        }
+        if self.explain_sample == 0 || self.explain_sample > 100_000 {
+            return Err(("routing.explain_sample".into(), format!("must be 1..=100000 (got {})", self.explain_sample)));
+        }
+        if self.order_tolerance > Duration::from_secs(600) {
+            return Err(("routing.order_tolerance".into(), "at most 10m".into()));
+        }
+        Ok(())
+    }
+}
+
+fn unknown_channel(name: &str) -> String {
+    let names: Vec<&str> = CHANNELS.iter().map(|(n, _)| *n).collect();
+    format!("unknown channel {name:?} (expected one of {})", names.join(", "))
 }
 
 impl Arrival {
@@ -226,5 +284,40 @@ mod tests {
         assert!(e.contains("script.duplicate_open_share"), "{e}");
         let e = error(&GOOD.replace("rate = 50", "rate = 1e9"));
         assert!(e.contains("arrival: about"), "{e}");
+    }
+
+    /// `GOOD` with a channel mix and a routing section.
+    fn with_routing(channels: &str, routing: &str) -> String {
+        format!("channels = {channels}\n{GOOD}\n[routing]\n{routing}\n")
+    }
+
+    #[test]
+    fn channel_mixes_and_routing_parse_and_bad_ones_are_named() {
+        let mix = r#"[{ channel = "web", weight = 3 }, { channel = "whatsapp", weight = 1 }]"#;
+        let good = with_routing(mix, r#"velocity = [{ channel = "whatsapp", multiplier = 4.0 }]"#);
+        let s = crate::scenario::Scenario::parse(&good, "t").unwrap();
+        assert_eq!(s.channel_names(), ["web", "whatsapp"]);
+        let routing = s.routing.as_ref().unwrap();
+        assert_eq!((routing.velocity_of("whatsapp"), routing.velocity_of("web")), (4.0, 1.0));
+        assert_eq!(routing.order_tolerance, std::time::Duration::from_secs(2));
+        assert_eq!(routing.explain_sample, 2000);
+
+        let e = error(&with_routing(r#"[{ channel = "telegram" }]"#, ""));
+        assert!(e.contains("channels[0].channel: unknown channel \"telegram\" (expected one of web, sms"), "{e}");
+        let e = error(&with_routing(r#"[{ channel = "web" }, { channel = "web" }]"#, ""));
+        assert!(e.contains("channels[1].channel: duplicate channel"), "{e}");
+        let e = error(&with_routing(r#"[{ channel = "web", weight = -1 }]"#, ""));
+        assert!(e.contains("channels[0].weight"), "{e}");
+        let e = error(&with_routing(mix, r#"velocity = [{ channel = "whatsapp", multiplier = 0 }]"#));
+        assert!(e.contains("routing.velocity[0].multiplier: must be a number between 0.1 and 100 (got 0)"), "{e}");
+        let e = error(&with_routing(
+            mix,
+            r#"velocity = [{ channel = "web", multiplier = 2 }, { channel = "fax", multiplier = 2 }]"#,
+        ));
+        assert!(e.contains("routing.velocity[1].channel: unknown channel \"fax\""), "{e}");
+        let e = error(&with_routing(mix, "explain_sample = 0"));
+        assert!(e.contains("routing.explain_sample"), "{e}");
+        let e = error(&with_routing(mix, "velocty = []"));
+        assert!(e.contains("unknown field `velocty`"), "{e}");
     }
 }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use switchyard_proto::common::v1::Channel as ChannelKind;
 use switchyard_proto::connectors::v1 as conn;
 use tonic::Code;
 
@@ -27,7 +26,7 @@ pub(super) async fn conversation(ctx: Arc<Ctx>, idx: usize) {
         let n = if p.kind == OpenKind::Duplicate { 0 } else { k };
         conn::OpenConversationRequest {
             account_id: account.clone(),
-            channel: ChannelKind::Web as i32,
+            channel: ctx.channels[p.channel as usize],
             consumer_id: consumer_id(idx),
             skill_id: ctx.skills[p.skill as usize].clone(),
             partner_message_id: format!("p{idx}-{n}"),

@@ -11,6 +11,7 @@
 mod agent;
 mod consumer;
 mod partner;
+mod routing;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ struct Ctx {
     plan: Vec<Planned>,
     accounts: Vec<String>,
     skills: Vec<String>,
+    /// Proto `Channel` values by schedule channel index (`Planned::channel`).
+    channels: Vec<i32>,
     agents: Vec<AgentInfo>,
     connectors: Vec<Channel>,
     credentials: Credentials,
@@ -188,6 +191,11 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     let router = credentials.minting(router);
     let capacity = credentials.minting(capacity);
     setup(&scenario, &accounts, &agents, &online_at, router.clone(), capacity).await?;
+    if let Some(rules) = &scenario.routing {
+        routing::apply(rules, &accounts, router.clone()).await?;
+    }
+    let channels: Vec<i32> =
+        scenario.channel_names().iter().map(|c| crate::scenario::channel_value(c).unwrap_or(1)).collect();
     let partner_keys = partner_keys(&credentials, &accounts, pool[0].clone()).await?;
     eprintln!(
         "setup: {} accounts, {} skills each, {} agents in {:.1} s; credentials: {}",
@@ -209,6 +217,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         plan,
         accounts,
         skills,
+        channels,
         agents,
         connectors: pool,
         credentials,
@@ -218,9 +227,12 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     });
 
     let mut background = tokio::task::JoinSet::new();
+    // One partner per account and channel: each channel has its own outbound stream.
     for a in 0..ctx.accounts.len() {
-        let stream = partner::open_first(&ctx, a).await?;
-        background.spawn(partner::partner(ctx.clone(), a, stream));
+        for &channel in &ctx.channels {
+            let stream = partner::open_first(&ctx, a, channel).await?;
+            background.spawn(partner::partner(ctx.clone(), a, channel, stream));
+        }
     }
     let mut ready = Vec::new();
     for (i, (at, _, _)) in online_at.iter().enumerate() {
@@ -298,16 +310,25 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         play.await?;
     }
     let wall_s = ctx.start.elapsed().as_secs_f64();
-    let final_depth = queue_depth(&ctx, router, true).await.ok();
+    let final_depth = queue_depth(&ctx, router.clone(), true).await.ok();
     background.abort_all();
     let collected = recorder.finish().await?;
-    let audit = audit::audit(&audit::Input {
+    let mut audit = audit::audit(&audit::Input {
         convs: &collected.convs,
         agents: &ctx.agents,
         anomalies: &collected.anomalies,
         failures: &collected.errors,
         final_queue_depth: final_depth,
     });
+    let priority = match &scenario.routing {
+        Some(rules) => {
+            let (checks, priority) =
+                routing::explain(&scenario, rules, &ctx.plan, &ctx.accounts, &collected.convs, router).await;
+            audit::add_checks(&mut audit, checks);
+            Some(priority)
+        }
+        None => None,
+    };
     let chaos = options
         .chaos
         .as_ref()
@@ -331,6 +352,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         duplicates: collected.duplicates,
         timeline: collected.timeline,
         chaos,
+        priority,
         audit,
     })
 }

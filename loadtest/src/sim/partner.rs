@@ -1,4 +1,4 @@
-//! One account's connector partner: reads the outbound stream, times agent replies, closes
+//! One account's connector partner on one channel: reads that channel's outbound stream, times agent replies, closes
 //! conversations when the script says the consumer does, and acknowledges what it read.
 //!
 //! When the stream ends (any status, or a broken connection) the partner reopens it with
@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_proto::common::v1::{Channel as ChannelKind, Party};
+use switchyard_proto::common::v1::Party;
 use switchyard_proto::connectors::v1::{self as conn, outbound_event};
 use tonic::Streaming;
 
@@ -92,18 +92,22 @@ impl Closed {
     }
 }
 
-fn request(ctx: &Ctx, account: usize) -> conn::StreamOutboundRequest {
+fn request(ctx: &Ctx, account: usize, channel: i32) -> conn::StreamOutboundRequest {
     conn::StreamOutboundRequest {
         account_id: ctx.accounts[account].clone(),
-        channel: ChannelKind::Web as i32,
+        channel,
         // Absent: resume after the last acknowledged sequence.
         from_sequence: None,
     }
 }
 
 /// Opens the stream before the run starts (retried like a unary call); an error ends the run.
-pub(super) async fn open_first(ctx: &Ctx, account: usize) -> anyhow::Result<Streaming<conn::OutboundEvent>> {
-    let request = request(ctx, account);
+pub(super) async fn open_first(
+    ctx: &Ctx,
+    account: usize,
+    channel: i32,
+) -> anyhow::Result<Streaming<conn::OutboundEvent>> {
+    let request = request(ctx, account, channel);
     ctx.call(METHOD, Idempotence::Idempotent, || {
         let (mut client, request) = (ctx.connector(account, account), request.clone());
         async move { client.stream_outbound(request).await }
@@ -111,7 +115,7 @@ pub(super) async fn open_first(ctx: &Ctx, account: usize) -> anyhow::Result<Stre
     .await
     .map_err(|status| {
         anyhow::anyhow!(
-            "opening the outbound stream of {}: {} {}",
+            "opening the outbound stream of {} (channel {channel}): {} {}",
             ctx.accounts[account],
             status.code(),
             status.message()
@@ -123,6 +127,8 @@ pub(super) async fn open_first(ctx: &Ctx, account: usize) -> anyhow::Result<Stre
 struct Partner {
     ctx: Arc<Ctx>,
     account: usize,
+    /// The proto `Channel` value of the stream.
+    channel: i32,
     cursor: Cursor,
     acked: u64,
     closed: Closed,
@@ -131,10 +137,11 @@ struct Partner {
     closing: HashSet<usize>,
 }
 
-pub(super) async fn partner(ctx: Arc<Ctx>, account: usize, first: Streaming<conn::OutboundEvent>) {
+pub(super) async fn partner(ctx: Arc<Ctx>, account: usize, channel: i32, first: Streaming<conn::OutboundEvent>) {
     let mut partner = Partner {
         ctx: ctx.clone(),
         account,
+        channel,
         cursor: Cursor::default(),
         acked: 0,
         closed: Closed::default(),
@@ -150,7 +157,7 @@ pub(super) async fn partner(ctx: Arc<Ctx>, account: usize, first: Streaming<conn
             ctx.stream_ended(METHOD, end.as_ref());
         }
         reconnect.wait().await;
-        let request = request(&ctx, account);
+        let request = request(&ctx, account, channel);
         let open = async { ctx.connector(account, account).stream_outbound(request).await };
         match tokio::time::timeout(retry::ATTEMPT_TIMEOUT, open).await {
             Ok(Ok(s)) => stream = Some(s.into_inner()),
@@ -192,7 +199,7 @@ impl Partner {
         let last = self.cursor.last();
         if last > self.acked {
             self.acked = last;
-            tokio::spawn(ack(self.ctx.clone(), self.account, last));
+            tokio::spawn(ack(self.ctx.clone(), self.account, self.channel, last));
         }
     }
 
@@ -208,7 +215,10 @@ impl Partner {
             Seen::OutOfOrder { after } => {
                 ctx.recorder.record(Obs::Anomaly {
                     check: Anomaly::OutOfOrder,
-                    id: format!("{} sequence {} after {after}", ctx.accounts[self.account], event.sequence),
+                    id: format!(
+                        "{} channel {} sequence {} after {after}",
+                        ctx.accounts[self.account], self.channel, event.sequence
+                    ),
                 });
                 return;
             }
@@ -244,12 +254,8 @@ impl Partner {
     }
 }
 
-async fn ack(ctx: Arc<Ctx>, account: usize, sequence: u64) {
-    let request = conn::AckOutboundRequest {
-        account_id: ctx.accounts[account].clone(),
-        channel: ChannelKind::Web as i32,
-        sequence,
-    };
+async fn ack(ctx: Arc<Ctx>, account: usize, channel: i32, sequence: u64) {
+    let request = conn::AckOutboundRequest { account_id: ctx.accounts[account].clone(), channel, sequence };
     let acked = ctx
         .call("AckOutbound", Idempotence::Idempotent, || {
             let (mut client, request) = (ctx.connector(account, account), request.clone());
