@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::pin::Pin;
 
 use switchyard_kit::{validate, ServiceError, Shutdown};
+use switchyard_platform::store::RouteStatus;
 use switchyard_proto::agent::v1::agent_service_server::AgentService;
 use switchyard_proto::agent::v1::*;
 use switchyard_proto::common::v1::AgentState;
@@ -80,6 +81,19 @@ impl AgentService for Agents {
         let mut snapshot = Vec::new();
         for (conversation_id, _) in agent.map(|a| a.load).unwrap_or_default() {
             let route = store.route(&req.account_id, &conversation_id).await.map_err(ServiceError::from)?;
+            // The load also holds offers ringing for the agent (their reserved capacity, R6.5).
+            if let Some(r) = route.as_ref().filter(|r| r.status == RouteStatus::Offered) {
+                if r.offer_agents.contains(&req.agent_id) {
+                    let offer = Offer {
+                        offer_id: r.offer_id.clone(),
+                        conversation_id: conversation_id.clone(),
+                        skill_id: r.skill_id.clone(),
+                        expires_at_ms: r.offer_expires_ms,
+                    };
+                    snapshot.push(AgentEvent { event: Some(agent_event::Event::Offer(offer)) });
+                }
+                continue;
+            }
             let skill = route.map(|r| r.skill_id).unwrap_or_default();
             if let Some(event) = edge.assignment_event(&req.account_id, &conversation_id, &skill).await? {
                 snapshot.push(event);
@@ -147,7 +161,7 @@ impl AgentService for Agents {
     ) -> Result<Response<AcceptOfferResponse>, Status> {
         let req = request.into_inner();
         validate::id("offer_id", &req.offer_id)?;
-        self.desk.offer(&req.account_id, &req.agent_id, &req.offer_id).await?;
+        self.desk.accept_offer(&req.account_id, &req.agent_id, &req.offer_id).await?;
         Ok(Response::new(AcceptOfferResponse {}))
     }
 
@@ -157,7 +171,7 @@ impl AgentService for Agents {
     ) -> Result<Response<RejectOfferResponse>, Status> {
         let req = request.into_inner();
         validate::id("offer_id", &req.offer_id)?;
-        self.desk.offer(&req.account_id, &req.agent_id, &req.offer_id).await?;
+        self.desk.reject_offer(&req.account_id, &req.agent_id, &req.offer_id).await?;
         Ok(Response::new(RejectOfferResponse {}))
     }
 

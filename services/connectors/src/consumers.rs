@@ -6,7 +6,7 @@ use switchyard_kit::consumer::Handler;
 use switchyard_kit::ServiceError;
 use switchyard_platform::bus::Delivery;
 use switchyard_platform::store::{RouteStatus, StateStore};
-use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Unassigned};
+use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Offer, OfferEnded, Unassigned};
 use switchyard_proto::common::v1::Party;
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 
@@ -101,6 +101,22 @@ impl Handler for FanoutHandler {
                     let ended = ConversationEnded { conversation_id: c.conversation_id, closed_by: c.closed_by };
                     hub.to_agent(account, &c.agent_id, AgentEvent { event: Some(agent_event::Event::Closed(ended)) });
                 }
+            }
+            // R6.5: an offer rings on each of its agents' streams until it ends.
+            Some(Body::ConversationOffered(o)) => {
+                for agent in &o.agent_ids {
+                    let offer = Offer {
+                        offer_id: o.offer_id.clone(),
+                        conversation_id: o.conversation_id.clone(),
+                        skill_id: o.skill_id.clone(),
+                        expires_at_ms: o.expires_at_ms,
+                    };
+                    hub.to_agent(account, agent, AgentEvent { event: Some(agent_event::Event::Offer(offer)) });
+                }
+            }
+            Some(Body::OfferEnded(e)) => {
+                let ended = OfferEnded { offer_id: e.offer_id, conversation_id: e.conversation_id, reason: e.outcome };
+                hub.to_agent(account, &e.agent_id, AgentEvent { event: Some(agent_event::Event::OfferEnded(ended)) });
             }
             Some(Body::ConversationUnassigned(u)) => {
                 let event = Unassigned { conversation_id: u.conversation_id, reason: u.reason };

@@ -7,10 +7,13 @@
 use switchyard_kit::validate::UNASSIGNED_SKILL;
 use switchyard_kit::{config::keys, envelope, validate, ServiceError};
 use switchyard_platform::store::{
-    AgentSession, ConversationRecord, ConversationStatus, QueueReason, Route, RouteStatus, StoredMessage,
+    AcceptOutcome, AgentSession, ConversationRecord, ConversationStatus, OfferAnswer, QueueReason, RejectOutcome,
+    Route, RouteStatus, StoredMessage,
 };
 use switchyard_proto::common::v1::{AgentState, Party};
-use switchyard_proto::events::v1::{envelope::Body, AgentSessionChanged, RouteConversation};
+use switchyard_proto::events::v1::{
+    envelope::Body, AgentSessionChanged, ConversationAssigned, OfferEnded, RouteConversation,
+};
 
 use crate::edge::Edge;
 use crate::error::ConnectorError;
@@ -125,11 +128,107 @@ impl Desk {
         self.requeue(account_id, &route, skill_id, QueueReason::Transfer).await
     }
 
-    /// The agent must be logged in to offer-related calls, which auto-accept mode (R6.5)
-    /// answers as gone.
-    pub async fn offer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<(), ServiceError> {
+    /// R6.5: the agent accepts an offer ringing for it. The store's accept is the arbiter (the
+    /// first accept of a ring-all offer wins); the assignment is announced like the router's,
+    /// and the agents that lost it are told. A retry of a winning accept answers OK again.
+    pub async fn accept_offer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<(), ServiceError> {
         self.require_session(account_id, agent_id).await?;
-        Err(ConnectorError::OfferNotFound(offer_id.to_owned()).into())
+        let answer = self.answer(account_id, agent_id, offer_id)?;
+        let platform = &self.edge.platform;
+        match platform.store.accept_offer(&answer).await? {
+            AcceptOutcome::Accepted { version, skill_id, rescinded } => {
+                self.announce_assigned(&answer, &skill_id, version).await?;
+                for other in &rescinded {
+                    self.offer_ended(&answer.account_id, &answer.conversation_id, offer_id, other, "rescinded").await?;
+                }
+                Ok(())
+            }
+            // The accept happened; its announcement may not have.
+            AcceptOutcome::AlreadyAccepted { version, skill_id } => {
+                self.announce_assigned(&answer, &skill_id, version).await
+            }
+            AcceptOutcome::Gone => Err(ConnectorError::OfferGone(offer_id.to_owned()).into()),
+        }
+    }
+
+    /// R6.5: the agent rejects an offer; it is not offered the conversation again for the
+    /// account's `reject_cooldown`, and when nobody else is ringing its skill's router is asked
+    /// to route it again (to the next best agent).
+    pub async fn reject_offer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<(), ServiceError> {
+        self.require_session(account_id, agent_id).await?;
+        let answer = self.answer(account_id, agent_id, offer_id)?;
+        let platform = &self.edge.platform;
+        let cooldown = platform.routing.get(account_id).await?.account.reject_cooldown_ms as i64;
+        match platform.store.reject_offer(&answer, cooldown).await? {
+            RejectOutcome::Requeued { skill_id } => {
+                let route = Body::RouteConversation(RouteConversation {
+                    conversation_id: answer.conversation_id.clone(),
+                    skill_id: skill_id.clone(),
+                    queued_at_ms: answer.now_ms,
+                    reason: "new".into(),
+                    ..Default::default()
+                });
+                let env = envelope::new(account_id, answer.now_ms, route);
+                let key = keys::skill(account_id, &skill_id);
+                envelope::publish(&*platform.bus, &platform.topics.routing, key, &env).await?;
+            }
+            RejectOutcome::StillRinging => {}
+            RejectOutcome::Gone => return Err(ConnectorError::OfferGone(offer_id.to_owned()).into()),
+        }
+        self.offer_ended(account_id, &answer.conversation_id, offer_id, agent_id, "rejected").await
+    }
+
+    /// An offer id is `<conversation>:<n>`.
+    fn answer(&self, account_id: &str, agent_id: &str, offer_id: &str) -> Result<OfferAnswer, ServiceError> {
+        let Some((conversation_id, _)) = offer_id.rsplit_once(':') else {
+            return Err(ConnectorError::OfferNotFound(offer_id.to_owned()).into());
+        };
+        Ok(OfferAnswer {
+            account_id: account_id.to_owned(),
+            conversation_id: conversation_id.to_owned(),
+            offer_id: offer_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            now_ms: self.edge.platform.clock.now_ms(),
+        })
+    }
+
+    async fn announce_assigned(&self, answer: &OfferAnswer, skill_id: &str, version: u64) -> Result<(), ServiceError> {
+        let platform = &self.edge.platform;
+        let (account, conversation) = (answer.account_id.as_str(), answer.conversation_id.as_str());
+        let body = Body::ConversationAssigned(ConversationAssigned {
+            conversation_id: conversation.to_owned(),
+            agent_id: answer.agent_id.clone(),
+            skill_id: skill_id.to_owned(),
+            assignment_version: version,
+        });
+        // The same event id as the router's announcement of this assignment version.
+        let env = envelope::with_id(format!("assigned:{conversation}:{version}"), account, answer.now_ms, body);
+        let key = keys::conversation(account, conversation);
+        envelope::publish(&*platform.bus, &platform.topics.assignments, key, &env).await?;
+        platform.store.announced(account, conversation, version).await?;
+        Ok(())
+    }
+
+    async fn offer_ended(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        offer_id: &str,
+        agent_id: &str,
+        outcome: &str,
+    ) -> Result<(), ServiceError> {
+        let platform = &self.edge.platform;
+        let body = Body::OfferEnded(OfferEnded {
+            conversation_id: conversation_id.to_owned(),
+            offer_id: offer_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            outcome: outcome.to_owned(),
+        });
+        let env =
+            envelope::with_id(format!("offer-ended:{offer_id}:{agent_id}"), account_id, platform.clock.now_ms(), body);
+        let key = keys::conversation(account_id, conversation_id);
+        envelope::publish(&*platform.bus, &platform.topics.assignments, key, &env).await?;
+        Ok(())
     }
 
     async fn require_agent(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {

@@ -20,9 +20,13 @@ pub enum ConnectorError {
     EngagementNotFound(String),
     #[error("conversation {0}")]
     ConversationNotFound(String),
-    /// Auto-accept mode (R6.5) has no offers: every offer id is gone.
+    /// An offer id that names no offer.
     #[error("offer {0}")]
     OfferNotFound(String),
+    /// R6.5: the offer no longer rings for this agent (another accepted it first, it was
+    /// rejected, it expired, or the conversation closed).
+    #[error("offer {0} is no longer available")]
+    OfferGone(String),
     #[error("agent {0} is not logged in")]
     NotLoggedIn(String),
     #[error("conversation {0} is closed")]
@@ -78,7 +82,8 @@ impl From<ConnectorError> for ServiceError {
             | ConversationClosed(_)
             | NotAssigned { .. }
             | NotDelivered { .. }
-            | TransferNotAllowed { .. } => ServiceError::precondition(text),
+            | TransferNotAllowed { .. }
+            | OfferGone(_) => ServiceError::precondition(text),
             TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
             // A stream limit frees up when a stream ends: the client may retry after a moment.
             TooManyStreams(_) | TooManyAgentStreams { .. } | TooManyPartnerStreams { .. } => {
@@ -119,6 +124,7 @@ mod tests {
                 Code::FailedPrecondition,
                 "skill sales may not transfer to skill vip",
             ),
+            (ConnectorError::OfferGone(s("c1:2")), Code::FailedPrecondition, "offer c1:2 is no longer available"),
             (
                 ConnectorError::TooManyMessages { conversation: s("c1"), limit: 10 },
                 Code::ResourceExhausted,

@@ -117,6 +117,23 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
             }
             Ok(())
         }
+        Some(Body::ConversationOffered(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("offer_id", &b.offer_id)?;
+            skill_id("skill_id", &b.skill_id)?;
+            if b.agent_ids.is_empty() {
+                return Err(ServiceError::invalid("agent_ids", "must not be empty"));
+            }
+            for (i, agent) in b.agent_ids.iter().enumerate() {
+                id(&format!("agent_ids[{i}]"), agent)?;
+            }
+            Ok(())
+        }
+        Some(Body::OfferEnded(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("offer_id", &b.offer_id)?;
+            id("agent_id", &b.agent_id).map(drop)
+        }
         Some(Body::ConversationUnassigned(b)) => {
             id("conversation_id", &b.conversation_id)?;
             id("agent_id", &b.agent_id)?;

@@ -49,7 +49,10 @@ async fn best_claim_prefers_the_consumers_last_agent_within_the_window_r6_2(stor
     store.release(&a, "c1", 2_000).await.unwrap();
     // ann gets busier than bob: by rank bob is next.
     conversation("other", "lee").await;
-    assert!(matches!(store.claim(&claim_of(&a, "other", "ann", ONE, 500)).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    assert!(matches!(
+        store.claim(&claim_of(&a, "other", "ann", ONE, 500)).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
     conversation("c2", "kim").await;
     assert_eq!(claimed_by(&store, &remembering("c2", 4_000, HOUR)).await, "ann", "kim's last agent");
     let (log, _) = store.routing_log(&a, "c2").await.unwrap();
@@ -183,6 +186,7 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         via_reason: QueueReason::New,
         groups: Vec::new(),
         history_window_ms: 0,
+        offer: None,
     }
 }
 

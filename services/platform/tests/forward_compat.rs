@@ -22,12 +22,12 @@ async fn a_route_and_a_conversation_written_by_a_newer_version_are_read_and_left
     open(&store, "acme", "c1").await;
     open(&store, "acme", "c2").await;
     assert_eq!(store.enqueue("acme", "c1", SKILL, 10, &Placement::by_due(10)).await.unwrap(), EnqueueOutcome::Queued);
-    // A newer version offered c1 to an agent, and put c2 in a survey: values and fields this
+    // A newer version parked c1 for an agent, and put c2 in a survey: values and fields this
     // version has no name for.
     let route_key = format!("{prefix}:{{acme}}:route:c1");
     let _: () = ::redis::cmd("HSET")
         .arg(&route_key)
-        .arg(&["status", "offered", "offered_to", "ann"][..])
+        .arg(&["status", "parked", "parked_by", "ann"][..])
         .query_async(&mut con)
         .await
         .unwrap();

@@ -38,6 +38,7 @@ async fn every_routing_decision_is_logged_with_its_reasons(store: Store) {
         via_reason: QueueReason::New,
         groups: Vec::new(),
         history_window_ms: 0,
+        offer: None,
     };
     online_agent(&store, &a, "full", &[SKILL], 1).await;
     queued_conversation(&store, &a, "other", 2).await;
@@ -127,6 +128,7 @@ async fn the_queue_is_ordered_by_score_r9_2_r9_3(store: Store) {
         via_reason: QueueReason::New,
         groups: Vec::new(),
         history_window_ms: 0,
+        offer: None,
     };
     assert!(matches!(store.claim_best(&best("soon")).await.unwrap(), BestOutcome::Claimed { .. }));
     assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["late", "answered"]);

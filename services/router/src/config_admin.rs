@@ -76,12 +76,6 @@ impl ConfigAdmin {
     pub async fn set_account(&self, req: SetAccountRoutingRequest) -> Result<u64, ServiceError> {
         let account = req.account.ok_or_else(|| ServiceError::invalid("account", "is required"))?;
         let account = convert::account_from("account", &account)?;
-        // Offers that ring (R6.5) are not built yet: refused rather than silently auto-accepted.
-        if account.acd_mode != switchyard_routing::AcdMode::AutoAccept {
-            return Err(ServiceError::FailedPrecondition(
-                "account.acd_mode: only ACD_MODE_AUTO_ACCEPT is available in this version".into(),
-            ));
-        }
         self.edit(&req.account_id, req.expected_revision, |config| {
             config.account = account.clone();
             Ok(())

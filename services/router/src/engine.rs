@@ -9,15 +9,27 @@ use std::collections::BTreeMap;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 
 use switchyard_platform::store::{
-    rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, Placement, QueueEntry, QueueReason,
-    Requeue, RequeueOutcome, RouteStatus, SkillPresence, ONE,
+    rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, ExpireOutcome, Milli, OfferTerms, Placement,
+    QueueEntry, QueueReason, Requeue, RequeueOutcome, RouteStatus, SkillPresence, ONE,
 };
-use switchyard_proto::events::v1::{envelope::Body, ConversationAssigned, ConversationUnassigned, RouteConversation};
+use switchyard_proto::events::v1::{
+    envelope::Body, ConversationAssigned, ConversationOffered, ConversationUnassigned, OfferEnded, RouteConversation,
+};
 
 use crate::placement::{self, Facts};
 use crate::ranking;
 use crate::sweep::SweepTimers;
 use crate::RoutingRules;
+
+/// R6.5: how the account's ACD mode offers a conversation (None: auto-accept).
+fn offer_terms(config: &switchyard_routing::RoutingConfig, now_ms: i64) -> Option<OfferTerms> {
+    let ring_all = match config.account.acd_mode {
+        switchyard_routing::AcdMode::AutoAccept => return None,
+        switchyard_routing::AcdMode::RingOne => false,
+        switchyard_routing::AcdMode::RingAll => true,
+    };
+    Some(OfferTerms { ring_all, expires_at_ms: now_ms + config.account.ring_timeout_ms as i64 })
+}
 
 /// What one assignment pass over a skill reads once.
 struct Pass<'a> {
@@ -231,14 +243,17 @@ impl Engine {
                 break;
             }
             let mut claimed = Vec::new();
+            let mut offered = 0;
             let mut exhausted = false;
             for entry in &heads {
-                let decision = self.decision(&pass, entry, "", QueueReason::New);
-                match store.claim_best(&decision).await? {
+                let now = self.platform.clock.now_ms();
+                match self.decide(&pass, entry, "", QueueReason::New).await? {
                     BestOutcome::Claimed { agent_id, version } => {
-                        self.claimed(account_id, skill_id, entry, &agent_id, version, decision.now_ms);
+                        self.claimed(account_id, skill_id, entry, &agent_id, version, now);
                         claimed.push((entry.conversation_id.clone(), agent_id, version, skill_id.to_owned()));
                     }
+                    // Published by `decide`; it rings while the pass goes on.
+                    BestOutcome::Offered { .. } => offered += 1,
                     BestOutcome::ConversationGone => {}
                     BestOutcome::NoAgent { passed } => {
                         let refused = passed.len() as u64;
@@ -260,14 +275,105 @@ impl Engine {
                     }
                 }
             }
-            assigned += claimed.len();
-            let progress = !claimed.is_empty();
+            assigned += claimed.len() + offered;
+            let progress = !claimed.is_empty() || offered > 0;
             self.announce_all(account_id, claimed).await?;
             if exhausted || !progress || heads.len() < self.rules.batch {
                 break 'pass;
             }
         }
         Ok(assigned)
+    }
+
+    /// R6.5: an offer of the conversation rang out (its durable timer): back to its queue, the
+    /// agents it rang for told and kept from it for the reject cooldown. Returns the skill to
+    /// run a pass on, or None when the offer was answered (or renewed) meanwhile.
+    pub async fn expire_offer(&self, account_id: &str, conversation_id: &str) -> Result<Option<String>, ServiceError> {
+        let store = &self.platform.store;
+        let Some(route) = store.route(account_id, conversation_id).await? else { return Ok(None) };
+        let now = self.platform.clock.now_ms();
+        if route.status != RouteStatus::Offered {
+            return Ok(None);
+        }
+        let config = self.platform.routing.get(account_id).await?;
+        let cooldown = config.account.reject_cooldown_ms as i64;
+        match store.expire_offer(account_id, conversation_id, &route.offer_id, now, cooldown).await? {
+            ExpireOutcome::Requeued { skill_id, agents } => {
+                for agent in &agents {
+                    self.offer_ended(account_id, conversation_id, &route.offer_id, agent, "expired").await?;
+                }
+                self.sweep.schedule(account_id, &skill_id).await?;
+                Ok(Some(skill_id))
+            }
+            ExpireOutcome::Gone => Ok(None),
+        }
+    }
+
+    async fn publish_offer(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        skill_id: &str,
+        offer_id: &str,
+        agents: &[String],
+        expires_at_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let body = Body::ConversationOffered(ConversationOffered {
+            conversation_id: conversation_id.to_owned(),
+            offer_id: offer_id.to_owned(),
+            agent_ids: agents.to_vec(),
+            skill_id: skill_id.to_owned(),
+            expires_at_ms,
+        });
+        let env = envelope::with_id(format!("offered:{offer_id}"), account_id, self.platform.clock.now_ms(), body);
+        let key = keys::conversation(account_id, conversation_id);
+        let service = crate::metrics::SERVICE;
+        metrics::counter!(crate::metrics::OFFERED, service.0 => service.1).increment(1);
+        envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key, &env).await.map_err(Into::into)
+    }
+
+    async fn offer_ended(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        offer_id: &str,
+        agent_id: &str,
+        outcome: &str,
+    ) -> Result<(), ServiceError> {
+        let body = Body::OfferEnded(OfferEnded {
+            conversation_id: conversation_id.to_owned(),
+            offer_id: offer_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            outcome: outcome.to_owned(),
+        });
+        let id = format!("offer-ended:{offer_id}:{agent_id}");
+        let env = envelope::with_id(id, account_id, self.platform.clock.now_ms(), body);
+        let key = keys::conversation(account_id, conversation_id);
+        envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key, &env).await.map_err(Into::into)
+    }
+
+    /// Makes the decision; in a ring mode (R6.5) the offer's expiry timer is written first and
+    /// an offer made is published.
+    async fn decide(
+        &self,
+        pass: &Pass<'_>,
+        entry: &QueueEntry,
+        via: &str,
+        why: QueueReason,
+    ) -> Result<BestOutcome, ServiceError> {
+        let decision = self.decision(pass, entry, via, why);
+        if let Some(terms) = decision.offer {
+            self.sweep
+                .schedule_offer_expiry(pass.account_id, pass.skill_id, &entry.conversation_id, terms.expires_at_ms)
+                .await?;
+        }
+        let outcome = self.platform.store.claim_best(&decision).await?;
+        if let (BestOutcome::Offered { offer_id, agents }, Some(terms)) = (&outcome, decision.offer) {
+            let skill = if via.is_empty() { pass.skill_id } else { via };
+            self.publish_offer(pass.account_id, &entry.conversation_id, skill, offer_id, agents, terms.expires_at_ms)
+                .await?;
+        }
+        Ok(outcome)
     }
 
     fn decision(&self, pass: &Pass<'_>, entry: &QueueEntry, via: &str, why: QueueReason) -> BestClaim {
@@ -290,6 +396,7 @@ impl Engine {
             via_reason: why,
             groups,
             history_window_ms: pass.config.account.history_window_ms as i64,
+            offer: offer_terms(&pass.config, self.platform.clock.now_ms()),
         }
     }
 
@@ -304,10 +411,12 @@ impl Engine {
     ) -> Result<Option<(String, String, u64, String)>, ServiceError> {
         let (account_id, skill_id) = (pass.account_id, pass.skill_id);
         for (to, why) in targets {
-            let decision = self.decision(pass, entry, to, *why);
-            match self.platform.store.claim_best(&decision).await? {
+            let now = self.platform.clock.now_ms();
+            match self.decide(pass, entry, to, *why).await? {
+                // Offered on the fallback skill (published by `decide`).
+                BestOutcome::Offered { .. } => return Ok(None),
                 BestOutcome::Claimed { agent_id, version } => {
-                    self.claimed(account_id, to, entry, &agent_id, version, decision.now_ms);
+                    self.claimed(account_id, to, entry, &agent_id, version, now);
                     let service = crate::metrics::SERVICE;
                     metrics::counter!(crate::metrics::FALLBACK, service.0 => service.1, "reason" => why.as_str())
                         .increment(1);

@@ -59,6 +59,22 @@ impl SweepTimers {
         self.timers.schedule_no_later(&key, &key, due_ms, payload).await
     }
 
+    /// R6.5: the conversation's offer rings out at `due_ms` at the latest. Written before the
+    /// offer is made, so an offer whose router dies still expires (the new owner fires it);
+    /// when no offer results, the timer finds none and does nothing. A later offer of the same
+    /// conversation moves it.
+    pub async fn schedule_offer_expiry(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        conversation_id: &str,
+        due_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let key = keys::skill(account_id, skill_id);
+        let payload = Bytes::from(format!("offer\n{account_id}\n{conversation_id}"));
+        self.timers.schedule(&key, &format!("offer:{account_id}/{conversation_id}"), due_ms, payload).await
+    }
+
     fn interval_ms(&self) -> i64 {
         i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX)
     }
@@ -152,6 +168,16 @@ impl Sweep {
     /// timer back in an interval while either is left.
     async fn sweep_skill(&self, timer: DueTimer) -> Result<(), ServiceError> {
         let text = String::from_utf8_lossy(&timer.payload);
+        if let Some(offer) = text.strip_prefix("offer\n") {
+            let Some((account, conversation)) = offer.split_once('\n') else {
+                tracing::warn!(timer = %timer.timer_id, "dropping an offer timer without account and conversation");
+                return Ok(());
+            };
+            if let Some(skill) = self.engine.expire_offer(account, conversation).await? {
+                self.registry.assign_pass(account, &skill).await?;
+            }
+            return Ok(());
+        }
         let Some((account, skill)) = text.split_once('\n') else {
             tracing::warn!(timer = %timer.timer_id, "dropping a sweep timer without account and skill");
             return Ok(());

@@ -243,6 +243,22 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// first of at most `scan` agents with room, the agent it avoids (R6.4) only when no other
     /// can take it. Costs one round trip whatever the number of agents.
     async fn claim_best(&self, claim: &BestClaim) -> Result<BestOutcome, StoreError>;
+    /// An agent accepts an offer: the first accept of it wins (ring-all), the conversation is
+    /// assigned to that agent and pending announcement, the other agents' reservations freed.
+    async fn accept_offer(&self, answer: &OfferAnswer) -> Result<AcceptOutcome, StoreError>;
+    /// An agent rejects an offer: its reservation is freed and it is not offered the
+    /// conversation again for `cooldown_ms`; when nobody else is ringing, back to the queue.
+    async fn reject_offer(&self, answer: &OfferAnswer, cooldown_ms: i64) -> Result<RejectOutcome, StoreError>;
+    /// The offer rang out (its durable timer): reservations freed, the agents in the cooldown,
+    /// back to the queue. Nothing when it was answered or closed meanwhile.
+    async fn expire_offer(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        offer_id: &str,
+        now_ms: i64,
+        cooldown_ms: i64,
+    ) -> Result<ExpireOutcome, StoreError>;
     /// How many agents hold the skill, are logged in and are ONLINE: counts kept by the
     /// writers of agent sessions and skills, read in one round trip.
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError>;

@@ -9,6 +9,9 @@ pub const UNASSIGNED_SKILL: &str = "-1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteStatus {
     Queued,
+    /// Ringing: offered to one agent (ring-one) or several (ring-all), whose capacity it
+    /// reserves until an accept, a reject or the expiry (R6.5).
+    Offered,
     Assigned,
     Closed,
     /// A status written by a newer version (e.g. an offer still ringing): this version does
@@ -21,6 +24,7 @@ impl RouteStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteStatus::Queued => "queued",
+            RouteStatus::Offered => "offered",
             RouteStatus::Assigned => "assigned",
             RouteStatus::Closed => "closed",
             RouteStatus::Newer => "newer",
@@ -144,8 +148,12 @@ pub struct Route {
     /// The agent a transfer suggested (R12.6); no writer in this version (the routing issue
     /// adds transfers to an agent).
     pub suggested_agent_id: String,
-    /// The agent group the conversation is allocated to (R8.20); no writer in this version.
+    /// The agent group the conversation is allocated to (R8.20, R8.21).
     pub agent_group: String,
+    /// While offered: the offer and the agents it rings for (R6.5).
+    pub offer_id: String,
+    pub offer_agents: Vec<String>,
+    pub offer_expires_ms: i64,
     /// Increases with every assignment.
     pub version: u64,
     /// When it last entered the queue, and why.
@@ -268,6 +276,55 @@ pub struct BestClaim {
     /// R6.2 (3): the agent who last served the consumer within this window gets it first when
     /// eligible; the chosen agent is remembered for it. 0: off.
     pub history_window_ms: i64,
+    /// None: assign (auto-accept). Otherwise offer it instead, reserving capacity (R6.5).
+    pub offer: Option<OfferTerms>,
+}
+
+/// How a decision offers instead of assigning (R6.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferTerms {
+    /// Every eligible candidate considered at once (ring-all) or the best one (ring-one).
+    pub ring_all: bool,
+    pub expires_at_ms: i64,
+}
+
+/// An agent's answer to an offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferAnswer {
+    pub account_id: String,
+    pub conversation_id: String,
+    pub offer_id: String,
+    pub agent_id: String,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Assigned to the agent; the others it rang for lost it (ring-all) and were freed.
+    Accepted { version: u64, skill_id: String, rescinded: Vec<String> },
+    /// This agent accepted this offer before: a retry.
+    AlreadyAccepted { version: u64, skill_id: String },
+    /// Not ringing for this agent any more (accepted by another, rejected, expired, closed).
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectOutcome {
+    /// The last agent it rang for rejected it: back in its queue.
+    Requeued {
+        skill_id: String,
+    },
+    /// Still ringing for others (ring-all).
+    StillRinging,
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpireOutcome {
+    /// It rang out: back in its queue; the agents it rang for are in the reject cooldown.
+    Requeued { skill_id: String, agents: Vec<String> },
+    /// Answered or closed meanwhile.
+    Gone,
 }
 
 /// One routing decision about a conversation, as `ExplainRouting` shows it: it was queued
@@ -319,6 +376,8 @@ pub enum PassReason {
     Unavailable,
     /// Not in one of the conversation's agent groups (R8.20).
     OtherGroup,
+    /// Rejected an offer of it or let one expire within the account's reject cooldown.
+    Rejected,
 }
 
 impl PassReason {
@@ -328,6 +387,7 @@ impl PassReason {
             PassReason::Avoided => "avoided",
             PassReason::Unavailable => "unavailable",
             PassReason::OtherGroup => "other_group",
+            PassReason::Rejected => "rejected",
         }
     }
 }
@@ -340,6 +400,11 @@ pub enum BestOutcome {
     },
     /// Not queued on that skill any more: try the next conversation.
     ConversationGone,
+    /// Offered (ring-one: one agent; ring-all: every eligible one), capacity reserved.
+    Offered {
+        offer_id: String,
+        agents: Vec<String>,
+    },
     /// No candidate could take it; the ones considered, best first, and why each was passed.
     NoAgent {
         passed: Vec<(String, PassReason)>,

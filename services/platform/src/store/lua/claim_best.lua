@@ -8,13 +8,16 @@
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] weight (milli), ARGV[5] headroom (milli),
 -- ARGV[6] now (ms), ARGV[7] how many index members to consider at most, ARGV[8] via skill
 -- ('' for none: an agent of the skill), ARGV[9] the reason recorded when it moves to the via
--- skill (R5.7), ARGV[10] the consumer-history window (ms, '0' off: R6.2), ARGV[11..] the agent
--- groups that may take it, preferred first (R6.8, R8.20; none: any agent). The agent who last
+-- skill (R5.7), ARGV[10] the consumer-history window (ms, '0' off: R6.2), ARGV[11] 'assign',
+-- 'ring_one' or 'ring_all' (R6.5: an offer reserving capacity instead of an assignment),
+-- ARGV[12] when the offer expires (ms), ARGV[13..] the agent groups that may take it,
+-- preferred first (R6.8, R8.20; none: any agent). The agent who last
 -- served the consumer within the window gets it first when it is eligible (R6.2 (3)). With a via skill the conversation queued on the skill goes to an agent of the
 -- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
 -- able to take it nothing changes.
--- Returns {'claimed', agent, version} | {'gone'} | {'none', agent, why, ...} with why one of
--- 'full', 'unavailable' (the index and the record disagree: never expected) and 'avoided'.
+-- Returns {'claimed', agent, version} | {'offered', offer id, agent, ...} | {'gone'} |
+-- {'none', agent, why, ...} with why one of 'full', 'avoided', 'other_group', 'rejected' and
+-- 'unavailable' (the index and the record disagree: never expected).
 local conversation, skill = ARGV[2], ARGV[3]
 
 local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'avoid')
@@ -34,8 +37,42 @@ local weight = num(ARGV[4], 'claim weight')
 local headroom = num(ARGV[5], 'claim headroom')
 
 local via = ARGV[8]
+local mode = ARGV[11]
 local passed = { 'none' }
+
+-- R6.5: ring instead of assign. Each agent's capacity is reserved (the offer counts in its
+-- load) until an accept, a reject or the expiry; the conversation leaves the queue meanwhile.
+local function offer(agents, how)
+  local id = conversation .. ':' .. redis.call('HINCRBY', KEYS[1], 'offers', 1)
+  for _, agent in ipairs(agents) do
+    redis.call('HSET', key('agent-load', agent), conversation, ARGV[4])
+    reindex_agent(agent)
+  end
+  local to = skill
+  if via ~= '' then
+    push_skill_step(KEYS[1], ARGV[6], ARGV[9], via)
+    redis.call('HSET', KEYS[1], 'skill', via, 'reason', ARGV[9])
+    to, how = via, ARGV[9]
+  end
+  redis.call('HSET', KEYS[1], 'status', 'offered', 'offer', id, 'offer_agents', table.concat(agents, ','),
+    'offer_expires', ARGV[12])
+  redis.call('ZREM', KEYS[3], conversation)
+  if redis.call('ZCARD', KEYS[3]) == 0 then
+    redis.call('SREM', KEYS[4], skill)
+  end
+  explain(conversation, { at = ARGV[6], kind = 'offered', skill = to, agent = table.concat(agents, ','),
+    reason = how or 'best_agent', passed = passed_list(passed) })
+  local out = { 'offered', id }
+  for _, agent in ipairs(agents) do
+    out[#out + 1] = agent
+  end
+  return out
+end
+
 local function give(agent, how)
+  if mode == 'ring_one' or mode == 'ring_all' then
+    return offer({ agent }, how)
+  end
   local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
   remember_agent(KEYS[2], agent, ARGV[6], ARGV[10])
   local to, reason = skill, how or 'best_agent'
@@ -49,11 +86,15 @@ local function give(agent, how)
   return { 'claimed', agent, version }
 end
 
--- Group preference: rank[group] = its place in ARGV[11..]; no groups: every agent ranks 1.
+-- Group preference: rank[group] = its place in ARGV[13..]; no groups: every agent ranks 1.
 local rank = {}
-local grouped = #ARGV >= 11
-for i = 11, #ARGV do
-  rank[ARGV[i]] = i - 10
+local grouped = #ARGV >= 13
+for i = 13, #ARGV do
+  rank[ARGV[i]] = i - 12
+end
+local function rejected(agent)
+  local until_ms = redis.call('ZSCORE', key('rejected', conversation), agent)
+  return until_ms and num(until_ms, 'rejected until') > num(ARGV[6], 'now')
 end
 
 local function has_room(agent, max)
@@ -63,7 +104,7 @@ end
 -- R6.2 (3): the consumer's last agent, when it could take it now: in this index (logged in,
 -- ONLINE, holds the skill), in an allowed group, with room, not the agent it avoids.
 local preferred = last_agent(KEYS[2], ARGV[6], ARGV[10])
-if preferred and preferred ~= avoid then
+if preferred and preferred ~= avoid and mode ~= 'ring_all' and not rejected(preferred) then
   local ix, max, group = unpack(redis.call('HMGET', key('agent', preferred), 'ix', 'max', 'group'))
   if ix and redis.call('ZSCORE', KEYS[6], ix) and (not grouped or rank[group or '']) and has_room(preferred, max) then
     return give(preferred, 'consumer_history')
@@ -72,6 +113,7 @@ end
 
 local avoided = false
 local best, best_rank = nil, nil
+local ringing = {}
 for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 1)) do
   local agent = string.sub(member, 29)
   local state = redis.call('HMGET', key('agent', agent), 'logged_in', 'state', 'max', 'group')
@@ -86,9 +128,14 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 
     why = 'unavailable'
   elseif not has_room(agent, state[3]) then
     why = 'full'
+  elseif rejected(agent) then
+    why = 'rejected'
   elseif agent == avoid then
     why = 'avoided'
     avoided = true
+  elseif mode == 'ring_all' then
+    -- Every eligible agent rings at once; the first accept wins.
+    ringing[#ringing + 1] = agent
   elseif r == 1 then
     return give(agent)
   elseif not best or r < best_rank then
@@ -99,6 +146,9 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 
     passed[#passed + 1] = agent
     passed[#passed + 1] = why
   end
+end
+if #ringing > 0 then
+  return offer(ringing)
 end
 if best then
   return give(best)

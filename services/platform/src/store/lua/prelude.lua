@@ -166,6 +166,42 @@ local function last_agent(conv_key, now, window)
   return nil
 end
 
+-- R6.5 offers: the agents an offer rings for, as a list.
+local function offer_agents(route)
+  local agents = {}
+  for agent in string.gmatch(redis.call('HGET', route, 'offer_agents') or '', '[^,]+') do
+    agents[#agents + 1] = agent
+  end
+  return agents
+end
+
+-- Frees the capacity an offer reserved on `agent`.
+local function unreserve(agent, conversation)
+  redis.call('HDEL', key('agent-load', agent), conversation)
+  reindex_agent(agent)
+end
+
+-- An agent that rejected an offer (or let it ring out) is not offered the conversation again
+-- until `until_ms`; the set expires with the last cooldown.
+local function cool_down(conversation, agent, until_ms, cooldown)
+  if num(cooldown, 'reject cooldown') <= 0 then
+    return
+  end
+  local rejected = key('rejected', conversation)
+  redis.call('ZADD', rejected, until_ms, agent)
+  redis.call('PEXPIRE', rejected, cooldown)
+end
+
+-- An offered conversation goes back to its queue at the place it had (R6.5: to the next best).
+local function back_to_queue(route, conversation)
+  local r = redis.call('HMGET', route, 'skill', 'score')
+  redis.call('HSET', route, 'status', 'queued')
+  redis.call('HDEL', route, 'offer', 'offer_agents', 'offer_expires')
+  redis.call('ZADD', key('queue', r[1]), r[2] or '0', conversation)
+  redis.call('SADD', ARGV[1] .. 'active-skills', r[1])
+  return r[1]
+end
+
 -- Gives the queued conversation to the agent: the agent's load counts it, the route says
 -- assigned, it leaves the queue and is pending announcement (the arbiter's write half; the
 -- caller has checked everything).

@@ -26,6 +26,12 @@ if status == 'queued' then
     redis.call('SREM', KEYS[2], skill)
   end
   outcome = { 'left', skill }
+elseif status == 'offered' then
+  -- Closed while ringing: every reservation is freed (its queue was left when it was offered).
+  for _, ringing in ipairs(offer_agents(KEYS[1])) do
+    unreserve(ringing, conversation)
+  end
+  outcome = { 'left', skill }
 elseif status == 'assigned' then
   redis.call('HDEL', key('agent-load', agent), conversation)
   reindex_agent(agent)

@@ -5,6 +5,7 @@
 
 mod access;
 mod conversations;
+mod decide;
 mod routing;
 mod timers;
 
@@ -50,6 +51,10 @@ struct State {
     accounts: HashMap<String, String>,
     skills: HashMap<String, BTreeMap<String, SkillRecord>>,
     routing_configs: HashMap<String, (u64, Bytes)>,
+    /// (account, conversation) -> offers made (a counter for their ids) and the last accepted.
+    offers: HashMap<(String, String), (u64, String)>,
+    /// (account, conversation) -> agents that rejected it (or let it ring out), until when.
+    rejected: HashMap<(String, String), HashMap<String, i64>>,
     /// (account, conversation) -> its routing decisions, and the latest pass that found nobody.
     routing_logs: HashMap<(String, String), std::collections::VecDeque<RoutingEvent>>,
     last_pass: HashMap<(String, String), RoutingEvent>,
@@ -189,6 +194,8 @@ impl State {
                     self.routes.remove(&key);
                     self.routing_logs.remove(&key);
                     self.last_pass.remove(&key);
+                    self.offers.remove(&key);
+                    self.rejected.remove(&key);
                 }
                 Expiry::OpenDedupe(key) => {
                     self.open_dedupe.remove(&key);

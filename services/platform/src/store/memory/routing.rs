@@ -274,104 +274,26 @@ impl RoutingStore for MemoryStore {
     }
 
     async fn claim_best(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
-        let mut s = self.lock();
-        let Some(score) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
-            return Ok(BestOutcome::ConversationGone);
-        };
-        let avoid = s.routes.get(&k(&c.account_id, &c.conversation_id)).map(|r| r.avoid_agent_id.clone());
-        // The index Redis keeps, built on the spot: logged-in ONLINE holders of the skill in
-        // rank_member order.
-        let agents_of = if c.via_skill.is_empty() { c.skill_id.as_str() } else { c.via_skill.as_str() };
-        let mut index: Vec<(String, &AgentRecord)> = s
-            .agents
-            .values()
-            .filter(|a| a.account_id == c.account_id && a.logged_in && a.state == AgentState::Online)
-            .filter(|a| agents_of == UNASSIGNED_SKILL || a.spec.skill_ids.iter().any(|x| x == agents_of))
-            .map(|a| {
-                (
-                    rules::rank_member(
-                        a.capacity_used(),
-                        a.spec.max_conversations,
-                        a.last_assigned_ms,
-                        &a.spec.agent_id,
-                    ),
-                    a,
-                )
-            })
-            .collect();
-        index.sort_by(|x, y| x.0.cmp(&y.0));
-        // R6.2 (3): the consumer's last agent first when it could take it now.
-        let preferred = s.last_agent(&c.account_id, &c.conversation_id, c.now_ms, c.history_window_ms);
-        let preferred = preferred.filter(|p| {
-            avoid.as_deref() != Some(p.as_str())
-                && index.iter().any(|(_, a)| {
-                    a.spec.agent_id == *p
-                        && (c.groups.is_empty() || c.groups.contains(&a.spec.group_id))
-                        && rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom)
-                })
-        });
-        let mut passed = Vec::new();
-        let mut chosen = None;
-        // R6.8: a cascade group's agent only when none of an earlier group can take it.
-        let mut cascade: Option<(usize, String)> = None;
-        let scanned = if preferred.is_some() { 0 } else { c.scan.max(1) };
-        for (_, agent) in index.into_iter().take(scanned) {
-            let id = &agent.spec.agent_id;
-            let rank =
-                if c.groups.is_empty() { Some(0) } else { c.groups.iter().position(|g| *g == agent.spec.group_id) };
-            let Some(rank) = rank else {
-                passed.push((id.clone(), PassReason::OtherGroup));
-                continue;
-            };
-            if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
-                passed.push((id.clone(), PassReason::Full));
-            } else if avoid.as_deref() == Some(id.as_str()) {
-                passed.push((id.clone(), PassReason::Avoided));
-            } else if rank == 0 {
-                chosen = Some(id.clone());
-                break;
-            } else if cascade.as_ref().is_none_or(|(best, _)| rank < *best) {
-                cascade = Some((rank, id.clone()));
-            }
-        }
-        // R6.4: the returning agent only when no other can take it.
-        let chosen = preferred
-            .clone()
-            .or(chosen)
-            .or(cascade.map(|(_, id)| id))
-            .or_else(|| passed.iter().find(|(_, why)| *why == PassReason::Avoided).map(|(id, _)| id.clone()));
-        let passed_text: Vec<(String, String)> =
-            passed.iter().map(|(a, why)| (a.clone(), why.as_str().to_owned())).collect();
-        let target = if c.via_skill.is_empty() { c.skill_id.clone() } else { c.via_skill.clone() };
-        let Some(agent_id) = chosen else {
-            let waiting = RoutingEvent {
-                at_ms: c.now_ms,
-                kind: "waiting".into(),
-                skill_id: target,
-                passed: passed_text,
-                velocity_milli: ONE,
-                ..Default::default()
-            };
-            s.last_pass.insert(k(&c.account_id, &c.conversation_id), waiting);
-            return Ok(BestOutcome::NoAgent { passed });
-        };
-        let reason = match (c.via_skill.is_empty(), preferred.is_some()) {
-            (false, _) => c.via_reason.as_str(),
-            (true, true) => "consumer_history",
-            (true, false) => "best_agent",
-        };
-        let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
-        let version = s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
-        s.remember_agent(&c.account_id, &c.conversation_id, &agent_id, c.now_ms, c.history_window_ms);
-        if !c.via_skill.is_empty() {
-            if let Some(route) = s.routes.get_mut(&k(&c.account_id, &c.conversation_id)) {
-                push_skill_step(route, &c.via_skill, c.via_reason, c.now_ms);
-                route.skill_id = c.via_skill.clone();
-                route.queue_reason = c.via_reason;
-            }
-        }
-        s.log(&c.account_id, &c.conversation_id, RoutingEvent { version, ..event });
-        Ok(BestOutcome::Claimed { agent_id, version })
+        self.decide(c)
+    }
+
+    async fn accept_offer(&self, answer: &OfferAnswer) -> Result<AcceptOutcome, StoreError> {
+        self.accept(answer)
+    }
+
+    async fn reject_offer(&self, answer: &OfferAnswer, cooldown_ms: i64) -> Result<RejectOutcome, StoreError> {
+        self.reject(answer, cooldown_ms)
+    }
+
+    async fn expire_offer(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        offer_id: &str,
+        now_ms: i64,
+        cooldown_ms: i64,
+    ) -> Result<ExpireOutcome, StoreError> {
+        self.expire_ringing(account_id, conversation_id, offer_id, now_ms, cooldown_ms)
     }
 
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
@@ -413,6 +335,15 @@ impl RoutingStore for MemoryStore {
             RouteStatus::Closed | RouteStatus::Newer => return Ok(ReleaseOutcome::Unchanged),
             RouteStatus::Queued => {
                 s.remove_from_queue(account_id, &route.skill_id, route.queue_score, conversation_id);
+                ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }
+            }
+            // Closed while ringing: every reservation is freed.
+            RouteStatus::Offered => {
+                for agent in &route.offer_agents {
+                    if let Some(a) = s.agents.get_mut(&k(account_id, agent)) {
+                        a.load.retain(|(c, _)| c != conversation_id);
+                    }
+                }
                 ReleaseOutcome::LeftQueue { skill_id: route.skill_id.clone() }
             }
             RouteStatus::Assigned => {
@@ -477,7 +408,14 @@ impl RoutingStore for MemoryStore {
 
 impl State {
     /// R6.2 (3): `agent` served the conversation's consumer at `now_ms`; kept for `window_ms`.
-    fn remember_agent(&mut self, account: &str, conversation: &str, agent: &str, now_ms: i64, window_ms: i64) {
+    pub(super) fn remember_agent(
+        &mut self,
+        account: &str,
+        conversation: &str,
+        agent: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) {
         if window_ms <= 0 {
             return;
         }
@@ -489,7 +427,7 @@ impl State {
     }
 
     /// The agent who served the conversation's consumer last, within `window_ms` of `now_ms`.
-    fn last_agent(&self, account: &str, conversation: &str, now_ms: i64, window_ms: i64) -> Option<String> {
+    pub(super) fn last_agent(&self, account: &str, conversation: &str, now_ms: i64, window_ms: i64) -> Option<String> {
         if window_ms <= 0 {
             return None;
         }
@@ -498,7 +436,7 @@ impl State {
         (now_ms - at <= window_ms).then(|| agent.clone())
     }
 
-    fn log(&mut self, account: &str, conversation: &str, event: RoutingEvent) {
+    pub(super) fn log(&mut self, account: &str, conversation: &str, event: RoutingEvent) {
         let log = self.routing_logs.entry(k(account, conversation)).or_default();
         log.push_back(event);
         while log.len() > ROUTING_LOG_LIMIT {
@@ -509,7 +447,7 @@ impl State {
     /// The queue score of a conversation queued on `skill` and open; None when it is
     /// not queued there. A queued one that is no longer open leaves the queue (its release is
     /// on the way, or it expired).
-    fn queued_open(&mut self, account: &str, conversation: &str, skill: &str) -> Option<i64> {
+    pub(super) fn queued_open(&mut self, account: &str, conversation: &str, skill: &str) -> Option<i64> {
         let key = k(account, conversation);
         let score = match self.routes.get(&key) {
             Some(r) if r.status == RouteStatus::Queued && r.skill_id == skill => r.queue_score,
@@ -525,7 +463,7 @@ impl State {
     /// The arbiter's write half: the agent's load counts the conversation, the route says
     /// assigned, it leaves the queue and is pending announcement. Returns the new version.
     #[allow(clippy::too_many_arguments)]
-    fn assign(
+    pub(super) fn assign(
         &mut self,
         account: &str,
         conversation: &str,
@@ -585,6 +523,9 @@ fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: 
         avoid_agent_id: String::new(),
         suggested_agent_id: String::new(),
         agent_group: String::new(),
+        offer_id: String::new(),
+        offer_agents: Vec::new(),
+        offer_expires_ms: 0,
         version: 0,
         queued_at_ms: at_ms,
         queue_reason: QueueReason::New,
@@ -618,7 +559,7 @@ fn placed(kind: &str, skill: &str, p: &Placement, reason: &str, agent: &str, gro
     }
 }
 
-fn assigned(
+pub(super) fn assigned(
     skill: &str,
     agent: &str,
     version: u64,
@@ -648,7 +589,7 @@ fn place(route: &mut Route, placement: &Placement) {
 }
 
 /// R5.7: the skill change is recorded with its reason; the oldest steps beyond the limit go.
-fn push_skill_step(route: &mut Route, skill_id: &str, reason: QueueReason, at_ms: i64) {
+pub(super) fn push_skill_step(route: &mut Route, skill_id: &str, reason: QueueReason, at_ms: i64) {
     route.skill_history.push(SkillStep { skill_id: skill_id.to_owned(), reason, at_ms });
     let excess = route.skill_history.len().saturating_sub(SKILL_HISTORY_LIMIT);
     route.skill_history.drain(..excess);

@@ -117,6 +117,11 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
         avoid_agent_id,
         suggested_agent_id: optional(&f, "suggested")?.unwrap_or_default(),
         agent_group: optional(&f, "group")?.unwrap_or_default(),
+        offer_id: optional(&f, "offer")?.unwrap_or_default(),
+        offer_expires_ms: optional_num(&f, "offer_expires")?.unwrap_or(0),
+        offer_agents: optional(&f, "offer_agents")?
+            .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
         version: f.num("version")?,
         queued_at_ms,
         queue_reason: optional(&f, "reason")?.map_or(QueueReason::New, |r| QueueReason::parse(&r)),
@@ -142,6 +147,7 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
 pub(super) fn route_status(text: &str) -> Result<RouteStatus, StoreError> {
     match text {
         "queued" => Ok(RouteStatus::Queued),
+        "offered" => Ok(RouteStatus::Offered),
         "assigned" => Ok(RouteStatus::Assigned),
         "closed" => Ok(RouteStatus::Closed),
         "" => Err(corrupt("route.status is empty")),

@@ -443,6 +443,10 @@ impl RoutingStore for RedisStore {
             .arg(&c.via_skill)
             .arg(c.via_reason.as_str())
             .arg(c.history_window_ms.max(0));
+        match &c.offer {
+            None => inv.arg("assign").arg(0),
+            Some(terms) => inv.arg(if terms.ring_all { "ring_all" } else { "ring_one" }).arg(terms.expires_at_ms),
+        };
         for group in &c.groups {
             inv.arg(group);
         }
@@ -454,6 +458,11 @@ impl RoutingStore for RedisStore {
                 Ok(BestOutcome::Claimed { agent_id, version: integer(next(&mut rest, what)?, what)? })
             }
             "gone" => Ok(BestOutcome::ConversationGone),
+            "offered" => {
+                let offer_id = string(next(&mut rest, what)?, what)?;
+                let agents = rest.map(|a| string(a, what)).collect::<Result<Vec<_>, _>>()?;
+                Ok(BestOutcome::Offered { offer_id, agents })
+            }
             "none" => {
                 let mut passed = Vec::new();
                 while let Some(agent) = rest.next() {
@@ -462,12 +471,87 @@ impl RoutingStore for RedisStore {
                         "avoided" => PassReason::Avoided,
                         "unavailable" => PassReason::Unavailable,
                         "other_group" => PassReason::OtherGroup,
+                        "rejected" => PassReason::Rejected,
                         other => return Err(corrupt(format!("{what}: unexpected reason {other:?}"))),
                     };
                     passed.push((string(agent, what)?, reason));
                 }
                 Ok(BestOutcome::NoAgent { passed })
             }
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn accept_offer(&self, a: &OfferAnswer) -> Result<AcceptOutcome, StoreError> {
+        let mut inv = self.scripts.accept_offer.prepare_invoke();
+        inv.key(self.key(&a.account_id, "route", &a.conversation_id))
+            .key(self.akey(&a.account_id, "unannounced"))
+            .arg(self.base(&a.account_id))
+            .arg(&a.conversation_id)
+            .arg(&a.offer_id)
+            .arg(&a.agent_id)
+            .arg(a.now_ms);
+        let what = "accept_offer";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "accepted" => {
+                let version = integer(next(&mut rest, what)?, what)?;
+                let skill_id = string(next(&mut rest, what)?, what)?;
+                let rescinded = rest.map(|a| string(a, what)).collect::<Result<Vec<_>, _>>()?;
+                Ok(AcceptOutcome::Accepted { version, skill_id, rescinded })
+            }
+            "already" => {
+                let version = parse(&string(next(&mut rest, what)?, what)?, what)?;
+                Ok(AcceptOutcome::AlreadyAccepted { version, skill_id: string(next(&mut rest, what)?, what)? })
+            }
+            "gone" => Ok(AcceptOutcome::Gone),
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn reject_offer(&self, a: &OfferAnswer, cooldown_ms: i64) -> Result<RejectOutcome, StoreError> {
+        let mut inv = self.scripts.reject_offer.prepare_invoke();
+        inv.key(self.key(&a.account_id, "route", &a.conversation_id))
+            .arg(self.base(&a.account_id))
+            .arg(&a.conversation_id)
+            .arg(&a.offer_id)
+            .arg(&a.agent_id)
+            .arg(a.now_ms)
+            .arg(cooldown_ms.max(0));
+        let what = "reject_offer";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "requeued" => Ok(RejectOutcome::Requeued { skill_id: string(next(&mut rest, what)?, what)? }),
+            "ringing" => Ok(RejectOutcome::StillRinging),
+            "gone" => Ok(RejectOutcome::Gone),
+            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn expire_offer(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        offer_id: &str,
+        now_ms: i64,
+        cooldown_ms: i64,
+    ) -> Result<ExpireOutcome, StoreError> {
+        let mut inv = self.scripts.expire_offer.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(offer_id)
+            .arg(now_ms)
+            .arg(cooldown_ms.max(0));
+        let what = "expire_offer";
+        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
+        match tag.as_str() {
+            "expired" => {
+                let skill_id = string(next(&mut rest, what)?, what)?;
+                let agents = rest.map(|a| string(a, what)).collect::<Result<Vec<_>, _>>()?;
+                Ok(ExpireOutcome::Requeued { skill_id, agents })
+            }
+            "gone" => Ok(ExpireOutcome::Gone),
             other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
         }
     }
