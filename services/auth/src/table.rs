@@ -217,6 +217,12 @@ pub static TABLE: &[Rpc] = &[
         |r| as_agent(&r.account_id, &r.agent_id),
         [own(Agent), own(Bot), any(AgentManager), any(Admin)]
     ),
+    rpc!(
+        "switchyard.agent.v1.AgentService/TransferToAgent",
+        agent::v1::TransferToAgentRequest,
+        |r| as_agent(&r.account_id, &r.agent_id),
+        [own(Agent), own(Bot), any(AgentManager), any(Admin)]
+    ),
     // --- routing administration (router) ---------------------------------------------------
     rpc!(
         "switchyard.admin.v1.RoutingAdminService/CreateAccount",

@@ -239,4 +239,28 @@ impl AgentService for Agents {
         self.desk.transfer_to_skill(&req.account_id, &req.agent_id, &req.conversation_id, &req.skill_id).await?;
         Ok(Response::new(TransferToSkillResponse {}))
     }
+
+    async fn transfer_to_agent(
+        &self,
+        request: Request<TransferToAgentRequest>,
+    ) -> Result<Response<TransferToAgentResponse>, Status> {
+        // R12.3: managers and admins may also reach AWAY agents. Without an auth layer (unit
+        // tests of the handler) no principal: the agent's own reach.
+        let manager = request
+            .extensions()
+            .get::<switchyard_auth::Principal>()
+            .is_some_and(|p| p.has(switchyard_auth::Role::AgentManager) || p.has(switchyard_auth::Role::Admin));
+        let req = request.into_inner();
+        self.desk
+            .transfer_to_agent(
+                &req.account_id,
+                &req.agent_id,
+                &req.conversation_id,
+                &req.target_agent_id,
+                &req.skill_id,
+                manager,
+            )
+            .await?;
+        Ok(Response::new(TransferToAgentResponse {}))
+    }
 }

@@ -128,6 +128,62 @@ impl Desk {
         self.requeue(account_id, &route, skill_id, QueueReason::Transfer).await
     }
 
+    /// R12.2-R12.7: transfers the conversation assigned to `agent_id` to `target`, who alone
+    /// may take it from its skill's queue (until R12.6's maximum wait, the router's timer).
+    /// `may_reach_away`: the caller is a manager or admin (R12.3: agents transfer to ONLINE or
+    /// BACK_SOON agents only, managers also to AWAY ones, nobody to OFFLINE or logged-out ones).
+    pub async fn transfer_to_agent(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        target: &str,
+        skill_id: &str,
+        may_reach_away: bool,
+    ) -> Result<(), ServiceError> {
+        validate::id("target_agent_id", target)?;
+        if !skill_id.is_empty() {
+            validate::skill_id("skill_id", skill_id)?;
+        }
+        let (record, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
+        let store = &self.edge.platform.store;
+        let Some(target_agent) = store.get_agent(account_id, target).await? else {
+            return Err(ConnectorError::AgentNotFound(target.to_owned()).into());
+        };
+        // R12.7: not to an agent already in the conversation.
+        if target == route.agent_id || record.readers.iter().chain(&record.managers).any(|a| a == target) {
+            return Err(ConnectorError::TargetParticipates(target.to_owned()).into());
+        }
+        use switchyard_platform::store::AgentState as Stored;
+        let reachable = target_agent.logged_in
+            && match target_agent.state {
+                Stored::Online | Stored::BackSoon => true,
+                Stored::Away => may_reach_away,
+                Stored::Offline => false,
+            };
+        if !reachable {
+            return Err(ConnectorError::TargetUnreachable(target.to_owned()).into());
+        }
+        // R12.5: the skill it goes to.
+        let held: Vec<&String> =
+            target_agent.spec.skill_ids.iter().filter(|s| s.as_str() != UNASSIGNED_SKILL).collect();
+        let skill = if !skill_id.is_empty() {
+            skill_id.to_owned()
+        } else if held.iter().any(|s| **s == route.skill_id) {
+            route.skill_id.clone()
+        } else {
+            held.iter().min().map_or(UNASSIGNED_SKILL.to_owned(), |s| (*s).clone())
+        };
+        if skill != UNASSIGNED_SKILL && !store.skill_exists(account_id, &skill).await? {
+            return Err(ConnectorError::SkillNotFound(skill).into());
+        }
+        let routing = self.edge.platform.routing.get(account_id).await?;
+        if !switchyard_routing::may_transfer(&routing, &route.skill_id, &skill) {
+            return Err(ConnectorError::TransferNotAllowed { from: route.skill_id.clone(), to: skill }.into());
+        }
+        self.requeue_to(account_id, &route, &skill, QueueReason::Transfer, target).await
+    }
+
     /// R6.5: the agent accepts an offer ringing for it. The store's accept is the arbiter (the
     /// first accept of a ring-all offer wins); the assignment is announced like the router's,
     /// and the agents that lost it are told. A retry of a winning accept answers OK again.
@@ -334,6 +390,18 @@ impl Desk {
         skill_id: &str,
         reason: QueueReason,
     ) -> Result<(), ServiceError> {
+        self.requeue_to(account_id, route, skill_id, reason, "").await
+    }
+
+    /// `requeue` with a suggested agent (R12.2; empty: none).
+    async fn requeue_to(
+        &self,
+        account_id: &str,
+        route: &Route,
+        skill_id: &str,
+        reason: QueueReason,
+        suggested_agent: &str,
+    ) -> Result<(), ServiceError> {
         let body = Body::RouteConversation(RouteConversation {
             conversation_id: route.conversation_id.clone(),
             skill_id: skill_id.to_owned(),
@@ -341,6 +409,7 @@ impl Desk {
             avoid_agent_id: route.agent_id.clone(),
             assignment_version: route.version,
             reason: reason.as_str().to_owned(),
+            suggested_agent_id: suggested_agent.to_owned(),
             ..Default::default()
         });
         let env = envelope::new(account_id, self.edge.platform.clock.now_ms(), body);

@@ -15,6 +15,12 @@ pub enum ConnectorError {
     /// R4.7, R4.8: the conversation's skill may not transfer there.
     #[error("skill {from} may not transfer to skill {to} (its transfer list)")]
     TransferNotAllowed { from: String, to: String },
+    /// R12.7: the transfer's target already takes part in the conversation.
+    #[error("agent {0} already takes part in the conversation")]
+    TargetParticipates(String),
+    /// R12.3: the target is not in a state the caller may transfer to.
+    #[error("agent {0} is not in a state this caller may transfer to (R12.3)")]
+    TargetUnreachable(String),
     /// A campaign/engagement pair the account did not configure (R4.2).
     #[error("engagement {0}")]
     EngagementNotFound(String),
@@ -83,6 +89,8 @@ impl From<ConnectorError> for ServiceError {
             | NotAssigned { .. }
             | NotDelivered { .. }
             | TransferNotAllowed { .. }
+            | TargetParticipates(_)
+            | TargetUnreachable(_)
             | OfferGone(_) => ServiceError::precondition(text),
             TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
             // A stream limit frees up when a stream ends: the client may retry after a moment.

@@ -366,6 +366,7 @@ impl Partner {
             channel: record.channel,
             first_conversation: record.first_conversation,
             profile: record.profile.clone().into_iter().collect(),
+            suggested_agent_id: String::new(),
         });
         let route =
             envelope::with_id(format!("route:{}", record.conversation_id), account_id, record.opened_at_ms, route);

@@ -25,7 +25,45 @@ conformance!(
     skill_presence_counts_holders_connected_and_online_r5_5,
     best_claim_keeps_to_the_groups_and_cascades_r8_20,
     best_claim_prefers_the_consumers_last_agent_within_the_window_r6_2,
+    a_transfer_to_an_agent_is_for_that_agent_until_dropped_r12_2,
 );
+
+/// R12.2, R12.6: a conversation transferred to an agent goes only to that agent (when ONLINE
+/// with room), by the decision and by the single-agent claim; once the suggestion is dropped,
+/// to any agent of the skill.
+async fn a_transfer_to_an_agent_is_for_that_agent_until_dropped_r12_2(store: Store) {
+    let a = unique("acct");
+    online_agent(&store, &a, "ann", &[SKILL], 2).await;
+    online_agent(&store, &a, "bob", &[SKILL], 1).await;
+    queued_conversation(&store, &a, "c1", 1).await;
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 10)).await, "ann");
+    let transfer = Requeue { suggested_agent: "bob".into(), ..back_to_queue(&a, "c1", "ann", 1, SKILL, 20) };
+    assert_eq!(store.requeue(&transfer).await.unwrap(), RequeueOutcome::Requeued);
+    assert_eq!(store.queue_head(&a, SKILL, 10).await.unwrap()[0].suggested_agent_id, "bob");
+    // bob is full: nobody else gets it, and the decision says why.
+    queued_conversation(&store, &a, "other", 2).await;
+    assert!(matches!(store.claim(&claim_of(&a, "other", "bob", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    let outcome = store.claim_best(&best(&a, "c1", SKILL, 30)).await.unwrap();
+    assert_eq!(outcome, BestOutcome::NoAgent { passed: vec![("bob".into(), PassReason::Full)] });
+    assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 500)).await.unwrap(), ClaimOutcome::AgentUnavailable);
+    // bob frees up: he gets it.
+    store.close_conversation(&a, "other", 40, None).await.unwrap();
+    store.release(&a, "other", 40).await.unwrap();
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 50)).await, "bob");
+    assert_eq!(store.drop_suggested_agent(&a, "c1", 60).await.unwrap(), None, "taken: nothing to drop");
+    // Again, and this time the suggestion runs out (R12.6): any agent of the skill.
+    let version = store.route(&a, "c1").await.unwrap().unwrap().version;
+    let again = Requeue { suggested_agent: "bob".into(), ..back_to_queue(&a, "c1", "bob", version, SKILL, 70) };
+    store.requeue(&again).await.unwrap();
+    let away = AgentSession { state: AgentState::Away, ..online() };
+    store.set_agent_session(&a, "bob", &away, 75).await.unwrap();
+    let outcome = store.claim_best(&best(&a, "c1", SKILL, 80)).await.unwrap();
+    assert_eq!(outcome, BestOutcome::NoAgent { passed: vec![("bob".into(), PassReason::Unavailable)] });
+    assert_eq!(store.drop_suggested_agent(&a, "c1", 90).await.unwrap(), Some(SKILL.to_owned()));
+    let route = store.route(&a, "c1").await.unwrap().unwrap();
+    assert_eq!((route.suggested_agent_id.as_str(), route.queue_reason), ("", QueueReason::SuggestedAgentTimeout));
+    assert_eq!(claimed_by(&store, &best(&a, "c1", SKILL, 100)).await, "ann");
+}
 
 /// R6.2 (3): the agent who last served the consumer gets its next conversation when eligible
 /// and within the window, ahead of better-ranked agents; otherwise the rank decides.

@@ -255,6 +255,7 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
             avoid_agent_id: "ann".into(),
             reason: QueueReason::BackToQueue,
             agent_group: String::new(),
+            suggested_agent_id: String::new(),
         }]
     );
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);

@@ -123,6 +123,7 @@ impl Engine {
         let now = self.platform.clock.now_ms();
         let (conversation, agent, version) = (&cmd.conversation_id, &cmd.avoid_agent_id, cmd.assignment_version);
         let reason = match QueueReason::parse(&cmd.reason) {
+            QueueReason::Transfer if !cmd.suggested_agent_id.is_empty() => QueueReason::TransferToAgent,
             // Producers older than the reason field sent none: a return to the queue.
             QueueReason::New => QueueReason::BackToQueue,
             reason => reason,
@@ -136,7 +137,15 @@ impl Engine {
             reason,
             now_ms: now,
             placement: self.requeue_placement(account_id, cmd, reason, now).await?,
+            suggested_agent: cmd.suggested_agent_id.clone(),
         };
+        // R12.6: the suggested agent's time runs out on a durable timer, written before the
+        // requeue (a timer finding no suggested agent does nothing).
+        if !cmd.suggested_agent_id.is_empty() {
+            let config = self.platform.routing.get(account_id).await?;
+            let wait = switchyard_routing::transfer_to_agent_max_wait_ms(&config, &cmd.skill_id) as i64;
+            self.sweep.schedule_suggested_timeout(account_id, &cmd.skill_id, conversation, now + wait).await?;
+        }
         let outcome = store.requeue(&requeue).await?;
         if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::AlreadyRequeued) {
             self.sweep.schedule(account_id, &cmd.skill_id).await?;
@@ -219,7 +228,12 @@ impl Engine {
             reason,
             agent_group: placement::regroup(&config, &cmd.skill_id, &route.agent_group, &cmd.conversation_id),
         };
-        Ok(Some(if rules::restarts_response_due(reason) {
+        // R10.7: a transfer to an agent restarts the due time only when the skill changes.
+        let restarts = match reason {
+            QueueReason::TransferToAgent => cmd.skill_id != route.skill_id,
+            other => rules::restarts_response_due(other),
+        };
+        Ok(Some(if restarts {
             placement::restarted(&config, &facts, now)
         } else {
             placement::returned(&config, &facts, route.response_due_ms, record.pending)
@@ -259,6 +273,10 @@ impl Engine {
                         let refused = passed.len() as u64;
                         let service = crate::metrics::SERVICE;
                         metrics::counter!(crate::metrics::CLAIM_REFUSED, service.0 => service.1).increment(refused);
+                        // Waits for its suggested agent (R12.2); the ones after it may not.
+                        if !entry.suggested_agent_id.is_empty() {
+                            continue;
+                        }
                         let present = match presence {
                             Some(p) => p,
                             None => *presence.insert(store.skill_presence(account_id, skill_id).await?),
@@ -283,6 +301,22 @@ impl Engine {
             }
         }
         Ok(assigned)
+    }
+
+    /// R12.6: the suggested agent did not take the conversation within the skill's maximum
+    /// wait: any agent of the skill may now. Returns the skill to run a pass on.
+    pub async fn suggested_agent_timed_out(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let now = self.platform.clock.now_ms();
+        let skill = self.platform.store.drop_suggested_agent(account_id, conversation_id, now).await?;
+        if let Some(skill) = &skill {
+            tracing::info!(account_id, conversation_id, skill_id = %skill, "suggested agent timed out; any agent of the skill may take it");
+            self.sweep.schedule(account_id, skill).await?;
+        }
+        Ok(skill)
     }
 
     /// R6.5: an offer of the conversation rang out (its durable timer): back to its queue, the
@@ -448,8 +482,10 @@ impl Engine {
                 }
                 for entry in store.queue_head(account_id, skill, self.rules.batch).await? {
                     // R6.4: a conversation this agent returned waits for someone else; the
-                    // skill pass still gives it back if nobody else can take it.
-                    if entry.avoid_agent_id != agent_id {
+                    // skill pass still gives it back if nobody else can take it. R12.2: one
+                    // transferred to another agent waits for that agent.
+                    let for_another = !entry.suggested_agent_id.is_empty() && entry.suggested_agent_id != agent_id;
+                    if entry.avoid_agent_id != agent_id && !for_another {
                         heads.push((entry, skill.clone()));
                     }
                 }

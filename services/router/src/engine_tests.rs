@@ -180,6 +180,7 @@ async fn a_requeue_whose_event_was_lost_is_announced_on_redelivery() {
         reason: QueueReason::BackToQueue,
         now_ms: w.clock.now_ms(),
         placement: None,
+        suggested_agent: String::new(),
     };
     w.store.requeue(&requeue).await.unwrap();
     w.engine.route("acme", &back_to_queue(&w, "a", 1), "b2q-1").await.unwrap();

@@ -47,7 +47,8 @@ pub fn targets(
 /// R5.6 speaks of how the conversation got its skill; the queue reason says it.
 fn skill_reason(reason: QueueReason) -> SkillReason {
     match reason {
-        QueueReason::Transfer => SkillReason::Transfer,
+        QueueReason::Transfer | QueueReason::TransferToAgent => SkillReason::Transfer,
+        QueueReason::SuggestedAgentTimeout => SkillReason::SuggestedAgentTimeout,
         QueueReason::BackToQueue | QueueReason::AgentLoggedOut => SkillReason::BackToQueue,
         QueueReason::Fallback => SkillReason::Fallback,
         QueueReason::UnassignedSkill => SkillReason::UnassignedSkill,

@@ -75,6 +75,19 @@ impl SweepTimers {
         self.timers.schedule(&key, &format!("offer:{account_id}/{conversation_id}"), due_ms, payload).await
     }
 
+    /// R12.6: the suggested agent's time for the conversation runs out at `due_ms`.
+    pub async fn schedule_suggested_timeout(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        conversation_id: &str,
+        due_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let key = keys::skill(account_id, skill_id);
+        let payload = Bytes::from(format!("suggested\n{account_id}\n{conversation_id}"));
+        self.timers.schedule(&key, &format!("suggested:{account_id}/{conversation_id}"), due_ms, payload).await
+    }
+
     fn interval_ms(&self) -> i64 {
         i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX)
     }
@@ -168,6 +181,16 @@ impl Sweep {
     /// timer back in an interval while either is left.
     async fn sweep_skill(&self, timer: DueTimer) -> Result<(), ServiceError> {
         let text = String::from_utf8_lossy(&timer.payload);
+        if let Some(suggested) = text.strip_prefix("suggested\n") {
+            let Some((account, conversation)) = suggested.split_once('\n') else {
+                tracing::warn!(timer = %timer.timer_id, "dropping a suggested-agent timer without account and conversation");
+                return Ok(());
+            };
+            if let Some(skill) = self.engine.suggested_agent_timed_out(account, conversation).await? {
+                self.registry.assign_pass(account, &skill).await?;
+            }
+            return Ok(());
+        }
         if let Some(offer) = text.strip_prefix("offer\n") {
             let Some((account, conversation)) = offer.split_once('\n') else {
                 tracing::warn!(timer = %timer.timer_id, "dropping an offer timer without account and conversation");

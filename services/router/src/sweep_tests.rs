@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, Placement, ONE};
+use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, Placement, QueueReason, RouteStatus, ONE};
 use switchyard_platform::Clock;
 use switchyard_proto::events::v1::RouteConversation;
 
@@ -172,4 +172,71 @@ async fn a_redelivered_route_command_sets_a_timer_its_first_delivery_lost() {
     let cmd = RouteConversation { conversation_id: "c1".into(), skill_id: "sales".into(), ..Default::default() };
     s.w.engine.accept("acme", &cmd, "c1").await.unwrap();
     assert!(s.timer_of("sales").await.is_some());
+}
+
+/// R12.2, R12.6: a conversation transferred to an agent waits for that agent alone (another
+/// agent ONLINE with room does not get it); when the skill's maximum wait runs out on the
+/// durable timer, any agent of the skill may take it.
+#[tokio::test]
+async fn a_transfer_to_an_agent_waits_for_it_and_times_out_to_the_skill_r12_6() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
+    s.w.conversation("c1", "sales").await;
+    assert_eq!(s.w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
+    // bob is AWAY (a manager's transfer may target him, R12.3); carol is ONLINE with room.
+    s.w.agent("bob", &["sales"], 2, AgentState::Away).await;
+    s.w.agent("carol", &["sales"], 2, AgentState::Online).await;
+    let transfer = RouteConversation {
+        conversation_id: "c1".into(),
+        skill_id: "sales".into(),
+        avoid_agent_id: "alice".into(),
+        assignment_version: 1,
+        reason: "transfer".into(),
+        suggested_agent_id: "bob".into(),
+        ..Default::default()
+    };
+    s.w.engine.route("acme", &transfer, "t1").await.unwrap();
+    let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.suggested_agent_id.as_str()), (RouteStatus::Queued, "bob"));
+    assert_eq!(route.queue_reason, QueueReason::TransferToAgent);
+    s.sweep.once().await;
+    for _ in 0..3 {
+        s.w.clock.advance(SWEEP_INTERVAL);
+        s.sweep.once().await;
+    }
+    assert_eq!(s.w.assignments().await.len(), 1, "carol does not get bob's conversation");
+    // Two hours (the default maximum wait) later: any agent of the skill.
+    s.w.clock.advance(Duration::from_secs(2 * 3600));
+    s.sweep.once().await;
+    s.w.clock.advance(SWEEP_INTERVAL);
+    s.sweep.once().await;
+    let assignments = s.w.assignments().await;
+    assert_eq!(assignments.last().unwrap(), &("c1".to_owned(), "carol".to_owned()));
+    let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
+    let last = route.skill_history.last().unwrap();
+    assert_eq!((last.skill_id.as_str(), last.reason), ("sales", QueueReason::SuggestedAgentTimeout));
+}
+
+/// R6.5: an offer's expiry is a durable timer: unanswered, it rings out on the sweep and goes to
+/// the next agent (the one it rang for is kept away for the cooldown).
+#[tokio::test]
+async fn an_offer_rings_out_on_the_durable_timer_r6_5() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    let mut config = switchyard_routing::RoutingConfig::default();
+    config.account.acd_mode = switchyard_routing::AcdMode::RingOne;
+    assert_eq!(s.w.platform.routing.save("acme", 0, config).await.unwrap(), Some(1));
+    s.w.agent("alice", &["sales"], 2, AgentState::Online).await;
+    s.w.agent("bob", &["sales"], 2, AgentState::Online).await;
+    s.w.conversation("c1", "sales").await;
+    let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.offer_agents.clone()), (RouteStatus::Offered, vec!["alice".to_owned()]));
+    // 72 s (the default ring timeout) later nobody answered.
+    s.sweep.once().await;
+    s.w.clock.advance(Duration::from_secs(72));
+    s.sweep.once().await;
+    let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.offer_agents.clone()), (RouteStatus::Offered, vec!["bob".to_owned()]));
+    assert!(s.w.store.get_agent("acme", "alice").await.unwrap().unwrap().load.is_empty(), "reservation freed");
 }

@@ -91,6 +91,14 @@ fn sample(method: &str) -> Vec<u8> {
             skill_id: "sales".into(),
         }
         .encode_to_vec(),
+        "AgentService/TransferToAgent" => agent::TransferToAgentRequest {
+            account_id: a,
+            agent_id: al,
+            conversation_id: "matrix".into(),
+            target_agent_id: "bob".into(),
+            skill_id: String::new(),
+        }
+        .encode_to_vec(),
         "RoutingAdminService/CreateAccount" => {
             admin::CreateAccountRequest { account_id: a, name: String::new() }.encode_to_vec()
         }

@@ -259,6 +259,15 @@ pub trait RoutingStore: Send + Sync + 'static {
         now_ms: i64,
         cooldown_ms: i64,
     ) -> Result<ExpireOutcome, StoreError>;
+    /// R12.6: the suggested agent of a queued conversation did not take it in time: any agent
+    /// of its skill may now (recorded with reason `SuggestedAgentTimeout`). Returns the skill,
+    /// or None when it has no suggested agent any more (taken, moved, closed).
+    async fn drop_suggested_agent(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError>;
     /// How many agents hold the skill, are logged in and are ONLINE: counts kept by the
     /// writers of agent sessions and skills, read in one round trip.
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError>;

@@ -48,6 +48,11 @@ pub enum QueueReason {
     Fallback,
     /// Moved to the unassigned skill -1 because no agent holds its skill (R4.5, R4.6).
     UnassignedSkill,
+    /// Transferred to a suggested agent (R12.2).
+    TransferToAgent,
+    /// The suggested agent did not take it within the skill's maximum wait: any agent of the
+    /// skill may (R12.6).
+    SuggestedAgentTimeout,
     /// A reason written by a newer version, carried as it is.
     Newer,
 }
@@ -61,6 +66,8 @@ impl QueueReason {
             QueueReason::AgentLoggedOut => "agent_logged_out",
             QueueReason::Fallback => "fallback",
             QueueReason::UnassignedSkill => "unassigned_skill",
+            QueueReason::TransferToAgent => "transfer_to_agent",
+            QueueReason::SuggestedAgentTimeout => "suggested_agent_timeout",
             QueueReason::Newer => "newer",
         }
     }
@@ -75,6 +82,8 @@ impl QueueReason {
             "agent_logged_out" => QueueReason::AgentLoggedOut,
             "fallback" => QueueReason::Fallback,
             "unassigned_skill" => QueueReason::UnassignedSkill,
+            "transfer_to_agent" => QueueReason::TransferToAgent,
+            "suggested_agent_timeout" => QueueReason::SuggestedAgentTimeout,
             _ => QueueReason::Newer,
         }
     }
@@ -145,8 +154,8 @@ pub struct Route {
     /// The agent that returned it, avoided while another agent can take it (R6.4); empty
     /// when none.
     pub avoid_agent_id: String,
-    /// The agent a transfer suggested (R12.6); no writer in this version (the routing issue
-    /// adds transfers to an agent).
+    /// The agent a transfer suggested (R12.2): only it may take the conversation until the
+    /// skill's maximum wait (R12.6); empty when none.
     pub suggested_agent_id: String,
     /// The agent group the conversation is allocated to (R8.20, R8.21).
     pub agent_group: String,
@@ -219,6 +228,8 @@ pub struct QueueEntry {
     pub reason: QueueReason,
     /// The agent group it is allocated to (R8.20); empty: none.
     pub agent_group: String,
+    /// Only this agent may take it (R12.2); empty: any agent.
+    pub suggested_agent_id: String,
 }
 
 /// The claim request: give `conversation_id` (queued on `skill_id`) to `agent_id`.
@@ -251,6 +262,8 @@ pub struct Requeue {
     /// Its new place in the queue; None: ordered by its due time, which restarts on a transfer
     /// and is kept otherwise ([`super::rules::restarts_response_due`]).
     pub placement: Option<Placement>,
+    /// A transfer to an agent (R12.2): only this agent may take it; empty: any agent.
+    pub suggested_agent: String,
 }
 
 /// The decision request: give `conversation_id` (queued on `skill_id`) to the best agent of the
@@ -378,6 +391,8 @@ pub enum PassReason {
     OtherGroup,
     /// Rejected an offer of it or let one expire within the account's reject cooldown.
     Rejected,
+    /// The conversation was transferred to another agent, who alone may take it (R12.2).
+    SuggestedOnly,
 }
 
 impl PassReason {
@@ -388,6 +403,7 @@ impl PassReason {
             PassReason::Unavailable => "unavailable",
             PassReason::OtherGroup => "other_group",
             PassReason::Rejected => "rejected",
+            PassReason::SuggestedOnly => "suggested_only",
         }
     }
 }

@@ -185,6 +185,7 @@ pub fn back_to_queue(account: &str, conversation: &str, agent: &str, version: u6
         reason: QueueReason::BackToQueue,
         now_ms: now,
         placement: None,
+        suggested_agent: String::new(),
     }
 }
 

@@ -10,9 +10,13 @@
 -- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
 local conversation, skill, agent = ARGV[2], ARGV[3], ARGV[4]
 
-local route = redis.call('HMGET', KEYS[1], 'status', 'skill')
+local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'suggested')
 if route[1] ~= 'queued' or route[2] ~= skill then
   return { 'gone' }
+end
+-- R12.2: transferred to another agent, who alone may take it (until R12.6's timeout).
+if (route[3] or '') ~= '' and route[3] ~= agent then
+  return { 'unavailable' }
 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'open' then
   -- Closed (its release is on the way) or expired: it must not stay in the queue.

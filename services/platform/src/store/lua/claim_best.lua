@@ -20,7 +20,7 @@
 -- 'unavailable' (the index and the record disagree: never expected).
 local conversation, skill = ARGV[2], ARGV[3]
 
-local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'avoid')
+local route = redis.call('HMGET', KEYS[1], 'status', 'skill', 'avoid', 'suggested')
 if route[1] ~= 'queued' or route[2] ~= skill then
   return { 'gone' }
 end
@@ -99,6 +99,27 @@ end
 
 local function has_room(agent, max)
   return agent_used(agent) + weight <= num(max, 'agent max conversations') * MILLI + headroom
+end
+
+-- R12.2: transferred to an agent: it rings or is assigned only for that agent, and only while
+-- it is ONLINE (in this index) with room; nobody else until R12.6's timeout clears it.
+local suggested = route[4] or ''
+if suggested ~= '' and via == '' then
+  local ix, max = unpack(redis.call('HMGET', key('agent', suggested), 'ix', 'max'))
+  local why
+  if not (ix and redis.call('ZSCORE', KEYS[6], ix)) then
+    why = 'unavailable'
+  elseif not has_room(suggested, max) then
+    why = 'full'
+  end
+  if not why then
+    return give(suggested, 'suggested_agent')
+  end
+  passed[#passed + 1] = suggested
+  passed[#passed + 1] = why
+  redis.call('HSET', KEYS[1], 'last_pass', cjson.encode({ at = ARGV[6], kind = 'waiting', skill = skill,
+    reason = 'suggested_agent', passed = passed_list(passed) }))
+  return passed
 end
 
 -- R6.2 (3): the consumer's last agent, when it could take it now: in this index (logged in,

@@ -4,13 +4,13 @@
 -- KEYS[1] queue:<skill>
 -- ARGV[2] stop index (limit - 1)
 -- Returns a flat list: conversation id, score, queued at, due, actionable, sla, velocity, avoid
--- agent id, reason, agent group, ...
+-- agent id, reason, agent group, suggested agent, ...
 local items = redis.call('ZRANGE', KEYS[1], 0, ARGV[2], 'WITHSCORES')
 local out = {}
 for i = 1, #items, 2 do
   local conversation = items[i]
   local route = redis.call('HMGET', key('route', conversation), 'queued_at', 'avoid', 'agent', 'v', 'due', 'actionable',
-    'sla', 'velocity', 'reason', 'group')
+    'sla', 'velocity', 'reason', 'group', 'suggested')
   local avoid = route[2]
   if not route[4] then
     -- Written before versioning: a queued route's agent was the one to avoid.
@@ -27,5 +27,6 @@ for i = 1, #items, 2 do
   out[#out + 1] = avoid or ''
   out[#out + 1] = route[9] or 'new'
   out[#out + 1] = route[10] or ''
+  out[#out + 1] = route[11] or ''
 end
 return out

@@ -9,7 +9,7 @@
 -- ARGV[2] conversation id, ARGV[3] from agent id, ARGV[4] to skill id, ARGV[5] now (ms),
 -- ARGV[6] assignment version (0: any), ARGV[7] reason, ARGV[8] '1' to restart the due time,
 -- ARGV[9] '1' when ARGV[10..15] (due, score, actionable, sla, velocity, agent group) give the
--- placement (else ordered by due, the group kept)
+-- placement (else ordered by due, the group kept), ARGV[16] the suggested agent ('' none, R12.2)
 -- Returns 'requeued' | 'already' | 'not_assigned' | 'closed'.
 local route = redis.call('HMGET', KEYS[1], 'status', 'agent', 'version', 'requeued_version', 'skill', 'due',
   'queued_at')
@@ -48,7 +48,7 @@ redis.call('HDEL', KEYS[2], ARGV[2])
 reindex_agent(ARGV[3])
 redis.call('HSET', KEYS[1], 'v', RECORD_VERSION, 'status', 'queued', 'skill', ARGV[4], 'agent', '',
   'avoid', ARGV[3], 'queued_at', now, 'reason', ARGV[7], 'due', due, 'score', score, 'actionable', actionable,
-  'sla', sla, 'velocity', velocity, 'requeued_version', version)
+  'sla', sla, 'velocity', velocity, 'requeued_version', version, 'suggested', ARGV[16] or '')
 redis.call('ZADD', KEYS[3], score, ARGV[2])
 explain(ARGV[2], { at = now, kind = 'queued', skill = ARGV[4], due = due, score = score, actionable = actionable,
   sla = sla, velocity = velocity, reason = ARGV[7], agent = ARGV[3],

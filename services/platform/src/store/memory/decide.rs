@@ -11,6 +11,75 @@ enum Choice {
     Offer(Vec<String>),
 }
 
+impl Choice {
+    /// One agent: assigned, or offered in a ring mode.
+    fn one(agent: String, c: &BestClaim) -> Self {
+        if c.offer.is_some() {
+            Choice::Offer(vec![agent])
+        } else {
+            Choice::Assign(agent)
+        }
+    }
+}
+
+/// Writes the decision: the assignment (as `claim_best.lua`'s `give`) or the offer (`offer`).
+fn give(
+    s: &mut State,
+    c: &BestClaim,
+    score: i64,
+    choice: Choice,
+    reason: &str,
+    passed_text: Vec<(String, String)>,
+) -> Result<BestOutcome, StoreError> {
+    let key = k(&c.account_id, &c.conversation_id);
+    let target = if c.via_skill.is_empty() { c.skill_id.clone() } else { c.via_skill.clone() };
+    let moved = |s: &mut State| {
+        if let Some(route) = s.routes.get_mut(&key) {
+            if !c.via_skill.is_empty() {
+                push_skill_step(route, &c.via_skill, c.via_reason, c.now_ms);
+                route.skill_id = c.via_skill.clone();
+                route.queue_reason = c.via_reason;
+            }
+        }
+    };
+    match choice {
+        Choice::Assign(agent_id) => {
+            let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
+            let version =
+                s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
+            s.remember_agent(&c.account_id, &c.conversation_id, &agent_id, c.now_ms, c.history_window_ms);
+            moved(s);
+            s.log(&c.account_id, &c.conversation_id, RoutingEvent { version, ..event });
+            Ok(BestOutcome::Claimed { agent_id, version })
+        }
+        Choice::Offer(agents) => {
+            let offers = s.offers.entry(key.clone()).or_default();
+            offers.0 += 1;
+            let offer_id = format!("{}:{}", c.conversation_id, offers.0);
+            for agent in &agents {
+                if let Some(a) = s.agents.get_mut(&k(&c.account_id, agent)) {
+                    a.load.push((c.conversation_id.clone(), c.weight));
+                }
+            }
+            s.remove_from_queue(&c.account_id, &c.skill_id, score, &c.conversation_id);
+            moved(s);
+            if let Some(route) = s.routes.get_mut(&key) {
+                route.status = RouteStatus::Offered;
+                route.offer_id = offer_id.clone();
+                route.offer_agents = agents.clone();
+                route.offer_expires_ms = c.offer.map_or(0, |o| o.expires_at_ms);
+            }
+            let event = RoutingEvent {
+                kind: "offered".into(),
+                agent_id: agents.join(","),
+                ..assigned(&target, "", 0, reason, passed_text, c.now_ms)
+            };
+            s.log(&c.account_id, &c.conversation_id, event);
+            Ok(BestOutcome::Offered { offer_id, agents })
+        }
+    }
+}
+
 impl MemoryStore {
     pub(super) fn decide(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
         let mut s = self.lock();
@@ -19,6 +88,7 @@ impl MemoryStore {
         };
         let key = k(&c.account_id, &c.conversation_id);
         let avoid = s.routes.get(&key).map(|r| r.avoid_agent_id.clone());
+        let suggested = s.routes.get(&key).map(|r| r.suggested_agent_id.clone()).unwrap_or_default();
         let ring_all = c.offer.is_some_and(|o| o.ring_all);
         let rejected =
             |agent: &str| s.rejected.get(&key).and_then(|r| r.get(agent)).is_some_and(|until| *until > c.now_ms);
@@ -42,6 +112,29 @@ impl MemoryStore {
             .collect();
         index.sort_by(|x, y| x.0.cmp(&y.0));
         let room = |a: &AgentRecord| rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom);
+        // R12.2: transferred to an agent: only that agent, while ONLINE with room.
+        if !suggested.is_empty() && c.via_skill.is_empty() {
+            let why = match index.iter().find(|(_, a)| a.spec.agent_id == suggested) {
+                None => Some(PassReason::Unavailable),
+                Some((_, a)) if !room(a) => Some(PassReason::Full),
+                Some(_) => None,
+            };
+            drop(index);
+            if let Some(why) = why {
+                let waiting = RoutingEvent {
+                    at_ms: c.now_ms,
+                    kind: "waiting".into(),
+                    skill_id: c.skill_id.clone(),
+                    reason: "suggested_agent".into(),
+                    passed: vec![(suggested.clone(), why.as_str().to_owned())],
+                    velocity_milli: ONE,
+                    ..Default::default()
+                };
+                s.last_pass.insert(key, waiting);
+                return Ok(BestOutcome::NoAgent { passed: vec![(suggested, why)] });
+            }
+            return give(&mut s, c, score, Choice::one(suggested, c), "suggested_agent", Vec::new());
+        }
         // R6.2 (3): the consumer's last agent first when it could take it now.
         let preferred = s.last_agent(&c.account_id, &c.conversation_id, c.now_ms, c.history_window_ms).filter(|p| {
             !ring_all
@@ -109,51 +202,7 @@ impl MemoryStore {
             s.last_pass.insert(key, waiting);
             return Ok(BestOutcome::NoAgent { passed });
         };
-        let moved = |s: &mut State| {
-            if let Some(route) = s.routes.get_mut(&key) {
-                if !c.via_skill.is_empty() {
-                    push_skill_step(route, &c.via_skill, c.via_reason, c.now_ms);
-                    route.skill_id = c.via_skill.clone();
-                    route.queue_reason = c.via_reason;
-                }
-            }
-        };
-        match choice {
-            Choice::Assign(agent_id) => {
-                let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
-                let version =
-                    s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
-                s.remember_agent(&c.account_id, &c.conversation_id, &agent_id, c.now_ms, c.history_window_ms);
-                moved(&mut s);
-                s.log(&c.account_id, &c.conversation_id, RoutingEvent { version, ..event });
-                Ok(BestOutcome::Claimed { agent_id, version })
-            }
-            Choice::Offer(agents) => {
-                let offers = s.offers.entry(key.clone()).or_default();
-                offers.0 += 1;
-                let offer_id = format!("{}:{}", c.conversation_id, offers.0);
-                for agent in &agents {
-                    if let Some(a) = s.agents.get_mut(&k(&c.account_id, agent)) {
-                        a.load.push((c.conversation_id.clone(), c.weight));
-                    }
-                }
-                s.remove_from_queue(&c.account_id, &c.skill_id, score, &c.conversation_id);
-                moved(&mut s);
-                if let Some(route) = s.routes.get_mut(&key) {
-                    route.status = RouteStatus::Offered;
-                    route.offer_id = offer_id.clone();
-                    route.offer_agents = agents.clone();
-                    route.offer_expires_ms = c.offer.map_or(0, |o| o.expires_at_ms);
-                }
-                let event = RoutingEvent {
-                    kind: "offered".into(),
-                    agent_id: agents.join(","),
-                    ..assigned(&target, "", 0, reason, passed_text, c.now_ms)
-                };
-                s.log(&c.account_id, &c.conversation_id, event);
-                Ok(BestOutcome::Offered { offer_id, agents })
-            }
-        }
+        give(&mut s, c, score, choice, reason, passed_text)
     }
 
     pub(super) fn accept(&self, a: &OfferAnswer) -> Result<AcceptOutcome, StoreError> {

@@ -212,6 +212,7 @@ impl RoutingStore for MemoryStore {
                     avoid_agent_id: route.map(|r| r.avoid_agent_id.clone()).unwrap_or_default(),
                     reason: route.map_or(QueueReason::New, |r| r.queue_reason),
                     agent_group: route.map(|r| r.agent_group.clone()).unwrap_or_default(),
+                    suggested_agent_id: route.map(|r| r.suggested_agent_id.clone()).unwrap_or_default(),
                 }
             })
             .collect())
@@ -259,7 +260,14 @@ impl RoutingStore for MemoryStore {
             return Ok(ClaimOutcome::AgentUnavailable);
         };
         let holds = c.skill_id == UNASSIGNED_SKILL || agent.spec.skill_ids.contains(&c.skill_id);
-        if !agent.logged_in || agent.state != AgentState::Online || !holds {
+        // R12.2: transferred to another agent, who alone may take it.
+        let suggested = s
+            .routes
+            .get(&k(&c.account_id, &c.conversation_id))
+            .map(|r| r.suggested_agent_id.clone())
+            .unwrap_or_default();
+        let elsewhere = !suggested.is_empty() && suggested != c.agent_id;
+        if !agent.logged_in || agent.state != AgentState::Online || !holds || elsewhere {
             return Ok(ClaimOutcome::AgentUnavailable);
         }
         if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
@@ -294,6 +302,34 @@ impl RoutingStore for MemoryStore {
         cooldown_ms: i64,
     ) -> Result<ExpireOutcome, StoreError> {
         self.expire_ringing(account_id, conversation_id, offer_id, now_ms, cooldown_ms)
+    }
+
+    async fn drop_suggested_agent(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut s = self.lock();
+        let Some(route) = s.routes.get_mut(&k(account_id, conversation_id)) else { return Ok(None) };
+        if route.status != RouteStatus::Queued || route.suggested_agent_id.is_empty() {
+            return Ok(None);
+        }
+        let suggested = std::mem::take(&mut route.suggested_agent_id);
+        route.queue_reason = QueueReason::SuggestedAgentTimeout;
+        let skill = route.skill_id.clone();
+        push_skill_step(route, &skill, QueueReason::SuggestedAgentTimeout, now_ms);
+        let event = RoutingEvent {
+            at_ms: now_ms,
+            kind: "moved".into(),
+            skill_id: skill.clone(),
+            agent_id: suggested,
+            reason: "suggested_agent_timeout".into(),
+            velocity_milli: ONE,
+            ..Default::default()
+        };
+        s.log(account_id, conversation_id, event);
+        Ok(Some(skill))
     }
 
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
@@ -395,6 +431,7 @@ impl RoutingStore for MemoryStore {
             route.transfers += 1;
         }
         route.requeued_version = route.version;
+        route.suggested_agent_id = r.suggested_agent.clone();
         let event =
             placed("queued", &r.to_skill, &placement, r.reason.as_str(), &r.from_agent, &route.agent_group, r.now_ms);
         if let Some(agent) = s.agents.get_mut(&k(&r.account_id, &r.from_agent)) {

@@ -246,7 +246,9 @@ impl RoutingStore for RedisStore {
             let avoid_agent_id = string(next(&mut items, what)?, what)?;
             let reason = QueueReason::parse(&string(next(&mut items, what)?, what)?);
             let agent_group = string(next(&mut items, what)?, what)?;
+            let suggested_agent_id = string(next(&mut items, what)?, what)?;
             out.push(QueueEntry {
+                suggested_agent_id,
                 reason,
                 agent_group,
                 conversation_id,
@@ -472,6 +474,7 @@ impl RoutingStore for RedisStore {
                         "unavailable" => PassReason::Unavailable,
                         "other_group" => PassReason::OtherGroup,
                         "rejected" => PassReason::Rejected,
+                        "suggested_only" => PassReason::SuggestedOnly,
                         other => return Err(corrupt(format!("{what}: unexpected reason {other:?}"))),
                     };
                     passed.push((string(agent, what)?, reason));
@@ -556,6 +559,23 @@ impl RoutingStore for RedisStore {
         }
     }
 
+    async fn drop_suggested_agent(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut inv = self.scripts.drop_suggested.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .arg(self.base(account_id))
+            .arg(conversation_id)
+            .arg(now_ms);
+        match self.run(&inv).await? {
+            Value::Nil => Ok(None),
+            skill => Ok(Some(string(skill, "drop_suggested_agent")?)),
+        }
+    }
+
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
         let mut pipe = ::redis::pipe();
         // The unassigned skill is every agent's: its holders are the account's agents.
@@ -624,7 +644,10 @@ impl RoutingStore for RedisStore {
                 .arg(&p.sla)
                 .arg(p.velocity_milli)
                 .arg(&p.agent_group);
+        } else {
+            inv.arg("").arg("").arg("").arg("").arg("").arg("");
         }
+        inv.arg(&r.suggested_agent);
         match string(self.run(&inv).await?, "requeue")?.as_str() {
             "requeued" => Ok(RequeueOutcome::Requeued),
             "already" => Ok(RequeueOutcome::AlreadyRequeued),
