@@ -50,8 +50,8 @@ async fn a_route_and_a_conversation_written_by_a_newer_version_are_read_and_left
     );
     assert_eq!(store.release("acme", "c1", 40).await.unwrap(), ReleaseOutcome::Unchanged);
     let carried: Vec<Option<String>> =
-        ::redis::cmd("HMGET").arg(&route_key).arg(&["status", "offered_to"][..]).query_async(&mut con).await.unwrap();
-    assert_eq!(carried, [Some("offered".to_owned()), Some("ann".to_owned())], "the newer version's state stays");
+        ::redis::cmd("HMGET").arg(&route_key).arg(&["status", "parked_by"][..]).query_async(&mut con).await.unwrap();
+    assert_eq!(carried, [Some("parked".to_owned()), Some("ann".to_owned())], "the newer version's state stays");
 
     let conversation = store.get_conversation("acme", "c2").await.unwrap().unwrap();
     assert_eq!((conversation.status, conversation.consumer_id.as_str()), (ConversationStatus::Newer, "consumer-of-c2"));

@@ -468,6 +468,22 @@ impl Engine {
     /// (chatwoot#10583: a freed slot drains the backlog, earliest due first).
     pub async fn assign_agent(&self, account_id: &str, agent_id: &str) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
+        // R6.5: in a ring mode nothing is assigned without an offer: the agent's skills get a
+        // pass, which offers to the best agents (this one among them when it ranks).
+        let config = self.platform.routing.get(account_id).await?;
+        if config.account.acd_mode != switchyard_routing::AcdMode::AutoAccept {
+            let Some(agent) = store.get_agent(account_id, agent_id).await? else { return Ok(0) };
+            let mut offered = 0;
+            for skill in agent.spec.skill_ids.iter().filter(|s| s.as_str() != ranking::UNASSIGNED_SKILL) {
+                if store.queue_depth(account_id, skill).await? > 0 {
+                    offered += self.assign_skill(account_id, skill).await?;
+                }
+            }
+            if store.queue_depth(account_id, ranking::UNASSIGNED_SKILL).await? > 0 {
+                offered += self.assign_skill(account_id, ranking::UNASSIGNED_SKILL).await?;
+            }
+            return Ok(offered);
+        }
         let (weight, headroom) = (self.weight(), self.headroom());
         let mut assigned = 0;
         while assigned < MAX_CLAIMS_PER_PASS {

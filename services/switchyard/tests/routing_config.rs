@@ -62,20 +62,15 @@ async fn account_settings_default_validate_and_read_back() {
         ring_timeout: secs(30),
         ..Default::default()
     };
-    // Offers that ring are not built yet: refused, not silently auto-accepted.
     let request = |account: AccountRouting| SetAccountRoutingRequest {
         account_id: "acme".into(),
         account: Some(account),
         expected_revision: 0,
     };
-    let err = admin.set_account_routing(request(ring_one.clone())).await.unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("account.acd_mode"), "{}", err.message());
-    let auto = AccountRouting { acd_mode: AcdMode::AutoAccept as i32, ..ring_one };
-    let saved = admin.set_account_routing(request(auto)).await.unwrap().into_inner();
+    let saved = admin.set_account_routing(request(ring_one)).await.unwrap().into_inner();
     assert_eq!(saved.revision, 1);
     let account = config(&cluster).await.config.unwrap().account.unwrap();
-    assert_eq!((account.acd_mode, account.ring_timeout), (AcdMode::AutoAccept as i32, secs(30)));
+    assert_eq!((account.acd_mode, account.ring_timeout), (AcdMode::RingOne as i32, secs(30)));
     assert_eq!(account.default_skill_id, "sales");
     assert_eq!(account.reject_cooldown, secs(300), "unset settings take their default");
 

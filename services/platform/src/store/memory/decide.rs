@@ -82,6 +82,8 @@ fn give(
 
 impl MemoryStore {
     pub(super) fn decide(&self, c: &BestClaim) -> Result<BestOutcome, StoreError> {
+        // R6.2 (3): who served a consumer is kept no longer than the consumer is remembered.
+        let c = &BestClaim { history_window_ms: c.history_window_ms.min(self.retention.consumer_ms), ..c.clone() };
         let mut s = self.lock();
         let Some(score) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
             return Ok(BestOutcome::ConversationGone);

@@ -252,6 +252,7 @@ impl RoutingStore for MemoryStore {
     }
 
     async fn claim(&self, c: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let c = &Claim { history_window_ms: c.history_window_ms.min(self.retention.consumer_ms), ..c.clone() };
         let mut s = self.lock();
         let Some(score) = s.queued_open(&c.account_id, &c.conversation_id, &c.skill_id) else {
             return Ok(ClaimOutcome::ConversationGone);

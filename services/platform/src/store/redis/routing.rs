@@ -80,6 +80,12 @@ impl AgentStore for RedisStore {
 }
 
 impl RedisStore {
+    /// R6.2 (3): who served a consumer is kept no longer than the consumer is remembered at all
+    /// (`Retention::consumer_ms`).
+    fn history_window(&self, window_ms: i64) -> i64 {
+        window_ms.clamp(0, self.retention.consumer_ms)
+    }
+
     /// The account's assignments pending announcement claimed at or before `claimed_before_ms`,
     /// oldest first; routes no longer assigned leave the set.
     async fn pending_claims(
@@ -414,7 +420,7 @@ impl RoutingStore for RedisStore {
             .arg(c.headroom)
             .arg(c.now_ms)
             .arg(ONE)
-            .arg(c.history_window_ms.max(0));
+            .arg(self.history_window(c.history_window_ms));
         let what = "claim";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -444,7 +450,7 @@ impl RoutingStore for RedisStore {
             .arg(c.scan.max(1))
             .arg(&c.via_skill)
             .arg(c.via_reason.as_str())
-            .arg(c.history_window_ms.max(0));
+            .arg(self.history_window(c.history_window_ms));
         match &c.offer {
             None => inv.arg("assign").arg(0),
             Some(terms) => inv.arg(if terms.ring_all { "ring_all" } else { "ring_one" }).arg(terms.expires_at_ms),
