@@ -9,6 +9,7 @@ pub mod cli;
 pub mod launch;
 pub mod local;
 pub mod observe;
+pub mod offers;
 pub mod priority;
 pub mod recovery;
 pub mod report;

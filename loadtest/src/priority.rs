@@ -47,8 +47,9 @@ pub struct Sample {
 
 impl Sample {
     /// From a conversation's routing decisions (oldest first): the first `queued` gives the
-    /// queue time, the first `assigned` after it the assignment, and the last `queued` or
-    /// `moved` before that assignment the score and skill. None without a `queued` decision.
+    /// queue time, the first `assigned` (or `offered`, when the account rings) after it the
+    /// assignment, and the last `queued` or `moved` before that the score and skill. None
+    /// without a `queued` decision.
     pub fn from_decisions(
         conversation_id: &str,
         account: u32,
@@ -56,7 +57,9 @@ impl Sample {
         decisions: &[RoutingDecision],
     ) -> Option<Self> {
         let first = decisions.iter().position(|d| d.kind == "queued")?;
-        let assigned = decisions[first..].iter().position(|d| d.kind == "assigned").map(|i| first + i);
+        // Served: assigned, or (ring modes) first offered; a later accept may wait on the agent.
+        let assigned =
+            decisions[first..].iter().position(|d| d.kind == "assigned" || d.kind == "offered").map(|i| first + i);
         let until = assigned.unwrap_or(decisions.len());
         let placed = decisions[first..until].iter().rev().find(|d| d.kind == "queued" || d.kind == "moved")?;
         Some(Self {

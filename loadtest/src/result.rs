@@ -55,6 +55,10 @@ pub struct RunResult {
     /// backlog waits per channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<crate::priority::Priority>,
+    /// The offer audit of a scenario whose `routing.acd_mode` rings: what the agents were
+    /// offered and answered, and the router's offer decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offers: Option<crate::offers::OfferSummary>,
     pub audit: Audit,
 }
 

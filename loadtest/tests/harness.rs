@@ -102,6 +102,96 @@ async fn priority_against_switchyard_up_serves_queues_in_score_order() {
     }
 }
 
+/// The ring scenario (ring-one offers, some rejected, some left to ring out, a late group):
+/// every conversation is explained, offers of one conversation never overlap, each
+/// assignment has exactly one accept, every offer ended, and no offer reached an agent the
+/// harness had not logged in. `rejects`: as shipped; otherwise with `offers.reject_share = 0`
+/// (ring-outs only).
+async fn ring_one(rejects: bool) {
+    let results = tempfile::tempdir().unwrap();
+    let path = shipped("ring");
+    let mut scenario = Scenario::load(&path).unwrap();
+    if !rejects {
+        scenario.offers.as_mut().unwrap().reject_share = 0.0;
+    }
+    let result = cli::execute(&args(&path, results.path()), scenario, &path).await.unwrap();
+
+    let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+    assert!(result.audit.passed, "audit failed: {failed:#?}");
+    assert_eq!(result.counts.assigned, result.counts.scheduled);
+    assert_eq!(result.error_total(), 0, "{:?}", result.errors);
+    let o = result.offers.as_ref().expect("an offers section");
+    assert_eq!(o.mode, "ring_one");
+    assert_eq!((o.explained, o.unexplained), (result.counts.opened, 0), "{o:?}");
+    // Every offer rang for one agent: each received offer was accepted, rejected or ignored.
+    assert_eq!(o.received, o.accepted + o.rejected + o.ignored + o.late_rejects + o.lost_accept_races, "{o:?}");
+    assert_eq!((o.accepted, o.decisions_accepted), (result.counts.assigned, result.counts.assigned), "{o:?}");
+    assert_eq!(o.decisions_offered, o.received, "{o:?}");
+    assert_eq!(o.rejected > 0, rejects, "{o:?}");
+    assert!(o.ignored > 0 && o.ended_expired > 0, "{o:?}");
+    assert_eq!(o.ended_rescinded, 0, "{o:?}");
+    for check in switchyard_loadtest::offers::CHECKS {
+        assert!(result.audit.checks.iter().any(|c| c.name == check && c.passed), "{check}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_one_offers_ring_out_in_turn() {
+    ring_one(false).await;
+}
+
+/// As shipped, with rejects. This found that a rejected conversation, back in its queue, was
+/// assigned outright (`assigned ... agent_available`, no offer) when another agent freed
+/// capacity before the router offered it again: the AgentAvailable path now rings too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_one_offers_are_answered_in_turn_with_rejects() {
+    ring_one(true).await;
+}
+
+/// The ring-all scenario: every agent of the skill is offered each conversation and they
+/// accept at once, so accepts race; the losers are counted (FAILED_PRECONDITION is not a
+/// failure) and told `rescinded`, and each conversation still has exactly one accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_all_accepts_race_and_one_wins() {
+    let results = tempfile::tempdir().unwrap();
+    let path = shipped("ring-all");
+    let scenario = Scenario::load(&path).unwrap();
+    let result = cli::execute(&args(&path, results.path()), scenario, &path).await.unwrap();
+
+    let failed: Vec<_> = result.audit.checks.iter().filter(|c| !c.passed).collect();
+    assert!(result.audit.passed, "audit failed: {failed:#?}");
+    assert_eq!(result.counts.assigned, result.counts.scheduled);
+    assert_eq!(result.error_total(), 0, "{:?}", result.errors);
+    let o = result.offers.as_ref().expect("an offers section");
+    assert_eq!(o.mode, "ring_all");
+    assert_eq!((o.explained, o.unexplained), (result.counts.opened, 0), "{o:?}");
+    assert_eq!((o.accepted, o.decisions_accepted), (result.counts.assigned, result.counts.assigned), "{o:?}");
+    // Several agents rang per offer, and the losers of the races were told.
+    assert!(o.received > o.decisions_offered, "{o:?}");
+    assert!(o.lost_accept_races > 0 && o.ended_rescinded > 0, "{o:?}");
+    assert_eq!(o.received, o.accepted + o.rejected + o.ignored + o.late_rejects + o.lost_accept_races, "{o:?}");
+}
+
+/// Offer settings are checked before anything runs, naming the field.
+#[test]
+fn bad_offer_settings_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let base = std::fs::read_to_string(shipped("ring").join("scenario.toml")).unwrap();
+    for (from, to, field) in [
+        (r#"ring_timeout = "5s""#, r#"ring_timeout = "2s""#, "routing.ring_timeout: must be between 5s and 10m"),
+        (r#"acd_mode = "ring_one""#, r#"acd_mode = "ring_twice""#, "unknown variant `ring_twice`"),
+        ("reject_share = 0.2", "reject_share = 2", "offers.reject_share: must be between 0 and 1"),
+        ("ignore_share = 0.15", "ignore_share = 0.9", "offers: reject_share + ignore_share must be at most 1"),
+    ] {
+        assert!(base.contains(from), "{from}");
+        std::fs::write(&file, base.replace(from, to)).unwrap();
+        let err = Scenario::load(&file).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+        assert_eq!(cli::check(&file.display().to_string()), cli::EXIT_BAD_INPUT);
+    }
+}
+
 /// The cost of authentication is measured by running without it (`--no-auth`: the target
 /// starts with `auth.mode = "disabled"` and calls carry no credential), and partners can
 /// authenticate with minted tokens instead of keys; both pass the audit like the default.

@@ -180,6 +180,7 @@ pub(crate) fn sample() -> RunResult {
         timeline,
         chaos: None,
         priority: None,
+        offers: None,
         audit: Audit {
             passed: true,
             checks: vec![Check {

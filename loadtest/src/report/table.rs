@@ -95,6 +95,9 @@ pub fn table(result: &RunResult) -> String {
     if let Some(p) = &r.priority {
         push_wrapped(&mut out, &clean(&p.summary()), "priority: ", "  ");
     }
+    if let Some(o) = &r.offers {
+        push_wrapped(&mut out, &clean(&o.summary()), "offers: ", "  ");
+    }
     out.push_str(&audit_text(r));
     out
 }

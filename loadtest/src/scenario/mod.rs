@@ -52,6 +52,9 @@ pub struct Scenario {
     /// turns on the queue-order audit (`crate::priority`).
     #[serde(default)]
     pub routing: Option<Routing>,
+    /// How the simulated agents answer offers (`routing.acd_mode` ring-one or ring-all).
+    #[serde(default)]
+    pub offers: Option<Offers>,
 }
 
 /// Channel names a scenario may use, as the proto's `Channel` enum names them (lowercase,
@@ -92,6 +95,58 @@ pub struct Routing {
     /// evenly over the schedule; all of them when there are fewer.
     #[serde(default = "default_explain_sample")]
     pub explain_sample: u32,
+    /// How conversations reach agents (`SetAccountRouting`): assigned outright, or offered.
+    #[serde(default)]
+    pub acd_mode: AcdMode,
+    /// How long an offer rings (5s..10m); unset: the router's default (72 s).
+    #[serde(with = "humantime_serde", default)]
+    pub ring_timeout: Option<Duration>,
+    /// How long an agent that rejected an offer (or let it ring out) is not offered that
+    /// conversation again (0..24h); unset: the router's default (5 min).
+    #[serde(with = "humantime_serde", default)]
+    pub reject_cooldown: Option<Duration>,
+}
+
+/// `routing.acd_mode`, as the admin API's `AcdMode` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcdMode {
+    /// Conversations are assigned without asking the agent (the router's default).
+    #[default]
+    AutoAccept,
+    /// The best agent gets an offer; a reject or a ring-out offers it to the next best.
+    RingOne,
+    /// Every eligible agent gets the offer; the first accept wins.
+    RingAll,
+}
+
+impl AcdMode {
+    /// Whether conversations are offered (and the offer audit runs).
+    pub fn rings(self) -> bool {
+        self != AcdMode::AutoAccept
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AcdMode::AutoAccept => "auto_accept",
+            AcdMode::RingOne => "ring_one",
+            AcdMode::RingAll => "ring_all",
+        }
+    }
+}
+
+/// `[offers]`: how the simulated agents answer the offers they get. Each agent decides each
+/// offer from a hash of the seed, its id and the offer id (so a repeat of an offer, in the
+/// snapshot of a new stream, gets the same answer): rejected with probability
+/// `reject_share`, ignored (left to ring out) with `ignore_share`, otherwise accepted after
+/// `script.agent_think`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offers {
+    #[serde(default)]
+    pub reject_share: f64,
+    #[serde(default)]
+    pub ignore_share: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +166,11 @@ impl Routing {
 }
 
 impl Scenario {
+    /// The account's ACD mode: auto-accept unless `[routing]` says otherwise.
+    pub fn acd_mode(&self) -> AcdMode {
+        self.routing.as_ref().map_or(AcdMode::AutoAccept, |r| r.acd_mode)
+    }
+
     /// The channel names arrivals use, in schedule index order (`Planned::channel`).
     pub fn channel_names(&self) -> Vec<&str> {
         if self.channels.is_empty() {

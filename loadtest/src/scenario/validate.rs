@@ -7,10 +7,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{channel_value, Arrival, Closer, Routing, Scenario, Script, CHANNELS, MAX_CONVERSATIONS};
+use super::{channel_value, AcdMode, Arrival, Closer, Offers, Routing, Scenario, Script, CHANNELS, MAX_CONVERSATIONS};
 
 /// Velocity multiplier bounds, as the router accepts them (R9.5).
 pub const MULTIPLIER: (f64, f64) = (0.1, 100.0);
+/// `ring_timeout` bounds, as the router accepts them (R6.5).
+pub const RING_TIMEOUT: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(600));
+/// The longest `reject_cooldown` the router accepts.
+pub const REJECT_COOLDOWN_MAX: Duration = Duration::from_secs(24 * 3600);
 
 impl Scenario {
     /// Validates again after a change (command-line overrides): (field, message) on failure.
@@ -104,6 +108,9 @@ impl Scenario {
         if let Some(routing) = &self.routing {
             routing.validate()?;
         }
+        if let Some(offers) = &self.offers {
+            offers.validate(self.acd_mode())?;
+        }
         self.script.validate()
     }
 
@@ -149,6 +156,54 @@ impl Routing {
         }
         if self.order_tolerance > Duration::from_secs(600) {
             return Err(("routing.order_tolerance".into(), "at most 10m".into()));
+        }
+        if let Some(timeout) = self.ring_timeout {
+            let (min, max) = RING_TIMEOUT;
+            if !(min..=max).contains(&timeout) {
+                return Err((
+                    "routing.ring_timeout".into(),
+                    format!("must be between 5s and 10m (got {})", humantime::format_duration(timeout)),
+                ));
+            }
+        }
+        if let Some(cooldown) = self.reject_cooldown {
+            if cooldown > REJECT_COOLDOWN_MAX {
+                return Err((
+                    "routing.reject_cooldown".into(),
+                    format!("at most 24h (got {})", humantime::format_duration(cooldown)),
+                ));
+            }
+        }
+        if !self.acd_mode.rings() && (self.ring_timeout.is_some() || self.reject_cooldown.is_some()) {
+            let field = if self.ring_timeout.is_some() { "routing.ring_timeout" } else { "routing.reject_cooldown" };
+            return Err((field.into(), "only applies when routing.acd_mode is \"ring_one\" or \"ring_all\"".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Offers {
+    fn validate(&self, mode: AcdMode) -> Result<(), (String, String)> {
+        for (field, v) in [("offers.reject_share", self.reject_share), ("offers.ignore_share", self.ignore_share)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((field.to_owned(), format!("must be between 0 and 1 (got {v})")));
+            }
+        }
+        if self.reject_share + self.ignore_share > 1.0 {
+            return Err((
+                "offers".into(),
+                format!(
+                    "reject_share + ignore_share must be at most 1 (got {})",
+                    self.reject_share + self.ignore_share
+                ),
+            ));
+        }
+        if !mode.rings() {
+            return Err((
+                "offers".into(),
+                "needs routing.acd_mode \"ring_one\" or \"ring_all\" (conversations are assigned outright otherwise)"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -319,5 +374,49 @@ mod tests {
         assert!(e.contains("routing.explain_sample"), "{e}");
         let e = error(&with_routing(mix, "velocty = []"));
         assert!(e.contains("unknown field `velocty`"), "{e}");
+    }
+
+    #[test]
+    fn offer_settings_parse_and_bad_ones_are_named() {
+        let ring = "acd_mode = \"ring_one\"\nring_timeout = \"5s\"\nreject_cooldown = \"2s\"";
+        let offers = "[offers]\nreject_share = 0.2\nignore_share = 0.1";
+        let good = format!("{}\n{offers}\n", with_routing("[]", ring));
+        let s = crate::scenario::Scenario::parse(&good, "t").unwrap();
+        let routing = s.routing.as_ref().unwrap();
+        assert_eq!(routing.acd_mode, crate::scenario::AcdMode::RingOne);
+        assert_eq!(routing.ring_timeout, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(routing.reject_cooldown, Some(std::time::Duration::from_secs(2)));
+        let o = s.offers.as_ref().unwrap();
+        assert_eq!((o.reject_share, o.ignore_share), (0.2, 0.1));
+        // Without [routing] or an acd_mode, conversations are assigned outright.
+        assert_eq!(
+            crate::scenario::Scenario::parse(GOOD, "t").unwrap().acd_mode(),
+            crate::scenario::AcdMode::AutoAccept
+        );
+
+        let e = error(&good.replace("ring_one", "ring_some"));
+        assert!(e.contains("unknown variant `ring_some`"), "{e}");
+        let e = error(&good.replace("ring_timeout = \"5s\"", "ring_timeout = \"4s\""));
+        assert!(e.contains("routing.ring_timeout: must be between 5s and 10m (got 4s)"), "{e}");
+        let e = error(&good.replace("ring_timeout = \"5s\"", "ring_timeout = \"11m\""));
+        assert!(e.contains("routing.ring_timeout: must be between 5s and 10m (got 11m)"), "{e}");
+        let e = error(&good.replace("reject_cooldown = \"2s\"", "reject_cooldown = \"25h\""));
+        assert!(e.contains("routing.reject_cooldown: at most 24h"), "{e}");
+        let e = error(&good.replace("reject_share = 0.2", "reject_share = 1.5"));
+        assert!(e.contains("offers.reject_share: must be between 0 and 1 (got 1.5)"), "{e}");
+        let e = error(&good.replace("ignore_share = 0.1", "ignore_share = -0.1"));
+        assert!(e.contains("offers.ignore_share: must be between 0 and 1"), "{e}");
+        let e = error(&good.replace("ignore_share = 0.1", "ignore_share = 0.9"));
+        assert!(e.contains("offers: reject_share + ignore_share must be at most 1"), "{e}");
+        let e = error(&good.replace("ignore_share = 0.1", "ignor_share = 0.1"));
+        assert!(e.contains("unknown field `ignor_share`"), "{e}");
+        // Offer behaviour or ring settings without a ringing mode.
+        let e = error(&good.replace("acd_mode = \"ring_one\"\n", ""));
+        assert!(e.contains("routing.ring_timeout: only applies when routing.acd_mode"), "{e}");
+        let auto = format!("{}\n{offers}\n", with_routing("[]", ""));
+        let e = error(&auto);
+        assert!(e.contains("offers: needs routing.acd_mode"), "{e}");
+        let e = error(&format!("{GOOD}\n{offers}\n"));
+        assert!(e.contains("offers: needs routing.acd_mode"), "{e}");
     }
 }

@@ -1,11 +1,11 @@
-//! One agent or bot: logs in ONLINE at its time, takes assignments, replies after thinking,
-//! and closes when the script says the agent does.
+//! One agent or bot: logs in ONLINE at its time, answers offers (`sim/offer.rs`), takes
+//! assignments, replies after thinking, and closes when the script says the agent does.
 //!
 //! When its stream ends, the agent subscribes again with backoff (logging in again if the
 //! service says it is not logged in). The new stream starts with a snapshot of the agent's
 //! assignments; the ones it already holds are not new.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use switchyard_proto::agent::v1::{self as agentpb, agent_event};
 use switchyard_proto::common::v1::{AgentState, Party};
 use tonic::{Code, Status, Streaming};
 
-use super::{known_conversation, parse_text, text, Ctx};
+use super::{known_conversation, offer, parse_text, text, Ctx};
 use crate::observe::{Anomaly, Obs};
 use crate::retry::{self, Idempotence, Reconnect};
 use crate::scenario::Closer;
@@ -54,6 +54,8 @@ pub(super) async fn agent(
     let mut held = Held::default();
     let mut reconnect = Reconnect::new();
     let mut logged_in = false;
+    // Offers answered (or ignored), across streams.
+    let mut offers = HashSet::new();
     loop {
         match connect(&ctx, me, &mut logged_in).await {
             Ok(stream) => {
@@ -61,7 +63,7 @@ pub(super) async fn agent(
                     let _ = ready.send(Ok(()));
                 }
                 reconnect.opened();
-                let end = read(&ctx, me, stream, &mut held, &mut reconnect).await;
+                let end = read(&ctx, me, stream, logged_in, &mut held, &mut offers, &mut reconnect).await;
                 ctx.stream_ended(METHOD, end.as_ref());
             }
             Err((method, status)) => {
@@ -100,6 +102,7 @@ async fn connect(
     let subscribe = agentpb::SubscribeRequest { account_id: account, agent_id: info.id.clone() };
     for _ in 0..2 {
         if !*logged_in {
+            offer::logging_in(ctx, me);
             let answer = ctx
                 .call("Login", Idempotence::Idempotent, || {
                     let (mut client, login) = (ctx.agent_client(me), login.clone());
@@ -132,7 +135,9 @@ async fn read(
     ctx: &Arc<Ctx>,
     me: usize,
     mut stream: Streaming<agentpb::AgentEvent>,
+    logged_in: bool,
     held: &mut Held,
+    offers: &mut HashSet<String>,
     reconnect: &mut Reconnect,
 ) -> Option<Status> {
     let info = &ctx.agents[me];
@@ -173,6 +178,9 @@ async fn read(
             Some(agent_event::Event::Message(m)) if m.from == Party::Consumer as i32 => {
                 consumer_delivered(ctx, me, &m.text)
             }
+            // Logged in ONLINE as far as the harness knows: a stream opens only after a login.
+            Some(agent_event::Event::Offer(o)) => offer::offered(ctx, me, o, logged_in, offers),
+            Some(agent_event::Event::OfferEnded(e)) => offer::ended(ctx, &e),
             Some(agent_event::Event::Unassigned(u)) => {
                 if let Some(idx) = held.unassigned(&u.conversation_id) {
                     ctx.recorder.record(Obs::Unassigned { idx, agent: me as u32 });

@@ -10,6 +10,7 @@
 
 mod agent;
 mod consumer;
+mod offer;
 mod partner;
 mod routing;
 
@@ -73,6 +74,8 @@ struct Ctx {
     /// Each account's partner API key (`authorization` value), when partners use keys.
     partner_keys: Vec<Option<HeaderValue>>,
     recorder: Recorder,
+    /// What the agents saw of offers (rare next to messages, so a lock is fine).
+    offers: std::sync::Mutex<crate::offers::Tally>,
     /// Start of arrivals: every intended time is relative to it.
     start: Instant,
 }
@@ -223,6 +226,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         credentials,
         partner_keys,
         recorder: recorder.clone(),
+        offers: std::sync::Mutex::default(),
         start,
     });
 
@@ -320,14 +324,14 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         failures: &collected.errors,
         final_queue_depth: final_depth,
     });
-    let priority = match &scenario.routing {
+    let (priority, offers) = match &scenario.routing {
         Some(rules) => {
-            let (checks, priority) =
-                routing::explain(&scenario, rules, &ctx.plan, &ctx.accounts, &collected.convs, router).await;
-            audit::add_checks(&mut audit, checks);
-            Some(priority)
+            let tally = std::mem::take(&mut *ctx.offers());
+            let explained = routing::explain(&ctx, rules, &collected.convs, &tally, router).await;
+            audit::add_checks(&mut audit, explained.checks);
+            (Some(explained.priority), explained.offers)
         }
-        None => None,
+        None => (None, None),
     };
     let chaos = options
         .chaos
@@ -353,6 +357,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         timeline: collected.timeline,
         chaos,
         priority,
+        offers,
         audit,
     })
 }

@@ -1,18 +1,27 @@
 //! The scenario's `[routing]` section against the target: applied to every account at setup
-//! (`SetVelocityRules`), and after the drain the sampled conversations explained
-//! (`ExplainRouting`) for the queue-order audit in [`crate::priority`].
+//! (`SetVelocityRules`, and `SetAccountRouting` for the ACD mode and its timings), and after
+//! the drain the sampled conversations explained (`ExplainRouting`) for the queue-order audit
+//! in [`crate::priority`] and, when conversations were offered, the offer audit in
+//! [`crate::offers`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
 use futures::{stream, StreamExt};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
-use switchyard_proto::admin::v1::{velocity_rule, ExplainRoutingRequest, SetVelocityRulesRequest, VelocityRule};
+use switchyard_proto::admin::v1::{
+    velocity_rule, AccountRouting, AcdMode as AcdModePb, ExplainRoutingRequest, RoutingDecision,
+    SetAccountRoutingRequest, SetVelocityRulesRequest, VelocityRule,
+};
 
+use super::Ctx;
 use crate::auth::Conn;
 use crate::observe::ConvObs;
+use crate::offers::{self, ConvOffers, OfferSummary, Tally};
 use crate::priority::{self, Priority, Sample};
 use crate::result::Check;
 use crate::retry::{self, Idempotence};
-use crate::scenario::{channel_value, Routing, Scenario};
-use crate::schedule::Planned;
+use crate::scenario::{channel_value, AcdMode, Routing};
 
 /// Explanations read at once.
 const EXPLAIN_CONCURRENCY: usize = 16;
@@ -49,7 +58,55 @@ pub(super) async fn apply(routing: &Routing, accounts: &[String], router: Conn) 
         .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
         .map_err(|e| e.context(format!("setting the velocity rules of {account}")))?;
     }
+    if routing.acd_mode.rings() {
+        for account in accounts {
+            set_account_routing(&admin, account, routing).await?;
+        }
+    }
     Ok(())
+}
+
+/// The account's ACD mode and offer timings; everything else takes the router's defaults.
+async fn set_account_routing(
+    admin: &RoutingAdminServiceClient<Conn>,
+    account: &str,
+    routing: &Routing,
+) -> anyhow::Result<()> {
+    let acd_mode = match routing.acd_mode {
+        AcdMode::AutoAccept => AcdModePb::AutoAccept,
+        AcdMode::RingOne => AcdModePb::RingOne,
+        AcdMode::RingAll => AcdModePb::RingAll,
+    };
+    let request = SetAccountRoutingRequest {
+        account_id: account.to_owned(),
+        account: Some(AccountRouting {
+            acd_mode: acd_mode as i32,
+            ring_timeout: routing.ring_timeout.map(proto_duration),
+            reject_cooldown: routing.reject_cooldown.map(proto_duration),
+            ..AccountRouting::default()
+        }),
+        expected_revision: 0,
+    };
+    // Setting the same routing again is idempotent.
+    retry::call(
+        Idempotence::Idempotent,
+        |_, _| {},
+        || {
+            let (mut admin, request) = (admin.clone(), request.clone());
+            async move { admin.set_account_routing(request).await }
+        },
+    )
+    .await
+    .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
+    .map_err(|e| e.context(format!("setting the account routing of {account}")))?;
+    Ok(())
+}
+
+fn proto_duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
 }
 
 /// At most `n` of `len` indexes, spread evenly (all of them when `len <= n`).
@@ -60,16 +117,25 @@ pub(crate) fn spread(len: usize, n: usize) -> Vec<usize> {
     (0..n).map(|k| k * len / n).collect()
 }
 
-/// Explains a sample of the opened conversations and judges them: the checks and numbers.
-pub(super) async fn explain(
-    scenario: &Scenario,
-    routing: &Routing,
-    plan: &[Planned],
-    accounts: &[String],
-    convs: &[ConvObs],
-    router: Conn,
-) -> (Vec<Check>, Priority) {
-    let channels = scenario.channel_names();
+/// What the explanations showed: the checks, the queue-order numbers, and the offer numbers
+/// when conversations were offered.
+pub(super) struct Explained {
+    pub checks: Vec<Check>,
+    pub priority: Priority,
+    pub offers: Option<OfferSummary>,
+}
+
+/// One sampled conversation's explanation.
+struct Answer {
+    conversation_id: String,
+    account: u32,
+    channel: String,
+    decisions: Result<Vec<RoutingDecision>, String>,
+}
+
+/// Explains a sample of the opened conversations and judges them.
+pub(super) async fn explain(ctx: &Ctx, routing: &Routing, convs: &[ConvObs], tally: &Tally, router: Conn) -> Explained {
+    let channels = ctx.scenario.channel_names();
     let opened: Vec<(usize, &str)> = convs
         .iter()
         .enumerate()
@@ -77,15 +143,15 @@ pub(super) async fn explain(
         .collect();
     let picked = spread(opened.len(), routing.explain_sample as usize);
     let client = RoutingAdminServiceClient::new(router);
-    let answers: Vec<Result<Sample, String>> = stream::iter(picked.into_iter().map(|k| opened[k]))
+    let mut answers: Vec<Answer> = stream::iter(picked.into_iter().map(|k| opened[k]))
         .map(|(idx, conversation_id)| {
             let client = client.clone();
-            let p = plan[idx];
+            let p = ctx.plan[idx];
             let request = ExplainRoutingRequest {
-                account_id: accounts[p.account as usize].clone(),
+                account_id: ctx.accounts[p.account as usize].clone(),
                 conversation_id: conversation_id.to_owned(),
             };
-            let channel = channels.get(p.channel as usize).copied().unwrap_or("web");
+            let channel = channels.get(p.channel as usize).copied().unwrap_or("web").to_owned();
             async move {
                 let answer = retry::call(
                     Idempotence::Idempotent,
@@ -96,29 +162,72 @@ pub(super) async fn explain(
                     },
                 )
                 .await;
-                match answer {
-                    Ok(r) => Sample::from_decisions(conversation_id, p.account, channel, &r.into_inner().decisions)
-                        .ok_or_else(|| format!("{conversation_id} (no queued decision)")),
-                    Err(status) => {
-                        Err(format!("{conversation_id} ({} {})", retry::failure_name(&status), status.message()))
-                    }
+                Answer {
+                    conversation_id: conversation_id.to_owned(),
+                    account: p.account,
+                    channel,
+                    decisions: answer.map(|r| r.into_inner().decisions).map_err(|status| {
+                        format!("{conversation_id} ({} {})", retry::failure_name(&status), status.message())
+                    }),
                 }
             }
         })
         .buffer_unordered(EXPLAIN_CONCURRENCY)
         .collect()
         .await;
+    answers.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
+
     let (mut samples, mut unexplained) = (Vec::new(), Vec::new());
-    for answer in answers {
-        match answer {
-            Ok(s) => samples.push(s),
-            Err(e) => unexplained.push(e),
+    for a in &answers {
+        match &a.decisions {
+            Ok(decisions) => match Sample::from_decisions(&a.conversation_id, a.account, &a.channel, decisions) {
+                Some(s) => samples.push(s),
+                None => unexplained.push(format!("{} (no queued decision)", a.conversation_id)),
+            },
+            Err(e) => unexplained.push(e.clone()),
         }
     }
-    samples.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
     unexplained.sort();
     let tolerance_ms = routing.order_tolerance.as_millis() as u64;
-    priority::judge(&samples, &unexplained, tolerance_ms, &|c| routing.velocity_of(c))
+    let (mut checks, priority) = priority::judge(&samples, &unexplained, tolerance_ms, &|c| routing.velocity_of(c));
+    let offers = routing.acd_mode.rings().then(|| {
+        let (checks_o, summary) = judge_offers(ctx, routing, convs, &answers, tally);
+        checks.extend(checks_o);
+        summary
+    });
+    Explained { checks, priority, offers }
+}
+
+/// The offer audit over the same explanations.
+fn judge_offers(
+    ctx: &Ctx,
+    routing: &Routing,
+    convs: &[ConvObs],
+    answers: &[Answer],
+    tally: &Tally,
+) -> (Vec<Check>, OfferSummary) {
+    let mut explained = Vec::new();
+    let mut unexplained = Vec::new();
+    for a in answers {
+        match &a.decisions {
+            Ok(decisions) => explained.push(ConvOffers::from_decisions(&a.conversation_id, a.account, decisions)),
+            Err(e) => unexplained.push(e.clone()),
+        }
+    }
+    let assigned: HashSet<String> = convs
+        .iter()
+        .filter(|c| !c.assignments.is_empty())
+        .filter_map(|c| c.conversation_ids.first().cloned())
+        .collect();
+    let agents: BTreeSet<(u32, String)> = ctx.agents.iter().map(|a| (a.account, a.id.clone())).collect();
+    offers::judge(&offers::Input {
+        mode: routing.acd_mode.name(),
+        tally,
+        explained: &explained,
+        unexplained: &unexplained,
+        assigned: &assigned,
+        agents: &agents,
+    })
 }
 
 #[cfg(test)]
