@@ -99,10 +99,13 @@ impl MemoryStore {
         let agents_of = if c.via_skill.is_empty() { c.skill_id.as_str() } else { c.via_skill.as_str() };
         // The order of `rules::rank_member` (its fixed-width fields sort like this tuple),
         // without formatting a string per agent and decision.
-        let mut index: Vec<((i64, i64, &str), &AgentRecord)> = s
+        let account_agents = s
             .agents
-            .values()
-            .filter(|a| a.account_id == c.account_id && a.logged_in && a.state == AgentState::Online)
+            .range((c.account_id.clone(), String::new())..)
+            .take_while(|((account, _), _)| *account == c.account_id)
+            .map(|(_, a)| a);
+        let mut index: Vec<((i64, i64, &str), &AgentRecord)> = account_agents
+            .filter(|a| a.logged_in && a.state == AgentState::Online)
             .filter(|a| agents_of == UNASSIGNED_SKILL || a.spec.skill_ids.iter().any(|x| x == agents_of))
             .map(|a| {
                 let ratio = rules::load_ratio_ppm(a.capacity_used(), a.spec.max_conversations);

@@ -62,7 +62,8 @@ struct State {
     consumer_agents: HashMap<(String, String), (String, i64)>,
     /// (account, consumer) -> last open, for first-time consumers (R10.2).
     consumers_seen: HashMap<(String, String), i64>,
-    agents: HashMap<(String, String), AgentRecord>,
+    /// Ordered by (account, agent), so one account's agents are a range.
+    agents: BTreeMap<(String, String), AgentRecord>,
     conversations: HashMap<(String, String), ConversationRecord>,
     transcripts: HashMap<(String, String), Vec<StoredMessage>>,
     /// (account, conversation) -> dedupe id -> sequence
