@@ -225,3 +225,73 @@ async fn a_timer_due_while_its_owner_was_dead_fires_once_after_the_restart() {
     .await;
     assert_eq!(depth.unwrap(), 1);
 }
+
+/// R6.5: an offer's expiry survives its router. The offer rings for agent-0, the router is
+/// killed (kill -9) before the ring timeout and comes back after it: the restarted router fires
+/// the durable timer, the offer rings out (agent-0 is told `expired`, its reservation freed)
+/// and the conversation is back in its queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_whose_router_died_rings_out_after_the_restart() {
+    use switchyard_proto::admin::v1::{AccountRouting, AcdMode, ExplainRoutingRequest, SetAccountRoutingRequest};
+    use switchyard_proto::agent::v1 as agentpb;
+    use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+    let mut topology = Topology::start_with(Options { durable: true, extra_config: "" }).await;
+    let connectors = topology.channel("connectors").await;
+    provision(&mut topology, 2).await;
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
+    let ring_one = AccountRouting {
+        acd_mode: AcdMode::RingOne as i32,
+        ring_timeout: Some(prost_types::Duration { seconds: 5, nanos: 0 }),
+        ..Default::default()
+    };
+    admin
+        .set_account_routing(SetAccountRoutingRequest {
+            account_id: ACCOUNT.into(),
+            account: Some(ring_one),
+            expected_revision: 0,
+        })
+        .await
+        .unwrap();
+    // The router caches the configuration for `router.config_refresh` (1 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut agents = AgentServiceClient::new(connectors.clone());
+    let login = agentpb::LoginRequest {
+        account_id: ACCOUNT.into(),
+        agent_id: "agent-0".into(),
+        initial_state: switchyard_proto::common::v1::AgentState::Online as i32,
+    };
+    agents.login(login).await.unwrap();
+    let subscribe = agentpb::SubscribeRequest { account_id: ACCOUNT.into(), agent_id: "agent-0".into() };
+    let mut stream = agents.subscribe(subscribe).await.unwrap().into_inner();
+    let opened = open_conversations(&connectors, 0..1).await;
+    let offer = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(agentpb::agent_event::Event::Offer(o)) = event.event {
+            break o;
+        }
+    };
+    assert_eq!(offer.conversation_id, opened[0]);
+    topology.kill9_for_good("router");
+    tokio::time::sleep(Duration::from_secs(6)).await; // the ring timeout ran out while it was dead
+    topology.spawn("router").await;
+    let ended = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let event = stream.message().await.unwrap().unwrap();
+            if let Some(agentpb::agent_event::Event::OfferEnded(e)) = event.event {
+                break e;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the offer never rang out after the restart\n{}", topology.logs()));
+    assert_eq!((ended.offer_id.as_str(), ended.reason.as_str()), (offer.offer_id.as_str(), "expired"));
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
+    let why = admin
+        .explain_routing(ExplainRoutingRequest { account_id: ACCOUNT.into(), conversation_id: opened[0].clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<&str> = why.decisions.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "expired").count(), 1, "rang out once: {kinds:?}");
+    assert_eq!(why.status, "queued", "back in its queue (agent-0 is in the reject cooldown)");
+}
