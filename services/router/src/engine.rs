@@ -9,27 +9,15 @@ use std::collections::BTreeMap;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 
 use switchyard_platform::store::{
-    rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, ExpireOutcome, Milli, OfferTerms, Placement,
-    QueueEntry, QueueReason, Requeue, RequeueOutcome, RouteStatus, SkillPresence, ONE,
+    rules, BestClaim, BestOutcome, Claim, ClaimOutcome, EnqueueOutcome, Milli, Placement, QueueEntry, QueueReason,
+    Requeue, RequeueOutcome, RouteStatus, SkillPresence, ONE,
 };
-use switchyard_proto::events::v1::{
-    envelope::Body, ConversationAssigned, ConversationOffered, ConversationUnassigned, OfferEnded, RouteConversation,
-};
+use switchyard_proto::events::v1::{envelope::Body, ConversationUnassigned, RouteConversation};
 
 use crate::placement::{self, Facts};
 use crate::ranking;
 use crate::sweep::SweepTimers;
 use crate::RoutingRules;
-
-/// R6.5: how the account's ACD mode offers a conversation (None: auto-accept).
-fn offer_terms(config: &switchyard_routing::RoutingConfig, now_ms: i64) -> Option<OfferTerms> {
-    let ring_all = match config.account.acd_mode {
-        switchyard_routing::AcdMode::AutoAccept => return None,
-        switchyard_routing::AcdMode::RingOne => false,
-        switchyard_routing::AcdMode::RingAll => true,
-    };
-    Some(OfferTerms { ring_all, expires_at_ms: now_ms + config.account.ring_timeout_ms as i64 })
-}
 
 /// What one assignment pass over a skill reads once.
 struct Pass<'a> {
@@ -303,89 +291,6 @@ impl Engine {
         Ok(assigned)
     }
 
-    /// R12.6: the suggested agent did not take the conversation within the skill's maximum
-    /// wait: any agent of the skill may now. Returns the skill to run a pass on.
-    pub async fn suggested_agent_timed_out(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-    ) -> Result<Option<String>, ServiceError> {
-        let now = self.platform.clock.now_ms();
-        let skill = self.platform.store.drop_suggested_agent(account_id, conversation_id, now).await?;
-        if let Some(skill) = &skill {
-            tracing::info!(account_id, conversation_id, skill_id = %skill, "suggested agent timed out; any agent of the skill may take it");
-            self.sweep.schedule(account_id, skill).await?;
-        }
-        Ok(skill)
-    }
-
-    /// R6.5: an offer of the conversation rang out (its durable timer): back to its queue, the
-    /// agents it rang for told and kept from it for the reject cooldown. Returns the skill to
-    /// run a pass on, or None when the offer was answered (or renewed) meanwhile.
-    pub async fn expire_offer(&self, account_id: &str, conversation_id: &str) -> Result<Option<String>, ServiceError> {
-        let store = &self.platform.store;
-        let Some(route) = store.route(account_id, conversation_id).await? else { return Ok(None) };
-        let now = self.platform.clock.now_ms();
-        if route.status != RouteStatus::Offered {
-            return Ok(None);
-        }
-        let config = self.platform.routing.get(account_id).await?;
-        let cooldown = config.account.reject_cooldown_ms as i64;
-        match store.expire_offer(account_id, conversation_id, &route.offer_id, now, cooldown).await? {
-            ExpireOutcome::Requeued { skill_id, agents } => {
-                for agent in &agents {
-                    self.offer_ended(account_id, conversation_id, &route.offer_id, agent, "expired").await?;
-                }
-                self.sweep.schedule(account_id, &skill_id).await?;
-                Ok(Some(skill_id))
-            }
-            ExpireOutcome::Gone => Ok(None),
-        }
-    }
-
-    async fn publish_offer(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        skill_id: &str,
-        offer_id: &str,
-        agents: &[String],
-        expires_at_ms: i64,
-    ) -> Result<(), ServiceError> {
-        let body = Body::ConversationOffered(ConversationOffered {
-            conversation_id: conversation_id.to_owned(),
-            offer_id: offer_id.to_owned(),
-            agent_ids: agents.to_vec(),
-            skill_id: skill_id.to_owned(),
-            expires_at_ms,
-        });
-        let env = envelope::with_id(format!("offered:{offer_id}"), account_id, self.platform.clock.now_ms(), body);
-        let key = keys::conversation(account_id, conversation_id);
-        let service = crate::metrics::SERVICE;
-        metrics::counter!(crate::metrics::OFFERED, service.0 => service.1).increment(1);
-        envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key, &env).await.map_err(Into::into)
-    }
-
-    async fn offer_ended(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        offer_id: &str,
-        agent_id: &str,
-        outcome: &str,
-    ) -> Result<(), ServiceError> {
-        let body = Body::OfferEnded(OfferEnded {
-            conversation_id: conversation_id.to_owned(),
-            offer_id: offer_id.to_owned(),
-            agent_id: agent_id.to_owned(),
-            outcome: outcome.to_owned(),
-        });
-        let id = format!("offer-ended:{offer_id}:{agent_id}");
-        let env = envelope::with_id(id, account_id, self.platform.clock.now_ms(), body);
-        let key = keys::conversation(account_id, conversation_id);
-        envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key, &env).await.map_err(Into::into)
-    }
-
     /// Makes the decision; in a ring mode (R6.5) the offer's expiry timer is written first and
     /// an offer made is published.
     async fn decide(
@@ -532,31 +437,6 @@ impl Engine {
         Ok(assigned)
     }
 
-    /// Publishes the skill's assignments claimed more than `grace` ago whose event was never
-    /// confirmed (the claiming process died in between). Returns how many of the skill's
-    /// assignments are still unconfirmed (younger ones, or ones whose publish failed).
-    pub async fn reannounce_skill(
-        &self,
-        account_id: &str,
-        skill_id: &str,
-        grace: std::time::Duration,
-    ) -> Result<usize, ServiceError> {
-        let cutoff = self.platform.clock.now_ms() - grace.as_millis() as i64;
-        let mut pending = 0;
-        for (claimed_at, route) in self.platform.store.unannounced_of(account_id, 1000).await? {
-            if route.skill_id != skill_id {
-                continue;
-            }
-            if claimed_at > cutoff {
-                pending += 1;
-                continue;
-            }
-            tracing::info!(account_id, conversation_id = %route.conversation_id, agent_id = %route.agent_id, "announcing an assignment left unannounced");
-            self.announce(account_id, &route.conversation_id, &route.agent_id, &route.skill_id, route.version).await?;
-        }
-        Ok(pending)
-    }
-
     async fn claim(
         &self,
         account_id: &str,
@@ -591,65 +471,13 @@ impl Engine {
             .record((now - entry.queued_at_ms).max(0) as f64 / 1000.0);
         tracing::debug!(account_id, conversation_id = %entry.conversation_id, agent_id, skill_id, version, "assigned");
     }
-
-    /// Publishes a batch of fresh claims at once: the broker round trips overlap instead of
-    /// adding up (on Kafka each one waits for the produce acknowledgement). Each claim stays
-    /// pending in the store until its own event is acknowledged.
-    async fn announce_all(
-        &self,
-        account_id: &str,
-        claims: Vec<(String, String, u64, String)>,
-    ) -> Result<(), ServiceError> {
-        futures::future::try_join_all(claims.iter().map(|(conversation, agent, version, skill)| {
-            self.announce(account_id, conversation, agent, skill, *version)
-        }))
-        .await
-        .map(|_| ())
-    }
-
-    /// Publishes the assignment. The event id is derived from the assignment version, so a
-    /// repeat is recognised as the same event downstream.
-    async fn announce(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        agent_id: &str,
-        skill_id: &str,
-        version: u64,
-    ) -> Result<(), ServiceError> {
-        let body = Body::ConversationAssigned(ConversationAssigned {
-            conversation_id: conversation_id.to_owned(),
-            agent_id: agent_id.to_owned(),
-            skill_id: skill_id.to_owned(),
-            assignment_version: version,
-        });
-        let env = envelope::with_id(
-            format!("assigned:{conversation_id}:{version}"),
-            account_id,
-            self.platform.clock.now_ms(),
-            body,
-        );
-        let key = keys::conversation(account_id, conversation_id);
-        let mut delay = std::time::Duration::from_millis(50);
-        // The claim is already durable: keep trying so the agent hears of it. If this process
-        // dies first, the claim stays pending and `reannounce` publishes it later.
-        for attempt in 0..8 {
-            match envelope::publish(&*self.platform.bus, &self.platform.topics.assignments, key.clone(), &env).await {
-                Ok(()) => {
-                    self.platform.store.announced(account_id, conversation_id, version).await?;
-                    return Ok(());
-                }
-                Err(err) if attempt < 7 => {
-                    tracing::warn!(conversation_id, error = %err, "publishing assignment failed, retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Ok(())
-    }
 }
+
+#[path = "engine_announce.rs"]
+mod announce;
+#[path = "engine_offers.rs"]
+mod offers;
+use offers::offer_terms;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -88,8 +88,10 @@ mod access;
 mod codec;
 mod connection;
 mod conversations;
+mod offers;
 mod records;
 mod routing;
+mod routing_config;
 mod timers;
 
 use codec::*;

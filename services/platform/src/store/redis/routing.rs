@@ -161,40 +161,15 @@ impl RoutingStore for RedisStore {
     }
 
     async fn routing_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError> {
-        let reply = self
-            .query(::redis::cmd("HMGET").arg(self.akey(account_id, "routing-config")).arg("rev").arg("doc"))
-            .await?;
-        let mut fields = array(reply, "routing config")?.into_iter();
-        let revision = optional_bytes(next(&mut fields, "routing config")?, "routing config revision")?;
-        let doc = optional_bytes(next(&mut fields, "routing config")?, "routing config")?;
-        match (revision, doc) {
-            (None, _) => Ok((0, None)),
-            (Some(revision), Some(doc)) => {
-                Ok((parse_u64(&revision, "routing config revision")?, Some(Bytes::from(doc))))
-            }
-            (Some(_), None) => Err(corrupt("routing config: revision without document")),
-        }
+        self.read_routing_config(account_id).await
     }
 
     async fn routing_config_revision(&self, account_id: &str) -> Result<u64, StoreError> {
-        let reply = self.query(::redis::cmd("HGET").arg(self.akey(account_id, "routing-config")).arg("rev")).await?;
-        match optional_bytes(reply, "routing config revision")? {
-            Some(revision) => parse_u64(&revision, "routing config revision"),
-            None => Ok(0),
-        }
+        self.read_routing_config_revision(account_id).await
     }
 
     async fn save_routing_config(&self, account_id: &str, expected: u64, doc: Bytes) -> Result<ConfigSave, StoreError> {
-        let mut inv = self.scripts.save_config.prepare_invoke();
-        inv.key(self.akey(account_id, "routing-config")).arg(self.base(account_id)).arg(expected).arg(doc.as_ref());
-        let what = "save_routing_config";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        let revision: u64 = integer(next(&mut rest, what)?, what)?;
-        match tag.as_str() {
-            "saved" => Ok(ConfigSave::Saved { revision }),
-            "conflict" => Ok(ConfigSave::Conflict { current: revision }),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
+        self.run_save_routing_config(account_id, expected, doc).await
     }
 
     async fn enqueue(
@@ -492,49 +467,11 @@ impl RoutingStore for RedisStore {
     }
 
     async fn accept_offer(&self, a: &OfferAnswer) -> Result<AcceptOutcome, StoreError> {
-        let mut inv = self.scripts.accept_offer.prepare_invoke();
-        inv.key(self.key(&a.account_id, "route", &a.conversation_id))
-            .key(self.akey(&a.account_id, "unannounced"))
-            .arg(self.base(&a.account_id))
-            .arg(&a.conversation_id)
-            .arg(&a.offer_id)
-            .arg(&a.agent_id)
-            .arg(a.now_ms);
-        let what = "accept_offer";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "accepted" => {
-                let version = integer(next(&mut rest, what)?, what)?;
-                let skill_id = string(next(&mut rest, what)?, what)?;
-                let rescinded = rest.map(|a| string(a, what)).collect::<Result<Vec<_>, _>>()?;
-                Ok(AcceptOutcome::Accepted { version, skill_id, rescinded })
-            }
-            "already" => {
-                let version = parse(&string(next(&mut rest, what)?, what)?, what)?;
-                Ok(AcceptOutcome::AlreadyAccepted { version, skill_id: string(next(&mut rest, what)?, what)? })
-            }
-            "gone" => Ok(AcceptOutcome::Gone),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
+        self.run_accept_offer(a).await
     }
 
     async fn reject_offer(&self, a: &OfferAnswer, cooldown_ms: i64) -> Result<RejectOutcome, StoreError> {
-        let mut inv = self.scripts.reject_offer.prepare_invoke();
-        inv.key(self.key(&a.account_id, "route", &a.conversation_id))
-            .arg(self.base(&a.account_id))
-            .arg(&a.conversation_id)
-            .arg(&a.offer_id)
-            .arg(&a.agent_id)
-            .arg(a.now_ms)
-            .arg(cooldown_ms.max(0));
-        let what = "reject_offer";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "requeued" => Ok(RejectOutcome::Requeued { skill_id: string(next(&mut rest, what)?, what)? }),
-            "ringing" => Ok(RejectOutcome::StillRinging),
-            "gone" => Ok(RejectOutcome::Gone),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
+        self.run_reject_offer(a, cooldown_ms).await
     }
 
     async fn expire_offer(
@@ -545,24 +482,7 @@ impl RoutingStore for RedisStore {
         now_ms: i64,
         cooldown_ms: i64,
     ) -> Result<ExpireOutcome, StoreError> {
-        let mut inv = self.scripts.expire_offer.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(offer_id)
-            .arg(now_ms)
-            .arg(cooldown_ms.max(0));
-        let what = "expire_offer";
-        let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
-        match tag.as_str() {
-            "expired" => {
-                let skill_id = string(next(&mut rest, what)?, what)?;
-                let agents = rest.map(|a| string(a, what)).collect::<Result<Vec<_>, _>>()?;
-                Ok(ExpireOutcome::Requeued { skill_id, agents })
-            }
-            "gone" => Ok(ExpireOutcome::Gone),
-            other => Err(corrupt(format!("{what}: unexpected outcome {other:?}"))),
-        }
+        self.run_expire_offer(account_id, conversation_id, offer_id, now_ms, cooldown_ms).await
     }
 
     async fn drop_suggested_agent(
@@ -571,15 +491,7 @@ impl RoutingStore for RedisStore {
         conversation_id: &str,
         now_ms: i64,
     ) -> Result<Option<String>, StoreError> {
-        let mut inv = self.scripts.drop_suggested.prepare_invoke();
-        inv.key(self.key(account_id, "route", conversation_id))
-            .arg(self.base(account_id))
-            .arg(conversation_id)
-            .arg(now_ms);
-        match self.run(&inv).await? {
-            Value::Nil => Ok(None),
-            skill => Ok(Some(string(skill, "drop_suggested_agent")?)),
-        }
+        self.run_drop_suggested(account_id, conversation_id, now_ms).await
     }
 
     async fn skill_presence(&self, account_id: &str, skill_id: &str) -> Result<SkillPresence, StoreError> {
