@@ -20,7 +20,14 @@ pub fn has_room(load: Milli, weight: Milli, max_conversations: u32, headroom: Mi
 /// members, read in one command whatever the number of agents. `prelude.lua` builds the same
 /// string in `rank_member`; the shared cases in `RANK_CASES` pin the two together.
 pub fn rank_member(used: Milli, max_conversations: u32, last_assigned_ms: i64, agent_id: &str) -> String {
-    format!("{:012}:{:014}:{agent_id}", load_ratio_ppm(used, max_conversations), last_assigned_ms.clamp(0, MAX_MS))
+    let (ratio, last, id) = rank_key(used, max_conversations, last_assigned_ms, agent_id);
+    format!("{ratio:012}:{last:014}:{id}")
+}
+
+/// The fields of [`rank_member`], which sort as the member does (its fields are fixed-width):
+/// what the embedded store sorts by without formatting a string per agent and decision.
+pub fn rank_key(used: Milli, max_conversations: u32, last_assigned_ms: i64, agent_id: &str) -> (i64, i64, &str) {
+    (load_ratio_ppm(used, max_conversations), last_assigned_ms.clamp(0, MAX_MS), agent_id)
 }
 
 /// The agent id at the end of a [`rank_member`].

@@ -97,8 +97,7 @@ impl MemoryStore {
         // The index Redis keeps, built on the spot: logged-in ONLINE holders of the skill in
         // rank_member order.
         let agents_of = if c.via_skill.is_empty() { c.skill_id.as_str() } else { c.via_skill.as_str() };
-        // The order of `rules::rank_member` (its fixed-width fields sort like this tuple),
-        // without formatting a string per agent and decision.
+        // The order of `rules::rank_member`, by its key.
         let account_agents = s
             .agents
             .range((c.account_id.clone(), String::new())..)
@@ -108,8 +107,7 @@ impl MemoryStore {
             .filter(|a| a.logged_in && a.state == AgentState::Online)
             .filter(|a| agents_of == UNASSIGNED_SKILL || a.spec.skill_ids.iter().any(|x| x == agents_of))
             .map(|a| {
-                let ratio = rules::load_ratio_ppm(a.capacity_used(), a.spec.max_conversations);
-                ((ratio, a.last_assigned_ms.max(0), a.spec.agent_id.as_str()), a)
+                (rules::rank_key(a.capacity_used(), a.spec.max_conversations, a.last_assigned_ms, &a.spec.agent_id), a)
             })
             .collect();
         index.sort_by(|x, y| x.0.cmp(&y.0));
