@@ -139,6 +139,12 @@ pub static TABLE: &[Rpc] = &[
         [any(Partner)]
     ),
     rpc!(
+        "switchyard.connectors.v1.ConnectorService/MarkUrgent",
+        connectors::v1::MarkUrgentRequest,
+        |r| account(&r.account_id),
+        [any(Partner)]
+    ),
+    rpc!(
         "switchyard.connectors.v1.ConnectorService/StreamOutbound",
         connectors::v1::StreamOutboundRequest,
         |r| on_channel(&r.account_id, r.channel),
@@ -222,6 +228,12 @@ pub static TABLE: &[Rpc] = &[
         agent::v1::TransferToAgentRequest,
         |r| as_agent(&r.account_id, &r.agent_id),
         [own(Agent), own(Bot), any(AgentManager), any(Admin)]
+    ),
+    rpc!(
+        "switchyard.agent.v1.AgentService/SetManualResponseTime",
+        agent::v1::SetManualResponseTimeRequest,
+        |r| as_agent(&r.account_id, &r.agent_id),
+        [own(Agent), own(Bot), any(AgentManager)]
     ),
     // --- routing administration (router) ---------------------------------------------------
     rpc!(

@@ -263,4 +263,15 @@ impl AgentService for Agents {
             .await?;
         Ok(Response::new(TransferToAgentResponse {}))
     }
+
+    async fn set_manual_response_time(
+        &self,
+        request: Request<SetManualResponseTimeRequest>,
+    ) -> Result<Response<SetManualResponseTimeResponse>, Status> {
+        let req = request.into_inner();
+        self.desk
+            .set_manual_response_time(&req.account_id, &req.agent_id, &req.conversation_id, req.respond_by_ms)
+            .await?;
+        Ok(Response::new(SetManualResponseTimeResponse {}))
+    }
 }

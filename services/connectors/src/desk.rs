@@ -307,7 +307,7 @@ impl Desk {
     }
 
     /// The conversation must be open and assigned to this agent; returns it and its route.
-    async fn require_assigned(
+    pub(crate) async fn require_assigned(
         &self,
         account_id: &str,
         agent_id: &str,

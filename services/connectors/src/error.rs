@@ -33,6 +33,9 @@ pub enum ConnectorError {
     /// rejected, it expired, or the conversation closed).
     #[error("offer {0} is no longer available")]
     OfferGone(String),
+    /// R10.3: the consumer may not mark this conversation urgent now.
+    #[error("conversation {conversation} cannot be marked urgent: {why}")]
+    ResponseTimeRefused { conversation: String, why: &'static str },
     #[error("agent {0} is not logged in")]
     NotLoggedIn(String),
     #[error("conversation {0} is closed")]
@@ -91,7 +94,8 @@ impl From<ConnectorError> for ServiceError {
             | TransferNotAllowed { .. }
             | TargetParticipates(_)
             | TargetUnreachable(_)
-            | OfferGone(_) => ServiceError::precondition(text),
+            | OfferGone(_)
+            | ResponseTimeRefused { .. } => ServiceError::precondition(text),
             TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
             // A stream limit frees up when a stream ends: the client may retry after a moment.
             TooManyStreams(_) | TooManyAgentStreams { .. } | TooManyPartnerStreams { .. } => {

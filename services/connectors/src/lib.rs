@@ -20,6 +20,7 @@ pub mod edge;
 pub mod error;
 pub mod hub;
 pub mod partner;
+pub mod response_time;
 
 use std::time::Duration;
 

@@ -234,6 +234,15 @@ impl ConnectorService for Partner {
         Ok(Response::new(CloseConversationResponse {}))
     }
 
+    async fn mark_urgent(&self, request: Request<MarkUrgentRequest>) -> Result<Response<MarkUrgentResponse>, Status> {
+        let principal = request.extensions().get::<Principal>().cloned();
+        let req = request.into_inner();
+        let record = self.edge.open_conversation(&req.account_id, &req.conversation_id).await?;
+        check_channel(principal.as_ref(), &record)?;
+        let response_due_ms = self.edge.mark_urgent(&req.account_id, &record).await?;
+        Ok(Response::new(MarkUrgentResponse { response_due_ms }))
+    }
+
     type StreamOutboundStream = OutboundStream;
 
     async fn stream_outbound(

@@ -99,6 +99,14 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
             optional_skill("skill_id", &b.skill_id)?;
             optional_id("agent_id", &b.agent_id).map(drop)
         }
+        Some(Body::ResponseTimeChanged(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            skill_id("skill_id", &b.skill_id)?;
+            match b.sla.as_str() {
+                "urgent" | "manual" => Ok(()),
+                _ => Err(ServiceError::invalid("sla", "must be urgent or manual")),
+            }
+        }
         Some(Body::RouteConversation(b)) => {
             id("conversation_id", &b.conversation_id)?;
             skill_id("skill_id", &b.skill_id)?;

@@ -11,6 +11,8 @@ use switchyard_testkit::unique;
 mod support;
 use support::*;
 
+const MESSAGE: Replacement = Replacement::ConsumerMessage;
+
 conformance!(
     the_queue_is_ordered_by_score_r9_2_r9_3,
     a_placement_moves_a_queued_conversation_in_place_r10_4,
@@ -25,7 +27,7 @@ async fn every_routing_decision_is_logged_with_its_reasons(store: Store) {
     let mut grouped = placement(900, 800, true);
     grouped.agent_group = "east".into();
     queue(&store, &a, "c1", grouped).await;
-    assert!(store.replace_in_queue(&a, "c1", SKILL, &placement(1_900, 1_800, true), 20).await.unwrap());
+    assert!(store.replace_in_queue(&a, "c1", SKILL, &placement(1_900, 1_800, true), MESSAGE, 20).await.unwrap());
     let best = BestClaim {
         account_id: a.clone(),
         conversation_id: "c1".into(),
@@ -138,17 +140,23 @@ async fn a_placement_moves_a_queued_conversation_in_place_r10_4(store: Store) {
     let a = unique("acct");
     queue(&store, &a, "c1", placement(100, 100, true)).await;
     queue(&store, &a, "c2", placement(200, 200, true)).await;
-    assert!(store.replace_in_queue(&a, "c1", SKILL, &placement(300, 300, true), 250).await.unwrap());
+    assert!(store.replace_in_queue(&a, "c1", SKILL, &placement(300, 300, true), MESSAGE, 250).await.unwrap());
     let head = store.queue_head(&a, SKILL, 10).await.unwrap();
     assert_eq!(ids(&head), ["c2", "c1"]);
     assert_eq!((head[1].response_due_ms, head[1].score), (300, 300));
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 2, "moved, not added");
     // Not queued there: nothing moves and nothing is added.
-    assert!(!store.replace_in_queue(&a, "c1", "sales", &placement(1, 1, true), 250).await.unwrap());
-    assert!(!store.replace_in_queue(&a, "ghost", SKILL, &placement(1, 1, true), 250).await.unwrap());
+    assert!(!store.replace_in_queue(&a, "c1", "sales", &placement(1, 1, true), MESSAGE, 250).await.unwrap());
+    assert!(!store.replace_in_queue(&a, "ghost", SKILL, &placement(1, 1, true), MESSAGE, 250).await.unwrap());
     online_agent(&store, &a, "ann", &[SKILL], 5).await;
     assert!(matches!(store.claim(&claim_of(&a, "c2", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { .. }));
-    assert!(!store.replace_in_queue(&a, "c2", SKILL, &placement(1, 1, true), 250).await.unwrap(), "assigned");
+    assert!(!store.replace_in_queue(&a, "c2", SKILL, &placement(1, 1, true), MESSAGE, 250).await.unwrap(), "assigned");
+    // R10.3, R10.8: a response time set by a person is kept on the assigned route, for when
+    // it returns to a queue; it does not enter the queue.
+    let manual = Placement { sla: "manual".into(), ..placement(7_000, 6_000, true) };
+    assert!(store.replace_in_queue(&a, "c2", SKILL, &manual, Replacement::ManualSla, 250).await.unwrap());
+    let held = store.route(&a, "c2").await.unwrap().unwrap();
+    assert_eq!((held.status, held.response_due_ms, held.sla.as_str()), (RouteStatus::Assigned, 7_000, "manual"));
     assert_eq!(ids(&store.queue_head(&a, SKILL, 10).await.unwrap()), ["c1"]);
     // A requeue with a placement takes it, and counts a transfer.
     let transfer = Requeue {

@@ -78,6 +78,7 @@ impl Engine {
                 transfers: 0,
                 reason: QueueReason::New,
                 agent_group: placement::allocate(&config, &cmd.skill_id, &cmd.conversation_id),
+                prior_sla: "",
             };
             let placement = placement::restarted(&config, &facts, cmd.queued_at_ms);
             match store.enqueue(account_id, &cmd.conversation_id, &cmd.skill_id, cmd.queued_at_ms, &placement).await? {
@@ -168,29 +169,6 @@ impl Engine {
         Ok(())
     }
 
-    /// R10.4: the consumer wrote at `at_ms` while the conversation waits in a queue: its due
-    /// time restarts and it moves in its queue (one sorted-set write). Nothing happens when it
-    /// is not queued (assigned: its agent answers; closed) or the message is older than its
-    /// queue entry (the placement at entry already counted it).
-    pub async fn consumer_wrote(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        at_ms: i64,
-    ) -> Result<bool, ServiceError> {
-        let store = &self.platform.store;
-        let Some(route) = store.route(account_id, conversation_id).await? else { return Ok(false) };
-        if route.status != RouteStatus::Queued || at_ms <= route.queued_at_ms {
-            return Ok(false);
-        }
-        let config = self.platform.routing.get(account_id).await?;
-        let placement = placement::after_consumer_message(&config, &route, at_ms);
-        if placement.due_ms == route.response_due_ms && placement.actionable == route.actionable {
-            return Ok(false);
-        }
-        Ok(store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement, at_ms).await?)
-    }
-
     /// Where a returned or transferred conversation goes in its new queue (R9.2, R10.6); None
     /// when it has no route or record any more (the requeue then changes nothing).
     async fn requeue_placement(
@@ -215,6 +193,7 @@ impl Engine {
             transfers: route.transfers + u32::from(reason == QueueReason::Transfer),
             reason,
             agent_group: placement::regroup(&config, &cmd.skill_id, &route.agent_group, &cmd.conversation_id),
+            prior_sla: &route.sla,
         };
         // R10.7: a transfer to an agent restarts the due time only when the skill changes.
         let restarts = match reason {
@@ -477,6 +456,8 @@ impl Engine {
 mod announce;
 #[path = "engine_offers.rs"]
 mod offers;
+#[path = "engine_response.rs"]
+mod response;
 use offers::offer_terms;
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!   the skills it owns; each owned skill has a [`actors::SkillQueue`] actor that applies
 //!   the skill's commands in order and runs assignment passes.
 //! - `conversations` topic (group `router.conversations`): a consumer message to a queued
-//!   conversation restarts its response due time and moves it in its queue (R10.4).
+//!   conversation restarts its response due time and moves it in its queue (R10.4); an
+//!   urgent mark or a manual response time places it anew (R10.3, R10.8).
 //! - `agents` topic (group `router.agents`): when capacity reports an agent with room, the
 //!   longest-waiting conversation of the agent's skills goes to it at once.
 //! - Every `assign_interval` (domain R6.7) each owned skill with a non-empty queue gets a
@@ -245,7 +246,8 @@ impl Handler for RoutingHandler {
     }
 }
 
-/// R10.4: consumer messages to conversations that wait in a queue restart their due time.
+/// R10.4: consumer messages to conversations that wait in a queue restart their due time;
+/// urgent marks and manual response times (R10.3, R10.8) re-place them.
 struct MessagesHandler {
     engine: Arc<Engine>,
 }
@@ -253,7 +255,17 @@ struct MessagesHandler {
 #[async_trait]
 impl Handler for MessagesHandler {
     async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
-        let Some(Body::MessagePublished(published)) = env.body else { return Ok(()) };
+        let published = match env.body {
+            Some(Body::MessagePublished(published)) => published,
+            Some(Body::ResponseTimeChanged(change)) => {
+                return self
+                    .engine
+                    .response_time_changed(&env.account_id, &change, env.occurred_at_ms)
+                    .await
+                    .map(|_| ())
+            }
+            _ => return Ok(()),
+        };
         let Some(message) = published.message else { return Ok(()) };
         // Written while an agent held it: the agent answers, no queue to move in.
         if !published.agent_id.is_empty() || message.from != Party::Consumer as i32 {

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_platform::store::{PendingSide, Placement, QueueReason, Route, ONE};
+use switchyard_platform::store::{PendingSide, Placement, QueueReason, Route, RouteStatus, ONE};
 use switchyard_routing::{
-    allocate_group, cascade, group_after_move, response_time_ms, score, velocity, ConversationFacts, RoutingConfig,
-    ScoreInput, SlaKind,
+    allocate_group, cascade, group_after_move, response_time_ms, score, urgent_due_ms, velocity, ConversationFacts,
+    RoutingConfig, ScoreInput, SlaKind,
 };
 
 /// What a conversation's place depends on.
@@ -23,10 +23,20 @@ pub struct Facts<'a> {
     pub reason: QueueReason,
     /// The agent group it is allocated to (R8.20, R8.21); empty: none.
     pub agent_group: String,
+    /// The response time it ran on so far (the route's `sla`; empty for a new one): an urgent
+    /// mark stays with it (R10.3), a manual time is kept on a return to the queue (R10.8).
+    pub prior_sla: &'a str,
 }
 
-pub fn sla_kind(first_conversation: bool) -> SlaKind {
-    if first_conversation {
+/// The `sla` of a conversation whose agent set its response time (R10.8).
+pub const MANUAL: &str = "manual";
+
+/// Which response time applies: urgent once the consumer marked it (R10.3), else first-time
+/// for a new consumer's first conversation (R10.2), else the default.
+pub fn sla_kind(first_conversation: bool, prior_sla: &str) -> SlaKind {
+    if prior_sla == sla_name(SlaKind::Urgent) {
+        SlaKind::Urgent
+    } else if first_conversation {
         SlaKind::FirstTime
     } else {
         SlaKind::Default
@@ -38,6 +48,14 @@ pub fn sla_name(kind: SlaKind) -> &'static str {
         SlaKind::Default => "default",
         SlaKind::Urgent => "urgent",
         SlaKind::FirstTime => "first_time",
+    }
+}
+
+fn parse_sla(name: &str) -> SlaKind {
+    match name {
+        "first_time" => SlaKind::FirstTime,
+        "urgent" => SlaKind::Urgent,
+        _ => SlaKind::Default,
     }
 }
 
@@ -67,38 +85,65 @@ pub fn eligible_groups(config: &RoutingConfig, skill_id: &str, group: &str) -> V
 
 /// The place of a conversation whose wait (re)started at `started_ms`: due after the skill's
 /// response time (R10.4 for a consumer message, R10.6 for a transfer), actionable.
+/// A manual response time (R10.8) does not survive a move to a skill: that skill's times apply
+/// (R10.6).
 pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> Placement {
-    let kind = sla_kind(facts.first_conversation);
+    let kind = sla_kind(facts.first_conversation, facts.prior_sla);
     let allowed = response_time_ms(config, facts.skill_id, kind);
     place(config, facts, kind, started_ms.saturating_add(allowed as i64), true)
 }
 
 /// The place of a conversation returned to the queue (back to queue, logout): the consumer
-/// has been waiting all along, so the due time is kept; actionable only when the consumer
-/// wrote last (R9.2).
+/// has been waiting all along, so the due time is kept, a manual one too (R10.8); actionable
+/// only when the consumer wrote last (R9.2).
 pub fn returned(config: &RoutingConfig, facts: &Facts<'_>, due_ms: i64, pending: PendingSide) -> Placement {
-    let kind = sla_kind(facts.first_conversation);
-    place(config, facts, kind, due_ms, pending != PendingSide::Consumer)
+    let kind = sla_kind(facts.first_conversation, facts.prior_sla);
+    let mut placement = place(config, facts, kind, due_ms, pending != PendingSide::Consumer);
+    if facts.prior_sla == MANUAL {
+        placement.sla = MANUAL.to_owned();
+    }
+    placement
 }
 
 /// R10.4: a consumer message while queued restarts the due time from the message, under the
 /// response time and velocity the conversation was placed with (neither depends on the
-/// message); a conversation the agent had answered becomes actionable again (R9.2).
-pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_ms: i64) -> Placement {
-    let kind = match route.sla.as_str() {
-        "first_time" => SlaKind::FirstTime,
-        "urgent" => SlaKind::Urgent,
-        _ => SlaKind::Default,
-    };
+/// message); a conversation the agent had answered becomes actionable again (R9.2). None for
+/// a message before a manual due time, which it does not restart (R10.8); after it, the
+/// default response time applies again.
+pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_ms: i64) -> Option<Placement> {
+    if route.sla == MANUAL && message_at_ms < route.response_due_ms {
+        return None;
+    }
+    let kind = parse_sla(&route.sla);
     let allowed = response_time_ms(config, &route.skill_id, kind) as i64;
-    let due_ms = message_at_ms.saturating_add(allowed);
+    Some(counted_from(route, message_at_ms, message_at_ms.saturating_add(allowed), sla_name(kind)))
+}
+
+/// R10.3: the place of a conversation its consumer marked urgent, whose wait began at
+/// `wait_started_ms`: due within the skill's urgent response time from then, unless it was
+/// queued due sooner.
+pub fn marked_urgent(config: &RoutingConfig, route: &Route, wait_started_ms: i64) -> Placement {
+    let queued_due = (route.status == RouteStatus::Queued).then_some(route.response_due_ms);
+    let due_ms = urgent_due_ms(config, &route.skill_id, wait_started_ms, queued_due);
+    counted_from(route, wait_started_ms, due_ms, sla_name(SlaKind::Urgent))
+}
+
+/// R10.8: the place of a conversation whose agent set, at `set_at_ms`, that it responds by
+/// `due_ms`.
+pub fn manual(route: &Route, set_at_ms: i64, due_ms: i64) -> Placement {
+    counted_from(route, set_at_ms.min(due_ms), due_ms, MANUAL)
+}
+
+/// An actionable place due at `due_ms` for a wait that began at `started_ms`, under the
+/// velocity it was placed with.
+fn counted_from(route: &Route, started_ms: i64, due_ms: i64, sla: &str) -> Placement {
     let velocity = route.velocity_milli as f64 / ONE as f64;
-    let scored = score(ScoreInput { actionable: true, became_actionable_ms: message_at_ms, due_ms, velocity });
+    let scored = score(ScoreInput { actionable: true, became_actionable_ms: started_ms, due_ms, velocity });
     Placement {
         due_ms,
         score: scored.value as i64,
         actionable: true,
-        sla: sla_name(kind).to_owned(),
+        sla: sla.to_owned(),
         velocity_milli: route.velocity_milli,
         agent_group: route.agent_group.clone(),
     }
@@ -143,6 +188,34 @@ mod tests {
             transfers: 0,
             reason,
             agent_group: String::new(),
+            prior_sla: "",
+        }
+    }
+
+    fn queued_route() -> Route {
+        Route {
+            conversation_id: "c1".into(),
+            skill_id: "sales".into(),
+            status: switchyard_platform::store::RouteStatus::Queued,
+            agent_id: String::new(),
+            avoid_agent_id: String::new(),
+            suggested_agent_id: String::new(),
+            agent_group: String::new(),
+            offer_id: String::new(),
+            offer_agents: Vec::new(),
+            offer_expires_ms: 0,
+            version: 0,
+            queued_at_ms: 0,
+            queue_reason: QueueReason::BackToQueue,
+            response_due_ms: 60 * MIN,
+            queue_score: 60 * MIN,
+            actionable: true,
+            sla: "default".into(),
+            velocity_milli: 2 * ONE,
+            transfers: 0,
+            requeued_version: 0,
+            skill_history: Vec::new(),
+            record_version: 2,
         }
     }
 
@@ -182,35 +255,61 @@ mod tests {
     #[test]
     fn r10_4_a_consumer_message_restarts_the_due_time_and_makes_it_actionable() {
         let config = RoutingConfig::default();
-        let mut route = Route {
-            conversation_id: "c1".into(),
-            skill_id: "sales".into(),
-            status: switchyard_platform::store::RouteStatus::Queued,
-            agent_id: String::new(),
-            avoid_agent_id: String::new(),
-            suggested_agent_id: String::new(),
-            agent_group: String::new(),
-            offer_id: String::new(),
-            offer_agents: Vec::new(),
-            offer_expires_ms: 0,
-            version: 0,
-            queued_at_ms: 0,
-            queue_reason: QueueReason::BackToQueue,
-            response_due_ms: 5 * MIN,
-            queue_score: 5 * MIN + NON_ACTIONABLE_OFFSET_MS as i64,
-            actionable: false,
-            sla: "first_time".into(),
-            velocity_milli: 2 * ONE,
-            transfers: 0,
-            requeued_version: 0,
-            skill_history: Vec::new(),
-            record_version: 2,
-        };
-        let moved = after_consumer_message(&config, &route, 30 * MIN);
+        let mut route = queued_route();
+        route.response_due_ms = 5 * MIN;
+        route.queue_score = 5 * MIN + NON_ACTIONABLE_OFFSET_MS as i64;
+        route.actionable = false;
+        route.sla = "first_time".into();
+        let moved = after_consumer_message(&config, &route, 30 * MIN).unwrap();
         // First-time 10 min from the message, velocity 2 kept: placed at 5 min after it.
         assert_eq!((moved.due_ms, moved.score, moved.actionable), (40 * MIN, 35 * MIN, true));
         route.sla = "default".into();
-        assert_eq!(after_consumer_message(&config, &route, 30 * MIN).due_ms, 90 * MIN);
+        assert_eq!(after_consumer_message(&config, &route, 30 * MIN).unwrap().due_ms, 90 * MIN);
+    }
+
+    #[test]
+    fn r10_8_a_manual_response_time_is_not_restarted_by_messages_before_it() {
+        let config = RoutingConfig::default();
+        let mut route = queued_route();
+        let set = manual(&route, 10 * MIN, 200 * MIN);
+        assert_eq!((set.due_ms, set.sla.as_str(), set.actionable), (200 * MIN, "manual", true));
+        route.response_due_ms = set.due_ms;
+        route.sla = set.sla;
+        assert_eq!(after_consumer_message(&config, &route, 100 * MIN), None, "inside the window");
+        // After it the default response time (60 min) counts from the message.
+        let after = after_consumer_message(&config, &route, 201 * MIN).unwrap();
+        assert_eq!((after.due_ms, after.sla.as_str()), (261 * MIN, "default"));
+        // A return to the queue keeps it.
+        let profile = BTreeMap::new();
+        let mut back = facts(&profile, false, QueueReason::BackToQueue);
+        back.prior_sla = MANUAL;
+        let returned = returned(&config, &back, 200 * MIN, PendingSide::Agent);
+        assert_eq!((returned.due_ms, returned.sla.as_str()), (200 * MIN, "manual"));
+        // A transfer to a skill applies that skill's times (R10.6).
+        assert_eq!(restarted(&config, &back, 300 * MIN).sla, "default");
+    }
+
+    #[test]
+    fn r10_3_an_urgent_mark_moves_the_due_time_up_and_stays() {
+        let config = RoutingConfig::default();
+        let mut route = queued_route();
+        route.response_due_ms = 70 * MIN;
+        // Default urgent 10 min from the wait that began at 10 min.
+        let urgent = marked_urgent(&config, &route, 10 * MIN);
+        assert_eq!((urgent.due_ms, urgent.score, urgent.sla.as_str()), (20 * MIN, 15 * MIN, "urgent"));
+        // Never later than a queued due time.
+        route.response_due_ms = 12 * MIN;
+        assert_eq!(marked_urgent(&config, &route, 10 * MIN).due_ms, 12 * MIN);
+        // Assigned: its stored due time is from its queue stay, not the consumer's wait.
+        route.status = switchyard_platform::store::RouteStatus::Assigned;
+        assert_eq!(marked_urgent(&config, &route, 10 * MIN).due_ms, 20 * MIN);
+        // The mark stays: later messages and transfers count with the urgent time.
+        route.sla = urgent.sla;
+        assert_eq!(after_consumer_message(&config, &route, 30 * MIN).unwrap().due_ms, 40 * MIN);
+        let profile = BTreeMap::new();
+        let mut moved = facts(&profile, false, QueueReason::Transfer);
+        moved.prior_sla = "urgent";
+        assert_eq!(restarted(&config, &moved, 0).due_ms, 10 * MIN);
     }
 
     #[test]

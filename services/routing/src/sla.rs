@@ -36,6 +36,18 @@ pub fn response_time_ms(config: &RoutingConfig, skill_id: &str, kind: SlaKind) -
     }
 }
 
+/// R10.8: the latest manual response time an agent may set, from now (the longest response
+/// time an account may configure, [`crate::validate::RESPONSE_TIME_MS`]).
+pub const MAX_MANUAL_RESPONSE_MS: i64 = crate::validate::RESPONSE_TIME_MS.1 as i64;
+
+/// R10.3: when the response to a conversation marked urgent is due: the skill's urgent
+/// response time counted from the start of the consumer's wait, unless its current due time
+/// (`current_due_ms`, when known) is sooner: marking urgent never delays a response.
+pub fn urgent_due_ms(config: &RoutingConfig, skill_id: &str, wait_started_ms: i64, current_due_ms: Option<i64>) -> i64 {
+    let urgent = wait_started_ms.saturating_add(response_time_ms(config, skill_id, SlaKind::Urgent) as i64);
+    current_due_ms.map_or(urgent, |current| current.min(urgent))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +80,15 @@ mod tests {
         assert_eq!(response_time_ms(&config, "sales", SlaKind::Default), 3_600_000);
         assert_eq!(response_time_ms(&config, "sales", SlaKind::FirstTime), 600_000);
         assert_eq!(response_time_ms(&config, "support", SlaKind::Urgent), 600_000);
+    }
+
+    #[test]
+    fn r10_3_urgent_counts_from_the_wait_and_never_delays() {
+        let config = config();
+        // sales: urgent 2 min, from a wait that began at 1 000 ms.
+        assert_eq!(urgent_due_ms(&config, "sales", 1_000, None), 121_000);
+        assert_eq!(urgent_due_ms(&config, "sales", 1_000, Some(3_600_000)), 121_000);
+        assert_eq!(urgent_due_ms(&config, "sales", 1_000, Some(60_000)), 60_000, "already due sooner");
     }
 
     #[test]

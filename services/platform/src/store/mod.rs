@@ -193,15 +193,18 @@ pub trait RoutingStore: Send + Sync + 'static {
         queued_at_ms: i64,
         placement: &Placement,
     ) -> Result<EnqueueOutcome, StoreError>;
-    /// Moves a conversation queued on `skill_id` to a new place (a consumer message restarting
-    /// its due time, an urgent mark: R10.3, R10.4): one O(log n) write. False when it is not
-    /// queued there (assigned, moved or closed meanwhile).
+    /// Gives a conversation of `skill_id` a new place (a consumer message restarting its due
+    /// time, an urgent mark, a manual response time: R10.3, R10.4, R10.8): one O(log n)
+    /// sorted-set write when it is queued; with [`Replacement::queued_only`] false also the
+    /// stored placement of an offered or assigned one. False when it is not (queued) on that
+    /// skill any more (moved or closed meanwhile).
     async fn replace_in_queue(
         &self,
         account_id: &str,
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        why: Replacement,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
     /// The conversation's routing decisions, oldest first (the latest [`ROUTING_LOG_LIMIT`];

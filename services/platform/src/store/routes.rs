@@ -89,6 +89,35 @@ impl QueueReason {
     }
 }
 
+/// Why a conversation's place changes where it is (no requeue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// R10.4: the consumer wrote while it waits in a queue (nothing while an agent holds it).
+    ConsumerMessage,
+    /// R10.3: the consumer marked it urgent.
+    Urgent,
+    /// R10.8: its agent set a manual response time.
+    ManualSla,
+}
+
+impl Replacement {
+    /// The reason its routing log shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Replacement::ConsumerMessage => "consumer_message",
+            Replacement::Urgent => "urgent",
+            Replacement::ManualSla => "manual_sla",
+        }
+    }
+
+    /// Whether it applies only while the conversation is queued. A response time set by the
+    /// consumer or the agent also applies while an agent holds it or it is offered: it orders
+    /// the conversation if it returns to a queue.
+    pub fn queued_only(self) -> bool {
+        self == Replacement::ConsumerMessage
+    }
+}
+
 /// One step of a conversation's skill path: it was put on `skill_id` at `at_ms` because of
 /// `reason` (R5.7: every skill change is recorded with its reason).
 #[derive(Debug, Clone, PartialEq, Eq)]

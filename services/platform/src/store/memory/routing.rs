@@ -165,18 +165,23 @@ impl RoutingStore for MemoryStore {
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        why: Replacement,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
         let Some(route) = s.routes.get_mut(&k(account_id, conversation_id)) else { return Ok(false) };
-        if route.status != RouteStatus::Queued || route.skill_id != skill_id {
+        let queued = route.status == RouteStatus::Queued;
+        let held = matches!(route.status, RouteStatus::Offered | RouteStatus::Assigned);
+        if route.skill_id != skill_id || !(queued || (held && !why.queued_only())) {
             return Ok(false);
         }
         let old = route.queue_score;
         place(route, placement);
-        s.remove_from_queue(account_id, skill_id, old, conversation_id);
-        s.push_queue(account_id, skill_id, placement.score, conversation_id);
-        let event = placed("moved", skill_id, placement, "consumer_message", "", "", now_ms);
+        if queued {
+            s.remove_from_queue(account_id, skill_id, old, conversation_id);
+            s.push_queue(account_id, skill_id, placement.score, conversation_id);
+        }
+        let event = placed("moved", skill_id, placement, why.as_str(), "", "", now_ms);
         s.log(account_id, conversation_id, event);
         Ok(true)
     }

@@ -251,6 +251,7 @@ impl RoutingStore for RedisStore {
         conversation_id: &str,
         skill_id: &str,
         placement: &Placement,
+        why: Replacement,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut inv = self.scripts.replace_in_queue.prepare_invoke();
@@ -264,7 +265,9 @@ impl RoutingStore for RedisStore {
             .arg(flag_arg(placement.actionable))
             .arg(&placement.sla)
             .arg(placement.velocity_milli)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(why.as_str())
+            .arg(flag_arg(why.queued_only()));
         Ok(integer::<i64>(self.run(&inv).await?, "replace_in_queue")? == 1)
     }
 

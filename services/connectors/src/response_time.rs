@@ -1,0 +1,118 @@
+//! Response times set by the people in a conversation rather than by configuration: the
+//! consumer's urgent mark (R10.3) and the agent's manual response time (R10.8). Connectors
+//! checks who may set what and announces the change on the `conversations` topic; the router,
+//! owner of the queues, places the conversation anew.
+
+use switchyard_kit::{config::keys, envelope, ServiceError};
+use switchyard_platform::store::{ConversationRecord, PendingSide, Route, RouteStatus};
+use switchyard_proto::common::v1::Channel;
+use switchyard_proto::events::v1::{envelope::Body, ResponseTimeChanged};
+use switchyard_routing::{response_time_ms, urgent_due_ms, SlaKind, MAX_MANUAL_RESPONSE_MS};
+
+use crate::desk::Desk;
+use crate::edge::Edge;
+use crate::error::ConnectorError;
+
+const URGENT: &str = "urgent";
+const MANUAL: &str = "manual";
+
+/// R10.3: why a conversation may not be marked urgent now, if it may not.
+pub fn urgent_refusal(record: &ConversationRecord) -> Option<&'static str> {
+    if record.channel != Channel::Web as i32 {
+        Some("only web messaging conversations can be marked urgent (R10.3)")
+    } else if record.first_conversation {
+        Some("urgent is available from the consumer's second conversation on (R10.3)")
+    } else if record.pending != PendingSide::Agent {
+        Some("it waits for the consumer, not for an agent (R10.3)")
+    } else {
+        None
+    }
+}
+
+/// When the consumer's current wait began: its last message, else the open.
+fn wait_started_ms(record: &ConversationRecord) -> i64 {
+    if record.last_consumer_message_ms > 0 {
+        record.last_consumer_message_ms
+    } else {
+        record.opened_at_ms
+    }
+}
+
+impl Edge {
+    /// R10.3: marks the conversation urgent and returns when its response is now due.
+    /// Idempotent: a conversation marked already answers its due time again.
+    pub async fn mark_urgent(&self, account_id: &str, record: &ConversationRecord) -> Result<i64, ServiceError> {
+        let conversation_id = record.conversation_id.as_str();
+        if let Some(why) = urgent_refusal(record) {
+            return Err(ConnectorError::ResponseTimeRefused { conversation: conversation_id.to_owned(), why }.into());
+        }
+        let route = self.platform.store.route(account_id, conversation_id).await?;
+        let skill = route.as_ref().map(|r| r.skill_id.clone()).filter(|s| !s.is_empty());
+        let skill = skill.unwrap_or_else(|| record.skill_id.clone());
+        let config = self.platform.routing.get(account_id).await?;
+        let started = wait_started_ms(record);
+        // The queue's due time is current while queued; a manual one stands; otherwise it
+        // counts from the wait (a returning consumer's: the default response time).
+        let queued_due = route.as_ref().filter(|r| r.status == RouteStatus::Queued).map(|r| r.response_due_ms);
+        let current_due = match route.as_ref() {
+            Some(r) if r.sla == MANUAL || r.status == RouteStatus::Queued => r.response_due_ms,
+            _ => started.saturating_add(response_time_ms(&config, &skill, SlaKind::Default) as i64),
+        };
+        let already = route.as_ref().is_some_and(|r| r.sla == URGENT);
+        let now = self.platform.clock.now_ms();
+        if !already && now >= current_due {
+            let why = "its response is overdue already (R10.3)";
+            return Err(ConnectorError::ResponseTimeRefused { conversation: conversation_id.to_owned(), why }.into());
+        }
+        let due = urgent_due_ms(&config, &skill, started, queued_due);
+        let change = ResponseTimeChanged {
+            conversation_id: conversation_id.to_owned(),
+            sla: URGENT.into(),
+            from_ms: started,
+            skill_id: skill,
+        };
+        self.publish_response_time(account_id, format!("urgent:{conversation_id}:{started}"), now, change).await?;
+        Ok(due)
+    }
+
+    async fn publish_response_time(
+        &self,
+        account_id: &str,
+        id: String,
+        now: i64,
+        change: ResponseTimeChanged,
+    ) -> Result<(), ServiceError> {
+        let key = keys::conversation(account_id, &change.conversation_id);
+        let env = envelope::with_id(id, account_id, now, Body::ResponseTimeChanged(change));
+        envelope::publish(&*self.platform.bus, &self.platform.topics.conversations, key, &env).await?;
+        Ok(())
+    }
+}
+
+impl Desk {
+    /// R10.8: the agent holding the conversation responds by `respond_by_ms`.
+    pub async fn set_manual_response_time(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        respond_by_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let now = self.edge.platform.clock.now_ms();
+        if respond_by_ms <= now {
+            return Err(ServiceError::invalid("respond_by_ms", "must be in the future"));
+        }
+        if respond_by_ms - now > MAX_MANUAL_RESPONSE_MS {
+            return Err(ServiceError::invalid("respond_by_ms", "must be at most 30 days ahead"));
+        }
+        let (_, route): (_, Route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
+        let change = ResponseTimeChanged {
+            conversation_id: conversation_id.to_owned(),
+            sla: MANUAL.into(),
+            from_ms: respond_by_ms,
+            skill_id: route.skill_id,
+        };
+        let id = format!("manual:{conversation_id}:{}:{respond_by_ms}", route.version);
+        self.edge.publish_response_time(account_id, id, now, change).await
+    }
+}
