@@ -1,7 +1,8 @@
-//! The README's routing example, run verbatim (ports, binary paths and where the background
-//! stream writes changed) with grpcurl 1.8 against an embedded cluster: an engagement routes
+//! The README's routing examples, run verbatim (ports, binary paths and where the background
+//! streams write changed) with grpcurl 1.8 against an embedded cluster: an engagement routes
 //! to a skill whose only agent is logged out, the conversation falls back to the next skill
-//! where bob is ONLINE (R4.2, R5.1, R5.5), and ExplainRouting says so.
+//! where bob is ONLINE (R4.2, R5.1, R5.5); then ring-one offers with a 30 s timeout (R6.5)
+//! and a transfer to an agent that rings only for that agent (R12.2); ExplainRouting says so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,10 +14,14 @@ use std::time::Duration;
 use common::*;
 use switchyard_proto::admin::v1::CreateAccountRequest;
 
+/// Every shell block of the section, in order (one shell runs them all).
 fn example() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let section = readme.split("## Routing: skills, fallbacks").nth(1).expect("the README has the routing example");
-    section.split("```sh").nth(1).unwrap().split("```").next().unwrap().to_owned()
+    let section = section.split("\n## ").next().unwrap();
+    let blocks: Vec<&str> = section.split("```sh").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert_eq!(blocks.len(), 2, "the fallback example and the offers example");
+    blocks.concat()
 }
 
 fn on_cluster(cluster: &Cluster, script: &str, grpcurl: &str, stream: &str) -> String {
@@ -28,10 +33,15 @@ fn on_cluster(cluster: &Cluster, script: &str, grpcurl: &str, stream: &str) -> S
     let out = out
         .replace("grpcurl ", &format!("{grpcurl} "))
         .replace("target/release/switchyard", env!("CARGO_BIN_EXE_switchyard"));
-    // The background stream writes to a file the test reads (and its pid, to stop it).
+    // Each background stream writes to a file the test reads, `<stream>.<n>` (and its pid, to
+    // stop it).
+    let mut streams = 0;
     out.lines()
         .map(|line| match line.strip_suffix(" &") {
-            Some(foreground) => format!("{foreground} > '{stream}' 2>&1 &\necho $! > '{stream}.pid'"),
+            Some(foreground) => {
+                streams += 1;
+                format!("{foreground} > '{stream}.{streams}' 2>&1 &\necho $! >> '{stream}.pids'")
+            }
             None => line.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -63,8 +73,9 @@ async fn the_readme_routing_example_runs_verbatim_with_grpcurl() {
         .output()
         .unwrap();
     let explained = String::from_utf8_lossy(&out.stdout).to_string();
-    let events = std::fs::read_to_string(&stream).unwrap_or_default();
-    if let Ok(pid) = std::fs::read_to_string(format!("{stream}.pid")) {
+    let events = std::fs::read_to_string(format!("{stream}.1")).unwrap_or_default();
+    let dan_events = std::fs::read_to_string(format!("{stream}.2")).unwrap_or_default();
+    for pid in std::fs::read_to_string(format!("{stream}.pids")).unwrap_or_default().lines() {
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
     assert!(out.status.success(), "the example failed:\n{explained}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -79,17 +90,53 @@ async fn the_readme_routing_example_runs_verbatim_with_grpcurl() {
     ] {
         assert!(events.contains(expected), "{expected} in {events}");
     }
-    // ExplainRouting: queued on billing with the first-time time (120 s), assigned to bob by
-    // the fallback.
+    // The two ExplainRouting answers, in order, among the other calls' answers.
+    let answers: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_str(&explained).into_iter().map(Result::unwrap).collect();
+    let explanations: Vec<&serde_json::Value> = answers.iter().filter(|a| a.get("decisions").is_some()).collect();
+    let [first, second] = explanations[..] else { panic!("two explanations in {explained}") };
+    let first = first.to_string();
+    // The first: queued on billing with the first-time time (120 s), assigned to bob by the
+    // fallback.
     for expected in [
-        "\"kind\": \"queued\"",
-        "\"sla\": \"first_time\"",
-        "\"kind\": \"assigned\"",
-        "\"agentId\": \"bob\"",
-        "\"reason\": \"fallback\"",
+        "\"kind\":\"queued\"",
+        "\"sla\":\"first_time\"",
+        "\"kind\":\"assigned\"",
+        "\"agentId\":\"bob\"",
+        "\"reason\":\"fallback\"",
     ] {
-        assert!(explained.contains(expected), "{expected} in {explained}");
+        assert!(first.contains(expected), "{expected} in {first}");
     }
+    // The second: offered to dan (ring-one), accepted, transferred to bob, offered to bob only
+    // and accepted.
+    let decisions: Vec<(String, String, String)> = second["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let field = |name: &str| d[name].as_str().unwrap_or_default().to_owned();
+            (field("kind"), field("agentId"), field("reason"))
+        })
+        .collect();
+    let expected = [
+        ("queued", "", "new"),
+        ("offered", "dan", "best_agent"),
+        ("assigned", "dan", "offer_accepted"),
+        ("queued", "dan", "transfer_to_agent"),
+        ("offered", "bob", "suggested_agent"),
+        ("assigned", "bob", "offer_accepted"),
+    ];
+    let got: Vec<(&str, &str, &str)> = decisions.iter().map(|(k, a, r)| (k.as_str(), a.as_str(), r.as_str())).collect();
+    assert_eq!(got, expected, "{second}");
+    // dan's stream: the offer expires 30 s after it was made, then the assignment.
+    let dan_said: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_str(&dan_events).into_iter().map(Result::unwrap).collect();
+    let offer = dan_said.iter().find_map(|e| e.get("offer")).unwrap_or_else(|| panic!("an offer in {dan_events}"));
+    let offered_at = &second["decisions"][1]["atMs"];
+    let ms = |v: &serde_json::Value| v.as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(ms(&offer["expiresAtMs"]) - ms(offered_at), 30_000, "rings 30 s");
+    assert!(dan_said.iter().any(|e| e.get("assigned").is_some()), "{dan_events}");
+    assert!(events.matches("\"assigned\"").count() >= 2, "bob got the transfer: {events}");
     let _ = std::fs::remove_dir_all(&dir);
     cluster.stop().await;
 }
