@@ -295,3 +295,95 @@ async fn an_offer_whose_router_died_rings_out_after_the_restart() {
     assert_eq!(kinds.iter().filter(|k| **k == "expired").count(), 1, "rang out once: {kinds:?}");
     assert_eq!(why.status, "queued", "back in its queue (agent-0 is in the reject cooldown)");
 }
+
+/// R12.6: a transfer to an agent times out on its durable timer even when its router died.
+/// agent-0 transfers its conversation to agent-1, who is BACK_SOON (reachable, but takes no new
+/// conversations); agent-2, ONLINE on the destination skill with room, must not get it before
+/// the maximum wait (1 min, the least allowed). The router is killed (kill -9) at once and comes
+/// back after the wait ran out: the restarted router fires the timer and agent-2 gets the
+/// conversation, recorded as `suggested_agent_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_to_an_agent_whose_router_died_times_out_after_the_restart() {
+    use switchyard_proto::admin::v1::{AccountRouting, ExplainRoutingRequest, SetAccountRoutingRequest};
+    use switchyard_proto::agent::v1 as agentpb;
+    use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
+    use switchyard_proto::common::v1::AgentState;
+    let mut topology = Topology::start_with(Options { durable: true, extra_config: "" }).await;
+    let connectors = topology.channel("connectors").await;
+    // agent-0: sales, max 1; agent-1: support and billing; agent-2: billing and vip.
+    provision(&mut topology, 3).await;
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
+    let wait = AccountRouting {
+        transfer_to_agent_max_wait: Some(prost_types::Duration { seconds: 60, nanos: 0 }),
+        ..Default::default()
+    };
+    let set = SetAccountRoutingRequest { account_id: ACCOUNT.into(), account: Some(wait), expected_revision: 0 };
+    admin.set_account_routing(set).await.unwrap();
+    let mut agents = AgentServiceClient::new(connectors.clone());
+    let mut streams = Vec::new();
+    for (agent, state) in
+        [("agent-0", AgentState::Online), ("agent-1", AgentState::BackSoon), ("agent-2", AgentState::Online)]
+    {
+        let login =
+            agentpb::LoginRequest { account_id: ACCOUNT.into(), agent_id: agent.into(), initial_state: state as i32 };
+        agents.login(login).await.unwrap();
+        let subscribe = agentpb::SubscribeRequest { account_id: ACCOUNT.into(), agent_id: agent.into() };
+        streams.push(agents.subscribe(subscribe).await.unwrap().into_inner());
+    }
+    // Conversation 0 is on sales: agent-0's.
+    let opened = open_conversations(&connectors, 0..1).await;
+    let first = next_assignment(&mut streams[0], Duration::from_secs(30)).await.expect("agent-0 gets it");
+    assert_eq!(first.conversation_id, opened[0]);
+    // The configuration is cached for `router.config_refresh` (1 s) before the transfer reads it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let transfer = agentpb::TransferToAgentRequest {
+        account_id: ACCOUNT.into(),
+        agent_id: "agent-0".into(),
+        conversation_id: opened[0].clone(),
+        target_agent_id: "agent-1".into(),
+        skill_id: String::new(),
+    };
+    agents.transfer_to_agent(transfer).await.unwrap();
+    let transferred_at = std::time::Instant::now();
+    // R12.5: agent-1 does not hold sales: its first skill by id, billing.
+    let depth = GetQueueRequest { account_id: ACCOUNT.into(), skill_id: "billing".into(), limit: 0 };
+    wait_for("queued on billing", Duration::from_secs(30), || {
+        let (mut admin, depth) = (admin.clone(), depth.clone());
+        async move { admin.get_queue(depth).await.ok().map(|r| r.into_inner().depth).filter(|d| *d == 1) }
+    })
+    .await
+    .expect("queued on billing for agent-1");
+    topology.kill9_for_good("router");
+    tokio::time::sleep(Duration::from_secs(62).saturating_sub(transferred_at.elapsed())).await;
+    topology.spawn("router").await;
+    let taken = next_assignment(&mut streams[2], Duration::from_secs(90))
+        .await
+        .unwrap_or_else(|| panic!("the transfer never timed out after the restart\n{}", topology.logs()));
+    assert_eq!((taken.conversation_id.as_str(), taken.skill_id.as_str()), (opened[0].as_str(), "billing"));
+    assert!(transferred_at.elapsed() >= Duration::from_secs(60), "not before the maximum wait");
+    let mut admin = RoutingAdminServiceClient::new(topology.channel("router").await);
+    let why = admin
+        .explain_routing(ExplainRoutingRequest { account_id: ACCOUNT.into(), conversation_id: opened[0].clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let decisions: Vec<(&str, &str)> = why.decisions.iter().map(|d| (d.kind.as_str(), d.reason.as_str())).collect();
+    assert!(decisions.contains(&("moved", "suggested_agent_timeout")), "{decisions:?}");
+    assert_eq!(why.agent_id, "agent-2");
+}
+
+async fn next_assignment(
+    stream: &mut tonic::Streaming<switchyard_proto::agent::v1::AgentEvent>,
+    within: Duration,
+) -> Option<switchyard_proto::agent::v1::Assignment> {
+    use switchyard_proto::agent::v1::agent_event::Event;
+    tokio::time::timeout(within, async {
+        loop {
+            if let Some(Event::Assigned(a)) = stream.message().await.unwrap().unwrap().event {
+                break a;
+            }
+        }
+    })
+    .await
+    .ok()
+}
