@@ -7,6 +7,7 @@
 
 mod parse;
 mod rates;
+mod transfers;
 mod validate;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use parse::ScenarioError;
+pub use transfers::{Action, GroupState, Presence, Transfers};
 
 /// The most conversations one run may schedule, so a typo in a rate cannot eat the machine.
 pub const MAX_CONVERSATIONS: u64 = 20_000_000;
@@ -55,6 +57,9 @@ pub struct Scenario {
     /// How the simulated agents answer offers (`routing.acd_mode` ring-one or ring-all).
     #[serde(default)]
     pub offers: Option<Offers>,
+    /// What the simulated agents transfer, and which agents are not ONLINE for a while.
+    #[serde(default)]
+    pub transfers: Option<Transfers>,
 }
 
 /// Channel names a scenario may use, as the proto's `Channel` enum names them (lowercase,

@@ -111,6 +111,9 @@ impl Scenario {
         if let Some(offers) = &self.offers {
             offers.validate(self.acd_mode())?;
         }
+        if let Some(transfers) = &self.transfers {
+            transfers.validate(self)?;
+        }
         self.script.validate()
     }
 
