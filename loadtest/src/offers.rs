@@ -379,7 +379,7 @@ pub fn answer(seed: u64, agent: &str, offer_id: &str, reject_share: f64, ignore_
 
 /// A number in [0, 1) from FNV-1a over the parts, finished with splitmix64 (stable across
 /// runs and platforms, unlike `std`'s hasher).
-fn unit(seed: u64, agent: &str, offer_id: &str) -> f64 {
+pub(crate) fn unit(seed: u64, agent: &str, offer_id: &str) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for b in agent.bytes().chain([0xff]).chain(offer_id.bytes()) {
         h ^= u64::from(b);
