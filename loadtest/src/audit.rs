@@ -176,16 +176,18 @@ fn failed_calls(failures: &CodeTable) -> Vec<String> {
 }
 
 /// Invariant 2 from the agents' side: at every assignment, count the agent's conversations
-/// assigned and not yet closed. A close counts from the moment it was issued, which is before
-/// the service can free the capacity, so a correct service never trips this.
+/// assigned and not yet closed (or transferred away by that agent). A close or a transfer
+/// counts from the moment it was issued, which is before the service can free the capacity,
+/// so a correct service never trips this.
 fn agents_over_max(input: &Input<'_>) -> Vec<String> {
     let mut events: BTreeMap<u32, Vec<(u64, i32)>> = BTreeMap::new();
     for c in input.convs {
         for (agent, at) in &c.assignments {
             let e = events.entry(*agent).or_default();
             e.push((*at, 1));
-            if let Some(closed) = c.close_issued_us {
-                e.push((closed.max(*at), -1));
+            let released = c.released.iter().filter(|(a, _)| a == agent).map(|(_, t)| *t).min();
+            if let Some(end) = released.or(c.close_issued_us) {
+                e.push((end.max(*at), -1));
             }
         }
     }
@@ -382,5 +384,20 @@ mod tests {
         moved.unassigned.push(0);
         let audit = run(&[moved], Some(0));
         assert!(audit.passed, "{:?}", failed(&audit));
+    }
+
+    #[test]
+    fn a_transfer_frees_the_agent_that_made_it() {
+        // a-0 (max 1) transfers x to a-1 at 15 and gets y at 16; x closes at 40.
+        let mut x = good("x", 0, 10, 40);
+        x.assignments.push((1, 17));
+        x.unassigned.push(0);
+        x.released.push((0, 15));
+        let y = good("y", 0, 16, 30);
+        let audit = run(&[x.clone(), y.clone()], Some(0));
+        assert!(audit.passed, "{:?}", failed(&audit));
+        // Without the transfer a-0 held both.
+        x.released.clear();
+        assert_eq!(failed(&run(&[x, y], Some(0)))[0].0, "no agent over its maximum");
     }
 }

@@ -59,6 +59,10 @@ pub struct RunResult {
     /// offered and answered, and the router's offer decisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offers: Option<crate::offers::OfferSummary>,
+    /// The transfer audit of a scenario with `[transfers]`: transfers asked for, refused, and
+    /// how the router served them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<crate::transfers::TransferSummary>,
     pub audit: Audit,
 }
 

@@ -43,6 +43,9 @@ pub enum Obs {
     Assigned { idx: usize, agent: u32, conversation_id: String, at_us: u64, latency_us: u64 },
     /// The agent's stream said the conversation is no longer the agent's.
     Unassigned { idx: usize, agent: u32 },
+    /// The agent transferred the conversation away with a call issued at `at_us`: from then on
+    /// it no longer counts against that agent's maximum (the service frees it after this).
+    Released { idx: usize, agent: u32, at_us: u64 },
     /// An agent received consumer message `n` (live or in the assignment's history).
     ConsumerDelivered { idx: usize, n: u32, agent: u32, latency_us: u64 },
     /// The agent's reply `n` was accepted.
@@ -104,6 +107,8 @@ pub struct ConvObs {
     pub assignments: Vec<(u32, u64)>,
     /// Agents whose stream later said the conversation was taken away from them.
     pub unassigned: Vec<u32>,
+    /// (agent index, when its transfer call was issued) per agent that transferred it away.
+    pub released: Vec<(u32, u64)>,
     pub close_issued_us: Option<u64>,
     pub close_failed: bool,
     pub closed_seen: bool,

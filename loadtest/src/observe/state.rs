@@ -202,6 +202,11 @@ impl State {
                     }
                 }
             }
+            Obs::Released { idx, agent, at_us } => {
+                if let Some(c) = self.conv(idx) {
+                    c.released.push((agent, at_us));
+                }
+            }
             Obs::ConsumerDelivered { idx, n, latency_us, .. } => {
                 let Some(c) = self.conv(idx) else { return };
                 if bump(&mut c.consumer_delivered, n) == 1 {

@@ -181,6 +181,7 @@ pub(crate) fn sample() -> RunResult {
         chaos: None,
         priority: None,
         offers: None,
+        transfers: None,
         audit: Audit {
             passed: true,
             checks: vec![Check {

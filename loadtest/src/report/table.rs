@@ -98,6 +98,9 @@ pub fn table(result: &RunResult) -> String {
     if let Some(o) = &r.offers {
         push_wrapped(&mut out, &clean(&o.summary()), "offers: ", "  ");
     }
+    if let Some(t) = &r.transfers {
+        push_wrapped(&mut out, &clean(&t.summary()), "transfers: ", "  ");
+    }
     out.push_str(&audit_text(r));
     out
 }

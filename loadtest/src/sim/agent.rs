@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_proto::agent::v1::{self as agentpb, agent_event};
-use switchyard_proto::common::v1::{AgentState, Party};
+use switchyard_proto::common::v1::Party;
 use tonic::{Code, Status, Streaming};
 
-use super::{known_conversation, offer, parse_text, text, Ctx};
+use super::{known_conversation, offer, parse_text, text, transfer, Ctx};
 use crate::observe::{Anomaly, Obs};
 use crate::retry::{self, Idempotence, Reconnect};
 use crate::scenario::Closer;
@@ -61,6 +61,7 @@ pub(super) async fn agent(
             Ok(stream) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Ok(()));
+                    tokio::spawn(transfer::states(ctx.clone(), me));
                 }
                 reconnect.opened();
                 let end = read(&ctx, me, stream, logged_in, &mut held, &mut offers, &mut reconnect).await;
@@ -94,15 +95,14 @@ async fn connect(
 ) -> Result<Streaming<agentpb::AgentEvent>, (&'static str, Status)> {
     let info = &ctx.agents[me];
     let account = ctx.accounts[info.account as usize].clone();
-    let login = agentpb::LoginRequest {
-        account_id: account.clone(),
-        agent_id: info.id.clone(),
-        initial_state: AgentState::Online as i32,
-    };
+    let state = transfer::login_state(ctx, me);
+    let login =
+        agentpb::LoginRequest { account_id: account.clone(), agent_id: info.id.clone(), initial_state: state as i32 };
     let subscribe = agentpb::SubscribeRequest { account_id: account, agent_id: info.id.clone() };
     for _ in 0..2 {
         if !*logged_in {
             offer::logging_in(ctx, me);
+            transfer::changing(ctx, me);
             let answer = ctx
                 .call("Login", Idempotence::Idempotent, || {
                     let (mut client, login) = (ctx.agent_client(me), login.clone());
@@ -112,6 +112,7 @@ async fn connect(
             if let Err(status) = answer {
                 return Err(("Login", status));
             }
+            transfer::changed(ctx, me, state);
             *logged_in = true;
         }
         let answer = ctx
@@ -235,14 +236,16 @@ async fn read_transcript(ctx: Arc<Ctx>, me: usize, conversation_id: String) {
     }
 }
 
-/// The agent's side of one conversation: think, reply, and maybe close.
+/// The agent's side of one conversation: think, reply, maybe transfer it after the first
+/// reply (then the next holder sends the rest), and maybe close.
 async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, assigned_us: u64) {
     let script = &ctx.scenario.script;
     let info = &ctx.agents[me];
     let account = ctx.accounts[info.account as usize].clone();
     let mut intended = assigned_us + script.agent_think.as_micros() as u64;
-    for n in 0..script.agent_replies {
-        if n > 0 {
+    let first = transfer::first_reply(&ctx, me, idx);
+    for n in first..script.agent_replies {
+        if n > first {
             intended += script.reply_gap.as_micros() as u64;
         }
         tokio::time::sleep_until(ctx.at(intended)).await;
@@ -263,6 +266,9 @@ async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, ass
         match sent {
             Ok(_) => ctx.recorder.record(Obs::ReplySent { idx, n }),
             Err(status) => ctx.recorder.failed("SendMessage", &status),
+        }
+        if n == 0 && transfer::after_first_reply(&ctx, me, idx, &conversation_id).await {
+            return;
         }
     }
     if script.close_by != Closer::Agent {

@@ -13,6 +13,8 @@ mod consumer;
 mod offer;
 mod partner;
 mod routing;
+mod setup;
+mod transfer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,20 +23,16 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::{stream, StreamExt};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
-use switchyard_proto::admin::v1::{CreateAccountRequest, CreateSkillRequest, GetQueueRequest, Skill};
+use switchyard_proto::admin::v1::GetQueueRequest;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
-use switchyard_proto::auth::v1::auth_admin_service_client::AuthAdminServiceClient;
-use switchyard_proto::auth::v1::CreateApiKeyRequest;
-use switchyard_proto::capacity::v1::capacity_admin_service_client::CapacityAdminServiceClient;
-use switchyard_proto::capacity::v1::{AgentSpec, CreateAgentRequest};
 use switchyard_proto::connectors::v1::connector_service_client::ConnectorServiceClient;
 use tokio::time::Instant;
 use tonic::codegen::http::HeaderValue;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::audit::{self, AgentInfo};
-use crate::auth::{self, Conn, Credentials};
+use crate::auth::{Conn, Credentials};
 use crate::chaos::{self, ChaosPlan};
 use crate::observe::{self, Anomaly, Display, Obs, Recorder};
 use crate::result::RunResult;
@@ -76,6 +74,8 @@ struct Ctx {
     recorder: Recorder,
     /// What the agents saw of offers (rare next to messages, so a lock is fine).
     offers: std::sync::Mutex<crate::offers::Tally>,
+    /// What the agents know and did of transfers.
+    transfers: std::sync::Mutex<transfer::Shared>,
     /// Start of arrivals: every intended time is relative to it.
     start: Instant,
 }
@@ -193,13 +193,16 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     let credentials = options.credentials.clone();
     let router = credentials.minting(router);
     let capacity = credentials.minting(capacity);
-    setup(&scenario, &accounts, &agents, &online_at, router.clone(), capacity).await?;
+    setup::setup(&scenario, &accounts, &agents, &online_at, router.clone(), capacity).await?;
     if let Some(rules) = &scenario.routing {
         routing::apply(rules, &accounts, router.clone()).await?;
     }
+    if let Some(t) = &scenario.transfers {
+        transfer::apply(t, &skills, &accounts, router.clone()).await?;
+    }
     let channels: Vec<i32> =
         scenario.channel_names().iter().map(|c| crate::scenario::channel_value(c).unwrap_or(1)).collect();
-    let partner_keys = partner_keys(&credentials, &accounts, pool[0].clone()).await?;
+    let partner_keys = setup::partner_keys(&credentials, &accounts, pool[0].clone()).await?;
     eprintln!(
         "setup: {} accounts, {} skills each, {} agents in {:.1} s; credentials: {}",
         accounts.len(),
@@ -227,6 +230,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         partner_keys,
         recorder: recorder.clone(),
         offers: std::sync::Mutex::default(),
+        transfers: std::sync::Mutex::default(),
         start,
     });
 
@@ -327,11 +331,19 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     let (priority, offers) = match &scenario.routing {
         Some(rules) => {
             let tally = std::mem::take(&mut *ctx.offers());
-            let explained = routing::explain(&ctx, rules, &collected.convs, &tally, router).await;
+            let explained = routing::explain(&ctx, rules, &collected.convs, &tally, router.clone()).await;
             audit::add_checks(&mut audit, explained.checks);
             (Some(explained.priority), explained.offers)
         }
         None => (None, None),
+    };
+    let transfers = match &scenario.transfers {
+        Some(_) => {
+            let (checks, summary) = transfer::explain(&ctx, &collected.convs, router).await;
+            audit::add_checks(&mut audit, checks);
+            Some(summary)
+        }
+        None => None,
     };
     let chaos = options
         .chaos
@@ -358,6 +370,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         chaos,
         priority,
         offers,
+        transfers,
         audit,
     })
 }
@@ -366,123 +379,6 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
 fn run_id(seed: u64) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("lt{:x}{:x}", (nanos as u64) & 0xff_ffff_ffff, seed & 0xff)
-}
-
-/// A setup call, retried when the target is briefly unavailable; ALREADY_EXISTS after a
-/// retry means an earlier attempt got through.
-async fn create<F, Fut>(mut op: F) -> Result<(), Status>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), Status>>,
-{
-    let mut attempts = 0;
-    retry::call(
-        Idempotence::NotIdempotent,
-        |_, _| {},
-        || {
-            attempts += 1;
-            let retried = attempts > 1;
-            let answer = op();
-            async move {
-                match answer.await {
-                    Err(status) if retried && status.code() == Code::AlreadyExists => Ok(()),
-                    other => other,
-                }
-            }
-        },
-    )
-    .await
-}
-
-async fn setup(
-    scenario: &Scenario,
-    accounts: &[String],
-    agents: &[AgentInfo],
-    agent_skills: &[(Duration, Vec<String>, bool)],
-    router: Conn,
-    capacity: Conn,
-) -> anyhow::Result<()> {
-    let admin = RoutingAdminServiceClient::new(router);
-    for account in accounts {
-        let request = CreateAccountRequest { account_id: account.clone(), name: format!("loadtest {}", scenario.name) };
-        create(|| {
-            let (mut admin, request) = (admin.clone(), request.clone());
-            async move { admin.create_account(request).await.map(drop) }
-        })
-        .await
-        .with_context(|| format!("creating account {account}"))?;
-        for skill in &scenario.skills {
-            let request = CreateSkillRequest {
-                account_id: account.clone(),
-                skill: Some(Skill { skill_id: skill.id.clone(), name: skill.id.clone() }),
-            };
-            create(|| {
-                let (mut admin, request) = (admin.clone(), request.clone());
-                async move { admin.create_skill(request).await.map(drop) }
-            })
-            .await
-            .with_context(|| format!("creating skill {} in {account}", skill.id))?;
-        }
-    }
-    let capacity = CapacityAdminServiceClient::new(capacity);
-    let results: Vec<anyhow::Result<()>> = stream::iter(agents.iter().zip(agent_skills))
-        .map(|(agent, (_, skills, bot))| {
-            let capacity = capacity.clone();
-            let request = CreateAgentRequest {
-                account_id: accounts[agent.account as usize].clone(),
-                agent: Some(AgentSpec {
-                    agent_id: agent.id.clone(),
-                    skill_ids: skills.clone(),
-                    max_conversations: agent.max_conversations,
-                    bot: *bot,
-                    group_id: String::new(),
-                }),
-            };
-            async move {
-                create(|| {
-                    let (mut client, request) = (capacity.clone(), request.clone());
-                    async move { client.create_agent(request).await.map(drop) }
-                })
-                .await
-                .with_context(|| format!("creating agent {}", agent.id))
-            }
-        })
-        .buffer_unordered(SETUP_CONCURRENCY)
-        .collect()
-        .await;
-    results.into_iter().collect()
-}
-
-/// A partner API key per account, created by the admin as a real deployment would
-/// (`AuthAdminService.CreateApiKey`, served by connectors), when partners use keys.
-async fn partner_keys(
-    credentials: &Credentials,
-    accounts: &[String],
-    connectors: Channel,
-) -> anyhow::Result<Vec<Option<HeaderValue>>> {
-    if !credentials.partner_keys() {
-        return Ok(vec![None; accounts.len()]);
-    }
-    let admin = AuthAdminServiceClient::new(credentials.minting(connectors));
-    let mut keys = Vec::new();
-    for account in accounts {
-        let request =
-            CreateApiKeyRequest { account_id: account.clone(), name: "loadtest partner".into(), channels: vec![] };
-        // A retry after a broken connection may leave an unused key behind: harmless.
-        let created = retry::call(
-            Idempotence::NotIdempotent,
-            |_, _| {},
-            || {
-                let (mut admin, request) = (admin.clone(), request.clone());
-                async move { admin.create_api_key(request).await }
-            },
-        )
-        .await
-        .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
-        .with_context(|| format!("creating the partner key of {account}"))?;
-        keys.push(Some(auth::bearer(&created.into_inner().secret)?));
-    }
-    Ok(keys)
 }
 
 /// Sum of queue depths over every account and skill; the first failure if any read failed.

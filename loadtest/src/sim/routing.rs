@@ -102,7 +102,7 @@ async fn set_account_routing(
     Ok(())
 }
 
-fn proto_duration(d: Duration) -> prost_types::Duration {
+pub(super) fn proto_duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
