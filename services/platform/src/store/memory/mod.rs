@@ -4,9 +4,11 @@
 //! deleted by [`StateStore::maintain`] or by the next write that passes the deadline.
 
 mod access;
+mod agents;
 mod conversations;
 mod decide;
 mod routing;
+mod routing_state;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -85,6 +85,7 @@ use bytes::Bytes;
 use super::*;
 
 mod access;
+mod agents;
 mod codec;
 mod connection;
 mod conversations;
