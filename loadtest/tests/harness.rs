@@ -30,6 +30,9 @@ fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
 }
 
+#[path = "harness/transfers.rs"]
+mod transfers;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_against_switchyard_up_passes_the_audit() {
     let results = tempfile::tempdir().unwrap();
