@@ -35,13 +35,13 @@ impl CapacityHandler {
     /// headroom and the waiting conversation's weight) the router decides, with the one rule
     /// (`store::rules::has_room`); a spurious hint costs a lookup, a missing one a sweep's wait.
     async fn announce_if_available(&self, account_id: &str, agent_id: &str, cause: &str) -> Result<(), ServiceError> {
-        let Some(agent) = self.platform.store.get_agent(account_id, agent_id).await? else { return Ok(()) };
+        let Some(agent) = self.platform.store.agent_presence(account_id, agent_id).await? else { return Ok(()) };
         if !(agent.logged_in && agent.state == AgentState::Online) {
             return Ok(());
         }
         let body = Body::AgentAvailable(AgentAvailable {
             agent_id: agent_id.to_owned(),
-            skill_ids: agent.spec.skill_ids.iter().filter(|s| s.as_str() != admin::UNASSIGNED_SKILL).cloned().collect(),
+            skill_ids: agent.skill_ids.iter().filter(|s| s.as_str() != admin::UNASSIGNED_SKILL).cloned().collect(),
         });
         let env = envelope::with_id(format!("available:{cause}"), account_id, self.platform.clock.now_ms(), body);
         // A hint, not a fact: the load change is already durable, and the router's sweep gives

@@ -94,8 +94,10 @@ impl AgentService for Agents {
                 }
                 continue;
             }
-            let skill = route.map(|r| r.skill_id).unwrap_or_default();
-            if let Some(event) = edge.assignment_event(&req.account_id, &conversation_id, &skill).await? {
+            let skill = route.as_ref().map(|r| r.skill_id.clone()).unwrap_or_default();
+            if let Some(event) =
+                edge.assignment_event(&req.account_id, &conversation_id, &skill, route.as_ref()).await?
+            {
                 snapshot.push(event);
             }
         }

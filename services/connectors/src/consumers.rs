@@ -72,11 +72,15 @@ impl Handler for FanoutHandler {
                 if !hub.has_agent(account, &a.agent_id) {
                     return Ok(());
                 }
-                let current = self.edge.platform.store.route(account, &a.conversation_id).await?.is_some_and(|r| {
+                let route = self.edge.platform.store.route(account, &a.conversation_id).await?;
+                let current = route.as_ref().is_some_and(|r| {
                     r.status == RouteStatus::Assigned && r.agent_id == a.agent_id && r.version == a.assignment_version
                 });
                 if current {
-                    if let Some(event) = self.edge.assignment_event(account, &a.conversation_id, &a.skill_id).await? {
+                    let route = route.as_ref();
+                    if let Some(event) =
+                        self.edge.assignment_event(account, &a.conversation_id, &a.skill_id, route).await?
+                    {
                         hub.to_agent(account, &a.agent_id, event);
                     }
                 }

@@ -67,7 +67,7 @@ impl Desk {
         let (record, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
         self.edge.announce_joined(account_id, &record, agent_id, route.version).await?;
         let message = self.edge.party_message(Party::Agent, agent_id, text);
-        self.edge.append_and_publish(account_id, &record, message).await
+        self.edge.append_and_publish(account_id, &record, message, Some(agent_id)).await
     }
 
     pub async fn close(&self, account_id: &str, agent_id: &str, conversation_id: &str) -> Result<(), ServiceError> {
@@ -290,7 +290,7 @@ impl Desk {
     async fn require_agent(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
         validate::id("account_id", account_id)?;
         validate::id("agent_id", agent_id)?;
-        if self.edge.platform.store.get_agent(account_id, agent_id).await?.is_none() {
+        if self.edge.platform.store.agent_presence(account_id, agent_id).await?.is_none() {
             return Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into());
         }
         Ok(())
@@ -299,7 +299,7 @@ impl Desk {
     pub async fn require_session(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
         validate::id("account_id", account_id)?;
         validate::id("agent_id", agent_id)?;
-        match self.edge.platform.store.get_agent(account_id, agent_id).await? {
+        match self.edge.platform.store.agent_presence(account_id, agent_id).await? {
             None => Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into()),
             Some(agent) if !agent.logged_in => Err(ConnectorError::NotLoggedIn(agent_id.to_owned()).into()),
             Some(_) => Ok(()),

@@ -163,11 +163,14 @@ impl Edge {
     /// the system's message reaches the partner's outbox in the same store step, so it can
     /// never follow the close there. The event is published either way (same event id), so a
     /// crash between the two cannot lose it.
+    /// `holder`: the agent holding the conversation when the caller knows it (an agent writing
+    /// to its own conversation); None: read after the append.
     pub async fn append_and_publish(
         &self,
         account_id: &str,
         record: &ConversationRecord,
         message: NewMessage,
+        holder: Option<&str>,
     ) -> Result<StoredMessage, ServiceError> {
         let to_partner = message.from != Party::Consumer as i32;
         let outbox = to_partner.then(|| {
@@ -211,7 +214,10 @@ impl Edge {
         if to_partner {
             self.hub.wake_partners(account_id);
         }
-        let agent_id = self.assigned_agent(account_id, conversation).await?.unwrap_or_default();
+        let agent_id = match holder {
+            Some(agent) => agent.to_owned(),
+            None => self.assigned_agent(account_id, conversation).await?.unwrap_or_default(),
+        };
         let body = Body::MessagePublished(MessagePublished {
             message: Some(to_proto_message(conversation, &stored)),
             agent_id,
@@ -331,11 +337,13 @@ impl Edge {
 
     /// The assignment as the agent sees it: who, where, and the newest messages so far
     /// (`connectors.assignment_history`; `transcript_length` says how many exist).
+    /// `route`: the conversation's route, as the caller just read it.
     pub async fn assignment_event(
         &self,
         account_id: &str,
         conversation_id: &str,
         skill_id: &str,
+        route: Option<&Route>,
     ) -> Result<Option<AgentEvent>, ServiceError> {
         let Some(record) = self.platform.store.get_conversation(account_id, conversation_id).await? else {
             return Ok(None);
@@ -344,11 +352,9 @@ impl Edge {
             return Ok(None);
         }
         let store = &self.platform.store;
-        let ((history, transcript_length), route) = futures::try_join!(
-            store.transcript_tail(account_id, conversation_id, self.config.assignment_history),
-            store.route(account_id, conversation_id)
-        )?;
-        let skill_path = switchyard_kit::skill_path::of(&record, route.as_ref());
+        let (history, transcript_length) =
+            store.transcript_tail(account_id, conversation_id, self.config.assignment_history).await?;
+        let skill_path = switchyard_kit::skill_path::of(&record, route);
         Ok(Some(AgentEvent {
             event: Some(agent_event::Event::Assigned(Assignment {
                 conversation_id: conversation_id.to_owned(),

@@ -144,7 +144,7 @@ impl ConnectorService for Partner {
                 // of that open; into an existing conversation it counts against the rate.
                 let message =
                     edge.consumer_message(&record, req.first_message.clone(), req.partner_message_id.clone(), !created);
-                edge.append_and_publish(&req.account_id, &record, message).await?;
+                edge.append_and_publish(&req.account_id, &record, message, None).await?;
             }
         }
         if created {
@@ -167,7 +167,7 @@ impl ConnectorService for Partner {
         let record = self.edge.conversation(&req.account_id, &req.conversation_id).await?;
         check_channel(principal.as_ref(), &record)?;
         let message = self.edge.consumer_message(&record, req.text, req.partner_message_id, true);
-        let stored = self.edge.append_and_publish(&req.account_id, &record, message).await?;
+        let stored = self.edge.append_and_publish(&req.account_id, &record, message, None).await?;
         Ok(Response::new(PublishMessageResponse { sequence: stored.sequence }))
     }
 

@@ -145,6 +145,10 @@ async fn a_placement_moves_a_queued_conversation_in_place_r10_4(store: Store) {
     assert_eq!(ids(&head), ["c2", "c1"]);
     assert_eq!((head[1].response_due_ms, head[1].score), (300, 300));
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 2, "moved, not added");
+    let skills = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(store.any_queued(&a, &skills(&["sales", SKILL])).await.unwrap());
+    assert!(!store.any_queued(&a, &skills(&["sales", "-1"])).await.unwrap());
+    assert!(!store.any_queued(&a, &[]).await.unwrap());
     // Not queued there: nothing moves and nothing is added.
     assert!(!store.replace_in_queue(&a, "c1", "sales", &placement(1, 1, true), MESSAGE, 250).await.unwrap());
     assert!(!store.replace_in_queue(&a, "ghost", SKILL, &placement(1, 1, true), MESSAGE, 250).await.unwrap());

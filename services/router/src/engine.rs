@@ -349,9 +349,24 @@ impl Engine {
     }
 
     /// Capacity says the agent has room: give it the most overdue conversations of its skills
-    /// (chatwoot#10583: a freed slot drains the backlog, earliest due first).
-    pub async fn assign_agent(&self, account_id: &str, agent_id: &str) -> Result<usize, ServiceError> {
+    /// (chatwoot#10583: a freed slot drains the backlog, earliest due first). `hinted_skills`:
+    /// the agent's skills as the hint named them (empty: unknown); when none of them nor the
+    /// unassigned skill has a queued conversation, one read settles it (a skill it gained
+    /// since waits for the sweep).
+    pub async fn assign_agent(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        hinted_skills: &[String],
+    ) -> Result<usize, ServiceError> {
         let store = &self.platform.store;
+        if !hinted_skills.is_empty() {
+            let mut skills = hinted_skills.to_vec();
+            skills.push(ranking::UNASSIGNED_SKILL.to_owned());
+            if !store.any_queued(account_id, &skills).await? {
+                return Ok(0);
+            }
+        }
         // R6.5: in a ring mode nothing is assigned without an offer: the agent's skills get a
         // pass, which offers to the best agents (this one among them when it ranks).
         let config = self.platform.routing.get(account_id).await?;

@@ -32,8 +32,12 @@ async fn a_freed_agent_gets_the_longest_waiting_conversation_of_its_skills() {
     w.conversation("newer-sales", "sales").await;
     assert_eq!(w.assignments().await.len(), 1);
     w.store.release("acme", "first", w.clock.now_ms()).await.unwrap();
-    // Invariant 5 / chatwoot#10583: the oldest across the agent's skills, at once.
-    assert_eq!(w.engine.assign_agent("acme", "bob").await.unwrap(), 1);
+    // A hint naming skills without a queued conversation finds nothing to take.
+    assert_eq!(w.engine.assign_agent("acme", "bob", &["billing".to_owned()]).await.unwrap(), 0);
+    // Invariant 5 / chatwoot#10583: the oldest across the agent's skills, at once (the hint
+    // names one of them with a queue).
+    let hint = ["sales".to_owned(), "support".to_owned()];
+    assert_eq!(w.engine.assign_agent("acme", "bob", &hint).await.unwrap(), 1);
     assert_eq!(w.assignments().await.last().unwrap(), &("older-support".to_owned(), "bob".to_owned()));
     assert_eq!(w.store.queue_depth("acme", "sales").await.unwrap(), 1);
 }
@@ -91,7 +95,7 @@ async fn capacity_is_never_exceeded_and_each_conversation_goes_once() {
     }
     for _ in 0..3 {
         w.engine.assign_skill("acme", "sales").await.unwrap();
-        w.engine.assign_agent("acme", "a").await.unwrap();
+        w.engine.assign_agent("acme", "a", &[]).await.unwrap();
     }
     let got = w.assignments().await;
     assert_eq!(got.len(), 3, "total capacity is 3: {got:?}");

@@ -284,7 +284,7 @@ impl Handler for AgentsHandler {
     async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
         match env.body {
             Some(Body::AgentAvailable(available)) => {
-                self.engine.assign_agent(&env.account_id, &available.agent_id).await.map(|_| ())
+                self.engine.assign_agent(&env.account_id, &available.agent_id, &available.skill_ids).await.map(|_| ())
             }
             _ => Ok(()),
         }

@@ -63,6 +63,9 @@ pub trait AgentStore: Send + Sync + 'static {
     /// False when the agent does not exist.
     async fn update_agent(&self, account_id: &str, spec: &AgentSpec) -> Result<bool, StoreError>;
     async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// The agent's session and skills without its load (a fraction of [`Self::get_agent`]'s
+    /// reads): for the checks that need nothing else, on every agent action.
+    async fn agent_presence(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentPresence>, StoreError>;
     /// Agents holding `skill_id`, with their state and load.
     async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError>;
     /// Applies a session change (login, logout, state); `state_since` moves when the state or
@@ -218,6 +221,9 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// Lowest score first (see [`Placement`]), ties by conversation id.
     async fn queue_head(&self, account_id: &str, skill_id: &str, limit: usize) -> Result<Vec<QueueEntry>, StoreError>;
     async fn queue_depth(&self, account_id: &str, skill_id: &str) -> Result<u64, StoreError>;
+    /// Whether any of the skills has a queued conversation (one read, whatever the number of
+    /// skills): an agent with room has nothing to take when none has.
+    async fn any_queued(&self, account_id: &str, skill_ids: &[String]) -> Result<bool, StoreError>;
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError>;
     /// Skills with a non-empty queue, as (account, skill).
     async fn active_skills(&self) -> Result<Vec<(String, String)>, StoreError>;

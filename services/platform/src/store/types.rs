@@ -95,6 +95,14 @@ pub struct AgentRecord {
     pub load: Vec<(String, Milli)>,
 }
 
+/// An agent's session and skills, without its load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPresence {
+    pub logged_in: bool,
+    pub state: AgentState,
+    pub skill_ids: Vec<String>,
+}
+
 impl AgentRecord {
     pub fn capacity_used(&self) -> Milli {
         self.load.iter().map(|(_, w)| *w).sum()

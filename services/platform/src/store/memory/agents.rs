@@ -41,6 +41,14 @@ impl AgentStore for MemoryStore {
         Ok(self.lock().agents.get(&k(account_id, agent_id)).cloned())
     }
 
+    async fn agent_presence(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentPresence>, StoreError> {
+        Ok(self.lock().agents.get(&k(account_id, agent_id)).map(|a| AgentPresence {
+            logged_in: a.logged_in,
+            state: a.state,
+            skill_ids: a.spec.skill_ids.clone(),
+        }))
+    }
+
     async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
         let s = self.lock();
         let mut out: Vec<AgentRecord> = s

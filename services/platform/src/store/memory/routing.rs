@@ -155,6 +155,11 @@ impl RoutingStore for MemoryStore {
         Ok(self.lock().queues.get(&k(account_id, skill_id)).map(|q| q.len() as u64).unwrap_or(0))
     }
 
+    async fn any_queued(&self, account_id: &str, skill_ids: &[String]) -> Result<bool, StoreError> {
+        let s = self.lock();
+        Ok(skill_ids.iter().any(|skill| s.queues.get(&k(account_id, skill)).is_some_and(|q| !q.is_empty())))
+    }
+
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
         Ok(self.lock().routes.get(&k(account_id, conversation_id)).cloned())
     }

@@ -28,6 +28,26 @@ impl AgentStore for RedisStore {
         self.load_agent(account_id, agent_id).await
     }
 
+    async fn agent_presence(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentPresence>, StoreError> {
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("HMGET").arg(self.key(account_id, "agent", agent_id)).arg("logged_in").arg("state");
+        pipe.cmd("LRANGE").arg(self.key(account_id, "agent-skills", agent_id)).arg(0).arg(-1);
+        let mut replies = self.query_pipe(&pipe).await?.into_iter();
+        let mut session = array(next(&mut replies, "agent presence")?, "agent presence")?.into_iter();
+        let logged_in = optional_bytes(next(&mut session, "agent.logged_in")?, "agent.logged_in")?;
+        let state = optional_bytes(next(&mut session, "agent.state")?, "agent.state")?;
+        let skills = array(next(&mut replies, "agent skills")?, "agent skills")?;
+        // Every agent hash has a state: none, no agent.
+        let Some(state) = state else { return Ok(None) };
+        let state = String::from_utf8_lossy(&state);
+        let state = AgentState::parse(&state).ok_or_else(|| corrupt(format!("agent.state: {state:?}")))?;
+        Ok(Some(AgentPresence {
+            logged_in: logged_in.as_deref() == Some(b"1"),
+            state,
+            skill_ids: skills.into_iter().map(|s| string(s, "agent skill id")).collect::<Result<Vec<_>, _>>()?,
+        }))
+    }
+
     async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
         let reply = self.query(::redis::cmd("SMEMBERS").arg(self.key(account_id, "skill-agents", skill_id))).await?;
         let mut ids = array(reply, "skill agents")?

@@ -221,6 +221,18 @@ impl RoutingStore for RedisStore {
         integer(reply, "ZCARD")
     }
 
+    /// The account's `active-skills` set holds exactly the skills with a non-empty queue (the
+    /// queue scripts keep it in step): one SMISMEMBER.
+    async fn any_queued(&self, account_id: &str, skill_ids: &[String]) -> Result<bool, StoreError> {
+        if skill_ids.is_empty() {
+            return Ok(false);
+        }
+        let reply =
+            self.query(::redis::cmd("SMISMEMBER").arg(self.akey(account_id, "active-skills")).arg(skill_ids)).await?;
+        let members = array(reply, "SMISMEMBER")?;
+        members.into_iter().try_fold(false, |any, m| Ok(any || integer::<i64>(m, "SMISMEMBER")? == 1))
+    }
+
     async fn route(&self, account_id: &str, conversation_id: &str) -> Result<Option<Route>, StoreError> {
         let reply = self.query(::redis::cmd("HGETALL").arg(self.key(account_id, "route", conversation_id))).await?;
         decode_route(conversation_id, reply)
