@@ -16,8 +16,8 @@
 //!   velocity.
 //!
 //! Times are the router's (`at_ms` of the decisions), so they compare with each other whatever
-//! the harness's clock did. A conversation moved in its queue (a consumer message) is judged
-//! with its last score before the assignment.
+//! the harness's clock did. A conversation moved in its queue (a consumer message, an urgent
+//! mark) is judged with the score it had when the other one was assigned.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,11 @@ pub struct Sample {
     pub skill: String,
     pub channel: String,
     pub queued_at_ms: i64,
+    /// The score it was served with (its last placement before the assignment).
     pub score: i64,
+    /// Its placements (`queued`, `moved`) from the first queue entry to the assignment, as
+    /// (at_ms, score), oldest first.
+    pub placements: Vec<(i64, i64)>,
     /// None: never assigned.
     pub assigned_at_ms: Option<i64>,
 }
@@ -61,7 +65,9 @@ impl Sample {
         let assigned =
             decisions[first..].iter().position(|d| d.kind == "assigned" || d.kind == "offered").map(|i| first + i);
         let until = assigned.unwrap_or(decisions.len());
-        let placed = decisions[first..until].iter().rev().find(|d| d.kind == "queued" || d.kind == "moved")?;
+        let placements: Vec<&RoutingDecision> =
+            decisions[first..until].iter().filter(|d| d.kind == "queued" || d.kind == "moved").collect();
+        let placed = placements.last()?;
         Some(Self {
             conversation_id: conversation_id.to_owned(),
             account,
@@ -69,8 +75,15 @@ impl Sample {
             channel: channel.to_owned(),
             queued_at_ms: decisions[first].at_ms,
             score: placed.score,
+            placements: placements.iter().map(|d| (d.at_ms, d.score)).collect(),
             assigned_at_ms: assigned.map(|i| decisions[i].at_ms),
         })
+    }
+
+    /// Its score at `at_ms`: the latest placement made by then (the first one before it).
+    pub fn score_at(&self, at_ms: i64) -> i64 {
+        let latest = self.placements.iter().rev().find(|(at, _)| *at <= at_ms).or(self.placements.first());
+        latest.map_or(self.score, |(_, score)| *score)
     }
 }
 
@@ -86,6 +99,12 @@ pub struct Priority {
     pub tolerance_ms: u64,
     /// Mean wait of the conversations that waited in a backlog, per channel.
     pub waits: Vec<ChannelWait>,
+    /// Urgent marks by consumers (R10.3): accepted, and refused (the agent had answered or
+    /// the conversation closed first).
+    #[serde(default)]
+    pub urgent_marked: u64,
+    #[serde(default)]
+    pub urgent_refused: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -107,8 +126,13 @@ impl Priority {
             .iter()
             .map(|w| format!("{} {:.0} ms (n {}, velocity {})", w.channel, w.mean_wait_ms, w.backlog, w.velocity))
             .collect();
+        let urgent = if self.urgent_marked + self.urgent_refused > 0 {
+            format!("; urgent marks {} accepted, {} refused", self.urgent_marked, self.urgent_refused)
+        } else {
+            String::new()
+        };
         format!(
-            "{} conversations explained, {} pairs checked, {} out of order (tolerance {} ms); mean backlog wait {}",
+            "{} conversations explained, {} pairs checked, {} out of order (tolerance {} ms); mean backlog wait {}{urgent}",
             self.explained,
             self.pairs_checked,
             self.violations,
@@ -146,7 +170,8 @@ pub fn judge(
             }
             let Some(b_at) = b.assigned_at_ms else { continue };
             for a in group {
-                if a.score >= b.score || a.queued_at_ms >= b_at {
+                let a_score = a.score_at(b_at);
+                if a_score >= b.score || a.queued_at_ms >= b_at {
                     continue;
                 }
                 pairs += 1;
@@ -160,7 +185,7 @@ pub fn judge(
                             b.conversation_id,
                             b.score,
                             a.conversation_id,
-                            a.score,
+                            a_score,
                             b_at - a.queued_at_ms
                         ));
                     }
@@ -186,6 +211,8 @@ pub fn judge(
         violations,
         tolerance_ms,
         waits: channels,
+        urgent_marked: 0,
+        urgent_refused: 0,
     };
 
     let mut order_ids = examples;
@@ -256,6 +283,7 @@ mod tests {
             channel: channel.into(),
             queued_at_ms: queued,
             score,
+            placements: vec![(queued, score)],
             assigned_at_ms: assigned,
         }
     }
@@ -326,6 +354,25 @@ mod tests {
         assert_eq!((p.pairs_checked, p.violations), (0, 0));
     }
 
+    /// R10.3: a conversation marked urgent after another was assigned is judged with the score
+    /// it had then, so the mark does not turn an in-order assignment into a violation; one
+    /// marked before it is judged with its urgent score.
+    #[test]
+    fn a_later_urgent_mark_is_judged_with_the_score_at_the_time() {
+        let mut marked = sample("u", "web", 0, 300, Some(9_000));
+        marked.placements.push((6_000, 50));
+        marked.score = 50;
+        let samples = [marked.clone(), sample("b", "web", 10, 200, Some(5_000))];
+        let (checks, p) = judge(&samples, &[], 2_000, &velocity);
+        assert!(check(&checks, ORDER_CHECK).passed, "{checks:?}");
+        assert_eq!((p.pairs_checked, p.violations), (0, 0));
+        // Marked at 4 s, before b's assignment at 5 s: it should have gone first.
+        marked.placements[1].0 = 4_000;
+        let (checks, p) = judge(&[marked, sample("b", "web", 10, 200, Some(5_000))], &[], 2_000, &velocity);
+        assert!(!check(&checks, ORDER_CHECK).passed);
+        assert_eq!((p.pairs_checked, p.violations), (1, 1));
+    }
+
     #[test]
     fn unexplained_conversations_fail_the_order_check() {
         let (checks, p) = judge(&[], &["conv-1".to_owned()], 2_000, &velocity);
@@ -376,6 +423,8 @@ mod tests {
             [d("queued", 10, 100), d("waiting", 20, 0), d("moved", 30, 90), d("assigned", 40, 0), d("queued", 50, 70)];
         let s = Sample::from_decisions("c", 1, "web", &decisions).unwrap();
         assert_eq!((s.queued_at_ms, s.score, s.assigned_at_ms, s.skill.as_str()), (10, 90, Some(40), "support"));
+        assert_eq!(s.placements, [(10, 100), (30, 90)]);
+        assert_eq!((s.score_at(5), s.score_at(10), s.score_at(29), s.score_at(30)), (100, 100, 100, 90));
         let s = Sample::from_decisions("c", 1, "web", &decisions[..2]).unwrap();
         assert_eq!((s.score, s.assigned_at_ms), (100, None));
         assert_eq!(Sample::from_decisions("c", 1, "web", &decisions[3..4]), None);

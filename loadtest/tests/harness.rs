@@ -82,7 +82,7 @@ async fn smoke_against_switchyard_up_passes_the_audit() {
 
 /// The priority scenario: a backlog on web and whatsapp with whatsapp's velocity 4. Every
 /// conversation is explained after the drain, no queue was served out of score order, and
-/// whatsapp waited less than web on average.
+/// whatsapp waited less than web on average; urgent marks were accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_against_switchyard_up_serves_queues_in_score_order() {
     let results = tempfile::tempdir().unwrap();
@@ -100,6 +100,8 @@ async fn priority_against_switchyard_up_serves_queues_in_score_order() {
     let (whatsapp, web) = (wait("whatsapp"), wait("web"));
     assert!(whatsapp.backlog > 0 && web.backlog > 0, "{p:?}");
     assert!(whatsapp.mean_wait_ms <= web.mean_wait_ms, "{p:?}");
+    // R10.3: returning web consumers marked their conversations urgent while they waited.
+    assert!(p.urgent_marked > 0, "{p:?}");
     for check in ["queue served in score order", "velocity shortens waits"] {
         assert!(result.audit.checks.iter().any(|c| c.name == check && c.passed), "{check}");
     }

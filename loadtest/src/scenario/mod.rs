@@ -110,6 +110,14 @@ pub struct Routing {
     /// conversation again (0..24h); unset: the router's default (5 min).
     #[serde(with = "humantime_serde", default)]
     pub reject_cooldown: Option<Duration>,
+    /// Share (0..=1) of the web conversations whose consumer marks them urgent (`MarkUrgent`,
+    /// R10.3) `urgent_after` after the open. Urgent is refused on a consumer's first
+    /// conversation, so setup makes those consumers returning ones (a prior conversation
+    /// opened and closed before any agent logs in).
+    #[serde(default)]
+    pub urgent_share: f64,
+    #[serde(with = "humantime_serde", default = "default_urgent_after")]
+    pub urgent_after: Duration,
 }
 
 /// `routing.acd_mode`, as the admin API's `AcdMode` names it.
@@ -311,6 +319,9 @@ fn default_drain_timeout() -> Duration {
 }
 fn default_order_tolerance() -> Duration {
     Duration::from_secs(2)
+}
+fn default_urgent_after() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_explain_sample() -> u32 {
     2000

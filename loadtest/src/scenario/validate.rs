@@ -107,6 +107,12 @@ impl Scenario {
         self.validate_channels()?;
         if let Some(routing) = &self.routing {
             routing.validate()?;
+            if routing.urgent_share > 0.0 && !self.channel_names().contains(&"web") {
+                return Err((
+                    "routing.urgent_share".into(),
+                    "urgent marks are for web conversations (R10.3): the channel mix has no web".into(),
+                ));
+            }
         }
         if let Some(offers) = &self.offers {
             offers.validate(self.acd_mode())?;
@@ -156,6 +162,15 @@ impl Routing {
         }
         if self.explain_sample == 0 || self.explain_sample > 100_000 {
             return Err(("routing.explain_sample".into(), format!("must be 1..=100000 (got {})", self.explain_sample)));
+        }
+        if !(0.0..=1.0).contains(&self.urgent_share) {
+            return Err((
+                "routing.urgent_share".into(),
+                format!("must be between 0 and 1 (got {})", self.urgent_share),
+            ));
+        }
+        if self.urgent_after > Duration::from_secs(600) {
+            return Err(("routing.urgent_after".into(), "at most 10m".into()));
         }
         if self.order_tolerance > Duration::from_secs(600) {
             return Err(("routing.order_tolerance".into(), "at most 10m".into()));
@@ -375,6 +390,14 @@ mod tests {
         assert!(e.contains("routing.velocity[1].channel: unknown channel \"fax\""), "{e}");
         let e = error(&with_routing(mix, "explain_sample = 0"));
         assert!(e.contains("routing.explain_sample"), "{e}");
+        let e = error(&with_routing(mix, "urgent_share = 1.5"));
+        assert!(e.contains("routing.urgent_share: must be between 0 and 1 (got 1.5)"), "{e}");
+        let e = error(&with_routing(r#"[{ channel = "sms" }]"#, "urgent_share = 0.5"));
+        assert!(e.contains("routing.urgent_share: urgent marks are for web conversations"), "{e}");
+        let urgent = with_routing(mix, "urgent_share = 0.25\nurgent_after = \"500ms\"");
+        let urgent = crate::scenario::Scenario::parse(&urgent, "t").unwrap();
+        let routing = urgent.routing.unwrap();
+        assert_eq!((routing.urgent_share, routing.urgent_after), (0.25, std::time::Duration::from_millis(500)));
         let e = error(&with_routing(mix, "velocty = []"));
         assert!(e.contains("unknown field `velocty`"), "{e}");
     }

@@ -74,6 +74,10 @@ pub(super) async fn conversation(ctx: Arc<Ctx>, idx: usize) {
         ctx.recorder.record(Obs::OpenFailed { idx });
         return;
     };
+    if super::urgent::marks(&ctx.scenario, &ctx.plan, &ctx.channels, idx) {
+        let (ctx, conversation_id) = (ctx.clone(), conversation_id.clone());
+        tokio::spawn(async move { super::urgent::mark(&ctx, idx, conversation_id).await });
+    }
     let first = match p.kind {
         OpenKind::Chatty => script.chatty_messages,
         _ => u32::from(script.first_message),

@@ -15,6 +15,7 @@ mod partner;
 mod routing;
 mod setup;
 mod transfer;
+mod urgent;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ struct Ctx {
     offers: std::sync::Mutex<crate::offers::Tally>,
     /// What the agents know and did of transfers.
     transfers: std::sync::Mutex<transfer::Shared>,
+    /// What the consumers' urgent marks came to.
+    urgent: std::sync::Mutex<urgent::UrgentTally>,
     /// Start of arrivals: every intended time is relative to it.
     start: Instant,
 }
@@ -213,6 +216,22 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     );
 
     let plan = schedule::build(&scenario);
+    let connector = |i: usize, account: usize| {
+        let key = partner_keys.get(account).and_then(Option::as_ref);
+        ConnectorServiceClient::new(credentials.partner(pool[i % pool.len()].clone(), key))
+    };
+    let setup = urgent::Setup {
+        scenario: &scenario,
+        plan: &plan,
+        accounts: &accounts,
+        skills: &skills,
+        channels: &channels,
+        connector: &connector,
+    };
+    let returning = urgent::returning_consumers(&setup).await?;
+    if returning > 0 {
+        eprintln!("setup: {returning} returning consumers (a prior conversation each) for the urgent marks");
+    }
     let per_second = schedule::per_second(&plan);
     // Agents and partner streams connect before the first arrival.
     let start = Instant::now() + Duration::from_secs(1) + Duration::from_millis(agents.len() as u64 / 10);
@@ -231,6 +250,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         recorder: recorder.clone(),
         offers: std::sync::Mutex::default(),
         transfers: std::sync::Mutex::default(),
+        urgent: std::sync::Mutex::default(),
         start,
     });
 

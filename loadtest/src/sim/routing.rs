@@ -189,7 +189,9 @@ pub(super) async fn explain(ctx: &Ctx, routing: &Routing, convs: &[ConvObs], tal
     }
     unexplained.sort();
     let tolerance_ms = routing.order_tolerance.as_millis() as u64;
-    let (mut checks, priority) = priority::judge(&samples, &unexplained, tolerance_ms, &|c| routing.velocity_of(c));
+    let (mut checks, mut priority) = priority::judge(&samples, &unexplained, tolerance_ms, &|c| routing.velocity_of(c));
+    let urgent = *ctx.urgent.lock().unwrap_or_else(|e| e.into_inner());
+    (priority.urgent_marked, priority.urgent_refused) = (urgent.marked, urgent.refused);
     let offers = routing.acd_mode.rings().then(|| {
         let (checks_o, summary) = judge_offers(ctx, routing, convs, &answers, tally);
         checks.extend(checks_o);
