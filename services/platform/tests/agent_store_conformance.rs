@@ -9,7 +9,11 @@ use switchyard_testkit::unique;
 mod support;
 use support::*;
 
-conformance!(agents_create_update_and_skill_index, agent_session_tracks_state_since, presence_is_the_session_and_skills,);
+conformance!(
+    agents_create_update_and_skill_index,
+    agent_session_tracks_state_since,
+    presence_is_the_session_and_skills,
+);
 
 async fn agents_create_update_and_skill_index(store: Store) {
     let a = unique("acct");
@@ -93,11 +97,8 @@ async fn presence_is_the_session_and_skills(store: Store) {
     let a = unique("acct");
     assert_eq!(store.agent_presence(&a, "ann").await.unwrap(), None);
     assert!(store.create_agent(&a, &spec("ann", &["sales", "billing"], 3)).await.unwrap());
-    let presence = |logged_in, state| AgentPresence {
-        logged_in,
-        state,
-        skill_ids: vec!["sales".into(), "billing".into()],
-    };
+    let presence =
+        |logged_in, state| AgentPresence { logged_in, state, skill_ids: vec!["sales".into(), "billing".into()] };
     assert_eq!(store.agent_presence(&a, "ann").await.unwrap(), Some(presence(false, AgentState::Offline)));
     assert!(store.set_agent_session(&a, "ann", &online(), 10).await.unwrap());
     assert_eq!(store.agent_presence(&a, "ann").await.unwrap(), Some(presence(true, AgentState::Online)));

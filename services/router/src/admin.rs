@@ -122,6 +122,9 @@ impl RoutingAdminService for Admin {
                     sla: e.sla,
                     velocity: e.velocity_milli as f64 / ONE as f64,
                     avoid_agent_id: e.avoid_agent_id,
+                    suggested_agent_id: e.suggested_agent_id,
+                    agent_group: e.agent_group,
+                    reason: e.reason.as_str().to_owned(),
                 })
                 .collect(),
         }))

@@ -102,3 +102,29 @@ async fn a_full_group_cascades_to_the_next_r6_8() {
     }
     cluster.stop().await;
 }
+
+/// R8.20: the manager's queue view shows the group each waiting conversation is allocated to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_shows_each_conversations_group_r8_20() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[]).await;
+    agent(&cluster, "east-1", "east", 5).await;
+    let split = split(&cluster).await;
+    let mut partner = cluster.connector().await;
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        let opened = partner.open_conversation(open("acme", &format!("k{i}"), "sales", "")).await.unwrap().into_inner();
+        let group = switchyard_routing::allocate_group(&split, &opened.conversation_id).unwrap();
+        expected.push((opened.conversation_id, group.to_owned()));
+    }
+    wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 6 }).await;
+    let request =
+        switchyard_proto::admin::v1::GetQueueRequest { account_id: "acme".into(), skill_id: "sales".into(), limit: 0 };
+    let queue = cluster.routing_admin().await.get_queue(request).await.unwrap().into_inner();
+    let mut shown: Vec<(String, String)> =
+        queue.entries.into_iter().map(|e| (e.conversation_id, e.agent_group)).collect();
+    shown.sort();
+    expected.sort();
+    assert_eq!(shown, expected);
+    cluster.stop().await;
+}

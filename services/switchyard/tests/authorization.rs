@@ -48,6 +48,9 @@ fn sample(method: &str) -> Vec<u8> {
         "ConnectorService/CloseConversation" => {
             conn::CloseConversationRequest { account_id: a, conversation_id: "nope".into() }.encode_to_vec()
         }
+        "ConnectorService/MarkUrgent" => {
+            conn::MarkUrgentRequest { account_id: a, conversation_id: "nope".into() }.encode_to_vec()
+        }
         "ConnectorService/StreamOutbound" => {
             conn::StreamOutboundRequest { account_id: a, channel: web, from_sequence: None }.encode_to_vec()
         }
@@ -97,6 +100,13 @@ fn sample(method: &str) -> Vec<u8> {
             conversation_id: "matrix".into(),
             target_agent_id: "bob".into(),
             skill_id: String::new(),
+        }
+        .encode_to_vec(),
+        "AgentService/SetManualResponseTime" => agent::SetManualResponseTimeRequest {
+            account_id: a,
+            agent_id: al,
+            conversation_id: "nope".into(),
+            respond_by_ms: i64::MAX,
         }
         .encode_to_vec(),
         "RoutingAdminService/CreateAccount" => {

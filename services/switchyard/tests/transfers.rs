@@ -102,6 +102,15 @@ async fn a_manager_may_transfer_to_an_away_agent_and_it_waits_r12_3() {
     manager.transfer_to_agent(to_agent(&opened.conversation_id, "dan")).await.unwrap();
     // Queued for dan; alice (who has room) does not get it back.
     wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 1 }).await;
+    let request =
+        switchyard_proto::admin::v1::GetQueueRequest { account_id: "acme".into(), skill_id: "sales".into(), limit: 0 };
+    let queue = cluster.routing_admin().await.get_queue(request).await.unwrap().into_inner();
+    let entry = &queue.entries[0];
+    assert_eq!(
+        (entry.suggested_agent_id.as_str(), entry.reason.as_str(), entry.avoid_agent_id.as_str()),
+        ("dan", "transfer_to_agent", "alice"),
+        "the manager's queue view shows who it waits for"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(queue_depth(&cluster, "acme", "sales").await, 1, "waits for dan");
     cluster.stop().await;
