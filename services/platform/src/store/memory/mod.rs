@@ -85,7 +85,7 @@ struct State {
     unannounced: HashMap<(String, String), i64>,
     timers: HashMap<String, timers::Shard>,
     /// The current deadline of each expiring thing, and the same ordered by time.
-    deadlines: BTreeMap<Expiry, i64>,
+    deadlines: HashMap<Expiry, i64>,
     expiries: BTreeSet<(i64, Expiry)>,
 }
 
