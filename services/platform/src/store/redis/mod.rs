@@ -93,6 +93,7 @@ mod offers;
 mod records;
 mod routing;
 mod routing_config;
+mod spanning;
 mod timers;
 
 use codec::*;
