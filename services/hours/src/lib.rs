@@ -23,7 +23,7 @@
 //! - **Closed periods** (R11.12): [`Schedule::closed_period`] says why it is closed (a
 //!   [`DelayKind::Holiday`] occasion, a [`DelayKind::Weekend`] day off, else
 //!   [`DelayKind::Night`]) and until when.
-//! - **Due times** (R10.10, R10.11): [`due`] counts the response time only while open,
+//! - **Due times** (R10.10, R10.11): [`due()`] counts the response time only while open,
 //!   carrying what a shift did not use into the next (offline 20:00-08:00, 15 minutes, a
 //!   message at 00:00 is due at 08:15).
 //!
@@ -48,7 +48,7 @@
 //! Validate each object when it is stored ([`Workdays::validate`],
 //! [`SpecialOccasions::validate`], [`ManualStatus::validate`]); resolve a skill's
 //! [`Calendar`], [`Calendar::compile`] it into a [`Schedule`] and ask
-//! [`Schedule::is_open`], [`Schedule::next_open`], [`Schedule::closed_period`] or [`due`].
+//! [`Schedule::is_open`], [`Schedule::next_open`], [`Schedule::closed_period`] or [`due()`].
 //! Queries look ahead at most [`HORIZON_DAYS`].
 
 pub mod due;

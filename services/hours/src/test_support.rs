@@ -16,8 +16,11 @@ pub fn date(s: &str) -> Date {
     s.parse().expect("a civil date")
 }
 
+/// `(hour, minute)`.
+pub type Hm = (u16, u16);
+
 /// Custom hours from `(start, end)` pairs of `(hour, minute)`.
-pub fn shifts(list: &[((u16, u16), (u16, u16))]) -> Hours {
+pub fn shifts(list: &[(Hm, Hm)]) -> Hours {
     Hours::Custom(list.iter().map(|&(start, end)| Shift::hm(start, end)).collect())
 }
 
