@@ -134,23 +134,18 @@ impl Calendar {
         let rules = match self.mode {
             Mode::Manual(status) => Rules::Manual(status),
             Mode::Automatic => Rules::Automatic {
-                workdays: self.workdays.as_ref().map(WeekRules::new).transpose().map_err(|e| prefix(e, "workdays"))?,
+                workdays: self.workdays.as_ref().map(WeekRules::new).transpose().map_err(|e| e.within("workdays"))?,
                 occasions: self
                     .occasions
                     .as_ref()
                     .filter(|o| !o.occasions.is_empty())
                     .map(OccasionRules::new)
                     .transpose()
-                    .map_err(|e| prefix(e, "occasions"))?,
+                    .map_err(|e| e.within("occasions"))?,
             },
         };
         Ok(Schedule { rules })
     }
-}
-
-fn prefix(mut err: HoursError, prefix: &str) -> HoursError {
-    err.field = format!("{prefix}.{}", err.field);
-    err
 }
 
 fn add(at: Timestamp, duration: SignedDuration) -> Timestamp {

@@ -37,7 +37,7 @@ impl HoursError {
     }
 
     /// The same error under `prefix`, e.g. `workdays.` + `days.monday`.
-    fn within(mut self, prefix: &str) -> Self {
+    pub(crate) fn within(mut self, prefix: &str) -> Self {
         self.field = format!("{prefix}.{}", self.field);
         self
     }
