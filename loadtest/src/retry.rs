@@ -89,6 +89,20 @@ pub fn is_disconnect(status: &Status) -> bool {
     status.code() == Code::Unavailable || is_transport(status)
 }
 
+/// A setup call the run cannot go on without (idempotent: setting, opening, acknowledging),
+/// retried while the target is briefly unavailable; a failure is an error saying what was
+/// being done.
+pub async fn setup<T, F, Fut>(what: impl FnOnce() -> String, op: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    call(Idempotence::Idempotent, |_, _| {}, op)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()).context(what()))
+}
+
 /// One unary call with retries: `op` makes one attempt; `on_retry` hears each failure that is
 /// retried (with the delay before the next attempt). Returns the answer, or the last failure.
 pub async fn call<T, F, Fut>(
@@ -284,6 +298,13 @@ mod tests {
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS as u32);
         assert!(started.elapsed() < CALL_BUDGET);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_setup_call_says_what_was_being_done() {
+        let op = || async { Err::<tonic::Response<()>, _>(Status::permission_denied("not yours")) };
+        let err = setup(|| "setting the velocity rules of acme".to_owned(), op).await.unwrap_err();
+        assert_eq!(format!("{err:#}"), "setting the velocity rules of acme: The caller does not have permission to execute the specified operation not yours");
     }
 
     #[tokio::test(start_paused = true)]

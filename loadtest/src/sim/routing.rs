@@ -46,17 +46,14 @@ pub(super) async fn apply(routing: &Routing, accounts: &[String], router: Conn) 
         let request =
             SetVelocityRulesRequest { account_id: account.clone(), rules: rules.clone(), expected_revision: 0 };
         // Replacing the whole list is idempotent.
-        retry::call(
-            Idempotence::Idempotent,
-            |_, _| {},
+        retry::setup(
+            || format!("setting the velocity rules of {account}"),
             || {
                 let (mut admin, request) = (admin.clone(), request.clone());
                 async move { admin.set_velocity_rules(request).await }
             },
         )
-        .await
-        .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
-        .map_err(|e| e.context(format!("setting the velocity rules of {account}")))?;
+        .await?;
     }
     if routing.acd_mode.rings() {
         for account in accounts {
@@ -88,17 +85,14 @@ async fn set_account_routing(
         expected_revision: 0,
     };
     // Setting the same routing again is idempotent.
-    retry::call(
-        Idempotence::Idempotent,
-        |_, _| {},
+    retry::setup(
+        || format!("setting the account routing of {account}"),
         || {
             let (mut admin, request) = (admin.clone(), request.clone());
             async move { admin.set_account_routing(request).await }
         },
     )
-    .await
-    .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
-    .map_err(|e| e.context(format!("setting the account routing of {account}")))?;
+    .await?;
     Ok(())
 }
 

@@ -89,17 +89,14 @@ pub(super) async fn apply(t: &Transfers, skills: &[String], accounts: &[String],
                 expected_revision: 0,
             };
             // Setting the same routing again is idempotent.
-            retry::call(
-                Idempotence::Idempotent,
-                |_, _| {},
+            retry::setup(
+                || format!("setting the transfer maximum wait of {skill} in {account}"),
                 || {
                     let (mut admin, request) = (admin.clone(), request.clone());
                     async move { admin.set_skill_routing(request).await }
                 },
             )
-            .await
-            .map_err(|s| anyhow::anyhow!("{} {}", s.code(), s.message()))
-            .map_err(|e| e.context(format!("setting the transfer maximum wait of {skill} in {account}")))?;
+            .await?;
         }
     }
     Ok(())

@@ -91,31 +91,26 @@ async fn prior_conversation(run: &Setup<'_>, account: usize, idx: usize) -> anyh
         partner_message_id: format!("prior-{idx}"),
         ..Default::default()
     };
-    let opened = retry::call(
-        Idempotence::Idempotent,
-        |_, _| {},
+    let opened = retry::setup(
+        || format!("opening the prior conversation of consumer {idx}"),
         || {
             let (mut client, open) = ((run.connector)(idx, account), open.clone());
             async move { client.open_conversation(open).await }
         },
     )
-    .await
-    .map(tonic::Response::into_inner)
-    .map_err(|s| anyhow::anyhow!("opening the prior conversation of consumer {idx}: {} {}", s.code(), s.message()))?;
+    .await?;
     let close = conn::CloseConversationRequest {
         account_id: run.accounts[account].clone(),
         conversation_id: opened.conversation_id,
     };
-    retry::call(
-        Idempotence::Idempotent,
-        |_, _| {},
+    retry::setup(
+        || format!("closing the prior conversation of consumer {idx}"),
         || {
             let (mut client, close) = ((run.connector)(idx, account), close.clone());
             async move { client.close_conversation(close).await }
         },
     )
-    .await
-    .map_err(|s| anyhow::anyhow!("closing the prior conversation of consumer {idx}: {} {}", s.code(), s.message()))?;
+    .await?;
     Ok(())
 }
 
@@ -123,17 +118,14 @@ async fn prior_conversation(run: &Setup<'_>, account: usize, idx: usize) -> anyh
 async fn acknowledge_priors(run: &Setup<'_>, account: usize, channel: i32, closes: usize) -> anyhow::Result<()> {
     let account_id = run.accounts[account].clone();
     let request = conn::StreamOutboundRequest { account_id: account_id.clone(), channel, from_sequence: None };
-    let mut stream = retry::call(
-        Idempotence::Idempotent,
-        |_, _| {},
+    let mut stream = retry::setup(
+        || format!("reading the priors' outbox of {account_id}"),
         || {
             let (mut client, request) = ((run.connector)(account, account), request.clone());
             async move { client.stream_outbound(request).await }
         },
     )
-    .await
-    .map(tonic::Response::into_inner)
-    .map_err(|s| anyhow::anyhow!("reading the priors' outbox of {account_id}: {} {}", s.code(), s.message()))?;
+    .await?;
     let (mut seen, mut last) = (0, 0);
     let read = tokio::time::timeout(PRIOR_CLOSES_WAIT, async {
         while seen < closes {
@@ -150,16 +142,14 @@ async fn acknowledge_priors(run: &Setup<'_>, account: usize, channel: i32, close
         anyhow::bail!("the outbox of {account_id} showed {seen} of the {closes} prior conversations' closes");
     }
     let ack = conn::AckOutboundRequest { account_id: account_id.clone(), channel, sequence: last };
-    retry::call(
-        Idempotence::Idempotent,
-        |_, _| {},
+    retry::setup(
+        || format!("acknowledging the priors of {account_id}"),
         || {
             let (mut client, ack) = ((run.connector)(account, account), ack.clone());
             async move { client.ack_outbound(ack).await }
         },
     )
-    .await
-    .map_err(|s| anyhow::anyhow!("acknowledging the priors of {account_id}: {} {}", s.code(), s.message()))?;
+    .await?;
     Ok(())
 }
 
