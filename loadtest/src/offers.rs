@@ -215,15 +215,22 @@ impl ConvOffers {
 }
 
 fn trail(decisions: &[RoutingDecision]) -> String {
+    trail_of(decisions, |d| [d.agent_id.as_str(), d.reason.as_str()].into_iter())
+}
+
+/// A conversation's decisions in a line for a failed check: each decision's kind followed by
+/// the non-empty `fields` of it, e.g. "queued new, offered ann best_agent".
+pub(crate) fn trail_of<'d, I>(decisions: &'d [RoutingDecision], fields: impl Fn(&'d RoutingDecision) -> I) -> String
+where
+    I: Iterator<Item = &'d str>,
+{
     let parts: Vec<String> = decisions
         .iter()
         .map(|d| {
             let mut part = d.kind.clone();
-            for extra in [&d.agent_id, &d.reason] {
-                if !extra.is_empty() {
-                    part.push(' ');
-                    part.push_str(extra);
-                }
+            for extra in fields(d).filter(|f| !f.is_empty()) {
+                part.push(' ');
+                part.push_str(extra);
             }
             part
         })

@@ -307,20 +307,7 @@ impl Story {
 }
 
 fn trail(decisions: &[RoutingDecision]) -> String {
-    let parts: Vec<String> = decisions
-        .iter()
-        .map(|d| {
-            let mut part = d.kind.clone();
-            for extra in [&d.skill_id, &d.agent_id, &d.reason] {
-                if !extra.is_empty() {
-                    part.push(' ');
-                    part.push_str(extra);
-                }
-            }
-            part
-        })
-        .collect();
-    parts.join(", ")
+    crate::offers::trail_of(decisions, |d| [d.skill_id.as_str(), d.agent_id.as_str(), d.reason.as_str()].into_iter())
 }
 
 /// What the checks need.
