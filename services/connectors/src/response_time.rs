@@ -13,8 +13,8 @@ use crate::desk::Desk;
 use crate::edge::Edge;
 use crate::error::ConnectorError;
 
-const URGENT: &str = "urgent";
-const MANUAL: &str = "manual";
+const URGENT: &str = SlaKind::Urgent.name();
+const MANUAL: &str = switchyard_routing::MANUAL_SLA;
 
 /// R10.3: why a conversation may not be marked urgent now, if it may not.
 pub fn urgent_refusal(record: &ConversationRecord) -> Option<&'static str> {

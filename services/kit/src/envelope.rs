@@ -102,9 +102,11 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
         Some(Body::ResponseTimeChanged(b)) => {
             id("conversation_id", &b.conversation_id)?;
             skill_id("skill_id", &b.skill_id)?;
-            match b.sla.as_str() {
-                "urgent" | "manual" => Ok(()),
-                _ => Err(ServiceError::invalid("sla", "must be urgent or manual")),
+            let urgent = switchyard_routing::SlaKind::Urgent.name();
+            if b.sla == urgent || b.sla == switchyard_routing::MANUAL_SLA {
+                Ok(())
+            } else {
+                Err(ServiceError::invalid("sla", "must be urgent or manual"))
             }
         }
         Some(Body::RouteConversation(b)) => {
@@ -198,6 +200,25 @@ mod tests {
         let mut bad_account = route("c1", "sales");
         bad_account.account_id = String::new();
         assert!(validate(&bad_account).is_err());
+    }
+
+    /// R10.3, R10.8: a response-time change names its conversation, its skill and a known kind.
+    #[test]
+    fn a_response_time_change_is_validated() {
+        let change = |sla: &str, skill: &str| {
+            let body = switchyard_proto::events::v1::ResponseTimeChanged {
+                conversation_id: "c1".into(),
+                sla: sla.into(),
+                from_ms: 1,
+                skill_id: skill.into(),
+            };
+            new("acme", 0, Body::ResponseTimeChanged(body))
+        };
+        assert!(validate(&change("urgent", "sales")).is_ok());
+        assert!(validate(&change("manual", "-1")).is_ok());
+        let err = validate(&change("first_time", "sales")).unwrap_err();
+        assert!(matches!(err, ServiceError::InvalidArgument { ref field, .. } if field == "sla"), "{err}");
+        assert!(validate(&change("urgent", "")).is_err());
     }
 
     #[test]

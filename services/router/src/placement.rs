@@ -29,33 +29,17 @@ pub struct Facts<'a> {
 }
 
 /// The `sla` of a conversation whose agent set its response time (R10.8).
-pub const MANUAL: &str = "manual";
+pub const MANUAL: &str = switchyard_routing::MANUAL_SLA;
 
 /// Which response time applies: urgent once the consumer marked it (R10.3), else first-time
 /// for a new consumer's first conversation (R10.2), else the default.
 pub fn sla_kind(first_conversation: bool, prior_sla: &str) -> SlaKind {
-    if prior_sla == sla_name(SlaKind::Urgent) {
+    if SlaKind::from_name(prior_sla) == SlaKind::Urgent {
         SlaKind::Urgent
     } else if first_conversation {
         SlaKind::FirstTime
     } else {
         SlaKind::Default
-    }
-}
-
-pub fn sla_name(kind: SlaKind) -> &'static str {
-    match kind {
-        SlaKind::Default => "default",
-        SlaKind::Urgent => "urgent",
-        SlaKind::FirstTime => "first_time",
-    }
-}
-
-fn parse_sla(name: &str) -> SlaKind {
-    match name {
-        "first_time" => SlaKind::FirstTime,
-        "urgent" => SlaKind::Urgent,
-        _ => SlaKind::Default,
     }
 }
 
@@ -114,9 +98,9 @@ pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_
     if route.sla == MANUAL && message_at_ms < route.response_due_ms {
         return None;
     }
-    let kind = parse_sla(&route.sla);
+    let kind = SlaKind::from_name(&route.sla);
     let allowed = response_time_ms(config, &route.skill_id, kind) as i64;
-    Some(counted_from(route, message_at_ms, message_at_ms.saturating_add(allowed), sla_name(kind)))
+    Some(counted_from(route, message_at_ms, message_at_ms.saturating_add(allowed), kind.name()))
 }
 
 /// R10.3: the place of a conversation its consumer marked urgent, whose wait began at
@@ -125,7 +109,7 @@ pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_
 pub fn marked_urgent(config: &RoutingConfig, route: &Route, wait_started_ms: i64) -> Placement {
     let queued_due = (route.status == RouteStatus::Queued).then_some(route.response_due_ms);
     let due_ms = urgent_due_ms(config, &route.skill_id, wait_started_ms, queued_due);
-    counted_from(route, wait_started_ms, due_ms, sla_name(SlaKind::Urgent))
+    counted_from(route, wait_started_ms, due_ms, SlaKind::Urgent.name())
 }
 
 /// R10.8: the place of a conversation whose agent set, at `set_at_ms`, that it responds by
@@ -166,7 +150,7 @@ fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, 
         due_ms,
         score: scored.value as i64,
         actionable,
-        sla: sla_name(kind).to_owned(),
+        sla: kind.name().to_owned(),
         velocity_milli: (scored.velocity * ONE as f64).round() as i64,
         agent_group: facts.agent_group.clone(),
     }

@@ -17,6 +17,29 @@ pub enum SlaKind {
     FirstTime,
 }
 
+impl SlaKind {
+    /// The name routes, queue listings and events carry (`default`, `urgent`, `first_time`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            SlaKind::Default => "default",
+            SlaKind::Urgent => "urgent",
+            SlaKind::FirstTime => "first_time",
+        }
+    }
+
+    /// The kind named `name`; anything else (`manual` included) is the default.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "urgent" => SlaKind::Urgent,
+            "first_time" => SlaKind::FirstTime,
+            _ => SlaKind::Default,
+        }
+    }
+}
+
+/// The `sla` of a conversation whose agent set its response time (R10.8).
+pub const MANUAL_SLA: &str = "manual";
+
 /// R10.1, R10.9: the response time of `kind` for a conversation of `skill_id`: the skill's
 /// override, else the account's. The unassigned skill -1 always uses the account's
 /// ("conversations without a skill use account SLAs"); validation refuses overrides on it.
