@@ -70,4 +70,6 @@ pub use validate::{
 };
 
 #[cfg(test)]
+mod dst_tests;
+#[cfg(test)]
 mod test_support;
