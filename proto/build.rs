@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "switchyard/connectors/v1/connector.proto",
     "switchyard/agent/v1/agent.proto",
     "switchyard/admin/v1/admin.proto",
+    "switchyard/admin/v1/hours.proto",
     "switchyard/capacity/v1/capacity.proto",
     "switchyard/auth/v1/auth.proto",
     "switchyard/events/v1/events.proto",

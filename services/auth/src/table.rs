@@ -316,6 +316,62 @@ pub static TABLE: &[Rpc] = &[
         |r| account(&r.account_id),
         [any(Admin), any(AgentManager)]
     ),
+    rpc!(
+        "switchyard.admin.v1.RoutingAdminService/GetResponseTime",
+        admin::v1::GetResponseTimeRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager), any(Partner)]
+    ),
+    // --- working hours (router) ------------------------------------------------------------
+    // R11.13: "configure skill workdays and special occasions" is the admin's; "configure the
+    // account shift scheduler" the admin's and the agent manager's.
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/GetWorkingHours",
+        admin::v1::GetWorkingHoursRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/PutWorkdays",
+        admin::v1::PutWorkdaysRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/DeleteWorkdays",
+        admin::v1::DeleteWorkdaysRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/PutSpecialOccasions",
+        admin::v1::PutSpecialOccasionsRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/DeleteSpecialOccasions",
+        admin::v1::DeleteSpecialOccasionsRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/SetShiftStatus",
+        admin::v1::SetShiftStatusRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)],
+        audited
+    ),
+    rpc!(
+        "switchyard.admin.v1.WorkingHoursAdminService/GetSkillHours",
+        admin::v1::GetSkillHoursRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager), any(Agent), any(Bot), any(Partner)]
+    ),
     // --- agent administration (capacity) ---------------------------------------------------
     rpc!(
         "switchyard.capacity.v1.CapacityAdminService/CreateAgent",

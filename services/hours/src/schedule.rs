@@ -153,6 +153,11 @@ fn add(at: Timestamp, duration: SignedDuration) -> Timestamp {
 }
 
 impl Schedule {
+    /// Open at every instant: the default calendar (manual mode, online).
+    pub fn open_all_hours() -> Self {
+        Self { rules: Rules::Manual(ManualStatus::Online) }
+    }
+
     /// Open at `at`?
     pub fn is_open(&self, at: Timestamp) -> bool {
         !self.open_within(at, add(at, INSTANT)).is_empty()

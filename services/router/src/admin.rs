@@ -191,4 +191,11 @@ impl RoutingAdminService for Admin {
     ) -> Result<Response<ExplainRoutingResponse>, Status> {
         Ok(Response::new(crate::explain::explain(&self.platform, request.into_inner()).await?))
     }
+
+    async fn get_response_time(
+        &self,
+        request: Request<GetResponseTimeRequest>,
+    ) -> Result<Response<GetResponseTimeResponse>, Status> {
+        Ok(Response::new(crate::response_time::get(&self.platform, request.into_inner()).await?))
+    }
 }

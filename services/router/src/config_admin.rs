@@ -23,13 +23,15 @@ fn refusal(err: ConfigError) -> ServiceError {
     let field = proto_field(&err.field);
     match err.kind {
         ErrorKind::Invalid => ServiceError::invalid(field, err.message),
-        ErrorKind::UnknownSkill => ServiceError::FailedPrecondition(format!("{field}: {}", err.message)),
+        ErrorKind::UnknownSkill | ErrorKind::UnknownObject => {
+            ServiceError::FailedPrecondition(format!("{field}: {}", err.message))
+        }
         ErrorKind::Cycle => ServiceError::FailedPrecondition(err.message),
     }
 }
 
 impl ConfigAdmin {
-    async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {
+    pub(crate) async fn require_account(&self, account_id: &str) -> Result<(), ServiceError> {
         validate::id("account_id", account_id)?;
         if self.platform.store.account_exists(account_id).await? {
             Ok(())
@@ -43,7 +45,7 @@ impl ConfigAdmin {
     }
 
     /// Applies `change` to the stored configuration and saves it; returns the saved revision.
-    async fn edit(
+    pub(crate) async fn edit(
         &self,
         account_id: &str,
         expected: u64,

@@ -119,6 +119,8 @@ pub fn skill_from(field: &str, p: &pb::SkillRouting) -> Decoded<domain::SkillRou
             .map(|g| domain::GroupSplit { group_id: g.group_id.clone(), priority: g.priority, percent: g.percent })
             .collect(),
         unassigned_policy,
+        workdays_id: optional_id(&p.workdays_id),
+        occasions_id: optional_id(&p.occasions_id),
     })
 }
 
@@ -146,6 +148,8 @@ pub fn skill_to(d: &domain::SkillRouting) -> pb::SkillRouting {
             .map(|g| pb::GroupSplit { group_id: g.group_id.clone(), priority: g.priority, percent: g.percent })
             .collect(),
         unassigned_policy: unassigned_policy as i32,
+        workdays_id: d.workdays_id.clone().unwrap_or_default(),
+        occasions_id: d.occasions_id.clone().unwrap_or_default(),
     }
 }
 

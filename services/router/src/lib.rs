@@ -23,9 +23,12 @@ pub mod engine;
 pub mod error;
 mod explain;
 pub mod fallback;
+mod hours_admin;
+mod hours_proto;
 pub mod metrics;
 pub mod placement;
 pub mod ranking;
+mod response_time;
 pub mod sweep;
 #[cfg(test)]
 mod testing;
@@ -129,7 +132,8 @@ impl Config {
     }
 }
 
-pub const GRPC_SERVICES: &[&str] = &["switchyard.admin.v1.RoutingAdminService"];
+pub const GRPC_SERVICES: &[&str] =
+    &["switchyard.admin.v1.RoutingAdminService", "switchyard.admin.v1.WorkingHoursAdminService"];
 
 pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     switchyard_kit::ops::prometheus();
@@ -141,6 +145,11 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
         switchyard_proto::admin::v1::routing_admin_service_server::RoutingAdminServiceServer::new(admin::Admin::new(
             platform.clone(),
         )),
+    )
+    .add_service(
+        switchyard_proto::admin::v1::working_hours_admin_service_server::WorkingHoursAdminServiceServer::new(
+            hours_admin::HoursAdmin { config: config_admin::ConfigAdmin { platform: platform.clone() } },
+        ),
     );
     let spec = ServiceSpec {
         name: "router",

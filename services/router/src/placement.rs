@@ -68,13 +68,14 @@ pub fn eligible_groups(config: &RoutingConfig, skill_id: &str, group: &str) -> V
 }
 
 /// The place of a conversation whose wait (re)started at `started_ms`: due after the skill's
-/// response time (R10.4 for a consumer message, R10.6 for a transfer), actionable.
+/// response time of working hours (R10.4 for a consumer message, R10.6 for a transfer,
+/// R10.10 and R10.11 across off hours), actionable.
 /// A manual response time (R10.8) does not survive a move to a skill: that skill's times apply
 /// (R10.6).
 pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> Placement {
     let kind = sla_kind(facts.first_conversation, facts.prior_sla);
     let allowed = response_time_ms(config, facts.skill_id, kind);
-    place(config, facts, kind, started_ms.saturating_add(allowed as i64), true)
+    place(config, facts, kind, started_ms, config.due_ms(facts.skill_id, started_ms, allowed), true)
 }
 
 /// The place of a conversation returned to the queue (back to queue, logout): the consumer
@@ -82,7 +83,9 @@ pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> 
 /// only when the consumer wrote last (R9.2).
 pub fn returned(config: &RoutingConfig, facts: &Facts<'_>, due_ms: i64, pending: PendingSide) -> Placement {
     let kind = sla_kind(facts.first_conversation, facts.prior_sla);
-    let mut placement = place(config, facts, kind, due_ms, pending != PendingSide::Consumer);
+    // The wait's start is not kept: a whole response time before the due time stands for it.
+    let started_ms = due_ms.saturating_sub(response_time_ms(config, facts.skill_id, kind) as i64);
+    let mut placement = place(config, facts, kind, started_ms, due_ms, pending != PendingSide::Consumer);
     if facts.prior_sla == MANUAL {
         placement.sla = MANUAL.to_owned();
     }
@@ -99,8 +102,8 @@ pub fn after_consumer_message(config: &RoutingConfig, route: &Route, message_at_
         return None;
     }
     let kind = SlaKind::from_name(&route.sla);
-    let allowed = response_time_ms(config, &route.skill_id, kind) as i64;
-    Some(counted_from(route, message_at_ms, message_at_ms.saturating_add(allowed), kind.name()))
+    let allowed = response_time_ms(config, &route.skill_id, kind);
+    Some(counted_from(route, message_at_ms, config.due_ms(&route.skill_id, message_at_ms, allowed), kind.name()))
 }
 
 /// R10.3: the place of a conversation its consumer marked urgent, whose wait began at
@@ -133,7 +136,15 @@ fn counted_from(route: &Route, started_ms: i64, due_ms: i64, sla: &str) -> Place
     }
 }
 
-fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, actionable: bool) -> Placement {
+/// The place of a wait that began at `started_ms` and is due at `due_ms`.
+fn place(
+    config: &RoutingConfig,
+    facts: &Facts<'_>,
+    kind: SlaKind,
+    started_ms: i64,
+    due_ms: i64,
+    actionable: bool,
+) -> Placement {
     let returned_to_queue = matches!(facts.reason, QueueReason::BackToQueue | QueueReason::AgentLoggedOut);
     let facts_for_rules = ConversationFacts {
         transfers: facts.transfers,
@@ -143,9 +154,8 @@ fn place(config: &RoutingConfig, facts: &Facts<'_>, kind: SlaKind, due_ms: i64, 
         returned_to_queue,
     };
     let velocity = velocity(config, &facts_for_rules);
-    // Velocity compresses the whole response time, from when the wait began.
-    let allowed = response_time_ms(config, facts.skill_id, kind) as i64;
-    let scored = score(ScoreInput { actionable, became_actionable_ms: due_ms - allowed, due_ms, velocity });
+    // Velocity compresses the whole wait, from when it began.
+    let scored = score(ScoreInput { actionable, became_actionable_ms: started_ms, due_ms, velocity });
     Placement {
         due_ms,
         score: scored.value as i64,
@@ -177,30 +187,9 @@ mod tests {
     }
 
     fn queued_route() -> Route {
-        Route {
-            conversation_id: "c1".into(),
-            skill_id: "sales".into(),
-            status: switchyard_platform::store::RouteStatus::Queued,
-            agent_id: String::new(),
-            avoid_agent_id: String::new(),
-            suggested_agent_id: String::new(),
-            agent_group: String::new(),
-            offer_id: String::new(),
-            offer_agents: Vec::new(),
-            offer_expires_ms: 0,
-            version: 0,
-            queued_at_ms: 0,
-            queue_reason: QueueReason::BackToQueue,
-            response_due_ms: 60 * MIN,
-            queue_score: 60 * MIN,
-            actionable: true,
-            sla: "default".into(),
-            velocity_milli: 2 * ONE,
-            transfers: 0,
-            requeued_version: 0,
-            skill_history: Vec::new(),
-            record_version: 2,
-        }
+        let mut route = crate::testing::route(RouteStatus::Queued, 0, 60 * MIN, "default", 2 * ONE);
+        route.queue_reason = QueueReason::BackToQueue;
+        route
     }
 
     #[test]
@@ -213,6 +202,54 @@ mod tests {
         assert_eq!((first.due_ms, first.sla.as_str()), (10 * MIN, "first_time"));
         assert_eq!((returning.due_ms, returning.sla.as_str()), (60 * MIN, "default"));
         assert!(first.score < returning.score);
+    }
+
+    /// Open 08:00-20:00 every day in New York, response time 15 minutes.
+    fn day_shift() -> RoutingConfig {
+        let doc = br#"{
+            "account": {"response_times": {"default_ms": 900000, "urgent_ms": 600000}},
+            "hours": {
+                "mode": {"mode": "automatic"},
+                "workdays": {"day": {"name": "day", "time_zone": "America/New_York", "days": {
+                    "monday": {"status": "custom", "shifts": [{"start": 480, "end": 1200}]},
+                    "tuesday": {"status": "custom", "shifts": [{"start": 480, "end": 1200}]},
+                    "wednesday": {"status": "custom", "shifts": [{"start": 480, "end": 1200}]},
+                    "thursday": {"status": "custom", "shifts": [{"start": 480, "end": 1200}]},
+                    "friday": {"status": "custom", "shifts": [{"start": 480, "end": 1200}]},
+                    "saturday": {"status": "off"}, "sunday": {"status": "off"}}}},
+                "default_workdays_id": "day"
+            }
+        }"#;
+        RoutingConfig::from_json(doc).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> i64 {
+        rfc3339.parse::<switchyard_hours::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn r10_10_r10_11_due_times_count_only_working_hours() {
+        let profile = BTreeMap::new();
+        let config = day_shift();
+        // Tuesday 00:00: due 8 h 15 min later (R10.10).
+        let night = restarted(&config, &facts(&profile, false, QueueReason::New), at("2026-12-01T00:00:00-05:00"));
+        assert_eq!(night.due_ms, at("2026-12-01T08:15:00-05:00"));
+        // A message at 19:55 spends 5 minutes today and 10 tomorrow (R10.11).
+        let mut route = queued_route();
+        route.skill_id = "sales".into();
+        let late = after_consumer_message(&config, &route, at("2026-12-01T19:55:00-05:00")).unwrap();
+        assert_eq!(late.due_ms, at("2026-12-02T08:10:00-05:00"));
+        // Friday evening waits through the weekend (Saturday and Sunday off).
+        let friday = restarted(&config, &facts(&profile, false, QueueReason::New), at("2026-12-04T21:00:00-05:00"));
+        assert_eq!(friday.due_ms, at("2026-12-07T08:15:00-05:00"));
+        // An urgent mark at night counts its 10 minutes from the opening (R10.3, R10.10).
+        route.response_due_ms = night.due_ms;
+        let urgent = marked_urgent(&config, &route, at("2026-12-01T00:00:00-05:00"));
+        assert_eq!(urgent.due_ms, at("2026-12-01T08:10:00-05:00"));
+        // One that arrived in the previous evening's shift is due sooner and served first.
+        let evening = restarted(&config, &facts(&profile, false, QueueReason::New), at("2026-11-30T19:50:00-05:00"));
+        assert_eq!(evening.due_ms, at("2026-12-01T08:05:00-05:00"));
+        assert!(evening.score < night.score);
     }
 
     #[test]

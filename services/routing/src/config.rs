@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::hours::HoursConfig;
+
 /// The unassigned skill: no specific skill, any agent of the account may take the
 /// conversation (R4.4).
 pub const UNASSIGNED_SKILL: &str = "-1";
@@ -46,6 +48,8 @@ pub struct RoutingConfig {
     pub engagements: BTreeMap<String, Engagement>,
     /// Queue velocity multipliers (R9.5, R9.6).
     pub velocity_rules: Vec<VelocityRule>,
+    /// Working hours: mode, workdays and special occasions, the account defaults (R11.1-R11.7).
+    pub hours: HoursConfig,
 }
 
 impl RoutingConfig {
@@ -203,6 +207,11 @@ pub struct SkillRouting {
     pub group_split: Vec<GroupSplit>,
     /// What happens when no agent holds the skill any more (R4.5).
     pub unassigned_policy: UnassignedPolicy,
+    /// The skill's own workdays object (R11.7, `workingHoursId`); `None`: the account default.
+    pub workdays_id: Option<String>,
+    /// The skill's own special-occasions object (R11.7, `specialOccasionId`); `None`: the
+    /// account default. An object with an empty list gives the skill none.
+    pub occasions_id: Option<String>,
 }
 
 /// The settings of a skill without an entry.
@@ -215,6 +224,8 @@ static DEFAULT_SKILL_ROUTING: SkillRouting = SkillRouting {
     transfer_to_agent_max_wait_ms: None,
     group_split: Vec::new(),
     unassigned_policy: UnassignedPolicy::Unassigned,
+    workdays_id: None,
+    occasions_id: None,
 };
 
 impl Default for SkillRouting {

@@ -7,12 +7,15 @@
 //! - [`transfer`]: which skills a conversation may be transferred to (R4.7, R4.8, R12.6).
 //! - [`sla`]: which response time applies (R10.1-R10.3, R10.9).
 //! - [`groups`]: agent-group load balancing (R6.8, R8.20-R8.22).
+//! - [`hours`]: which working hours apply to a skill (R11.7) and due times across off hours
+//!   (R10.10, R10.11).
 //! - [`score`](mod@score): the static queue score (R9.2-R9.6, R10.4, R10.5).
 //! - [`validate`]: bounds, references and cycles, reported by field path.
 
 pub mod config;
 pub mod fallback;
 pub mod groups;
+pub mod hours;
 pub mod score;
 pub mod select;
 pub mod sla;
@@ -20,7 +23,7 @@ pub mod transfer;
 pub mod validate;
 
 pub use config::{
-    engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, ProfileRule,
+    engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, HoursConfig, ProfileRule,
     ResponseTimeOverrides, ResponseTimes, RoutingConfig, SkillRouting, UnassignedPolicy, VelocityCondition,
     VelocityRule, UNASSIGNED_SKILL,
 };

@@ -1,6 +1,7 @@
 //! Response times (R10.1-R10.3, R10.9): which SLA applies to a conversation of a skill.
-//! Due times themselves (message time + SLA, shifted by working hours, R10.4, R11.*) are
-//! the caller's; see [`crate::score`](mod@crate::score) for how they order the queue.
+//! Due times (message time + SLA, shifted by working hours, R10.4, R10.10) are
+//! [`RoutingConfig::due_ms`]; see [`crate::score`](mod@crate::score) for how they order the
+//! queue.
 
 use crate::config::{ResponseTimeOverrides, RoutingConfig, UNASSIGNED_SKILL};
 
@@ -64,10 +65,11 @@ pub fn response_time_ms(config: &RoutingConfig, skill_id: &str, kind: SlaKind) -
 pub const MAX_MANUAL_RESPONSE_MS: i64 = crate::validate::RESPONSE_TIME_MS.1 as i64;
 
 /// R10.3: when the response to a conversation marked urgent is due: the skill's urgent
-/// response time counted from the start of the consumer's wait, unless its current due time
-/// (`current_due_ms`, when known) is sooner: marking urgent never delays a response.
+/// response time of working hours (R10.10) counted from the start of the consumer's wait,
+/// unless its current due time (`current_due_ms`, when known) is sooner: marking urgent never
+/// delays a response.
 pub fn urgent_due_ms(config: &RoutingConfig, skill_id: &str, wait_started_ms: i64, current_due_ms: Option<i64>) -> i64 {
-    let urgent = wait_started_ms.saturating_add(response_time_ms(config, skill_id, SlaKind::Urgent) as i64);
+    let urgent = config.due_ms(skill_id, wait_started_ms, response_time_ms(config, skill_id, SlaKind::Urgent));
     current_due_ms.map_or(urgent, |current| current.min(urgent))
 }
 

@@ -58,6 +58,9 @@ pub enum ErrorKind {
     UnknownSkill,
     /// Fallback skills that lead back to themselves: FAILED_PRECONDITION naming the cycle.
     Cycle,
+    /// A reference to a working-hours object the account does not have, or the deletion of
+    /// one still referenced: FAILED_PRECONDITION.
+    UnknownObject,
 }
 
 /// The first problem [`RoutingConfig::validate`] found.
@@ -72,13 +75,13 @@ pub struct ConfigError {
     pub kind: ErrorKind,
 }
 
-type Check = Result<(), ConfigError>;
+pub type Check = Result<(), ConfigError>;
 
-fn fail(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Check {
+pub(crate) fn fail(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Check {
     Err(ConfigError { field: field.into(), message: message.into(), kind })
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Check {
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Check {
     fail(ErrorKind::Invalid, field, message)
 }
 
@@ -103,7 +106,8 @@ impl RoutingConfig {
         }
         self.validate_profile_rules(known_skills)?;
         self.validate_engagements(known_skills)?;
-        self.validate_velocity_rules(known_skills)
+        self.validate_velocity_rules(known_skills)?;
+        self.validate_hours()
     }
 
     fn validate_account(&self, known: &BTreeSet<String>) -> Check {
@@ -239,10 +243,7 @@ fn validate_split(at: &str, skill: &SkillRouting) -> Check {
     for (i, group) in split.iter().enumerate() {
         let field = format!("{at}[{i}].group_id");
         let id = &group.group_id;
-        let id_ok = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
-        if id.is_empty() || id.chars().count() > MAX_GROUP_ID_CHARS || !id_ok {
-            return invalid(field, format!("must be 1 to {MAX_GROUP_ID_CHARS} characters of [A-Za-z0-9_.:-]"));
-        }
+        short_id(&field, id)?;
         if !seen.insert(id.as_str()) {
             return invalid(field, format!("duplicate group {id}"));
         }
@@ -256,6 +257,16 @@ fn validate_split(at: &str, skill: &SkillRouting) -> Check {
     let total: u64 = split.iter().map(|g| u64::from(g.percent)).sum();
     if !split.is_empty() && total != 100 {
         return invalid(at, format!("percents must sum to 100, got {total} (R8.20)"));
+    }
+    Ok(())
+}
+
+/// An id the configuration names things by (agent groups, working-hours objects): 1 to
+/// [`MAX_GROUP_ID_CHARS`] characters of `[A-Za-z0-9_.:-]`.
+pub fn short_id(field: &str, id: &str) -> Check {
+    let id_ok = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+    if id.is_empty() || id.chars().count() > MAX_GROUP_ID_CHARS || !id_ok {
+        return invalid(field, format!("must be 1 to {MAX_GROUP_ID_CHARS} characters of [A-Za-z0-9_.:-]"));
     }
     Ok(())
 }

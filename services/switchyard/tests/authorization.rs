@@ -160,6 +160,48 @@ fn sample(method: &str) -> Vec<u8> {
         "RoutingAdminService/ExplainRouting" => {
             admin::ExplainRoutingRequest { account_id: a, conversation_id: "matrix".into() }.encode_to_vec()
         }
+        "RoutingAdminService/GetResponseTime" => {
+            admin::GetResponseTimeRequest { account_id: a, conversation_id: "matrix".into() }.encode_to_vec()
+        }
+        "WorkingHoursAdminService/GetWorkingHours" => admin::GetWorkingHoursRequest { account_id: a }.encode_to_vec(),
+        "WorkingHoursAdminService/PutWorkdays" => admin::PutWorkdaysRequest {
+            account_id: a,
+            workdays_id: "matrix".into(),
+            workdays: Some(admin::Workdays { name: "matrix".into(), time_zone: "UTC".into(), ..Default::default() }),
+            make_default: false,
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "WorkingHoursAdminService/DeleteWorkdays" => {
+            admin::DeleteWorkdaysRequest { account_id: a, workdays_id: "none".into(), expected_revision: 0 }
+                .encode_to_vec()
+        }
+        "WorkingHoursAdminService/PutSpecialOccasions" => admin::PutSpecialOccasionsRequest {
+            account_id: a,
+            occasions_id: "matrix".into(),
+            occasions: Some(admin::SpecialOccasions {
+                name: "matrix".into(),
+                time_zone: "UTC".into(),
+                occasions: vec![],
+            }),
+            make_default: false,
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "WorkingHoursAdminService/DeleteSpecialOccasions" => {
+            admin::DeleteSpecialOccasionsRequest { account_id: a, occasions_id: "none".into(), expected_revision: 0 }
+                .encode_to_vec()
+        }
+        "WorkingHoursAdminService/SetShiftStatus" => admin::SetShiftStatusRequest {
+            account_id: a,
+            mode: admin::HoursMode::Manual as i32,
+            off_hours_until_ms: 0,
+            expected_revision: 0,
+        }
+        .encode_to_vec(),
+        "WorkingHoursAdminService/GetSkillHours" => {
+            admin::GetSkillHoursRequest { account_id: a, skill_id: "sales".into(), at_ms: 0 }.encode_to_vec()
+        }
         "CapacityAdminService/CreateAgent" => cap::CreateAgentRequest {
             account_id: a,
             agent: Some(cap::AgentSpec {

@@ -16,36 +16,9 @@ use switchyard_proto::admin::v1::CreateAccountRequest;
 
 /// Every shell block of the section, in order (one shell runs them all).
 fn example() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = readme.split("## Routing: skills, fallbacks").nth(1).expect("the README has the routing example");
-    let section = section.split("\n## ").next().unwrap();
-    let blocks: Vec<&str> = section.split("```sh").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    let blocks = readme::shell_blocks("## Routing: skills, fallbacks");
     assert_eq!(blocks.len(), 2, "the fallback example and the offers example");
     blocks.concat()
-}
-
-fn on_cluster(cluster: &Cluster, script: &str, grpcurl: &str, stream: &str) -> String {
-    let mut out = script.to_owned();
-    for (service, port) in [("connectors", 7101), ("router", 7102), ("capacity", 7103)] {
-        let addr = cluster.grpc[service].trim_start_matches("http://").replace("127.0.0.1", "localhost");
-        out = out.replace(&format!("localhost:{port}"), &addr);
-    }
-    let out = out
-        .replace("grpcurl ", &format!("{grpcurl} "))
-        .replace("target/release/switchyard", env!("CARGO_BIN_EXE_switchyard"));
-    // Each background stream writes to a file the test reads, `<stream>.<n>` (and its pid, to
-    // stop it).
-    let mut streams = 0;
-    out.lines()
-        .map(|line| match line.strip_suffix(" &") {
-            Some(foreground) => {
-                streams += 1;
-                format!("{foreground} > '{stream}.{streams}' 2>&1 &\necho $! >> '{stream}.pids'")
-            }
-            None => line.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +35,7 @@ async fn the_readme_routing_example_runs_verbatim_with_grpcurl() {
     let dir = std::env::temp_dir().join(switchyard_testkit::unique("readme-routing"));
     std::fs::create_dir_all(&dir).unwrap();
     let stream = dir.join("stream.out").display().to_string();
-    let script = on_cluster(&cluster, &example(), &grpcurl.display().to_string(), &stream);
+    let script = readme::on_cluster(&cluster, &example(), &grpcurl.display().to_string(), &stream);
     let out = Command::new("sh")
         .arg("-ec")
         .arg(&script)

@@ -197,10 +197,9 @@ pub struct Route {
     /// When it last entered the queue, and why.
     pub queued_at_ms: i64,
     pub queue_reason: QueueReason,
-    /// When a response is due (R9.3, R10.4): the queue is ordered by it, earliest first. A
-    /// return to the queue keeps it (the consumer is still waiting), a transfer restarts it
-    /// (R10.6). No response-time SLAs are configured yet (R10.1 comes with the routing
-    /// issue), so it starts at the queue entry time.
+    /// When a response is due (R9.3, R10.4, counted in working hours: R10.10, R10.11): the
+    /// queue is ordered by it, earliest first. A return to the queue keeps it (the consumer
+    /// is still waiting), a transfer restarts it (R10.6).
     pub response_due_ms: i64,
     /// Its place in the queue while queued (the last placement otherwise), see [`Placement`].
     pub queue_score: i64,

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod raw;
+pub mod readme;
 pub mod topology;
 
 pub use auth::{Authed, TestAuth};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use switchyard::{Config, Service};
 use switchyard_kit::{Listeners, Shutdown};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
+use switchyard_proto::admin::v1::working_hours_admin_service_client::WorkingHoursAdminServiceClient;
 use switchyard_proto::admin::v1::*;
 use switchyard_proto::agent::v1 as agentpb;
 use switchyard_proto::agent::v1::agent_service_client::AgentServiceClient;
@@ -168,6 +170,9 @@ impl Cluster {
     }
     pub async fn routing_admin(&self) -> RoutingAdminServiceClient<Authed> {
         RoutingAdminServiceClient::new(self.channel("router").await)
+    }
+    pub async fn hours_admin(&self) -> WorkingHoursAdminServiceClient<Authed> {
+        WorkingHoursAdminServiceClient::new(self.channel("router").await)
     }
     pub async fn capacity_admin(&self) -> CapacityAdminServiceClient<Authed> {
         CapacityAdminServiceClient::new(self.channel("capacity").await)
