@@ -67,7 +67,7 @@ fn each_sample_has_the_shared_sections_and_only_its_own_service() {
     }
     // The router's tunables are all shown.
     let router: toml::Table = common::read(&config_file("router")).parse().unwrap();
-    for key in ["assign_interval", "actor_threads", "active_weight", "headroom", "batch"] {
+    for key in ["assign_interval", "actor_threads", "headroom", "batch"] {
         assert!(router["router"].get(key).is_some(), "router.{key}");
     }
 }

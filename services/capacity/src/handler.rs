@@ -12,6 +12,7 @@ use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 use tokio::sync::Semaphore;
 
 use crate::logout::LogoutTimers;
+use crate::weights::WeightTimers;
 use crate::{admin, AVAILABLE_DROPPED_TOTAL, AVAILABLE_TOTAL, RELEASED_TOTAL};
 
 /// AgentAvailable hints in flight at once; beyond, hints are dropped (and counted): the
@@ -22,12 +23,14 @@ pub(crate) struct CapacityHandler {
     platform: Platform,
     hints: Arc<Semaphore>,
     logouts: LogoutTimers,
+    weights: WeightTimers,
 }
 
 impl CapacityHandler {
     pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
         let logouts = LogoutTimers::new(platform.clone(), grace);
-        Self { platform, hints: Arc::new(Semaphore::new(HINTS_IN_FLIGHT)), logouts }
+        let weights = WeightTimers::new(platform.clone());
+        Self { platform, hints: Arc::new(Semaphore::new(HINTS_IN_FLIGHT)), logouts, weights }
     }
 
     /// Publishes AgentAvailable if the agent is logged in and ONLINE: its load just dropped (or
@@ -81,7 +84,18 @@ impl Handler for CapacityHandler {
                     self.logouts.schedule(account, &change.agent_id).await
                 }
             }
+            Some(Body::MessagePublished(published)) => {
+                let Some(message) = published.message else { return Ok(()) };
+                let holder = (published.agent_id.as_str(), published.skill_id.as_str());
+                let at = message.sent_at_ms;
+                self.weights.message(account, &message.conversation_id, holder, message.from, at).await
+            }
+            Some(Body::ConversationAssigned(assigned)) => {
+                let (conversation, agent, skill) = (&assigned.conversation_id, &assigned.agent_id, &assigned.skill_id);
+                self.weights.assigned(account, conversation, agent, skill).await
+            }
             Some(Body::ConversationClosed(closed)) => {
+                self.weights.forget(account, &closed.conversation_id).await?;
                 let now = self.platform.clock.now_ms();
                 match self.platform.store.release(account, &closed.conversation_id, now).await? {
                     ReleaseOutcome::FreedAgent { agent_id, .. } => {
@@ -96,18 +110,30 @@ impl Handler for CapacityHandler {
                 }
             }
             Some(Body::ConversationUnassigned(unassigned)) => {
+                self.weights.forget(account, &unassigned.conversation_id).await?;
                 self.announce_if_available(account, &unassigned.agent_id, &env.event_id).await
             }
             _ => Ok(()),
         }
     }
 
-    /// Fires the logout timers due in the `agents` partitions this member owns.
+    /// Fires the logout timers due in the `agents` partitions this member owns, and the
+    /// inactivity drops due in its `conversations` partitions (announcing the agents whose
+    /// load fell).
     async fn tick(&mut self, assignment: &[(String, i32)]) {
         self.logouts.fire_due(assignment).await;
+        for dropped in self.weights.fire_due(assignment).await {
+            let cause = format!("inactive:{}", self.platform.clock.now_ms());
+            if let Err(err) = self.announce_if_available(&dropped.account_id, &dropped.agent_id, &cause).await {
+                tracing::warn!(error = %err, agent_id = %dropped.agent_id, "AgentAvailable after a drop not published; the sweep covers it");
+            }
+        }
     }
 
     async fn stranded(&mut self, assignment: &[(String, i32)], older_than: std::time::Duration) -> Option<String> {
-        self.logouts.stranded(assignment, older_than).await
+        match self.logouts.stranded(assignment, older_than).await {
+            Some(stranded) => Some(stranded),
+            None => self.weights.stranded(assignment, older_than).await,
+        }
     }
 }

@@ -2,16 +2,19 @@
 //! router when an agent has room; returns a logged-out agent's conversations to their queues.
 //!
 //! Consumes (group `capacity`): `agents` (login, logout, state changes announced by the agent
-//! edge, which wrote them to the agent's record), `conversations` (closes free load),
-//! `assignments` (unassignments free load). Produces `AgentAvailable` on `agents` whenever an
-//! ONLINE agent may have room after a change, and `RouteConversation` requeue commands on
-//! `routing` when a logout's grace ran out (on the durable timers, sharded by the `agents`
-//! partitions this member owns).
+//! edge, which wrote them to the agent's record), `conversations` (closes free load; messages
+//! move a conversation between its active and inactive weight, R8.2, R8.3), `assignments`
+//! (assignments start the active weight, R8.10; unassignments free load). Produces
+//! `AgentAvailable` on `agents` whenever an ONLINE agent may have room after a change, and
+//! `RouteConversation` requeue commands on `routing` when a logout's grace ran out. Both timed
+//! rules run on the durable timers: logouts sharded by the `agents` partitions this member
+//! owns, inactivity drops by its `conversations` partitions.
 
 pub mod admin;
 pub mod error;
 mod handler;
 mod logout;
+mod weights;
 
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ pub const AVAILABLE_TOTAL: &str = "switchyard_capacity_agent_available_total";
 pub const AVAILABLE_DROPPED_TOTAL: &str = "switchyard_capacity_agent_available_dropped_total";
 pub const RELEASED_TOTAL: &str = "switchyard_capacity_conversations_released_total";
 pub const LOGOUT_REQUEUED_TOTAL: &str = "switchyard_capacity_logout_requeued_total";
+pub const WEIGHT_CHANGES_TOTAL: &str = "switchyard_capacity_weight_changes_total";
 
 /// Configuration (`[capacity]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +102,10 @@ fn describe_metrics() {
         "AgentAvailable hints not published because too many were in flight (the router's sweep covers them)"
     );
     metrics::describe_counter!(RELEASED_TOTAL, "Conversations whose load was released");
+    metrics::describe_counter!(
+        WEIGHT_CHANGES_TOTAL,
+        "Conversation weights changed by dynamic capacity, by the weight they took (active, inactive)"
+    );
     metrics::describe_counter!(
         LOGOUT_REQUEUED_TOTAL,
         "Conversations sent back to a queue after their agent logged out"

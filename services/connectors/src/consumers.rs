@@ -189,6 +189,7 @@ mod tests {
             agent_id: "a".into(),
             weight: ONE,
             headroom: 500,
+            max_open: 0,
             now_ms: 0,
             history_window_ms: 0,
         };

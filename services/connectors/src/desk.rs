@@ -67,7 +67,7 @@ impl Desk {
         let (record, route) = self.require_assigned(account_id, agent_id, conversation_id).await?;
         self.edge.announce_joined(account_id, &record, agent_id, route.version).await?;
         let message = self.edge.party_message(Party::Agent, agent_id, text);
-        self.edge.append_and_publish(account_id, &record, message, Some(agent_id)).await
+        self.edge.append_and_publish(account_id, &record, message, Some(&route)).await
     }
 
     pub async fn close(&self, account_id: &str, agent_id: &str, conversation_id: &str) -> Result<(), ServiceError> {

@@ -163,14 +163,14 @@ impl Edge {
     /// the system's message reaches the partner's outbox in the same store step, so it can
     /// never follow the close there. The event is published either way (same event id), so a
     /// crash between the two cannot lose it.
-    /// `holder`: the agent holding the conversation when the caller knows it (an agent writing
+    /// `holder`: the conversation's assigned route when the caller read it (an agent writing
     /// to its own conversation); None: read after the append.
     pub async fn append_and_publish(
         &self,
         account_id: &str,
         record: &ConversationRecord,
         message: NewMessage,
-        holder: Option<&str>,
+        holder: Option<&Route>,
     ) -> Result<StoredMessage, ServiceError> {
         let to_partner = message.from != Party::Consumer as i32;
         let outbox = to_partner.then(|| {
@@ -214,13 +214,15 @@ impl Edge {
         if to_partner {
             self.hub.wake_partners(account_id);
         }
-        let agent_id = match holder {
-            Some(agent) => agent.to_owned(),
-            None => self.assigned_agent(account_id, conversation).await?.unwrap_or_default(),
+        let assigned = match holder {
+            Some(route) => Some((route.agent_id.clone(), route.skill_id.clone())),
+            None => self.assignment(account_id, conversation).await?.map(|r| (r.agent_id, r.skill_id)),
         };
+        let (agent_id, skill_id) = assigned.unwrap_or_default();
         let body = Body::MessagePublished(MessagePublished {
             message: Some(to_proto_message(conversation, &stored)),
             agent_id,
+            skill_id,
         });
         let env =
             envelope::with_id(format!("msg:{conversation}:{}", stored.sequence), account_id, stored.sent_at_ms, body);

@@ -218,6 +218,7 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         skill_id: skill.into(),
         weight: ONE,
         headroom: 500,
+        max_open: 0,
         now_ms,
         scan: 64,
         via_skill: String::new(),

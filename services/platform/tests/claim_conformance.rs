@@ -266,6 +266,7 @@ async fn claims_stay_pending_until_announced(store: Store) {
             agent_id: "ann".into(),
             weight: ONE,
             headroom: 500,
+            max_open: 0,
             now_ms: 1_000 + i as i64,
             history_window_ms: 0,
         };

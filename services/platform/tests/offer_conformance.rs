@@ -30,6 +30,7 @@ fn ring(account: &str, conversation: &str, now_ms: i64, ring_all: bool) -> BestC
         skill_id: SKILL.into(),
         weight: ONE,
         headroom: 0,
+        max_open: 0,
         now_ms,
         scan: 64,
         via_skill: String::new(),

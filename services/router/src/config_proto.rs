@@ -62,7 +62,70 @@ pub fn account_from(field: &str, p: &pb::AccountRouting) -> Decoded<domain::Acco
             &p.transfer_to_agent_max_wait,
             d.transfer_to_agent_max_wait_ms,
         )?,
+        capacity: capacity_from(&format!("{field}.capacity"), &p.capacity.unwrap_or_default())?,
     })
+}
+
+/// A weight in thousandths: finite, not negative, in steps of 0.001 (bounds are the domain's).
+fn weight_milli(field: &str, value: f64) -> Decoded<u32> {
+    let milli = value * 1000.0;
+    if !milli.is_finite() || milli < 0.0 || milli > f64::from(u32::MAX) || (milli - milli.round()).abs() > 1e-6 {
+        return Err(ServiceError::invalid(field, format!("must be a number of thousandths from 0, got {value}")));
+    }
+    Ok(milli.round() as u32)
+}
+
+fn optional_weight(field: &str, value: Option<f64>) -> Decoded<Option<u32>> {
+    value.map(|v| weight_milli(field, v)).transpose()
+}
+
+fn capacity_from(field: &str, p: &pb::CapacityPolicy) -> Decoded<domain::CapacityPolicy> {
+    let d = domain::CapacityPolicy::default();
+    let mode = match pb::CapacityMode::try_from(p.mode) {
+        Ok(pb::CapacityMode::Unspecified | pb::CapacityMode::Dynamic) => domain::CapacityMode::Dynamic,
+        Ok(pb::CapacityMode::Concurrency) => domain::CapacityMode::Concurrency,
+        Err(_) => return Err(ServiceError::invalid(format!("{field}.mode"), "unknown mode")),
+    };
+    Ok(domain::CapacityPolicy {
+        mode,
+        active_weight_milli: optional_weight(&format!("{field}.active_weight"), p.active_weight)?
+            .unwrap_or(d.active_weight_milli),
+        inactive_weight_milli: optional_weight(&format!("{field}.inactive_weight"), p.inactive_weight)?
+            .unwrap_or(d.inactive_weight_milli),
+        time_to_inactive_ms: optional_ms(&format!("{field}.time_to_inactive"), &p.time_to_inactive)?
+            .unwrap_or(d.time_to_inactive_ms),
+        max_open_conversations: p.max_open_conversations,
+    })
+}
+
+fn capacity_to(d: &domain::CapacityPolicy) -> pb::CapacityPolicy {
+    let mode = match d.mode {
+        domain::CapacityMode::Dynamic => pb::CapacityMode::Dynamic,
+        domain::CapacityMode::Concurrency => pb::CapacityMode::Concurrency,
+    };
+    pb::CapacityPolicy {
+        mode: mode as i32,
+        active_weight: Some(f64::from(d.active_weight_milli) / 1000.0),
+        inactive_weight: Some(f64::from(d.inactive_weight_milli) / 1000.0),
+        time_to_inactive: Some(to_duration(d.time_to_inactive_ms)),
+        max_open_conversations: d.max_open_conversations,
+    }
+}
+
+fn capacity_overrides_from(field: &str, p: &pb::CapacityOverrides) -> Decoded<domain::CapacityOverrides> {
+    Ok(domain::CapacityOverrides {
+        active_weight_milli: optional_weight(&format!("{field}.active_weight"), p.active_weight)?,
+        inactive_weight_milli: optional_weight(&format!("{field}.inactive_weight"), p.inactive_weight)?,
+        time_to_inactive_ms: optional_ms(&format!("{field}.time_to_inactive"), &p.time_to_inactive)?,
+    })
+}
+
+fn capacity_overrides_to(d: &domain::CapacityOverrides) -> pb::CapacityOverrides {
+    pb::CapacityOverrides {
+        active_weight: d.active_weight_milli.map(|m| f64::from(m) / 1000.0),
+        inactive_weight: d.inactive_weight_milli.map(|m| f64::from(m) / 1000.0),
+        time_to_inactive: d.time_to_inactive_ms.map(to_duration),
+    }
 }
 
 pub fn account_to(d: &domain::AccountRouting) -> pb::AccountRouting {
@@ -85,6 +148,7 @@ pub fn account_to(d: &domain::AccountRouting) -> pb::AccountRouting {
             first_time: Some(to_duration(d.response_times.first_time_ms)),
         }),
         transfer_to_agent_max_wait: Some(to_duration(d.transfer_to_agent_max_wait_ms)),
+        capacity: Some(capacity_to(&d.capacity)),
     }
 }
 
@@ -121,6 +185,7 @@ pub fn skill_from(field: &str, p: &pb::SkillRouting) -> Decoded<domain::SkillRou
         unassigned_policy,
         workdays_id: optional_id(&p.workdays_id),
         occasions_id: optional_id(&p.occasions_id),
+        capacity: capacity_overrides_from(&format!("{field}.capacity"), &p.capacity.unwrap_or_default())?,
     })
 }
 
@@ -150,6 +215,7 @@ pub fn skill_to(d: &domain::SkillRouting) -> pb::SkillRouting {
         unassigned_policy: unassigned_policy as i32,
         workdays_id: d.workdays_id.clone().unwrap_or_default(),
         occasions_id: d.occasions_id.clone().unwrap_or_default(),
+        capacity: Some(capacity_overrides_to(&d.capacity)),
     }
 }
 
@@ -259,7 +325,7 @@ pub fn proto_field(path: &str) -> String {
             "default_ms" => "default_time".to_owned(),
             "fallback_skill" => "fallback_skill_id".to_owned(),
             "default_skill" => "default_skill_id".to_owned(),
-            other => other.strip_suffix("_ms").unwrap_or(other).to_owned(),
+            other => other.strip_suffix("_ms").or_else(|| other.strip_suffix("_milli")).unwrap_or(other).to_owned(),
         })
         .collect::<Vec<_>>()
         .join(".")
@@ -317,6 +383,7 @@ mod tests {
         assert_eq!(proto_field("skills[sales].fallback_skill"), "skill.fallback_skill_id");
         assert_eq!(proto_field("account.ring_timeout_ms"), "account.ring_timeout");
         assert_eq!(proto_field("account.response_times.default_ms"), "account.response_times.default_time");
+        assert_eq!(proto_field("skills[sales].capacity.inactive_weight_milli"), "skill.capacity.inactive_weight");
         assert_eq!(proto_field("skills[a].response_times.urgent_ms"), "skill.response_times.urgent");
         assert_eq!(proto_field("profile_rules[2].all_of[0].value"), "rules[2].all_of[0].value");
         assert_eq!(proto_field("account.default_skill"), "account.default_skill_id");

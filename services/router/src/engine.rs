@@ -46,10 +46,6 @@ impl Engine {
         &self.sweep
     }
 
-    fn weight(&self) -> Milli {
-        (self.rules.active_weight * ONE as f64).round() as Milli
-    }
-
     fn headroom(&self) -> Milli {
         (self.rules.headroom * ONE as f64).round() as Milli
     }
@@ -306,8 +302,10 @@ impl Engine {
             account_id: account_id.to_owned(),
             conversation_id: entry.conversation_id.clone(),
             skill_id: skill_id.to_owned(),
-            weight: self.weight(),
+            // R8.2, R8.10: a conversation is assigned at its skill's active weight.
+            weight: pass.config.weights(skill_id).active,
             headroom: self.headroom(),
+            max_open: pass.config.account.capacity.max_open_conversations,
             now_ms: self.platform.clock.now_ms(),
             scan: self.rules.candidate_scan,
             via_skill: via.to_owned(),
@@ -383,7 +381,8 @@ impl Engine {
             }
             return Ok(offered);
         }
-        let (weight, headroom) = (self.weight(), self.headroom());
+        let config = self.platform.routing.get(account_id).await?;
+        let headroom = self.headroom();
         let mut assigned = 0;
         while assigned < MAX_CLAIMS_PER_PASS {
             let Some(agent) = store.get_agent(account_id, agent_id).await? else { break };
@@ -392,7 +391,7 @@ impl Engine {
             skills.push(ranking::UNASSIGNED_SKILL.to_owned());
             let mut heads: Vec<(QueueEntry, String)> = Vec::new();
             for skill in &skills {
-                if !ranking::eligible(&agent, skill, weight, headroom) {
+                if !ranking::eligible(&agent, skill, config.weights(skill).active, headroom) {
                     continue;
                 }
                 for entry in store.queue_head(account_id, skill, self.rules.batch).await? {
@@ -445,8 +444,9 @@ impl Engine {
             conversation_id: entry.conversation_id.clone(),
             skill_id: skill_id.to_owned(),
             agent_id: agent_id.to_owned(),
-            weight: self.weight(),
+            weight: config.weights(skill_id).active,
             headroom: self.headroom(),
+            max_open: config.account.capacity.max_open_conversations,
             now_ms: now,
             history_window_ms: config.account.history_window_ms as i64,
         };

@@ -138,6 +138,7 @@ async fn a_claim_whose_event_was_lost_is_announced_by_the_sweep() {
         agent_id: "a".into(),
         weight: ONE,
         headroom: 500,
+        max_open: 0,
         now_ms: w.clock.now_ms(),
         history_window_ms: 0,
     };

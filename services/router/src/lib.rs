@@ -72,8 +72,6 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingRules {
-    /// Weight of a newly assigned conversation (R8.2, R8.10: full slot).
-    pub active_weight: f64,
     /// Allowed excess of weighted load over max conversations (R8.6).
     pub headroom: f64,
     /// Queue entries read per step of a pass.
@@ -85,7 +83,7 @@ pub struct RoutingRules {
 
 impl Default for RoutingRules {
     fn default() -> Self {
-        Self { active_weight: 1.0, headroom: 0.5, batch: 32, candidate_scan: 64 }
+        Self { headroom: 0.5, batch: 32, candidate_scan: 64 }
     }
 }
 
@@ -115,9 +113,6 @@ impl Config {
         }
         if !(1..=64).contains(&self.actor_threads) {
             return Err("router.actor_threads must be within 1..=64".into());
-        }
-        if !(0.01..=100.0).contains(&self.rules.active_weight) {
-            return Err("router.active_weight must be within 0.01..=100".into());
         }
         if !(0.0..=100.0).contains(&self.rules.headroom) {
             return Err("router.headroom must be within 0..=100".into());

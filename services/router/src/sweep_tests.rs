@@ -142,6 +142,7 @@ async fn an_assignment_whose_event_was_lost_is_published_by_its_skills_sweep() {
         agent_id: "alice".into(),
         weight: ONE,
         headroom: 0,
+        max_open: 0,
         now_ms: s.w.clock.now_ms(),
         history_window_ms: 0,
     };

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{CapacityOverrides, CapacityPolicy};
 pub use crate::hours::HoursConfig;
 
 /// The unassigned skill: no specific skill, any agent of the account may take the
@@ -144,6 +145,8 @@ pub struct AccountRouting {
     pub response_times: ResponseTimes,
     /// Wait for a suggested agent before any agent of the skill may take it (R12.6).
     pub transfer_to_agent_max_wait_ms: u64,
+    /// Conversation weights and the open-conversation cap (R8.1-R8.4, R8.8).
+    pub capacity: CapacityPolicy,
 }
 
 impl Default for AccountRouting {
@@ -158,6 +161,7 @@ impl Default for AccountRouting {
             history_window_ms: DEFAULT_HISTORY_WINDOW_MS,
             response_times: ResponseTimes::default(),
             transfer_to_agent_max_wait_ms: DEFAULT_TRANSFER_TO_AGENT_MAX_WAIT_MS,
+            capacity: CapacityPolicy::default(),
         }
     }
 }
@@ -212,6 +216,8 @@ pub struct SkillRouting {
     /// The skill's own special-occasions object (R11.7, `specialOccasionId`); `None`: the
     /// account default. An object with an empty list gives the skill none.
     pub occasions_id: Option<String>,
+    /// Overrides of the account's conversation weights (R8.4).
+    pub capacity: CapacityOverrides,
 }
 
 /// The settings of a skill without an entry.
@@ -226,6 +232,7 @@ static DEFAULT_SKILL_ROUTING: SkillRouting = SkillRouting {
     unassigned_policy: UnassignedPolicy::Unassigned,
     workdays_id: None,
     occasions_id: None,
+    capacity: CapacityOverrides { active_weight_milli: None, inactive_weight_milli: None, time_to_inactive_ms: None },
 };
 
 impl Default for SkillRouting {

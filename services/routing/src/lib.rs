@@ -6,12 +6,14 @@
 //! - [`fallback`]: where a conversation goes when its skill cannot serve it (R5.1-R5.6).
 //! - [`transfer`]: which skills a conversation may be transferred to (R4.7, R4.8, R12.6).
 //! - [`sla`]: which response time applies (R10.1-R10.3, R10.9).
+//! - [`capacity`](mod@capacity): what an assigned conversation weighs (R8.1-R8.4, R8.8).
 //! - [`groups`]: agent-group load balancing (R6.8, R8.20-R8.22).
 //! - [`hours`]: which working hours apply to a skill (R11.7) and due times across off hours
 //!   (R10.10, R10.11).
 //! - [`score`](mod@score): the static queue score (R9.2-R9.6, R10.4, R10.5).
 //! - [`validate`]: bounds, references and cycles, reported by field path.
 
+pub mod capacity;
 pub mod config;
 pub mod fallback;
 pub mod groups;
@@ -22,6 +24,7 @@ pub mod sla;
 pub mod transfer;
 pub mod validate;
 
+pub use capacity::{CapacityMode, CapacityOverrides, CapacityPolicy, Weights};
 pub use config::{
     engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, HoursConfig, ProfileRule,
     ResponseTimeOverrides, ResponseTimes, RoutingConfig, SkillRouting, UnassignedPolicy, VelocityCondition,

@@ -107,6 +107,7 @@ impl RoutingConfig {
         self.validate_profile_rules(known_skills)?;
         self.validate_engagements(known_skills)?;
         self.validate_velocity_rules(known_skills)?;
+        self.validate_capacity()?;
         self.validate_hours()
     }
 

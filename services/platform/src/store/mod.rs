@@ -68,6 +68,17 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn agent_presence(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentPresence>, StoreError>;
     /// Agents holding `skill_id`, with their state and load.
     async fn agents_with_skill(&self, account_id: &str, skill_id: &str) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Dynamic capacity (R8.2, R8.3, R8.10): the weight `conversation_id` counts in
+    /// `agent_id`'s load becomes `weight`, the agent re-indexed in the same step. Only while
+    /// its route says assigned to that agent (never an offer's reservation); otherwise
+    /// nothing changes and the answer is None. Else the weight it had.
+    async fn set_load_weight(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        weight: Milli,
+    ) -> Result<Option<Milli>, StoreError>;
     /// Applies a session change (login, logout, state); `state_since` moves when the state or
     /// the away reason changes. False when the agent does not exist.
     async fn set_agent_session(

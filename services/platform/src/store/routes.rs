@@ -270,6 +270,9 @@ pub struct Claim {
     pub weight: Milli,
     /// Allowed excess over max conversations (R8.6: 0.5 = 500).
     pub headroom: Milli,
+    /// R8.8: the agent may hold at most this many conversations, whatever their weights
+    /// ([`super::rules::under_open_cap`]); 0: no cap.
+    pub max_open: u32,
     pub now_ms: i64,
     /// R6.2 (3): remember the agent as the consumer's last one for this long (0: not at all).
     pub history_window_ms: i64,
@@ -303,6 +306,8 @@ pub struct BestClaim {
     pub skill_id: String,
     pub weight: Milli,
     pub headroom: Milli,
+    /// R8.8: see [`Claim::max_open`].
+    pub max_open: u32,
     pub now_ms: i64,
     pub scan: usize,
     /// Empty: an agent of `skill_id`. Otherwise the conversation, still queued on `skill_id`,

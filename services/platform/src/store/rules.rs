@@ -13,6 +13,13 @@ pub fn has_room(load: Milli, weight: Milli, max_conversations: u32, headroom: Mi
     load + weight <= Milli::from(max_conversations) * ONE + headroom
 }
 
+/// R8.8: beside the weighted limit, an optional cap on how many conversations an agent holds
+/// (offers' reservations included), whatever their weights; `cap` 0 is no cap. `claim.lua`
+/// and `claim_best.lua` apply it with HLEN on the agent's load.
+pub fn under_open_cap(held: usize, cap: u32) -> bool {
+    cap == 0 || held < cap as usize
+}
+
 /// The agent index's order (domain R6.2, R6.3): lowest load ratio first, then longest since
 /// the last assignment, then agent id. Encoded as one string whose byte order is that order
 /// (fixed-width decimal fields), because Redis keeps the index as a sorted set of such members
@@ -138,6 +145,13 @@ mod tests {
         members.sort();
         let agents: Vec<_> = members.iter().filter_map(|m| rank_member_agent(m)).collect();
         assert_eq!(agents, ["w", "x", "y", "z"]);
+    }
+
+    #[test]
+    fn an_open_cap_limits_the_count_whatever_the_weights_r8_8() {
+        assert!(under_open_cap(1_000, 0), "0: no cap");
+        assert!(under_open_cap(4, 5));
+        assert!(!under_open_cap(5, 5));
     }
 
     #[test]

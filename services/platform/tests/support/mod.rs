@@ -122,6 +122,7 @@ pub fn claim_of(account: &str, conversation: &str, agent: &str, weight: Milli, h
         agent_id: agent.into(),
         weight,
         headroom,
+        max_open: 0,
         now_ms: 5_000,
         history_window_ms: 0,
     }

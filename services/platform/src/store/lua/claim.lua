@@ -6,7 +6,8 @@
 -- conversation -> claimed at: assignments whose event is not confirmed yet)
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] agent id, ARGV[5] weight (milli),
 -- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000),
--- ARGV[9] consumer-history window (ms, '0' off: R6.2)
+-- ARGV[9] consumer-history window (ms, '0' off: R6.2), ARGV[10] open-conversation cap ('0' none:
+-- R8.8, rules::under_open_cap)
 -- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
 local conversation, skill, agent = ARGV[2], ARGV[3], ARGV[4]
 
@@ -50,7 +51,8 @@ end
 local used = agent_used(agent)
 local weight = num(ARGV[5], 'claim weight')
 local limit = num(state[3], 'agent max conversations') * num(ARGV[8], 'milli') + num(ARGV[6], 'claim headroom')
-if used + weight > limit then
+local cap = num(ARGV[10], 'open cap')
+if used + weight > limit or (cap > 0 and redis.call('HLEN', KEYS[5]) >= cap) then
   return { 'full' }
 end
 

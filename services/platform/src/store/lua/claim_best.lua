@@ -10,7 +10,8 @@
 -- ('' for none: an agent of the skill), ARGV[9] the reason recorded when it moves to the via
 -- skill (R5.7), ARGV[10] the consumer-history window (ms, '0' off: R6.2), ARGV[11] 'assign',
 -- 'ring_one' or 'ring_all' (R6.5: an offer reserving capacity instead of an assignment),
--- ARGV[12] when the offer expires (ms), ARGV[13..] the agent groups that may take it,
+-- ARGV[12] when the offer expires (ms), ARGV[13] the open-conversation cap ('0' none: R8.8,
+-- rules::under_open_cap), ARGV[14..] the agent groups that may take it,
 -- preferred first (R6.8, R8.20; none: any agent). The agent who last
 -- served the consumer within the window gets it first when it is eligible (R6.2 (3)). With a via skill the conversation queued on the skill goes to an agent of the
 -- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
@@ -88,16 +89,20 @@ end
 
 -- Group preference: rank[group] = its place in ARGV[13..]; no groups: every agent ranks 1.
 local rank = {}
-local grouped = #ARGV >= 13
-for i = 13, #ARGV do
-  rank[ARGV[i]] = i - 12
+local grouped = #ARGV >= 14
+for i = 14, #ARGV do
+  rank[ARGV[i]] = i - 13
 end
 local function rejected(agent)
   local until_ms = redis.call('ZSCORE', key('rejected', conversation), agent)
   return until_ms and num(until_ms, 'rejected until') > num(ARGV[6], 'now')
 end
 
+local open_cap = num(ARGV[13], 'open cap')
 local function has_room(agent, max)
+  if open_cap > 0 and redis.call('HLEN', key('agent-load', agent)) >= open_cap then
+    return false
+  end
   return agent_used(agent) + weight <= num(max, 'agent max conversations') * MILLI + headroom
 end
 

@@ -61,6 +61,26 @@ impl AgentStore for MemoryStore {
         Ok(out)
     }
 
+    async fn set_load_weight(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        weight: Milli,
+    ) -> Result<Option<Milli>, StoreError> {
+        let mut s = self.lock();
+        let held = s
+            .routes
+            .get(&k(account_id, conversation_id))
+            .is_some_and(|r| r.status == RouteStatus::Assigned && r.agent_id == agent_id);
+        if !held {
+            return Ok(None);
+        }
+        let Some(agent) = s.agents.get_mut(&k(account_id, agent_id)) else { return Ok(None) };
+        let Some(entry) = agent.load.iter_mut().find(|(c, _)| c == conversation_id) else { return Ok(None) };
+        Ok(Some(std::mem::replace(&mut entry.1, weight)))
+    }
+
     async fn set_agent_session(
         &self,
         account_id: &str,

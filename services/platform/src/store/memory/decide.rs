@@ -111,7 +111,10 @@ impl MemoryStore {
             })
             .collect();
         index.sort_by(|x, y| x.0.cmp(&y.0));
-        let room = |a: &AgentRecord| rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom);
+        let room = |a: &AgentRecord| {
+            rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom)
+                && rules::under_open_cap(a.load.len(), c.max_open)
+        };
         // R12.2: transferred to an agent: only that agent, while ONLINE with room.
         if !suggested.is_empty() && c.via_skill.is_empty() {
             let why = match index.iter().find(|(_, a)| a.spec.agent_id == suggested) {

@@ -209,7 +209,9 @@ impl RoutingStore for MemoryStore {
         if !agent.logged_in || agent.state != AgentState::Online || !holds || elsewhere {
             return Ok(ClaimOutcome::AgentUnavailable);
         }
-        if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom) {
+        if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom)
+            || !rules::under_open_cap(agent.load.len(), c.max_open)
+        {
             return Ok(ClaimOutcome::AgentFull);
         }
         let version =

@@ -28,6 +28,26 @@ impl AgentStore for RedisStore {
         self.load_agent(account_id, agent_id).await
     }
 
+    async fn set_load_weight(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        weight: Milli,
+    ) -> Result<Option<Milli>, StoreError> {
+        let mut inv = self.scripts.set_load_weight.prepare_invoke();
+        inv.key(self.key(account_id, "route", conversation_id))
+            .key(self.key(account_id, "agent-load", agent_id))
+            .arg(self.base(account_id))
+            .arg(agent_id)
+            .arg(conversation_id)
+            .arg(weight);
+        match self.run(&inv).await? {
+            ::redis::Value::Nil => Ok(None),
+            other => Ok(Some(integer::<Milli>(other, "set_load_weight")?)),
+        }
+    }
+
     async fn agent_presence(&self, account_id: &str, agent_id: &str) -> Result<Option<AgentPresence>, StoreError> {
         let mut pipe = ::redis::pipe();
         pipe.cmd("HMGET").arg(self.key(account_id, "agent", agent_id)).arg("logged_in").arg("state");

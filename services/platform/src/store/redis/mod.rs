@@ -106,6 +106,7 @@ const PRELUDE: &str = include_str!("../lua/prelude.lua");
 struct Scripts {
     create_agent: Script,
     update_agent: Script,
+    set_load_weight: Script,
     set_agent_session: Script,
     open_conversation: Script,
     append_message: Script,
@@ -143,6 +144,7 @@ impl Scripts {
         Self {
             create_agent: script(include_str!("../lua/create_agent.lua")),
             update_agent: script(include_str!("../lua/update_agent.lua")),
+            set_load_weight: script(include_str!("../lua/set_weight.lua")),
             set_agent_session: script(include_str!("../lua/set_agent_session.lua")),
             open_conversation: script(include_str!("../lua/open_conversation.lua")),
             append_message: script(include_str!("../lua/append_message.lua")),

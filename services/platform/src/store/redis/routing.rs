@@ -253,7 +253,8 @@ impl RoutingStore for RedisStore {
             .arg(c.headroom)
             .arg(c.now_ms)
             .arg(ONE)
-            .arg(self.history_window(c.history_window_ms));
+            .arg(self.history_window(c.history_window_ms))
+            .arg(c.max_open);
         let what = "claim";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -288,6 +289,7 @@ impl RoutingStore for RedisStore {
             None => inv.arg("assign").arg(0),
             Some(terms) => inv.arg(if terms.ring_all { "ring_all" } else { "ring_one" }).arg(terms.expires_at_ms),
         };
+        inv.arg(c.max_open);
         for group in &c.groups {
             inv.arg(group);
         }
