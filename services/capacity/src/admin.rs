@@ -2,7 +2,7 @@
 
 use crate::error::CapacityError;
 use switchyard_kit::{validate, Platform, ServiceError};
-use switchyard_platform::store::{AgentSpec as StoredSpec, ONE};
+use switchyard_platform::store::{AgentRecord, AgentSpec as StoredSpec, ONE};
 use switchyard_proto::capacity::v1::capacity_admin_service_server::CapacityAdminService;
 use switchyard_proto::capacity::v1::*;
 use tonic::{Request, Response, Status};
@@ -101,6 +101,8 @@ impl CapacityAdminService for Admin {
             .ok_or_else(|| CapacityError::AgentNotFound(req.agent_id.clone()))?;
         let used = agent.capacity_used();
         let max = agent.spec.max_conversations.max(1);
+        let config = self.platform.routing.get(&req.account_id).await?;
+        let warmup = warmup_status(&config, &agent, self.platform.clock.now_ms());
         Ok(Response::new(GetAgentLoadResponse {
             agent: Some(AgentSpec {
                 agent_id: agent.spec.agent_id.clone(),
@@ -113,7 +115,40 @@ impl CapacityAdminService for Admin {
             logged_in: agent.logged_in,
             capacity_used: used as f64 / ONE as f64,
             load: used as f64 / (max as f64 * ONE as f64),
-            conversation_ids: agent.load.into_iter().map(|(c, _)| c).collect(),
+            conversation_ids: agent.load.iter().map(|(c, _)| c.clone()).collect(),
+            active_conversations: agent.load.iter().filter(|(_, w)| *w >= ONE).count() as u32,
+            conversations: agent
+                .load
+                .into_iter()
+                .map(|(conversation_id, w)| HeldConversation { conversation_id, weight: w as f64 / ONE as f64 })
+                .collect(),
+            away_reason: agent.away_reason,
+            state_since_ms: agent.state_since_ms,
+            warmup,
         }))
     }
+}
+
+/// R8.12-R8.14: the agent's running warm-up under the terms of its skills (the shortest
+/// interval, the longest period, as the step announcements use); None when none runs.
+fn warmup_status(config: &switchyard_routing::RoutingConfig, agent: &AgentRecord, now: i64) -> Option<WarmupStatus> {
+    let mut terms = agent.spec.skill_ids.iter().filter_map(|s| config.warmup(s));
+    let first = terms.next()?;
+    let (interval, period) = terms.fold(first, |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let (interval, period) = (interval.max(1) as i64, period as i64);
+    let from = agent.warmup.from_ms;
+    let ends = from + period;
+    if from <= 0 || now >= ends || agent.load.len() >= agent.spec.max_conversations as usize {
+        return None;
+    }
+    let allowed = 1 + (now - from) / interval;
+    let next = from + allowed * interval;
+    Some(WarmupStatus {
+        warming_up: true,
+        started_at_ms: from,
+        taken: agent.warmup.taken,
+        allowed_now: allowed as u32,
+        next_step_at_ms: if next < ends { next } else { 0 },
+        ends_at_ms: ends,
+    })
 }

@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use switchyard_kit::consumer::Handler;
 use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
 use switchyard_platform::bus::Delivery;
-use switchyard_platform::store::{AgentState, ReleaseOutcome};
+use switchyard_platform::store::{AgentState, ConversationStatus, ReleaseOutcome};
 use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 use tokio::sync::Semaphore;
 
 use crate::logout::LogoutTimers;
+use crate::unanswered::UnansweredTimers;
+use crate::warmup::WarmupSteps;
 use crate::weights::WeightTimers;
 use crate::{admin, AVAILABLE_DROPPED_TOTAL, AVAILABLE_TOTAL, RELEASED_TOTAL};
 
@@ -24,13 +26,18 @@ pub(crate) struct CapacityHandler {
     hints: Arc<Semaphore>,
     logouts: LogoutTimers,
     weights: WeightTimers,
+    warmup: WarmupSteps,
+    unanswered: UnansweredTimers,
 }
 
 impl CapacityHandler {
     pub(crate) fn new(platform: Platform, grace: Duration) -> Self {
         let logouts = LogoutTimers::new(platform.clone(), grace);
         let weights = WeightTimers::new(platform.clone());
-        Self { platform, hints: Arc::new(Semaphore::new(HINTS_IN_FLIGHT)), logouts, weights }
+        let warmup = WarmupSteps::new(platform.clone());
+        let unanswered = UnansweredTimers::new(platform.clone());
+        let hints = Arc::new(Semaphore::new(HINTS_IN_FLIGHT));
+        Self { platform, hints, logouts, weights, warmup, unanswered }
     }
 
     /// Publishes AgentAvailable if the agent is logged in and ONLINE: its load just dropped (or
@@ -79,6 +86,7 @@ impl Handler for CapacityHandler {
             Some(Body::AgentSessionChanged(change)) => {
                 if change.logged_in {
                     self.logouts.cancel(account, &change.agent_id).await?;
+                    self.warmup.logged_in(account, &change.agent_id).await?;
                     self.announce_if_available(account, &change.agent_id, &env.event_id).await
                 } else {
                     self.logouts.schedule(account, &change.agent_id).await
@@ -88,14 +96,27 @@ impl Handler for CapacityHandler {
                 let Some(message) = published.message else { return Ok(()) };
                 let holder = (published.agent_id.as_str(), published.skill_id.as_str());
                 let at = message.sent_at_ms;
-                self.weights.message(account, &message.conversation_id, holder, message.from, at).await
+                let conversation = message.conversation_id.as_str();
+                self.weights.message(account, conversation, holder, message.from, at).await?;
+                self.unanswered.message(account, conversation, holder.0, message.from, at).await
             }
             Some(Body::ConversationAssigned(assigned)) => {
                 let (conversation, agent, skill) = (&assigned.conversation_id, &assigned.agent_id, &assigned.skill_id);
-                self.weights.assigned(account, conversation, agent, skill).await
+                // One read of the record serves both timers, and none when neither applies.
+                let decays = self.weights.decays(account, skill).await?;
+                let unassigns = self.unanswered.enabled(account).await?;
+                let pending = if decays || unassigns {
+                    let record = self.platform.store.get_conversation(account, conversation).await?;
+                    record.filter(|r| r.status == ConversationStatus::Open).map(|r| r.pending)
+                } else {
+                    None
+                };
+                self.weights.assigned(account, conversation, (agent, skill), pending).await?;
+                self.unanswered.assigned(account, conversation, agent, pending).await
             }
             Some(Body::ConversationClosed(closed)) => {
                 self.weights.forget(account, &closed.conversation_id).await?;
+                self.unanswered.forget(account, &closed.conversation_id).await?;
                 let now = self.platform.clock.now_ms();
                 match self.platform.store.release(account, &closed.conversation_id, now).await? {
                     ReleaseOutcome::FreedAgent { agent_id, .. } => {
@@ -111,6 +132,7 @@ impl Handler for CapacityHandler {
             }
             Some(Body::ConversationUnassigned(unassigned)) => {
                 self.weights.forget(account, &unassigned.conversation_id).await?;
+                self.unanswered.forget(account, &unassigned.conversation_id).await?;
                 self.announce_if_available(account, &unassigned.agent_id, &env.event_id).await
             }
             _ => Ok(()),
@@ -122,18 +144,28 @@ impl Handler for CapacityHandler {
     /// load fell).
     async fn tick(&mut self, assignment: &[(String, i32)]) {
         self.logouts.fire_due(assignment).await;
-        for dropped in self.weights.fire_due(assignment).await {
-            let cause = format!("inactive:{}", self.platform.clock.now_ms());
-            if let Err(err) = self.announce_if_available(&dropped.account_id, &dropped.agent_id, &cause).await {
-                tracing::warn!(error = %err, agent_id = %dropped.agent_id, "AgentAvailable after a drop not published; the sweep covers it");
+        self.unanswered.fire_due(assignment).await;
+        let now = self.platform.clock.now_ms();
+        let dropped =
+            self.weights.fire_due(assignment).await.into_iter().map(|d| (d.account_id, d.agent_id, "inactive"));
+        let steps = self.warmup.fire_due(assignment).await.into_iter().map(|s| (s.account_id, s.agent_id, "warmup"));
+        for (account_id, agent_id, why) in dropped.chain(steps).collect::<Vec<_>>() {
+            if let Err(err) = self.announce_if_available(&account_id, &agent_id, &format!("{why}:{now}")).await {
+                tracing::warn!(error = %err, agent_id, "AgentAvailable not published; the sweep covers it");
             }
         }
     }
 
     async fn stranded(&mut self, assignment: &[(String, i32)], older_than: std::time::Duration) -> Option<String> {
-        match self.logouts.stranded(assignment, older_than).await {
-            Some(stranded) => Some(stranded),
-            None => self.weights.stranded(assignment, older_than).await,
+        if let Some(stranded) = self.logouts.stranded(assignment, older_than).await {
+            return Some(stranded);
         }
+        if let Some(stranded) = self.weights.stranded(assignment, older_than).await {
+            return Some(stranded);
+        }
+        if let Some(stranded) = self.unanswered.stranded(assignment, older_than).await {
+            return Some(stranded);
+        }
+        self.warmup.stranded(assignment, older_than).await
     }
 }

@@ -14,6 +14,11 @@ pub mod admin;
 pub mod error;
 mod handler;
 mod logout;
+mod requeue;
+#[cfg(test)]
+mod testing;
+mod unanswered;
+mod warmup;
 mod weights;
 
 use std::time::Duration;
@@ -32,6 +37,7 @@ pub const AVAILABLE_DROPPED_TOTAL: &str = "switchyard_capacity_agent_available_d
 pub const RELEASED_TOTAL: &str = "switchyard_capacity_conversations_released_total";
 pub const LOGOUT_REQUEUED_TOTAL: &str = "switchyard_capacity_logout_requeued_total";
 pub const WEIGHT_CHANGES_TOTAL: &str = "switchyard_capacity_weight_changes_total";
+pub const AUTO_UNASSIGNED_TOTAL: &str = "switchyard_capacity_auto_unassigned_total";
 
 /// Configuration (`[capacity]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +108,10 @@ fn describe_metrics() {
         "AgentAvailable hints not published because too many were in flight (the router's sweep covers them)"
     );
     metrics::describe_counter!(RELEASED_TOTAL, "Conversations whose load was released");
+    metrics::describe_counter!(
+        AUTO_UNASSIGNED_TOTAL,
+        "Conversations returned to their queue because the agent did not answer in time (R8.23), by agent state"
+    );
     metrics::describe_counter!(
         WEIGHT_CHANGES_TOTAL,
         "Conversation weights changed by dynamic capacity, by the weight they took (active, inactive)"

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchyard_kit::timers::Timers;
-use switchyard_kit::{config::keys, envelope, Platform, ServiceError};
+use switchyard_kit::{config::keys, Platform, ServiceError};
 use switchyard_platform::store::{DueTimer, RouteStatus};
-use switchyard_proto::events::v1::{envelope::Body, RouteConversation};
+use switchyard_proto::events::v1::RouteConversation;
 
-use crate::LOGOUT_REQUEUED_TOTAL;
+use crate::{requeue, LOGOUT_REQUEUED_TOTAL};
 
 pub(crate) struct LogoutTimers {
     platform: Platform,
@@ -70,23 +70,14 @@ impl LogoutTimers {
             if route.status != RouteStatus::Assigned || route.agent_id != agent_id {
                 continue;
             }
-            commands.entry(route.skill_id.clone()).or_default().push(RouteConversation {
-                conversation_id: conversation_id.clone(),
-                skill_id: route.skill_id.clone(),
-                queued_at_ms: self.platform.clock.now_ms(),
-                avoid_agent_id: agent_id.to_owned(),
-                assignment_version: route.version,
-                reason: "agent_logged_out".into(),
-                ..Default::default()
-            });
+            let cmd = requeue::command(&route, self.platform.clock.now_ms(), "agent_logged_out");
+            commands.entry(route.skill_id.clone()).or_default().push(cmd);
         }
         let platform = &self.platform;
-        let publishes = commands.into_values().flatten().map(|cmd| async move {
-            let id = format!("logout-requeue:{}:{}", cmd.conversation_id, cmd.assignment_version);
-            let key = keys::skill(account_id, &cmd.skill_id);
-            let env = envelope::with_id(id, account_id, platform.clock.now_ms(), Body::RouteConversation(cmd));
-            envelope::publish(&*platform.bus, &platform.topics.routing, key, &env).await
-        });
+        let publishes = commands
+            .into_values()
+            .flatten()
+            .map(|cmd| async move { requeue::publish(platform, account_id, "logout-requeue", cmd).await });
         let sent = futures::future::try_join_all(publishes).await?;
         if !sent.is_empty() {
             tracing::info!(

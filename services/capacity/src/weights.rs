@@ -88,14 +88,20 @@ impl WeightTimers {
         Ok(())
     }
 
+    /// Whether conversations of `skill_id` ever drop (callers skip their reads otherwise).
+    pub(crate) async fn decays(&self, account_id: &str, skill_id: &str) -> Result<bool, ServiceError> {
+        Ok(self.platform.routing.get(account_id).await?.weights(skill_id).decays())
+    }
+
     /// R8.10: a new assignment weighs the active weight (the claim wrote it); when the
-    /// consumer is not the one waiting, the drop counts from now.
+    /// consumer is not the one waiting (`pending` consumer; None: closed or gone), the drop
+    /// counts from now.
     pub(crate) async fn assigned(
         &self,
         account_id: &str,
         conversation_id: &str,
-        agent_id: &str,
-        skill_id: &str,
+        (agent_id, skill_id): (&str, &str),
+        pending: Option<PendingSide>,
     ) -> Result<(), ServiceError> {
         let weights = self.platform.routing.get(account_id).await?.weights(skill_id);
         let key = keys::conversation(account_id, conversation_id);
@@ -103,9 +109,8 @@ impl WeightTimers {
         if !weights.decays() {
             return Ok(());
         }
-        let record = self.platform.store.get_conversation(account_id, conversation_id).await?;
-        match record {
-            Some(r) if r.status == ConversationStatus::Open && r.pending == PendingSide::Consumer => {
+        match pending {
+            Some(PendingSide::Consumer) => {
                 let due = self.platform.clock.now_ms().saturating_add(weights.time_to_inactive_ms as i64);
                 let body = payload(account_id, conversation_id, agent_id, skill_id);
                 self.timers.schedule(&key, &id, due, body).await

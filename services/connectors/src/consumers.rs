@@ -190,6 +190,7 @@ mod tests {
             weight: ONE,
             headroom: 500,
             max_open: 0,
+            warmup: None,
             now_ms: 0,
             history_window_ms: 0,
         };

@@ -33,6 +33,7 @@ async fn agents_create_update_and_skill_index(store: Store) {
             state_since_ms: 0,
             last_assigned_ms: 0,
             load: vec![],
+            warmup: Default::default(),
         }
     );
 

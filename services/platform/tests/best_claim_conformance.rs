@@ -219,6 +219,7 @@ fn best(account: &str, conversation: &str, skill: &str, now_ms: i64) -> BestClai
         weight: ONE,
         headroom: 500,
         max_open: 0,
+        warmup: None,
         now_ms,
         scan: 64,
         via_skill: String::new(),

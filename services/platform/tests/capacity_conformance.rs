@@ -29,6 +29,7 @@ fn best(account: &str, conversation: &str, now_ms: i64, offer: Option<OfferTerms
         weight: ONE,
         headroom: 500,
         max_open: 0,
+        warmup: None,
         now_ms,
         scan: 64,
         via_skill: String::new(),

@@ -267,6 +267,7 @@ async fn claims_stay_pending_until_announced(store: Store) {
             weight: ONE,
             headroom: 500,
             max_open: 0,
+            warmup: None,
             now_ms: 1_000 + i as i64,
             history_window_ms: 0,
         };

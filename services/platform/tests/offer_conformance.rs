@@ -31,6 +31,7 @@ fn ring(account: &str, conversation: &str, now_ms: i64, ring_all: bool) -> BestC
         weight: ONE,
         headroom: 0,
         max_open: 0,
+        warmup: None,
         now_ms,
         scan: 64,
         via_skill: String::new(),

@@ -95,6 +95,27 @@ fn capacity_from(field: &str, p: &pb::CapacityPolicy) -> Decoded<domain::Capacit
         time_to_inactive_ms: optional_ms(&format!("{field}.time_to_inactive"), &p.time_to_inactive)?
             .unwrap_or(d.time_to_inactive_ms),
         max_open_conversations: p.max_open_conversations,
+        warmup: warmup_from(&format!("{field}.warmup"), &p.warmup.unwrap_or_default())?,
+        auto_unassign: auto_unassign_from(&format!("{field}.auto_unassign"), &p.auto_unassign.unwrap_or_default())?,
+    })
+}
+
+fn auto_unassign_from(field: &str, p: &pb::AutoUnassign) -> Decoded<domain::AutoUnassign> {
+    let after_ms = optional_ms(&format!("{field}.after"), &p.after)?;
+    Ok(domain::AutoUnassign {
+        after_ms: after_ms.unwrap_or(domain::AutoUnassign::default().after_ms),
+        online: p.online,
+        away: p.away,
+        offline: p.offline,
+    })
+}
+
+fn warmup_from(field: &str, p: &pb::Warmup) -> Decoded<domain::Warmup> {
+    let d = domain::Warmup::default();
+    Ok(domain::Warmup {
+        enabled: p.enabled,
+        interval_ms: optional_ms(&format!("{field}.interval"), &p.interval)?.unwrap_or(d.interval_ms),
+        max_period_ms: optional_ms(&format!("{field}.max_period"), &p.max_period)?.unwrap_or(d.max_period_ms),
     })
 }
 
@@ -109,6 +130,17 @@ fn capacity_to(d: &domain::CapacityPolicy) -> pb::CapacityPolicy {
         inactive_weight: Some(f64::from(d.inactive_weight_milli) / 1000.0),
         time_to_inactive: Some(to_duration(d.time_to_inactive_ms)),
         max_open_conversations: d.max_open_conversations,
+        warmup: Some(pb::Warmup {
+            enabled: d.warmup.enabled,
+            interval: Some(to_duration(d.warmup.interval_ms)),
+            max_period: Some(to_duration(d.warmup.max_period_ms)),
+        }),
+        auto_unassign: Some(pb::AutoUnassign {
+            after: Some(to_duration(d.auto_unassign.after_ms)),
+            online: d.auto_unassign.online,
+            away: d.auto_unassign.away,
+            offline: d.auto_unassign.offline,
+        }),
     }
 }
 
@@ -117,6 +149,7 @@ fn capacity_overrides_from(field: &str, p: &pb::CapacityOverrides) -> Decoded<do
         active_weight_milli: optional_weight(&format!("{field}.active_weight"), p.active_weight)?,
         inactive_weight_milli: optional_weight(&format!("{field}.inactive_weight"), p.inactive_weight)?,
         time_to_inactive_ms: optional_ms(&format!("{field}.time_to_inactive"), &p.time_to_inactive)?,
+        warmup_enabled: p.warmup,
     })
 }
 
@@ -125,6 +158,7 @@ fn capacity_overrides_to(d: &domain::CapacityOverrides) -> pb::CapacityOverrides
         active_weight: d.active_weight_milli.map(|m| f64::from(m) / 1000.0),
         inactive_weight: d.inactive_weight_milli.map(|m| f64::from(m) / 1000.0),
         time_to_inactive: d.time_to_inactive_ms.map(to_duration),
+        warmup: d.warmup_enabled,
     }
 }
 

@@ -306,6 +306,7 @@ impl Engine {
             weight: pass.config.weights(skill_id).active,
             headroom: self.headroom(),
             max_open: pass.config.account.capacity.max_open_conversations,
+            warmup: ranking::warmup_terms(&pass.config, skill_id),
             now_ms: self.platform.clock.now_ms(),
             scan: self.rules.candidate_scan,
             via_skill: via.to_owned(),
@@ -447,6 +448,7 @@ impl Engine {
             weight: config.weights(skill_id).active,
             headroom: self.headroom(),
             max_open: config.account.capacity.max_open_conversations,
+            warmup: ranking::warmup_terms(&config, skill_id),
             now_ms: now,
             history_window_ms: config.account.history_window_ms as i64,
         };

@@ -139,6 +139,7 @@ async fn a_claim_whose_event_was_lost_is_announced_by_the_sweep() {
         weight: ONE,
         headroom: 500,
         max_open: 0,
+        warmup: None,
         now_ms: w.clock.now_ms(),
         history_window_ms: 0,
     };

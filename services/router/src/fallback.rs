@@ -49,7 +49,9 @@ fn skill_reason(reason: QueueReason) -> SkillReason {
     match reason {
         QueueReason::Transfer | QueueReason::TransferToAgent => SkillReason::Transfer,
         QueueReason::SuggestedAgentTimeout => SkillReason::SuggestedAgentTimeout,
-        QueueReason::BackToQueue | QueueReason::AgentLoggedOut => SkillReason::BackToQueue,
+        QueueReason::BackToQueue | QueueReason::AgentLoggedOut | QueueReason::AutoUnassigned => {
+            SkillReason::BackToQueue
+        }
         QueueReason::Fallback => SkillReason::Fallback,
         QueueReason::UnassignedSkill => SkillReason::UnassignedSkill,
         QueueReason::New | QueueReason::Newer => SkillReason::Requested,

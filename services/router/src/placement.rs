@@ -145,7 +145,8 @@ fn place(
     due_ms: i64,
     actionable: bool,
 ) -> Placement {
-    let returned_to_queue = matches!(facts.reason, QueueReason::BackToQueue | QueueReason::AgentLoggedOut);
+    let returned_to_queue =
+        matches!(facts.reason, QueueReason::BackToQueue | QueueReason::AgentLoggedOut | QueueReason::AutoUnassigned);
     let facts_for_rules = ConversationFacts {
         transfers: facts.transfers,
         channel: facts.channel,

@@ -2,6 +2,7 @@
 //! order to try them. Pure functions, tested with a controlled clock.
 
 use switchyard_platform::store::{rules, AgentRecord, AgentState, Milli};
+use switchyard_routing::RoutingConfig;
 
 /// The unassigned skill: any agent of the account may take it (domain R4.4).
 pub use switchyard_kit::validate::UNASSIGNED_SKILL;
@@ -39,6 +40,15 @@ fn key(a: &AgentRecord, avoid_agent_id: &str) -> (bool, String) {
     (a.spec.agent_id == avoid_agent_id, member)
 }
 
+/// R8.12-R8.14: the claim's warm-up terms for a conversation of `skill_id`.
+pub fn warmup_terms(config: &RoutingConfig, skill_id: &str) -> Option<rules::WarmupTerms> {
+    config.warmup(skill_id).map(|(interval_ms, period_ms)| rules::WarmupTerms {
+        step_ms: interval_ms as i64,
+        period_ms: period_ms as i64,
+        idle_ms: rules::WARMUP_IDLE_MS,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +71,7 @@ mod tests {
             state_since_ms: 0,
             last_assigned_ms,
             load: load.iter().enumerate().map(|(i, w)| (format!("c{i}"), *w)).collect(),
+            warmup: Default::default(),
         }
     }
 

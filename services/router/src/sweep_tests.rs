@@ -143,6 +143,7 @@ async fn an_assignment_whose_event_was_lost_is_published_by_its_skills_sweep() {
         weight: ONE,
         headroom: 0,
         max_open: 0,
+        warmup: None,
         now_ms: s.w.clock.now_ms(),
         history_window_ms: 0,
     };

@@ -24,6 +24,64 @@ pub const DEFAULT_ACTIVE_WEIGHT: u32 = ONE;
 pub const DEFAULT_INACTIVE_WEIGHT: u32 = 100;
 pub const DEFAULT_TIME_TO_INACTIVE_MS: u64 = 4 * 60_000;
 
+/// R8.12: warm-up steps, default 90 s; R8.14: its longest period, default 20 minutes.
+pub const DEFAULT_WARMUP_INTERVAL_MS: u64 = 90_000;
+pub const DEFAULT_WARMUP_MAX_PERIOD_MS: u64 = 20 * 60_000;
+/// Warm-up interval bounds: 15 s..=1 h.
+pub const WARMUP_INTERVAL_MS: (u64, u64) = (15_000, 3_600_000);
+/// Warm-up period bounds: 1 min..=24 h.
+pub const WARMUP_MAX_PERIOD_MS: (u64, u64) = (60_000, 24 * 3_600_000);
+
+/// R8.12-R8.14: after a login, and after an hour without a conversation, an agent gets its
+/// first conversation at once and one more every interval (weights ignored) until it holds
+/// max conversations or the period ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Warmup {
+    pub enabled: bool,
+    pub interval_ms: u64,
+    pub max_period_ms: u64,
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Self { enabled: false, interval_ms: DEFAULT_WARMUP_INTERVAL_MS, max_period_ms: DEFAULT_WARMUP_MAX_PERIOD_MS }
+    }
+}
+
+/// R8.23's example: 60 s without an answer.
+pub const DEFAULT_AUTO_UNASSIGN_AFTER_MS: u64 = 60_000;
+/// Auto-unassign bounds: 15 s..=24 h.
+pub const AUTO_UNASSIGN_AFTER_MS: (u64, u64) = (15_000, 24 * 3_600_000);
+
+/// R8.23, R8.24 (a feature flag: off by default): a conversation pending agent whose agent has
+/// not answered within `after_ms` goes back to its queue, seamlessly for the consumer, for the
+/// agent states switched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoUnassign {
+    pub after_ms: u64,
+    /// The agent is ONLINE but did not answer.
+    pub online: bool,
+    /// The agent is AWAY or BACK_SOON.
+    pub away: bool,
+    /// The agent is OFFLINE (logged in or not: a logout's own grace applies too).
+    pub offline: bool,
+}
+
+impl Default for AutoUnassign {
+    fn default() -> Self {
+        Self { after_ms: DEFAULT_AUTO_UNASSIGN_AFTER_MS, online: false, away: false, offline: false }
+    }
+}
+
+impl AutoUnassign {
+    /// Whether any agent state is switched on.
+    pub fn any(&self) -> bool {
+        self.online || self.away || self.offline
+    }
+}
+
 /// R8.1: how load is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +107,10 @@ pub struct CapacityPolicy {
     /// R8.8: at most this many open conversations per agent whatever their weights; 0: no
     /// cap beyond the weighted limit.
     pub max_open_conversations: u32,
+    /// R8.12-R8.14 (off by default).
+    pub warmup: Warmup,
+    /// R8.23, R8.24 (off by default).
+    pub auto_unassign: AutoUnassign,
 }
 
 impl Default for CapacityPolicy {
@@ -59,6 +121,8 @@ impl Default for CapacityPolicy {
             inactive_weight_milli: DEFAULT_INACTIVE_WEIGHT,
             time_to_inactive_ms: DEFAULT_TIME_TO_INACTIVE_MS,
             max_open_conversations: 0,
+            warmup: Warmup::default(),
+            auto_unassign: AutoUnassign::default(),
         }
     }
 }
@@ -70,6 +134,8 @@ pub struct CapacityOverrides {
     pub active_weight_milli: Option<u32>,
     pub inactive_weight_milli: Option<u32>,
     pub time_to_inactive_ms: Option<u64>,
+    /// Warm-up on or off for conversations of this skill (R8.12); None: the account's.
+    pub warmup_enabled: Option<bool>,
 }
 
 /// What a conversation of one skill weighs, resolved.
@@ -108,6 +174,19 @@ impl RoutingConfig {
             time_to_inactive_ms: own.time_to_inactive_ms.unwrap_or(policy.time_to_inactive_ms),
         }
     }
+
+    /// Whether any skill of the account warms up (the account's switch or a skill's own).
+    pub fn any_warmup(&self) -> bool {
+        self.account.capacity.warmup.enabled || self.skills.values().any(|s| s.capacity.warmup_enabled == Some(true))
+    }
+
+    /// R8.12-R8.14: the warm-up a claim for `skill_id` applies, `(interval, max period)` in
+    /// ms; None when off for the skill (its own switch, else the account's).
+    pub fn warmup(&self, skill_id: &str) -> Option<(u64, u64)> {
+        let warmup = self.account.capacity.warmup;
+        let own = if skill_id == UNASSIGNED_SKILL { None } else { self.skill(skill_id).capacity.warmup_enabled };
+        own.unwrap_or(warmup.enabled).then_some((warmup.interval_ms, warmup.max_period_ms))
+    }
 }
 
 impl RoutingConfig {
@@ -124,6 +203,11 @@ impl RoutingConfig {
         }
         let active = policy.active_weight_milli;
         weight(&format!("{at}.inactive_weight_milli"), policy.inactive_weight_milli, (0, active))?;
+        let warmup = policy.warmup;
+        in_bounds(&format!("{at}.warmup.interval_ms"), warmup.interval_ms, WARMUP_INTERVAL_MS)?;
+        in_bounds(&format!("{at}.warmup.max_period_ms"), warmup.max_period_ms, WARMUP_MAX_PERIOD_MS)?;
+        let after = policy.auto_unassign.after_ms;
+        in_bounds(&format!("{at}.auto_unassign.after_ms"), after, AUTO_UNASSIGN_AFTER_MS)?;
         for (skill_id, skill) in &self.skills {
             let own = skill.capacity;
             let at = format!("skills[{skill_id}].capacity");
@@ -151,6 +235,13 @@ fn weight(field: &str, value: u32, (min, max): (u32, u32)) -> Check {
             field,
             format!("must be between {} and {} (thousandths {min}..={max}), got {value}", show(min), show(max)),
         );
+    }
+    Ok(())
+}
+
+fn in_bounds(field: &str, value: u64, (min, max): (u64, u64)) -> Check {
+    if !(min..=max).contains(&value) {
+        return invalid(field, format!("must be between {}s and {}s, got {value} ms", min / 1000, max / 1000));
     }
     Ok(())
 }

@@ -232,7 +232,12 @@ static DEFAULT_SKILL_ROUTING: SkillRouting = SkillRouting {
     unassigned_policy: UnassignedPolicy::Unassigned,
     workdays_id: None,
     occasions_id: None,
-    capacity: CapacityOverrides { active_weight_milli: None, inactive_weight_milli: None, time_to_inactive_ms: None },
+    capacity: CapacityOverrides {
+        active_weight_milli: None,
+        inactive_weight_milli: None,
+        time_to_inactive_ms: None,
+        warmup_enabled: None,
+    },
 };
 
 impl Default for SkillRouting {

@@ -24,7 +24,7 @@ pub mod sla;
 pub mod transfer;
 pub mod validate;
 
-pub use capacity::{CapacityMode, CapacityOverrides, CapacityPolicy, Weights};
+pub use capacity::{AutoUnassign, CapacityMode, CapacityOverrides, CapacityPolicy, Warmup, Weights};
 pub use config::{
     engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, HoursConfig, ProfileRule,
     ResponseTimeOverrides, ResponseTimes, RoutingConfig, SkillRouting, UnassignedPolicy, VelocityCondition,

@@ -44,6 +44,8 @@ pub enum QueueReason {
     Transfer,
     /// Its agent logged out and the grace ran out (architecture §6).
     AgentLoggedOut,
+    /// Its agent did not answer the waiting consumer in time (auto unassign, R8.23).
+    AutoUnassigned,
     /// Moved to a fallback skill (R5.1-R5.5).
     Fallback,
     /// Moved to the unassigned skill -1 because no agent holds its skill (R4.5, R4.6).
@@ -64,6 +66,7 @@ impl QueueReason {
             QueueReason::BackToQueue => "back_to_queue",
             QueueReason::Transfer => "transfer",
             QueueReason::AgentLoggedOut => "agent_logged_out",
+            QueueReason::AutoUnassigned => "auto_unassigned",
             QueueReason::Fallback => "fallback",
             QueueReason::UnassignedSkill => "unassigned_skill",
             QueueReason::TransferToAgent => "transfer_to_agent",
@@ -80,6 +83,7 @@ impl QueueReason {
             "back_to_queue" => QueueReason::BackToQueue,
             "transfer" => QueueReason::Transfer,
             "agent_logged_out" => QueueReason::AgentLoggedOut,
+            "auto_unassigned" => QueueReason::AutoUnassigned,
             "fallback" => QueueReason::Fallback,
             "unassigned_skill" => QueueReason::UnassignedSkill,
             "transfer_to_agent" => QueueReason::TransferToAgent,
@@ -273,6 +277,8 @@ pub struct Claim {
     /// R8.8: the agent may hold at most this many conversations, whatever their weights
     /// ([`super::rules::under_open_cap`]); 0: no cap.
     pub max_open: u32,
+    /// R8.12-R8.14: the skill's warm-up ([`super::rules::warm_check`]); None: off.
+    pub warmup: Option<super::rules::WarmupTerms>,
     pub now_ms: i64,
     /// R6.2 (3): remember the agent as the consumer's last one for this long (0: not at all).
     pub history_window_ms: i64,
@@ -308,6 +314,8 @@ pub struct BestClaim {
     pub headroom: Milli,
     /// R8.8: see [`Claim::max_open`].
     pub max_open: u32,
+    /// R8.12: see [`Claim::warmup`].
+    pub warmup: Option<super::rules::WarmupTerms>,
     pub now_ms: i64,
     pub scan: usize,
     /// Empty: an agent of `skill_id`. Otherwise the conversation, still queued on `skill_id`,
@@ -426,6 +434,8 @@ pub enum PassReason {
     Rejected,
     /// The conversation was transferred to another agent, who alone may take it (R12.2).
     SuggestedOnly,
+    /// Warming up, its allowance used until the next step (R8.12).
+    WarmingUp,
 }
 
 impl PassReason {
@@ -437,6 +447,7 @@ impl PassReason {
             PassReason::OtherGroup => "other_group",
             PassReason::Rejected => "rejected",
             PassReason::SuggestedOnly => "suggested_only",
+            PassReason::WarmingUp => "warming_up",
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct AgentRecord {
     pub last_assigned_ms: i64,
     /// Assigned conversations and their weights (domain R8.5).
     pub load: Vec<(String, Milli)>,
+    /// Warm-up (R8.12-R8.14).
+    pub warmup: super::rules::WarmState,
 }
 
 /// An agent's session and skills, without its load.

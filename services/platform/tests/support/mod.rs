@@ -123,6 +123,7 @@ pub fn claim_of(account: &str, conversation: &str, agent: &str, weight: Milli, h
         weight,
         headroom,
         max_open: 0,
+        warmup: None,
         now_ms: 5_000,
         history_window_ms: 0,
     }

@@ -7,7 +7,7 @@
 -- ARGV[2] conversation id, ARGV[3] skill id, ARGV[4] agent id, ARGV[5] weight (milli),
 -- ARGV[6] headroom (milli), ARGV[7] now (ms), ARGV[8] milli per conversation (1000),
 -- ARGV[9] consumer-history window (ms, '0' off: R6.2), ARGV[10] open-conversation cap ('0' none:
--- R8.8, rules::under_open_cap)
+-- R8.8, rules::under_open_cap), ARGV[11..13] warm-up step, period, idle (ms; step '0': none, R8.12)
 -- Returns {'gone'} | {'unavailable'} | {'full'} | {'claimed', version}.
 local conversation, skill, agent = ARGV[2], ARGV[3], ARGV[4]
 
@@ -47,15 +47,15 @@ if not has_skill then
   return { 'unavailable' }
 end
 
--- Domain R8.6: weighted load + weight <= max + headroom.
-local used = agent_used(agent)
-local weight = num(ARGV[5], 'claim weight')
-local limit = num(state[3], 'agent max conversations') * num(ARGV[8], 'milli') + num(ARGV[6], 'claim headroom')
-local cap = num(ARGV[10], 'open cap')
-if used + weight > limit or (cap > 0 and redis.call('HLEN', KEYS[5]) >= cap) then
+-- Domain R8.6, R8.8, R8.12: rules::admit.
+local now = num(ARGV[7], 'now')
+local why, warm = admit(agent, num(state[3], 'agent max conversations'), num(ARGV[5], 'claim weight'),
+  num(ARGV[6], 'claim headroom'), num(ARGV[10], 'open cap'), now, warmup_terms(11))
+if why then
   return { 'full' }
 end
 
+warm_write(agent, warm)
 local version = assign(KEYS[1], conversation, skill, agent, ARGV[5], ARGV[7], KEYS[6], KEYS[7], KEYS[8])
 remember_agent(KEYS[2], agent, ARGV[7], ARGV[9])
 explain(conversation, { at = ARGV[7], kind = 'assigned', skill = skill, agent = agent, version = tostring(version),

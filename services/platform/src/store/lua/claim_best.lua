@@ -11,7 +11,8 @@
 -- skill (R5.7), ARGV[10] the consumer-history window (ms, '0' off: R6.2), ARGV[11] 'assign',
 -- 'ring_one' or 'ring_all' (R6.5: an offer reserving capacity instead of an assignment),
 -- ARGV[12] when the offer expires (ms), ARGV[13] the open-conversation cap ('0' none: R8.8,
--- rules::under_open_cap), ARGV[14..] the agent groups that may take it,
+-- rules::under_open_cap), ARGV[14..16] warm-up step, period, idle (ms; step '0': none, R8.12),
+-- ARGV[17..] the agent groups that may take it,
 -- preferred first (R6.8, R8.20; none: any agent). The agent who last
 -- served the consumer within the window gets it first when it is eligible (R6.2 (3)). With a via skill the conversation queued on the skill goes to an agent of the
 -- via skill and moves to it (fallback R5.1-R5.4, unassigned skill R4.5); with no agent there
@@ -37,6 +38,8 @@ local avoid = route[3] or ''
 local weight = num(ARGV[4], 'claim weight')
 local headroom = num(ARGV[5], 'claim headroom')
 
+-- rules::admit's warm-up state per agent considered, written for the agent that gets it.
+local warm_of = {}
 local via = ARGV[8]
 local mode = ARGV[11]
 local passed = { 'none' }
@@ -46,6 +49,7 @@ local passed = { 'none' }
 local function offer(agents, how)
   local id = conversation .. ':' .. redis.call('HINCRBY', KEYS[1], 'offers', 1)
   for _, agent in ipairs(agents) do
+    warm_write(agent, warm_of[agent])
     redis.call('HSET', key('agent-load', agent), conversation, ARGV[4])
     reindex_agent(agent)
   end
@@ -74,6 +78,7 @@ local function give(agent, how)
   if mode == 'ring_one' or mode == 'ring_all' then
     return offer({ agent }, how)
   end
+  warm_write(agent, warm_of[agent])
   local version = assign(KEYS[1], conversation, skill, agent, ARGV[4], ARGV[6], KEYS[3], KEYS[4], KEYS[5])
   remember_agent(KEYS[2], agent, ARGV[6], ARGV[10])
   local to, reason = skill, how or 'best_agent'
@@ -89,9 +94,9 @@ end
 
 -- Group preference: rank[group] = its place in ARGV[13..]; no groups: every agent ranks 1.
 local rank = {}
-local grouped = #ARGV >= 14
-for i = 14, #ARGV do
-  rank[ARGV[i]] = i - 13
+local grouped = #ARGV >= 17
+for i = 17, #ARGV do
+  rank[ARGV[i]] = i - 16
 end
 local function rejected(agent)
   local until_ms = redis.call('ZSCORE', key('rejected', conversation), agent)
@@ -99,11 +104,14 @@ local function rejected(agent)
 end
 
 local open_cap = num(ARGV[13], 'open cap')
-local function has_room(agent, max)
-  if open_cap > 0 and redis.call('HLEN', key('agent-load', agent)) >= open_cap then
-    return false
-  end
-  return agent_used(agent) + weight <= num(max, 'agent max conversations') * MILLI + headroom
+local warmup = warmup_terms(14)
+local now_ms = num(ARGV[6], 'now')
+-- rules::admit for `agent`: nil when it may take it (its warm-up state kept for `give` and
+-- `offer`), else why not ('full', 'warming_up').
+local function refusal(agent, max)
+  local why, warm = admit(agent, num(max, 'agent max conversations'), weight, headroom, open_cap, now_ms, warmup)
+  warm_of[agent] = warm
+  return why
 end
 
 -- R12.2: transferred to an agent: it rings or is assigned only for that agent, and only while
@@ -114,8 +122,8 @@ if suggested ~= '' and via == '' then
   local why
   if not (ix and redis.call('ZSCORE', KEYS[6], ix)) then
     why = 'unavailable'
-  elseif not has_room(suggested, max) then
-    why = 'full'
+  else
+    why = refusal(suggested, max)
   end
   if not why then
     return give(suggested, 'suggested_agent')
@@ -132,7 +140,7 @@ end
 local preferred = last_agent(KEYS[2], ARGV[6], ARGV[10])
 if preferred and preferred ~= avoid and mode ~= 'ring_all' and not rejected(preferred) then
   local ix, max, group = unpack(redis.call('HMGET', key('agent', preferred), 'ix', 'max', 'group'))
-  if ix and redis.call('ZSCORE', KEYS[6], ix) and (not grouped or rank[group or '']) and has_room(preferred, max) then
+  if ix and redis.call('ZSCORE', KEYS[6], ix) and (not grouped or rank[group or '']) and not refusal(preferred, max) then
     return give(preferred, 'consumer_history')
   end
 end
@@ -148,12 +156,14 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, num(ARGV[7], 'scan') - 
     r = rank[state[4] or '']
   end
   local why
+  local online = state[1] == '1' and state[2] == 'online'
+  local refused = r and online and refusal(agent, state[3])
   if not r then
     why = 'other_group'
-  elseif state[1] ~= '1' or state[2] ~= 'online' then
+  elseif not online then
     why = 'unavailable'
-  elseif not has_room(agent, state[3]) then
-    why = 'full'
+  elseif refused then
+    why = refused
   elseif rejected(agent) then
     why = 'rejected'
   elseif agent == avoid then

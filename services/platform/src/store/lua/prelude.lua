@@ -88,6 +88,66 @@ local function agent_used(agent_id)
   return used
 end
 
+-- R8.12-R8.14 (rules::warm_check; the shared cases WARM_CASES pin the two): nil when the
+-- weighted rule decides; false while the warm-up allowance is used; else {from, taken}, the
+-- state to store when the agent gets the conversation. `warmup` is {step, period, idle} (ms),
+-- a step of 0 meaning no warm-up.
+local function warm_check(agent, held, max, now, warmup)
+  local step, period, idle = warmup[1], warmup[2], warmup[3]
+  if step <= 0 then
+    return nil
+  end
+  local f = redis.call('HMGET', key('agent', agent), 'warm_armed', 'warm_from', 'warm_taken', 'last_assigned')
+  local armed = f[1] == '1'
+  local from = num(f[2] or '0', 'agent warm_from')
+  local taken = num(f[3] or '0', 'agent warm_taken')
+  local last = num(f[4] or '0', 'agent last assigned')
+  if not (from > 0 and now < from + period) then
+    if not (armed or last <= 0 or now - last >= idle) then
+      return nil
+    end
+    from, taken = now, 0
+  end
+  if held >= max then
+    return nil
+  end
+  if taken >= 1 + math.floor((now - from) / step) then
+    return false
+  end
+  return { from, taken + 1 }
+end
+
+-- rules::admit: whether the agent may take one more conversation of `weight`: the open cap
+-- (R8.8), then warm-up (counted: quiet conversations make no room, R8.12), and always the
+-- weighted limit (R8.6, invariant 2).
+-- Returns nil and the warm-up state to store (or nil) when it may; else 'full' or 'warming_up'.
+local function admit(agent, max, weight, headroom, cap, now, warmup)
+  local held = redis.call('HLEN', key('agent-load', agent))
+  if cap > 0 and held >= cap then
+    return 'full'
+  end
+  local warm = warm_check(agent, held, max, now, warmup)
+  if warm == false then
+    return 'warming_up'
+  end
+  if agent_used(agent) + weight > max * MILLI + headroom then
+    return 'full'
+  end
+  return nil, warm
+end
+
+-- Stores the warm-up state `admit` gave for an agent that gets the conversation.
+local function warm_write(agent, warm)
+  if warm then
+    redis.call('HSET', key('agent', agent), 'warm_armed', '0', 'warm_from', warm[1], 'warm_taken', warm[2])
+  end
+end
+
+-- The warm-up terms of a claim from three arguments starting at ARGV[i].
+local function warmup_terms(i)
+  return { num(ARGV[i], 'warm-up step'), num(ARGV[i + 1], 'warm-up period'), num(ARGV[i + 2], 'warm-up idle') }
+end
+
 -- Drops the agent's member from the index of each of `skills` (and '-1').
 local function unindex_agent(agent_id, skills, member)
   if not member then

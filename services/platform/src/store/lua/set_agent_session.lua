@@ -9,6 +9,10 @@ local current = redis.call('HMGET', KEYS[1], 'state', 'away_reason')
 if current[1] ~= ARGV[3] or (current[2] or '') ~= ARGV[4] then
   redis.call('HSET', KEYS[1], 'state_since', ARGV[5])
 end
+-- R8.12: a login arms the warm-up; the next claim starts it.
+if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'logged_in') ~= '1' then
+  redis.call('HSET', KEYS[1], 'warm_armed', '1')
+end
 redis.call('HSET', KEYS[1], 'logged_in', ARGV[2], 'state', ARGV[3], 'away_reason', ARGV[4])
 connect_agent(ARGV[6], redis.call('LRANGE', key('agent-skills', ARGV[6]), 0, -1), ARGV[2] == '1')
 reindex_agent(ARGV[6])

@@ -21,6 +21,7 @@ impl AgentStore for MemoryStore {
                 state_since_ms: 0,
                 last_assigned_ms: 0,
                 load: Vec::new(),
+                warmup: Default::default(),
             },
         );
         Ok(true)
@@ -94,6 +95,10 @@ impl AgentStore for MemoryStore {
         };
         if agent.state != session.state || agent.away_reason != session.away_reason {
             agent.state_since_ms = now_ms;
+        }
+        // R8.12: a login arms the warm-up; the next claim starts it.
+        if session.logged_in && !agent.logged_in {
+            agent.warmup.armed = true;
         }
         agent.logged_in = session.logged_in;
         agent.state = session.state;

@@ -22,6 +22,19 @@ impl Choice {
     }
 }
 
+fn ask_of(c: &BestClaim) -> rules::Ask {
+    rules::Ask { weight: c.weight, headroom: c.headroom, max_open: c.max_open, warmup: c.warmup, now_ms: c.now_ms }
+}
+
+/// R8.12: the warm-up state an agent that gets the conversation stores (before its load and
+/// last assignment move).
+fn warm_up(s: &mut State, c: &BestClaim, agent_id: &str) {
+    let Some(agent) = s.agents.get_mut(&k(&c.account_id, agent_id)) else { return };
+    if let Ok(Some(warm)) = rules::admit(agent, &ask_of(c)) {
+        agent.warmup = warm;
+    }
+}
+
 /// Writes the decision: the assignment (as `claim_best.lua`'s `give`) or the offer (`offer`).
 fn give(
     s: &mut State,
@@ -44,6 +57,7 @@ fn give(
     };
     match choice {
         Choice::Assign(agent_id) => {
+            warm_up(s, c, &agent_id);
             let event = assigned(&target, &agent_id, 0, reason, passed_text, c.now_ms);
             let version =
                 s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &agent_id, c.weight, c.now_ms)?;
@@ -53,6 +67,9 @@ fn give(
             Ok(BestOutcome::Claimed { agent_id, version })
         }
         Choice::Offer(agents) => {
+            for agent in &agents {
+                warm_up(s, c, agent);
+            }
             let offers = s.offers.entry(key.clone()).or_default();
             offers.0 += 1;
             let offer_id = format!("{}:{}", c.conversation_id, offers.0);
@@ -111,16 +128,18 @@ impl MemoryStore {
             })
             .collect();
         index.sort_by(|x, y| x.0.cmp(&y.0));
-        let room = |a: &AgentRecord| {
-            rules::has_room(a.capacity_used(), c.weight, a.spec.max_conversations, c.headroom)
-                && rules::under_open_cap(a.load.len(), c.max_open)
+        let ask = ask_of(c);
+        let refusal = |a: &AgentRecord| match rules::admit(a, &ask) {
+            Ok(_) => None,
+            Err(rules::Refusal::Full) => Some(PassReason::Full),
+            Err(rules::Refusal::WarmingUp) => Some(PassReason::WarmingUp),
         };
+        let room = |a: &AgentRecord| refusal(a).is_none();
         // R12.2: transferred to an agent: only that agent, while ONLINE with room.
         if !suggested.is_empty() && c.via_skill.is_empty() {
             let why = match index.iter().find(|(_, a)| a.spec.agent_id == suggested) {
                 None => Some(PassReason::Unavailable),
-                Some((_, a)) if !room(a) => Some(PassReason::Full),
-                Some(_) => None,
+                Some((_, a)) => refusal(a),
             };
             drop(index);
             if let Some(why) = why {
@@ -161,8 +180,8 @@ impl MemoryStore {
                 passed.push((id.clone(), PassReason::OtherGroup));
                 continue;
             };
-            if !room(agent) {
-                passed.push((id.clone(), PassReason::Full));
+            if let Some(why) = refusal(agent) {
+                passed.push((id.clone(), why));
             } else if rejected(id) {
                 passed.push((id.clone(), PassReason::Rejected));
             } else if avoid.as_deref() == Some(id.as_str()) {

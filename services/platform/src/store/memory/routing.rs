@@ -209,10 +209,16 @@ impl RoutingStore for MemoryStore {
         if !agent.logged_in || agent.state != AgentState::Online || !holds || elsewhere {
             return Ok(ClaimOutcome::AgentUnavailable);
         }
-        if !rules::has_room(agent.capacity_used(), c.weight, agent.spec.max_conversations, c.headroom)
-            || !rules::under_open_cap(agent.load.len(), c.max_open)
-        {
-            return Ok(ClaimOutcome::AgentFull);
+        let ask = rules::Ask {
+            weight: c.weight,
+            headroom: c.headroom,
+            max_open: c.max_open,
+            warmup: c.warmup,
+            now_ms: c.now_ms,
+        };
+        let Ok(warm) = rules::admit(agent, &ask) else { return Ok(ClaimOutcome::AgentFull) };
+        if let (Some(warm), Some(agent)) = (warm, s.agents.get_mut(&k(&c.account_id, &c.agent_id))) {
+            agent.warmup = warm;
         }
         let version =
             s.assign(&c.account_id, &c.conversation_id, &c.skill_id, score, &c.agent_id, c.weight, c.now_ms)?;

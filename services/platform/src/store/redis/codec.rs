@@ -201,6 +201,11 @@ pub(super) fn decode_agent(
         state_since_ms: f.num("state_since")?,
         last_assigned_ms: f.num("last_assigned")?,
         load,
+        warmup: rules::WarmState {
+            armed: f.has("warm_armed") && f.flag("warm_armed")?,
+            from_ms: if f.has("warm_from") { f.num("warm_from")? } else { 0 },
+            taken: if f.has("warm_taken") { f.num("warm_taken")? } else { 0 },
+        },
     }))
 }
 

@@ -255,6 +255,7 @@ impl RoutingStore for RedisStore {
             .arg(ONE)
             .arg(self.history_window(c.history_window_ms))
             .arg(c.max_open);
+        warmup_args(&mut inv, c.warmup);
         let what = "claim";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         match tag.as_str() {
@@ -290,6 +291,7 @@ impl RoutingStore for RedisStore {
             Some(terms) => inv.arg(if terms.ring_all { "ring_all" } else { "ring_one" }).arg(terms.expires_at_ms),
         };
         inv.arg(c.max_open);
+        warmup_args(&mut inv, c.warmup);
         for group in &c.groups {
             inv.arg(group);
         }
@@ -316,6 +318,7 @@ impl RoutingStore for RedisStore {
                         "other_group" => PassReason::OtherGroup,
                         "rejected" => PassReason::Rejected,
                         "suggested_only" => PassReason::SuggestedOnly,
+                        "warming_up" => PassReason::WarmingUp,
                         other => return Err(corrupt(format!("{what}: unexpected reason {other:?}"))),
                     };
                     passed.push((string(agent, what)?, reason));
@@ -434,4 +437,11 @@ impl RoutingStore for RedisStore {
             other => Err(corrupt(format!("requeue: unexpected outcome {other:?}"))),
         }
     }
+}
+
+/// The warm-up terms as `claim.lua` and `claim_best.lua` read them: step, period, idle (ms);
+/// a step of 0 is no warm-up.
+fn warmup_args(inv: &mut ::redis::ScriptInvocation<'_>, terms: Option<rules::WarmupTerms>) {
+    let t = terms.unwrap_or(rules::WarmupTerms { step_ms: 0, period_ms: 0, idle_ms: 0 });
+    inv.arg(t.step_ms.max(0)).arg(t.period_ms).arg(t.idle_ms);
 }

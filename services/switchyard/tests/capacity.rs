@@ -1,0 +1,158 @@
+//! Capacity end to end in embedded mode through gRPC: dynamic capacity (R8.2, R8.3, R8.7,
+//! invariant 5: a conversation that goes quiet frees room and the waiting one is assigned at
+//! once), the agent's load as GetAgentLoad shows it, warm-up (R8.12: one at once, the next
+//! after the interval) and auto unassign (R8.23: an unanswered consumer goes to another agent).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchyard_proto::admin::v1::{
+    AccountRouting, AutoUnassign, CapacityPolicy, ExplainRoutingRequest, SetAccountRoutingRequest, Warmup,
+};
+use switchyard_proto::agent::v1 as agentpb;
+use switchyard_proto::capacity::v1::{GetAgentLoadRequest, GetAgentLoadResponse};
+use switchyard_proto::connectors::v1 as conn;
+
+async fn set_capacity(cluster: &Cluster, capacity: CapacityPolicy) {
+    let account = AccountRouting { capacity: Some(capacity), ..Default::default() };
+    let request = SetAccountRoutingRequest { account_id: "acme".into(), account: Some(account), expected_revision: 0 };
+    cluster.routing_admin().await.set_account_routing(request).await.unwrap();
+}
+
+async fn load_of(cluster: &Cluster, agent: &str) -> GetAgentLoadResponse {
+    let request = GetAgentLoadRequest { account_id: "acme".into(), agent_id: agent.into() };
+    cluster.capacity_admin().await.get_agent_load(request).await.unwrap().into_inner()
+}
+
+fn weights(load: &GetAgentLoadResponse) -> Vec<(String, f64)> {
+    let mut held: Vec<_> = load.conversations.iter().map(|c| (c.conversation_id.clone(), c.weight)).collect();
+    held.sort_by(|a, b| a.0.cmp(&b.0));
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_gone_quiet_weighs_0_1_and_frees_room_for_the_waiting_one_r8_3_invariant_5() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 1)]).await;
+    // Inactive at once after the agent's answer (0s), so the test need not wait 4 minutes.
+    let capacity = CapacityPolicy {
+        active_weight: Some(1.0),
+        inactive_weight: Some(0.1),
+        time_to_inactive: Some(prost_types::Duration { seconds: 0, nanos: 0 }),
+        ..Default::default()
+    };
+    set_capacity(&cluster, capacity).await;
+    let mut stream = online(&cluster, "acme", "ann").await;
+    let mut partner = cluster.connector().await;
+    let first = partner.open_conversation(open("acme", "kim", "sales", "")).await.unwrap().into_inner();
+    assert_eq!(expect_assigned(&mut stream).await.conversation_id, first.conversation_id);
+    let second = partner.open_conversation(open("acme", "lee", "sales", "")).await.unwrap().into_inner();
+    // Max 1 with headroom 0.5: a second full conversation does not fit (1.0 + 1.0 > 1.5).
+    wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 1 }).await;
+
+    let send = agentpb::SendMessageRequest {
+        account_id: "acme".into(),
+        agent_id: "ann".into(),
+        conversation_id: first.conversation_id.clone(),
+        text: "Let me check".into(),
+    };
+    cluster.agent().await.send_message(send).await.unwrap();
+    // kim's conversation now weighs 0.1: 0.1 + 1.0 fits, and lee's comes without a sweep wait.
+    let started = Instant::now();
+    assert_eq!(expect_assigned(&mut stream).await.conversation_id, second.conversation_id);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let load = load_of(&cluster, "ann").await;
+    let expected = vec![(first.conversation_id.clone(), 0.1), (second.conversation_id.clone(), 1.0)];
+    let mut expected = expected;
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(weights(&load), expected);
+    assert_eq!((load.active_conversations, load.capacity_used), (1, 1.1));
+
+    // kim writes again: full weight at once (R8.2); ann is over her max until one closes.
+    let message = conn::PublishMessageRequest {
+        account_id: "acme".into(),
+        conversation_id: first.conversation_id.clone(),
+        text: "still there?".into(),
+        ..Default::default()
+    };
+    partner.publish_message(message).await.unwrap();
+    wait_until(|| async { load_of(&cluster, "ann").await.capacity_used == 2.0 }).await;
+    assert_eq!(load_of(&cluster, "ann").await.active_conversations, 2);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_login_an_agent_warms_up_one_at_once_and_one_per_interval_r8_12() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 3)]).await;
+    let warmup = Warmup {
+        enabled: true,
+        interval: Some(prost_types::Duration { seconds: 15, nanos: 0 }),
+        max_period: Some(prost_types::Duration { seconds: 600, nanos: 0 }),
+    };
+    set_capacity(&cluster, CapacityPolicy { warmup: Some(warmup), ..Default::default() }).await;
+    // A backlog of three waits when ann logs in.
+    let mut partner = cluster.connector().await;
+    for consumer in ["kim", "lee", "max"] {
+        partner.open_conversation(open("acme", consumer, "sales", "")).await.unwrap();
+    }
+    wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 3 }).await;
+    let logged_in = Instant::now();
+    let mut stream = online(&cluster, "acme", "ann").await;
+    expect_assigned(&mut stream).await;
+    assert!(logged_in.elapsed() < Duration::from_secs(10), "the first at once");
+    let load = load_of(&cluster, "ann").await;
+    let status = load.warmup.expect("warming up");
+    assert_eq!((status.taken, status.allowed_now), (1, 1));
+    assert_eq!(status.next_step_at_ms - status.started_at_ms, 15_000);
+    assert_eq!(queue_depth(&cluster, "acme", "sales").await, 2, "weights ignored: no second one yet");
+    loop {
+        match next_event(&mut stream, Duration::from_secs(30)).await {
+            Some(agentpb::agent_event::Event::Assigned(_)) => break,
+            Some(_) => continue,
+            None => panic!("no second assignment within 30 s"),
+        }
+    }
+    let second = logged_in.elapsed();
+    assert!(second >= Duration::from_secs(14), "the second after the 15 s step, got {second:?}");
+    assert_eq!(queue_depth(&cluster, "acme", "sales").await, 1);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_consumer_is_handed_to_another_agent_after_the_wait_r8_23() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 1), ("bob", &["sales"], 1)]).await;
+    let auto_unassign = AutoUnassign {
+        after: Some(prost_types::Duration { seconds: 15, nanos: 0 }),
+        online: true,
+        ..Default::default()
+    };
+    set_capacity(&cluster, CapacityPolicy { auto_unassign: Some(auto_unassign), ..Default::default() }).await;
+    let mut ann = online(&cluster, "acme", "ann").await;
+    let mut partner = cluster.connector().await;
+    let opened = partner.open_conversation(open("acme", "kim", "sales", "")).await.unwrap().into_inner();
+    assert_eq!(expect_assigned(&mut ann).await.conversation_id, opened.conversation_id);
+    let assigned_at = Instant::now();
+    // bob comes online; ann never answers.
+    let mut bob = online(&cluster, "acme", "bob").await;
+    loop {
+        match next_event(&mut bob, Duration::from_secs(30)).await {
+            Some(agentpb::agent_event::Event::Assigned(a)) => {
+                assert_eq!(a.conversation_id, opened.conversation_id);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("not handed to bob within 30 s"),
+        }
+    }
+    assert!(assigned_at.elapsed() >= Duration::from_secs(14), "not before the 15 s wait");
+    let explain = ExplainRoutingRequest { account_id: "acme".into(), conversation_id: opened.conversation_id };
+    let why = cluster.routing_admin().await.explain_routing(explain).await.unwrap().into_inner();
+    assert!(why.decisions.iter().any(|d| d.kind == "queued" && d.reason == "auto_unassigned"), "{why:?}");
+    cluster.stop().await;
+}
