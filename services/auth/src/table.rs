@@ -393,6 +393,12 @@ pub static TABLE: &[Rpc] = &[
         |r| as_agent(&r.account_id, &r.agent_id),
         [own(Agent), own(Bot), any(AgentManager), any(Admin)]
     ),
+    rpc!(
+        "switchyard.capacity.v1.CapacityAdminService/GetLoadMetrics",
+        capacity::v1::GetLoadMetricsRequest,
+        |r| account(&r.account_id),
+        [any(AgentManager), any(Admin)]
+    ),
     // --- credentials and audit (connectors) ------------------------------------------------
     rpc!(
         "switchyard.auth.v1.AuthAdminService/CreateApiKey",

@@ -85,6 +85,24 @@ impl CapacityAdminService for Admin {
         Ok(Response::new(UpdateAgentResponse {}))
     }
 
+    async fn get_load_metrics(
+        &self,
+        request: Request<GetLoadMetricsRequest>,
+    ) -> Result<Response<GetLoadMetricsResponse>, Status> {
+        let req = request.into_inner();
+        validate::id("account_id", &req.account_id)?;
+        let store = &self.platform.store;
+        if !store.account_exists(&req.account_id).await.map_err(ServiceError::from)? {
+            return Err(ServiceError::not_found(format!("account {}", req.account_id)).into());
+        }
+        let agents = store.agents_with_skill(&req.account_id, UNASSIGNED_SKILL).await.map_err(ServiceError::from)?;
+        let (account, skills) = crate::load_metrics::by_skill(&agents);
+        Ok(Response::new(GetLoadMetricsResponse {
+            account: Some(load_metrics_to(&account)),
+            skills: skills.iter().map(|(skill, s)| (skill.clone(), load_metrics_to(s))).collect(),
+        }))
+    }
+
     async fn get_agent_load(
         &self,
         request: Request<GetAgentLoadRequest>,
@@ -151,4 +169,17 @@ fn warmup_status(config: &switchyard_routing::RoutingConfig, agent: &AgentRecord
         next_step_at_ms: if next < ends { next } else { 0 },
         ends_at_ms: ends,
     })
+}
+
+fn load_metrics_to(s: &crate::load_metrics::LoadSummary) -> LoadMetrics {
+    LoadMetrics {
+        agent_load: s.agent_load,
+        human_agent_load: s.human_agent_load,
+        human_online_load: s.human_online_load,
+        human_away_load: s.human_away_load,
+        available_slots: s.available_slots,
+        online_agents: s.online_agents,
+        back_soon_agents: s.back_soon_agents,
+        away_agents: s.away_agents,
+    }
 }

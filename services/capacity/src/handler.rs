@@ -11,6 +11,7 @@ use switchyard_platform::store::{AgentState, ConversationStatus, ReleaseOutcome}
 use switchyard_proto::events::v1::{envelope::Body, AgentAvailable, Envelope};
 use tokio::sync::Semaphore;
 
+use crate::gauges::LoadGauges;
 use crate::logout::LogoutTimers;
 use crate::unanswered::UnansweredTimers;
 use crate::warmup::WarmupSteps;
@@ -28,6 +29,7 @@ pub(crate) struct CapacityHandler {
     weights: WeightTimers,
     warmup: WarmupSteps,
     unanswered: UnansweredTimers,
+    gauges: LoadGauges,
 }
 
 impl CapacityHandler {
@@ -37,7 +39,8 @@ impl CapacityHandler {
         let warmup = WarmupSteps::new(platform.clone());
         let unanswered = UnansweredTimers::new(platform.clone());
         let hints = Arc::new(Semaphore::new(HINTS_IN_FLIGHT));
-        Self { platform, hints, logouts, weights, warmup, unanswered }
+        let gauges = LoadGauges::new(platform.clone());
+        Self { platform, hints, logouts, weights, warmup, unanswered, gauges }
     }
 
     /// Publishes AgentAvailable if the agent is logged in and ONLINE: its load just dropped (or
@@ -81,6 +84,7 @@ impl CapacityHandler {
 impl Handler for CapacityHandler {
     async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
         let account = env.account_id.as_str();
+        self.gauges.saw(account);
         match env.body {
             // The agent edge wrote the session to the agent's record before announcing it.
             Some(Body::AgentSessionChanged(change)) => {
@@ -145,6 +149,7 @@ impl Handler for CapacityHandler {
     async fn tick(&mut self, assignment: &[(String, i32)]) {
         self.logouts.fire_due(assignment).await;
         self.unanswered.fire_due(assignment).await;
+        self.gauges.refresh_if_due().await;
         let now = self.platform.clock.now_ms();
         let dropped =
             self.weights.fire_due(assignment).await.into_iter().map(|d| (d.account_id, d.agent_id, "inactive"));

@@ -12,7 +12,9 @@
 
 pub mod admin;
 pub mod error;
+mod gauges;
 mod handler;
+mod load_metrics;
 mod logout;
 mod requeue;
 #[cfg(test)]
@@ -102,6 +104,7 @@ pub fn state_to_proto(state: AgentState) -> ProtoState {
 }
 
 fn describe_metrics() {
+    gauges::describe();
     metrics::describe_counter!(AVAILABLE_TOTAL, "AgentAvailable events published");
     metrics::describe_counter!(
         AVAILABLE_DROPPED_TOTAL,

@@ -19,6 +19,9 @@ use crate::error::ConnectorError;
 use crate::hub::Hub;
 use crate::Config;
 
+/// The close reason of a conversation that closed by itself (R13.1, R13.9).
+pub const AUTO_CLOSED: &str = "auto";
+
 #[derive(Clone)]
 pub struct Edge {
     pub platform: Platform,
@@ -242,13 +245,30 @@ impl Edge {
     /// the queue, the agent's stream and the partner's outbox hear of it. The outbox entry is
     /// written with the close itself, so nothing for the conversation can follow it there.
     pub async fn close(&self, account_id: &str, record: &ConversationRecord, by: Party) -> Result<(), ServiceError> {
+        self.close_as(account_id, record, by, false).await
+    }
+
+    /// R13.1, R13.5: the conversation closes by itself after a long silence: by the system,
+    /// marked so that the partner shows the consumer nothing and no survey follows.
+    pub async fn auto_close(&self, account_id: &str, record: &ConversationRecord) -> Result<(), ServiceError> {
+        self.close_as(account_id, record, Party::System, true).await
+    }
+
+    async fn close_as(
+        &self,
+        account_id: &str,
+        record: &ConversationRecord,
+        by: Party,
+        auto_closed: bool,
+    ) -> Result<(), ServiceError> {
         let conversation_id = record.conversation_id.as_str();
         let now = self.platform.clock.now_ms();
+        let closed = ConversationClosedEvent { closed_by: by as i32, auto_closed };
         let event = OutboundEvent {
             sequence: 0,
             conversation_id: conversation_id.to_owned(),
             consumer_id: record.consumer_id.clone(),
-            event: Some(outbound_event::Event::Closed(ConversationClosedEvent { closed_by: by as i32 })),
+            event: Some(outbound_event::Event::Closed(closed)),
         };
         let outbox = OutboxWrite { channel: record.channel, payload: event.encode_to_vec().into() };
         let store = &self.platform.store;
@@ -274,6 +294,7 @@ impl Edge {
             closed_by: by as i32,
             skill_id,
             agent_id,
+            reason: if auto_closed { AUTO_CLOSED.to_owned() } else { String::new() },
         });
         let env = envelope::with_id(format!("closed:{conversation_id}"), account_id, record.closed_at_ms, body);
         envelope::publish(
@@ -284,8 +305,8 @@ impl Edge {
         )
         .await?;
         if newly {
-            metrics::counter!(crate::CLOSED_TOTAL, "service" => "connectors", "by" => party_label(by as i32))
-                .increment(1);
+            let by = if auto_closed { AUTO_CLOSED } else { party_label(by as i32) };
+            metrics::counter!(crate::CLOSED_TOTAL, "service" => "connectors", "by" => by).increment(1);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod agent;
+mod autoclose;
 pub mod consumers;
 pub mod desk;
 pub mod edge;
@@ -36,6 +37,7 @@ use switchyard_registry::Service;
 
 pub const OPENED_TOTAL: &str = "switchyard_connectors_conversations_opened_total";
 pub const CLOSED_TOTAL: &str = "switchyard_connectors_conversations_closed_total";
+pub const AUTO_CLOSED_TOTAL: &str = "switchyard_connectors_conversations_auto_closed_total";
 pub const MESSAGES_TOTAL: &str = "switchyard_connectors_messages_total";
 pub const REFUSED_TOTAL: &str = "switchyard_connectors_messages_refused_total";
 pub const STREAMS: &str = "switchyard_connectors_streams";
@@ -117,7 +119,11 @@ pub const GRPC_SERVICES: &[&str] = &[
 
 fn describe_metrics() {
     metrics::describe_counter!(OPENED_TOTAL, "Conversations opened");
-    metrics::describe_counter!(CLOSED_TOTAL, "Conversations closed (each once), by who closed them");
+    metrics::describe_counter!(CLOSED_TOTAL, "Conversations closed (each once), by who closed them (auto: R13)");
+    metrics::describe_counter!(
+        AUTO_CLOSED_TOTAL,
+        "Conversations closed by themselves after the auto-close time (R13.1)"
+    );
     metrics::describe_counter!(MESSAGES_TOTAL, "Messages written, by writer");
     metrics::describe_counter!(REFUSED_TOTAL, "Consumer messages refused, by reason (rate, limit)");
     metrics::describe_gauge!(STREAMS, "Agent and partner streams open on this replica, by kind");
@@ -176,8 +182,20 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             dead_letters: p.topics.dead_letters.clone(),
             progress: Default::default(),
         };
+        let autoclose_spec = ConsumerSpec {
+            service: "connectors",
+            group: "connectors.autoclose".into(),
+            topics: vec![p.topics.conversations.clone()],
+            start: StartFrom::Earliest,
+            tick: Duration::from_secs(1),
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
+        };
         let (f1, f2) = (readiness.flag("consumer connectors"), readiness.flag("consumer connectors.fanout"));
-        let (e1, e2, s1, s2) = (edge.clone(), edge.clone(), stop.clone(), stop);
+        let f3 = readiness.flag("consumer connectors.autoclose");
+        let (e1, e2, s1, s2) = (edge.clone(), edge.clone(), stop.clone(), stop.clone());
+        let (e3, s3) = (edge.clone(), stop);
         let w1: Worker = Box::pin(async move {
             let bus = e1.platform.bus.clone();
             consumer::run(&*bus, outbox_spec, f1, s1, consumers::OutboxHandler { edge: e1 }).await
@@ -186,7 +204,11 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             let bus = e2.platform.bus.clone();
             consumer::run(&*bus, fanout_spec, f2, s2, consumers::FanoutHandler { edge: e2 }).await
         });
-        vec![("outbox-consumer", w1), ("fanout-consumer", w2)]
+        let w3: Worker = Box::pin(async move {
+            let bus = e3.platform.bus.clone();
+            consumer::run(&*bus, autoclose_spec, f3, s3, autoclose::AutoCloseHandler::new(e3)).await
+        });
+        vec![("outbox-consumer", w1), ("fanout-consumer", w2), ("autoclose-consumer", w3)]
     })
     .await
 }

@@ -63,6 +63,7 @@ pub fn account_from(field: &str, p: &pb::AccountRouting) -> Decoded<domain::Acco
             d.transfer_to_agent_max_wait_ms,
         )?,
         capacity: capacity_from(&format!("{field}.capacity"), &p.capacity.unwrap_or_default())?,
+        auto_close_ms: ms("auto_close", &p.auto_close, d.auto_close_ms)?,
     })
 }
 
@@ -183,6 +184,7 @@ pub fn account_to(d: &domain::AccountRouting) -> pb::AccountRouting {
         }),
         transfer_to_agent_max_wait: Some(to_duration(d.transfer_to_agent_max_wait_ms)),
         capacity: Some(capacity_to(&d.capacity)),
+        auto_close: Some(to_duration(d.auto_close_ms)),
     }
 }
 
@@ -220,6 +222,7 @@ pub fn skill_from(field: &str, p: &pb::SkillRouting) -> Decoded<domain::SkillRou
         workdays_id: optional_id(&p.workdays_id),
         occasions_id: optional_id(&p.occasions_id),
         capacity: capacity_overrides_from(&format!("{field}.capacity"), &p.capacity.unwrap_or_default())?,
+        auto_close_ms: optional_ms(&format!("{field}.auto_close"), &p.auto_close)?,
     })
 }
 
@@ -250,6 +253,7 @@ pub fn skill_to(d: &domain::SkillRouting) -> pb::SkillRouting {
         workdays_id: d.workdays_id.clone().unwrap_or_default(),
         occasions_id: d.occasions_id.clone().unwrap_or_default(),
         capacity: Some(capacity_overrides_to(&d.capacity)),
+        auto_close: d.auto_close_ms.map(to_duration),
     }
 }
 

@@ -31,6 +31,10 @@ pub const DEFAULT_TRANSFER_TO_AGENT_MAX_WAIT_MS: u64 = 2 * HOUR_MS;
 pub const DEFAULT_RESPONSE_MS: u64 = HOUR_MS;
 /// Default urgent response time (R10.1, R10.3): 10 min.
 pub const DEFAULT_URGENT_RESPONSE_MS: u64 = 10 * MINUTE_MS;
+/// R13.1: auto close after at most 90 days without activity (also the default), at least 25
+/// minutes.
+pub const DEFAULT_AUTO_CLOSE_MS: u64 = 90 * DAY_MS;
+pub const AUTO_CLOSE_MS: (u64, u64) = (25 * MINUTE_MS, 90 * DAY_MS);
 /// Default first-time-consumer response time (R10.1, R10.12 PRIORITIZED 600 s).
 pub const DEFAULT_FIRST_TIME_RESPONSE_MS: u64 = 10 * MINUTE_MS;
 
@@ -54,6 +58,13 @@ pub struct RoutingConfig {
 }
 
 impl RoutingConfig {
+    /// R13.1: how long a conversation of `skill_id` (its current skill) may stay pending
+    /// consumer without activity before it closes by itself: the skill's, else the account's.
+    pub fn auto_close_ms(&self, skill_id: &str) -> u64 {
+        let own = if skill_id == UNASSIGNED_SKILL { None } else { self.skill(skill_id).auto_close_ms };
+        own.unwrap_or(self.account.auto_close_ms)
+    }
+
     /// The settings of `skill_id`: its entry, or the defaults when it has none.
     pub fn skill(&self, skill_id: &str) -> &SkillRouting {
         self.skills.get(skill_id).unwrap_or(&DEFAULT_SKILL_ROUTING)
@@ -147,6 +158,8 @@ pub struct AccountRouting {
     pub transfer_to_agent_max_wait_ms: u64,
     /// Conversation weights and the open-conversation cap (R8.1-R8.4, R8.8).
     pub capacity: CapacityPolicy,
+    /// R13.1: a conversation pending consumer this long without activity closes by itself.
+    pub auto_close_ms: u64,
 }
 
 impl Default for AccountRouting {
@@ -162,6 +175,7 @@ impl Default for AccountRouting {
             response_times: ResponseTimes::default(),
             transfer_to_agent_max_wait_ms: DEFAULT_TRANSFER_TO_AGENT_MAX_WAIT_MS,
             capacity: CapacityPolicy::default(),
+            auto_close_ms: DEFAULT_AUTO_CLOSE_MS,
         }
     }
 }
@@ -218,6 +232,8 @@ pub struct SkillRouting {
     pub occasions_id: Option<String>,
     /// Overrides of the account's conversation weights (R8.4).
     pub capacity: CapacityOverrides,
+    /// Overrides [`AccountRouting::auto_close_ms`] (R13.1).
+    pub auto_close_ms: Option<u64>,
 }
 
 /// The settings of a skill without an entry.
@@ -238,6 +254,7 @@ static DEFAULT_SKILL_ROUTING: SkillRouting = SkillRouting {
         time_to_inactive_ms: None,
         warmup_enabled: None,
     },
+    auto_close_ms: None,
 };
 
 impl Default for SkillRouting {

@@ -127,7 +127,8 @@ impl RoutingConfig {
         in_range("account.response_times.urgent_ms", urgent_ms, RESPONSE_TIME_MS)?;
         in_range("account.response_times.first_time_ms", first_time_ms, RESPONSE_TIME_MS)?;
         let wait = account.transfer_to_agent_max_wait_ms;
-        in_range("account.transfer_to_agent_max_wait_ms", wait, TRANSFER_TO_AGENT_MAX_WAIT_MS)
+        in_range("account.transfer_to_agent_max_wait_ms", wait, TRANSFER_TO_AGENT_MAX_WAIT_MS)?;
+        in_range("account.auto_close_ms", account.auto_close_ms, crate::config::AUTO_CLOSE_MS)
     }
 
     fn validate_profile_rules(&self, known: &BTreeSet<String>) -> Check {
@@ -230,6 +231,12 @@ fn validate_skill(id: &str, skill: &SkillRouting, known: &BTreeSet<String>) -> C
     }
     if let Some(wait) = skill.transfer_to_agent_max_wait_ms {
         in_range(&format!("{at}.transfer_to_agent_max_wait_ms"), wait, TRANSFER_TO_AGENT_MAX_WAIT_MS)?;
+    }
+    if let Some(after) = skill.auto_close_ms {
+        if unassigned {
+            return invalid(format!("{at}.auto_close_ms"), "the unassigned skill -1 uses the account's auto close");
+        }
+        in_range(&format!("{at}.auto_close_ms"), after, crate::config::AUTO_CLOSE_MS)?;
     }
     validate_split(&format!("{at}.group_split"), skill)
 }

@@ -225,6 +225,7 @@ fn sample(method: &str) -> Vec<u8> {
         }
         .encode_to_vec(),
         "CapacityAdminService/GetAgentLoad" => cap::GetAgentLoadRequest { account_id: a, agent_id: al }.encode_to_vec(),
+        "CapacityAdminService/GetLoadMetrics" => cap::GetLoadMetricsRequest { account_id: a }.encode_to_vec(),
         "AuthAdminService/CreateApiKey" => {
             auth::CreateApiKeyRequest { account_id: a, name: "matrix".into(), channels: vec![] }.encode_to_vec()
         }

@@ -14,7 +14,7 @@ use switchyard_proto::admin::v1::{
     AccountRouting, AutoUnassign, CapacityPolicy, ExplainRoutingRequest, SetAccountRoutingRequest, Warmup,
 };
 use switchyard_proto::agent::v1 as agentpb;
-use switchyard_proto::capacity::v1::{GetAgentLoadRequest, GetAgentLoadResponse};
+use switchyard_proto::capacity::v1::{GetAgentLoadRequest, GetAgentLoadResponse, GetLoadMetricsRequest};
 use switchyard_proto::connectors::v1 as conn;
 
 async fn set_capacity(cluster: &Cluster, capacity: CapacityPolicy) {
@@ -71,6 +71,13 @@ async fn a_conversation_gone_quiet_weighs_0_1_and_frees_room_for_the_waiting_one
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(weights(&load), expected);
     assert_eq!((load.active_conversations, load.capacity_used), (1, 1.1));
+    // R8.11, R17.7: the account's figures: one ONLINE human at 1.1 of 1, no free slot.
+    let request = GetLoadMetricsRequest { account_id: "acme".into() };
+    let metrics = cluster.capacity_admin().await.get_load_metrics(request).await.unwrap().into_inner();
+    let account = metrics.account.unwrap();
+    assert_eq!((account.online_agents, account.away_agents, account.available_slots), (1, 0, 0.0));
+    assert!((account.agent_load - 1.1).abs() < 1e-9 && (account.human_online_load - 1.1).abs() < 1e-9);
+    assert!(metrics.skills.contains_key("sales"));
 
     // kim writes again: full weight at once (R8.2); ann is over her max until one closes.
     let message = conn::PublishMessageRequest {
@@ -120,6 +127,24 @@ async fn after_login_an_agent_warms_up_one_at_once_and_one_per_interval_r8_12() 
     let second = logged_in.elapsed();
     assert!(second >= Duration::from_secs(14), "the second after the 15 s step, got {second:?}");
     assert_eq!(queue_depth(&cluster, "acme", "sales").await, 1);
+    // The load gauges on /metrics (refreshed every 15 s): ann ONLINE with two of three.
+    let url = format!("{}/metrics", cluster.ops["capacity"]);
+    switchyard_testkit::wait_for("the load gauges", Duration::from_secs(40), || async {
+        let body = http_get(&url).await.map(|(_, body)| body).unwrap_or_default();
+        let online = body.lines().any(|l| {
+            l.starts_with("switchyard_capacity_agents{")
+                && l.contains("account=\"acme\"")
+                && l.contains("state=\"online\"")
+                && !l.contains("skill=")
+                && l.ends_with(" 1")
+        });
+        let slots = body
+            .lines()
+            .any(|l| l.starts_with("switchyard_capacity_available_slots{account=\"acme\"") && l.ends_with(" 1"));
+        (online && slots).then_some(())
+    })
+    .await
+    .unwrap();
     cluster.stop().await;
 }
 

@@ -1,0 +1,202 @@
+//! Auto close on a controlled clock (R13.1-R13.6): the handler is fed the conversation events
+//! and ticked; the store and the published events show what closed, when and how.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use switchyard_kit::{envelope, Platform, Topics};
+use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
+use switchyard_platform::store::prelude::*;
+use switchyard_platform::store::{
+    AppendOutcome, ConversationStatus, MemoryStore, NewConversation, NewMessage, Placement, Replacement,
+};
+use switchyard_platform::{Clock, ManualClock};
+use switchyard_proto::common::v1::Message;
+use switchyard_proto::events::v1::{ConversationClosed, MessagePublished};
+use switchyard_routing::RoutingConfig;
+
+use super::*;
+use crate::hub::{Hub, StreamLimits};
+
+const MIN: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+struct World {
+    store: Arc<MemoryStore>,
+    bus: Arc<MemoryBus>,
+    clock: ManualClock,
+    topics: Topics,
+    handler: AutoCloseHandler,
+    events: u64,
+}
+
+/// Auto close after 2 hours (R13.4's example), 13:00 on the clock.
+async fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let bus = Arc::new(MemoryBus::new());
+    let clock = ManualClock::new(1_800_000_000_000 - 1_800_000_000_000 % 86_400_000 + 13 * 3_600_000);
+    let topics = Topics::with_prefix("t.");
+    bus.ensure_topics(&topics.all(), 2).await.unwrap();
+    let platform = Platform::without_auth(bus.clone(), store.clone(), Arc::new(clock.clone()), topics.clone(), "i");
+    let mut config = RoutingConfig::default();
+    config.account.auto_close_ms = 2 * 3_600_000;
+    platform.routing.save("acme", 0, config).await.unwrap().unwrap();
+    let edge = Edge::new(platform.clone(), Hub::new(StreamLimits::total(10)), crate::Config::default());
+    World { store, bus, clock, topics, handler: AutoCloseHandler::new(edge), events: 0 }
+}
+
+impl World {
+    async fn open(&self, id: &str) {
+        let new = NewConversation {
+            conversation_id: id.into(),
+            consumer_id: format!("consumer-{id}"),
+            channel: 1,
+            skill_id: "sales".into(),
+            language: String::new(),
+            partner_message_id: String::new(),
+            opened_at_ms: self.clock.now_ms(),
+            profile: Default::default(),
+            skill_reason: String::new(),
+            skill_detail: String::new(),
+        };
+        self.store.open_conversation("acme", &new).await.unwrap();
+        let now = self.clock.now_ms();
+        self.store.enqueue("acme", id, "sales", now, &Placement::by_due(now)).await.unwrap();
+    }
+
+    async fn writes(&mut self, id: &str, party: Party) {
+        let now = self.clock.now_ms();
+        let message = NewMessage {
+            from: party as i32,
+            sender_id: "someone".into(),
+            text: "hi".into(),
+            sent_at_ms: now,
+            dedupe_id: String::new(),
+            max_messages: 0,
+            consumer_rate_per_minute: None,
+        };
+        let AppendOutcome::Appended(stored) = self.store.append_message("acme", id, &message, None).await.unwrap()
+        else {
+            panic!("not appended")
+        };
+        let proto = Message {
+            conversation_id: id.into(),
+            sequence: stored.sequence,
+            from: party as i32,
+            sender_id: "someone".into(),
+            text: "hi".into(),
+            sent_at_ms: now,
+        };
+        let body = Body::MessagePublished(MessagePublished {
+            message: Some(proto),
+            agent_id: "ann".into(),
+            skill_id: "sales".into(),
+        });
+        self.feed(body).await;
+    }
+
+    async fn feed(&mut self, body: Body) {
+        self.events += 1;
+        let env = envelope::with_id(format!("e{}", self.events), "acme", self.clock.now_ms(), body);
+        let delivery = Delivery {
+            topic: self.topics.conversations.clone(),
+            partition: 0,
+            offset: self.events as i64,
+            key: String::new(),
+            payload: Default::default(),
+            headers: Vec::new(),
+        };
+        self.handler.handle(env, &delivery).await.unwrap();
+    }
+
+    async fn after(&mut self, by: Duration) {
+        self.clock.advance(by);
+        let all: Vec<(String, i32)> = (0..2).map(|p| (self.topics.conversations.clone(), p)).collect();
+        self.handler.tick(&all).await;
+    }
+
+    async fn is_open(&self, id: &str) -> bool {
+        self.store.get_conversation("acme", id).await.unwrap().unwrap().status == ConversationStatus::Open
+    }
+
+    /// The ConversationClosed events published so far.
+    async fn closes(&self) -> Vec<ConversationClosed> {
+        let group = format!("closes-{}", self.events);
+        let topics = std::slice::from_ref(&self.topics.conversations);
+        let mut sub = self.bus.subscribe(&group, topics, StartFrom::Earliest).await.unwrap();
+        let mut out = Vec::new();
+        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+            if let Some(Body::ConversationClosed(c)) = Envelope::decode(d.payload.as_ref()).unwrap().body {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn silent_for_the_threshold_after_the_agents_answer_it_closes_by_itself_r13_1_r13_4_r13_5() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Consumer).await;
+    w.writes("c1", Party::Agent).await;
+    // R13.4: last activity 13:00, threshold 2 h: closed at 15:00 (on time: durable timers, not
+    // a 25-minute sweep).
+    w.after(2 * HOUR - Duration::from_secs(1)).await;
+    assert!(w.is_open("c1").await, "14:59:59");
+    w.after(Duration::from_secs(1)).await;
+    assert!(!w.is_open("c1").await, "15:00");
+    let closes = w.closes().await;
+    assert_eq!(closes.len(), 1);
+    assert_eq!((closes[0].closed_by, closes[0].reason.as_str()), (Party::System as i32, "auto"));
+    // The partner's outbox says so, to show the consumer nothing (R13.5).
+    let outbox = w.store.outbox_read("acme", 1, 0, 10).await.unwrap();
+    let last = outbox.last().expect("the close is in the outbox");
+    let event = switchyard_proto::connectors::v1::OutboundEvent::decode(last.payload.as_ref()).unwrap();
+    let Some(switchyard_proto::connectors::v1::outbound_event::Event::Closed(closed)) = event.event else {
+        panic!("{event:?}")
+    };
+    assert!(closed.auto_closed);
+}
+
+#[tokio::test]
+async fn a_conversation_waiting_for_the_agent_is_never_auto_closed_r13_2() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Agent).await;
+    w.after(MIN).await;
+    w.writes("c1", Party::Consumer).await;
+    w.after(10 * HOUR).await;
+    assert!(w.is_open("c1").await, "pending agent");
+    assert!(w.closes().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_later_answer_restarts_the_count_and_system_messages_do_not_r13_6() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Agent).await;
+    w.after(HOUR).await;
+    w.writes("c1", Party::Agent).await;
+    w.after(HOUR).await;
+    // An automatic message is not activity.
+    w.writes("c1", Party::System).await;
+    w.after(HOUR - Duration::from_secs(1)).await;
+    assert!(w.is_open("c1").await, "2 h after the second answer, not the first");
+    w.after(Duration::from_secs(1)).await;
+    assert!(!w.is_open("c1").await);
+}
+
+#[tokio::test]
+async fn a_manual_response_time_keeps_it_open_r13_3() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Agent).await;
+    let manual = Placement { sla: "manual".into(), ..Placement::by_due(w.clock.now_ms() + 3 * 3_600_000) };
+    let now = w.clock.now_ms();
+    w.store.replace_in_queue("acme", "c1", "sales", &manual, Replacement::ManualSla, now).await.unwrap();
+    w.after(5 * HOUR).await;
+    assert!(w.is_open("c1").await);
+}
