@@ -101,8 +101,21 @@ impl Handler for CapacityHandler {
                 let holder = (published.agent_id.as_str(), published.skill_id.as_str());
                 let at = message.sent_at_ms;
                 let conversation = message.conversation_id.as_str();
-                self.weights.message(account, conversation, holder, message.from, at).await?;
-                self.unanswered.message(account, conversation, holder.0, message.from, at).await
+                let relieved = self.weights.message(account, conversation, holder, message.from, at).await?;
+                self.unanswered.message(account, conversation, holder.0, message.from, at).await?;
+                match relieved {
+                    Some(d) => self.announce_if_available(account, &d.agent_id, &env.event_id).await,
+                    None => Ok(()),
+                }
+            }
+            Some(Body::ResponseTimeChanged(change)) => {
+                let Some(d) = self.weights.manual_response_time(account, &change, env.occurred_at_ms).await? else {
+                    return Ok(());
+                };
+                // Non-actionable now (R8.15): the agent promised a later answer, so no
+                // auto unassign for this wait.
+                self.unanswered.forget(account, &change.conversation_id).await?;
+                self.announce_if_available(account, &d.agent_id, &env.event_id).await
             }
             Some(Body::ConversationAssigned(assigned)) => {
                 let (conversation, agent, skill) = (&assigned.conversation_id, &assigned.agent_id, &assigned.skill_id);

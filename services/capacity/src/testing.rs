@@ -102,6 +102,14 @@ impl World {
         self.feed(body).await;
     }
 
+    /// The router's placement of a manual response time due at `due_ms` (R10.8).
+    pub(crate) async fn route_is_manual(&self, conversation: &str, due_ms: i64) {
+        let manual = Placement { sla: "manual".into(), ..Placement::by_due(due_ms) };
+        let now = self.clock.now_ms();
+        let why = Replacement::ManualSla;
+        self.store.replace_in_queue("acme", conversation, "sales", &manual, why, now).await.unwrap();
+    }
+
     /// A message of `party` stored and announced as connectors does.
     pub(crate) async fn writes(&mut self, conversation: &str, party: Party, skill: &str) {
         let now = self.clock.now_ms();
@@ -135,8 +143,13 @@ impl World {
     }
 
     pub(crate) async fn feed(&mut self, body: Body) {
+        self.feed_at(body, self.clock.now_ms()).await
+    }
+
+    /// An event that occurred at `at_ms` (a redelivery's is older than the clock).
+    pub(crate) async fn feed_at(&mut self, body: Body, at_ms: i64) {
         self.events += 1;
-        let env = envelope::with_id(format!("e{}", self.events), "acme", self.clock.now_ms(), body);
+        let env = envelope::with_id(format!("e{}", self.events), "acme", at_ms, body);
         let delivery = Delivery {
             topic: self.topics.conversations.clone(),
             partition: 0,

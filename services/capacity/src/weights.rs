@@ -54,7 +54,7 @@ impl WeightTimers {
     }
 
     /// A message of `party` in a conversation `agent_id` holds on `skill_id` (none: not
-    /// assigned), written at `at_ms`.
+    /// assigned), written at `at_ms`. Some when the agent's load dropped at once (R8.19).
     pub(crate) async fn message(
         &self,
         account_id: &str,
@@ -62,30 +62,68 @@ impl WeightTimers {
         (agent_id, skill_id): (&str, &str),
         party: i32,
         at_ms: i64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<Dropped>, ServiceError> {
         if agent_id.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let weights = self.platform.routing.get(account_id).await?.weights(skill_id);
+        let config = self.platform.routing.get(account_id).await?;
+        let weights = config.weights(skill_id);
         if !weights.decays() {
-            return Ok(());
+            return Ok(None);
         }
         let key = keys::conversation(account_id, conversation_id);
         if party == Party::Consumer as i32 {
-            // R8.2: the consumer waits for the agent: full weight, nothing to drop.
+            // R8.2 (and R8.16): the consumer waits for the agent: full weight, nothing to drop.
             self.timers.cancel(&key, &timer_id(account_id, conversation_id)).await?;
-            let before =
-                self.platform.store.set_load_weight(account_id, agent_id, conversation_id, weights.active).await?;
-            if before.is_some_and(|w| w != weights.active) {
-                metrics::counter!(WEIGHT_CHANGES_TOTAL, "service" => "capacity", "to" => "active").increment(1);
-            }
+            self.restore(account_id, agent_id, conversation_id, weights.active).await?;
         } else if party == Party::Agent as i32 {
+            if self.answered_backlog(&config, account_id, conversation_id, at_ms).await? {
+                return self.reduce(account_id, conversation_id, agent_id, weights.inactive, "backlog").await;
+            }
+            self.agent_wrote_under_manual_time(&config, account_id, conversation_id, agent_id, weights.active).await?;
             // R8.3: pending consumer from now; inactive after the time to inactive.
             let due = at_ms.saturating_add(weights.time_to_inactive_ms as i64);
             let body = payload(account_id, conversation_id, agent_id, skill_id);
             self.timers.schedule(&key, &timer_id(account_id, conversation_id), due, body).await?;
         }
+        Ok(None)
+    }
+
+    /// Back to the active weight, if it weighed less.
+    async fn restore(
+        &self,
+        account_id: &str,
+        agent_id: &str,
+        conversation_id: &str,
+        active: Milli,
+    ) -> Result<(), ServiceError> {
+        let before = self.platform.store.set_load_weight(account_id, agent_id, conversation_id, active).await?;
+        if before.is_some_and(|w| w != active) {
+            metrics::counter!(WEIGHT_CHANGES_TOTAL, "service" => "capacity", "to" => "active").increment(1);
+        }
         Ok(())
+    }
+
+    /// Down to the inactive weight at once (no drop left to schedule); Some when it weighed
+    /// more, so the agent may have room.
+    async fn reduce(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        agent_id: &str,
+        inactive: Milli,
+        why: &'static str,
+    ) -> Result<Option<Dropped>, ServiceError> {
+        let key = keys::conversation(account_id, conversation_id);
+        self.timers.cancel(&key, &timer_id(account_id, conversation_id)).await?;
+        match self.platform.store.set_load_weight(account_id, agent_id, conversation_id, inactive).await? {
+            Some(before) if before > inactive => {
+                metrics::counter!(WEIGHT_CHANGES_TOTAL, "service" => "capacity", "to" => "inactive").increment(1);
+                tracing::debug!(account_id, conversation_id, agent_id, before, inactive, why, "conversation relieved");
+                Ok(Some(Dropped { account_id: account_id.to_owned(), agent_id: agent_id.to_owned() }))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Whether conversations of `skill_id` ever drop (callers skip their reads otherwise).
@@ -177,6 +215,9 @@ impl WeightTimers {
         }
     }
 }
+
+#[path = "relief.rs"]
+mod relief;
 
 #[cfg(test)]
 #[path = "weights_tests.rs"]

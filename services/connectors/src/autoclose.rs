@@ -79,12 +79,15 @@ impl AutoCloseHandler {
             return Ok(());
         }
         let route = store.route(account_id, conversation_id).await?;
-        // R13.3: an agent's manual response time keeps it open.
-        if route.as_ref().is_some_and(|r| r.sla == MANUAL_SLA) {
+        let config = self.edge.platform.routing.get(account_id).await?;
+        // R13.3: an agent's manual response time keeps it open; with manual-SLA capacity
+        // reduction on, until the agent wrote after its due time (R8.18).
+        let manual = route.as_ref().filter(|r| r.sla == MANUAL_SLA);
+        if manual.is_some_and(|r| !config.manual_sla_auto_closes(r.response_due_ms, record.last_agent_message_ms)) {
             return Ok(());
         }
         let skill = route.map(|r| r.skill_id).filter(|s| !s.is_empty()).unwrap_or_else(|| record.skill_id.clone());
-        let after = self.edge.platform.routing.get(account_id).await?.auto_close_ms(&skill);
+        let after = config.auto_close_ms(&skill);
         let silent_since = record.last_agent_message_ms.max(record.last_consumer_message_ms).max(record.opened_at_ms);
         let due = silent_since.saturating_add(i64::try_from(after).unwrap_or(i64::MAX));
         if due > self.edge.platform.clock.now_ms() {

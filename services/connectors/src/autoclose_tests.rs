@@ -200,3 +200,25 @@ async fn a_manual_response_time_keeps_it_open_r13_3() {
     w.after(5 * HOUR).await;
     assert!(w.is_open("c1").await);
 }
+
+#[tokio::test]
+async fn with_manual_sla_reduction_it_closes_once_the_agent_wrote_after_the_manual_due_time_r8_18() {
+    let mut w = world().await;
+    let platform = w.handler.edge.platform.clone();
+    let mut config = RoutingConfig::default();
+    config.account.auto_close_ms = 2 * 3_600_000;
+    config.account.capacity.manual_sla_reduction.enabled = true;
+    platform.routing.save("acme", 1, config).await.unwrap().unwrap();
+    w.open("c1").await;
+    w.writes("c1", Party::Agent).await;
+    // The agent answers by 16:00 (3 h from 13:00).
+    let manual = Placement { sla: "manual".into(), ..Placement::by_due(w.clock.now_ms() + 3 * 3_600_000) };
+    let now = w.clock.now_ms();
+    w.store.replace_in_queue("acme", "c1", "sales", &manual, Replacement::ManualSla, now).await.unwrap();
+    w.after(5 * HOUR).await;
+    assert!(w.is_open("c1").await, "expired, but no agent line after 16:00 yet");
+    // 18:00: the agent writes after the due time; two silent hours later it closes.
+    w.writes("c1", Party::Agent).await;
+    w.after(2 * HOUR).await;
+    assert!(!w.is_open("c1").await);
+}

@@ -98,28 +98,33 @@ async fn a_message_sets_whose_turn_it_is_and_when_that_side_last_wrote_r9_2(stor
     let a = unique("acct");
     open(&store, &a, "c1").await;
     let fresh = store.get_conversation(&a, "c1").await.unwrap().unwrap();
+    let opened = fresh.opened_at_ms;
     assert_eq!(
-        (fresh.pending, fresh.last_consumer_message_ms, fresh.last_agent_message_ms),
-        (PendingSide::Agent, 0, 0)
+        (fresh.pending, fresh.last_consumer_message_ms, fresh.last_agent_message_ms, fresh.waiting_since_ms),
+        (PendingSide::Agent, 0, 0, opened),
+        "the consumer waits from the open"
     );
     let say = |from: i32, at: i64| NewMessage { from, sent_at_ms: at, ..message("hi", "") };
     let cases = [
-        // (from, at, pending after, last consumer, last agent); PARTY_CONSUMER = 1, AGENT = 2,
-        // SYSTEM = 3.
-        (1, 2_000, PendingSide::Agent, 2_000, 0),
-        (2, 2_500, PendingSide::Consumer, 2_000, 2_500),
-        (3, 2_600, PendingSide::Consumer, 2_000, 2_500),
-        (1, 3_000, PendingSide::Agent, 3_000, 2_500),
+        // (from, at, pending after, last consumer, last agent, waiting since); PARTY_CONSUMER =
+        // 1, AGENT = 2, SYSTEM = 3. The wait (R8.19) begins with the first consumer message
+        // after an agent's and stands through the agent's answer.
+        (1, 2_000, PendingSide::Agent, 2_000, 0, opened),
+        (2, 2_500, PendingSide::Consumer, 2_000, 2_500, opened),
+        (3, 2_600, PendingSide::Consumer, 2_000, 2_500, opened),
+        (1, 3_000, PendingSide::Agent, 3_000, 2_500, 3_000),
+        (1, 3_500, PendingSide::Agent, 3_500, 2_500, 3_000),
+        (2, 4_000, PendingSide::Consumer, 3_500, 4_000, 3_000),
     ];
-    for (from, at, pending, consumer, agent) in cases {
+    for (from, at, pending, consumer, agent, waiting) in cases {
         assert!(matches!(
             store.append_message(&a, "c1", &say(from, at), None).await.unwrap(),
             AppendOutcome::Appended(_)
         ));
         let c = store.get_conversation(&a, "c1").await.unwrap().unwrap();
         assert_eq!(
-            (c.pending, c.last_consumer_message_ms, c.last_agent_message_ms),
-            (pending, consumer, agent),
+            (c.pending, c.last_consumer_message_ms, c.last_agent_message_ms, c.waiting_since_ms),
+            (pending, consumer, agent, waiting),
             "{from} at {at}"
         );
     }

@@ -55,6 +55,7 @@ async fn open_dedupe_is_scoped_to_channel_and_consumer(store: Store) {
             pending: PendingSide::Agent,
             last_consumer_message_ms: 0,
             last_agent_message_ms: 0,
+            waiting_since_ms: 1_000,
             readers: Vec::new(),
             managers: Vec::new(),
             profile: [("tier".to_owned(), "gold".to_owned())].into(),

@@ -98,7 +98,31 @@ fn capacity_from(field: &str, p: &pb::CapacityPolicy) -> Decoded<domain::Capacit
         max_open_conversations: p.max_open_conversations,
         warmup: warmup_from(&format!("{field}.warmup"), &p.warmup.unwrap_or_default())?,
         auto_unassign: auto_unassign_from(&format!("{field}.auto_unassign"), &p.auto_unassign.unwrap_or_default())?,
+        manual_sla_reduction: {
+            let (enabled, threshold_ms) = relief_from(
+                &format!("{field}.manual_sla_reduction"),
+                p.manual_sla_reduction,
+                d.manual_sla_reduction.threshold_ms,
+            )?;
+            domain::ManualSlaReduction { enabled, threshold_ms }
+        },
+        backlog_relief: {
+            let (enabled, threshold_ms) =
+                relief_from(&format!("{field}.backlog_relief"), p.backlog_relief, d.backlog_relief.threshold_ms)?;
+            domain::BacklogRelief { enabled, threshold_ms }
+        },
     })
+}
+
+/// A relief flag and its threshold (unset: `default_ms`).
+fn relief_from(field: &str, p: Option<pb::CapacityRelief>, default_ms: u64) -> Decoded<(bool, u64)> {
+    let p = p.unwrap_or_default();
+    let threshold = optional_ms(&format!("{field}.threshold"), &p.threshold)?;
+    Ok((p.enabled, threshold.unwrap_or(default_ms)))
+}
+
+fn relief_to(enabled: bool, threshold_ms: u64) -> Option<pb::CapacityRelief> {
+    Some(pb::CapacityRelief { enabled, threshold: Some(to_duration(threshold_ms)) })
 }
 
 fn auto_unassign_from(field: &str, p: &pb::AutoUnassign) -> Decoded<domain::AutoUnassign> {
@@ -142,6 +166,8 @@ fn capacity_to(d: &domain::CapacityPolicy) -> pb::CapacityPolicy {
             away: d.auto_unassign.away,
             offline: d.auto_unassign.offline,
         }),
+        manual_sla_reduction: relief_to(d.manual_sla_reduction.enabled, d.manual_sla_reduction.threshold_ms),
+        backlog_relief: relief_to(d.backlog_relief.enabled, d.backlog_relief.threshold_ms),
     }
 }
 

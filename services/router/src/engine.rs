@@ -131,6 +131,16 @@ impl Engine {
             let wait = switchyard_routing::transfer_to_agent_max_wait_ms(&config, &cmd.skill_id) as i64;
             self.sweep.schedule_suggested_timeout(account_id, &cmd.skill_id, conversation, now + wait).await?;
         }
+        // R8.17: under a far manual response time it waits non-actionable until the threshold
+        // before its due time; the timer is written before the requeue (a timer finding it
+        // assigned or placed otherwise does nothing).
+        if requeue.placement.as_ref().is_some_and(|p| p.sla == placement::MANUAL && !p.actionable) {
+            let config = self.platform.routing.get(account_id).await?;
+            let due = requeue.placement.as_ref().map_or(0, |p| p.due_ms);
+            if let Some(at) = placement::manual_actionable_at(&config, placement::MANUAL, due, now) {
+                self.sweep.schedule_actionable(account_id, &cmd.skill_id, conversation, at).await?;
+            }
+        }
         let outcome = store.requeue(&requeue).await?;
         if matches!(outcome, RequeueOutcome::Requeued | RequeueOutcome::AlreadyRequeued) {
             self.sweep.schedule(account_id, &cmd.skill_id).await?;
@@ -199,7 +209,7 @@ impl Engine {
         Ok(Some(if restarts {
             placement::restarted(&config, &facts, now)
         } else {
-            placement::returned(&config, &facts, route.response_due_ms, record.pending)
+            placement::returned(&config, &facts, route.response_due_ms, record.pending, now)
         }))
     }
 

@@ -60,4 +60,25 @@ impl Engine {
         }
         Ok(store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement, why, at_ms).await?)
     }
+
+    /// R8.17: the threshold before its manual due time has come for a conversation returned to
+    /// the queue under a far manual response time: it becomes actionable now and takes its
+    /// place in the top section. Returns the skill to run a pass on; None when it was assigned,
+    /// moved or placed otherwise since.
+    pub async fn manual_time_actionable(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let store = &self.platform.store;
+        let Some(route) = store.route(account_id, conversation_id).await? else { return Ok(None) };
+        if route.status != RouteStatus::Queued || route.sla != placement::MANUAL || route.actionable {
+            return Ok(None);
+        }
+        let now = self.platform.clock.now_ms();
+        let placement = placement::manual(&route, now, route.response_due_ms);
+        let why = Replacement::ManualSla;
+        let moved = store.replace_in_queue(account_id, conversation_id, &route.skill_id, &placement, why, now).await?;
+        Ok(moved.then_some(route.skill_id))
+    }
 }

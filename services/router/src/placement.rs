@@ -78,18 +78,36 @@ pub fn restarted(config: &RoutingConfig, facts: &Facts<'_>, started_ms: i64) -> 
     place(config, facts, kind, started_ms, config.due_ms(facts.skill_id, started_ms, allowed), true)
 }
 
-/// The place of a conversation returned to the queue (back to queue, logout): the consumer
-/// has been waiting all along, so the due time is kept, a manual one too (R10.8); actionable
-/// only when the consumer wrote last (R9.2).
-pub fn returned(config: &RoutingConfig, facts: &Facts<'_>, due_ms: i64, pending: PendingSide) -> Placement {
+/// The place of a conversation returned to the queue (back to queue, logout) at `now_ms`: the
+/// consumer has been waiting all along, so the due time is kept, a manual one too (R10.8);
+/// actionable only when the consumer wrote last (R9.2), and under a far manual time with
+/// manual-SLA reduction on not before [`manual_actionable_at`] (R8.17).
+pub fn returned(
+    config: &RoutingConfig,
+    facts: &Facts<'_>,
+    due_ms: i64,
+    pending: PendingSide,
+    now_ms: i64,
+) -> Placement {
     let kind = sla_kind(facts.first_conversation, facts.prior_sla);
     // The wait's start is not kept: a whole response time before the due time stands for it.
     let started_ms = due_ms.saturating_sub(response_time_ms(config, facts.skill_id, kind) as i64);
-    let mut placement = place(config, facts, kind, started_ms, due_ms, pending != PendingSide::Consumer);
+    let waits = manual_actionable_at(config, facts.prior_sla, due_ms, now_ms).is_some();
+    let mut placement = place(config, facts, kind, started_ms, due_ms, pending != PendingSide::Consumer && !waits);
     if facts.prior_sla == MANUAL {
         placement.sla = MANUAL.to_owned();
     }
     placement
+}
+
+/// R8.17: when a conversation returned to the queue at `now_ms` under a manual response time
+/// due at `due_ms` becomes actionable (the reduction threshold before it); None when that is
+/// not later than now or the time is not manual or the account's flag is off.
+pub fn manual_actionable_at(config: &RoutingConfig, prior_sla: &str, due_ms: i64, now_ms: i64) -> Option<i64> {
+    if prior_sla != MANUAL {
+        return None;
+    }
+    config.manual_sla_actionable_at(due_ms).filter(|at| *at > now_ms)
 }
 
 /// R10.4: a consumer message while queued restarts the due time from the message, under the
@@ -266,10 +284,10 @@ mod tests {
         let profile = BTreeMap::new();
         let config = RoutingConfig::default();
         let back = facts(&profile, false, QueueReason::BackToQueue);
-        let waiting = returned(&config, &back, 42 * MIN, PendingSide::Agent);
+        let waiting = returned(&config, &back, 42 * MIN, PendingSide::Agent, 0);
         assert!(waiting.actionable);
         assert_eq!((waiting.due_ms, waiting.score), (42 * MIN, 42 * MIN));
-        let answered = returned(&config, &back, 42 * MIN, PendingSide::Consumer);
+        let answered = returned(&config, &back, 42 * MIN, PendingSide::Consumer, 0);
         assert!(!answered.actionable);
         assert_eq!(answered.score, 42 * MIN + NON_ACTIONABLE_OFFSET_MS as i64);
     }
@@ -305,7 +323,7 @@ mod tests {
         let profile = BTreeMap::new();
         let mut back = facts(&profile, false, QueueReason::BackToQueue);
         back.prior_sla = MANUAL;
-        let returned = returned(&config, &back, 200 * MIN, PendingSide::Agent);
+        let returned = returned(&config, &back, 200 * MIN, PendingSide::Agent, 0);
         assert_eq!((returned.due_ms, returned.sla.as_str()), (200 * MIN, "manual"));
         // A transfer to a skill applies that skill's times (R10.6).
         assert_eq!(restarted(&config, &back, 300 * MIN).sla, "default");
@@ -374,5 +392,33 @@ mod tests {
         assert_eq!((gold.due_ms, gold.score, gold.velocity_milli), (60 * MIN, 15 * MIN, 4 * ONE));
         let plain = restarted(&config, &facts(&BTreeMap::new(), false, QueueReason::New), 0);
         assert_eq!((plain.score, plain.velocity_milli), (60 * MIN, ONE));
+    }
+
+    #[test]
+    fn r8_17_back_in_the_queue_under_a_far_manual_time_it_waits_until_the_threshold_before_it() {
+        let profile = BTreeMap::new();
+        let mut config = RoutingConfig::default();
+        config.account.capacity.manual_sla_reduction.enabled = true;
+        config.account.capacity.manual_sla_reduction.threshold_ms = 10 * MIN as u64;
+        let back = Facts { prior_sla: MANUAL, ..facts(&profile, false, QueueReason::BackToQueue) };
+        // Set at 10:00 for an hour (due 11:00), returned to the queue at 10:20.
+        let (ten, eleven) = (600 * MIN, 660 * MIN);
+        let early = returned(&config, &back, eleven, PendingSide::Agent, ten + 20 * MIN);
+        assert!(!early.actionable, "non-actionable until 10:50");
+        assert_eq!(early.sla, MANUAL);
+        assert_eq!(manual_actionable_at(&config, MANUAL, eleven, ten + 20 * MIN), Some(ten + 50 * MIN));
+        // Returned at 10:55 it is actionable at once.
+        let late = returned(&config, &back, eleven, PendingSide::Agent, ten + 55 * MIN);
+        assert!(late.actionable);
+        assert_eq!(manual_actionable_at(&config, MANUAL, eleven, ten + 55 * MIN), None);
+        // Flag off: the manual time changes nothing about actionability.
+        let off = returned(&RoutingConfig::default(), &back, eleven, PendingSide::Agent, ten + 20 * MIN);
+        assert!(off.actionable);
+        // Once actionable (the timer) it is in the top section, ahead of every non-actionable one.
+        let mut route = queued_route();
+        route.sla = MANUAL.into();
+        route.response_due_ms = eleven;
+        let now_actionable = manual(&route, ten + 50 * MIN, eleven);
+        assert!(now_actionable.actionable && now_actionable.score < early.score);
     }
 }

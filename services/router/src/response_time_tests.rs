@@ -38,6 +38,7 @@ fn record(opened_ms: i64, pending: PendingSide) -> ConversationRecord {
         pending,
         last_consumer_message_ms: opened_ms,
         last_agent_message_ms: 0,
+        waiting_since_ms: opened_ms,
         readers: Vec::new(),
         managers: Vec::new(),
         profile: BTreeMap::new(),

@@ -88,6 +88,20 @@ impl SweepTimers {
         self.timers.schedule(&key, &format!("suggested:{account_id}/{conversation_id}"), due_ms, payload).await
     }
 
+    /// R8.17: a conversation returned to the queue under a far manual response time becomes
+    /// actionable at `due_ms` (the threshold before its manual due time).
+    pub async fn schedule_actionable(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        conversation_id: &str,
+        due_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let key = keys::skill(account_id, skill_id);
+        let payload = Bytes::from(format!("actionable\n{account_id}\n{conversation_id}"));
+        self.timers.schedule(&key, &format!("actionable:{account_id}/{conversation_id}"), due_ms, payload).await
+    }
+
     fn interval_ms(&self) -> i64 {
         i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX)
     }
@@ -187,6 +201,16 @@ impl Sweep {
                 return Ok(());
             };
             if let Some(skill) = self.engine.suggested_agent_timed_out(account, conversation).await? {
+                self.registry.assign_pass(account, &skill).await?;
+            }
+            return Ok(());
+        }
+        if let Some(actionable) = text.strip_prefix("actionable\n") {
+            let Some((account, conversation)) = actionable.split_once('\n') else {
+                tracing::warn!(timer = %timer.timer_id, "dropping an actionable timer without account and conversation");
+                return Ok(());
+            };
+            if let Some(skill) = self.engine.manual_time_actionable(account, conversation).await? {
                 self.registry.assign_pass(account, &skill).await?;
             }
             return Ok(());

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{AgentState, Claim, ClaimOutcome, Placement, QueueReason, RouteStatus, ONE};
+use switchyard_platform::store::{
+    AgentSession, AgentState, Claim, ClaimOutcome, Placement, QueueReason, RouteStatus, ONE,
+};
 use switchyard_platform::Clock;
 use switchyard_proto::events::v1::RouteConversation;
 
@@ -241,4 +243,56 @@ async fn an_offer_rings_out_on_the_durable_timer_r6_5() {
     let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
     assert_eq!((route.status, route.offer_agents.clone()), (RouteStatus::Offered, vec!["bob".to_owned()]));
     assert!(s.w.store.get_agent("acme", "alice").await.unwrap().unwrap().load.is_empty(), "reservation freed");
+}
+
+/// R8.17 (manual-SLA capacity reduction on, threshold 10 min): set at 10:00 for an hour and
+/// returned to the queue, the conversation waits non-actionable, behind one that is, until
+/// 10:50 on the durable timer; then it is actionable and served first.
+#[tokio::test]
+async fn a_far_manual_time_back_in_the_queue_becomes_actionable_at_the_threshold_before_it_r8_17() {
+    let mut s = swept().await;
+    s.own(&[0, 1, 2, 3]);
+    let mut config = switchyard_routing::RoutingConfig::default();
+    config.account.capacity.manual_sla_reduction.enabled = true;
+    config.account.capacity.manual_sla_reduction.threshold_ms = 10 * 60_000;
+    assert_eq!(s.w.platform.routing.save("acme", 0, config).await.unwrap(), Some(1));
+    s.w.agent("alice", &["sales"], 1, AgentState::Online).await;
+    s.w.conversation("c1", "sales").await;
+    assert_eq!(s.w.assignments().await, vec![("c1".to_owned(), "alice".to_owned())]);
+    let set_at = s.w.clock.now_ms();
+    let change = switchyard_proto::events::v1::ResponseTimeChanged {
+        conversation_id: "c1".into(),
+        sla: "manual".into(),
+        from_ms: set_at + 3_600_000,
+        skill_id: "sales".into(),
+    };
+    s.w.engine.response_time_changed("acme", &change, set_at).await.unwrap();
+    // 10:20: alice goes away and returns it to the queue; c2 waits there too.
+    s.w.clock.advance(Duration::from_secs(20 * 60));
+    let away = AgentSession { logged_in: true, state: AgentState::Away, away_reason: String::new() };
+    s.w.store.set_agent_session("acme", "alice", &away, s.w.clock.now_ms()).await.unwrap();
+    let back = RouteConversation {
+        conversation_id: "c1".into(),
+        skill_id: "sales".into(),
+        avoid_agent_id: "alice".into(),
+        assignment_version: 1,
+        reason: "back_to_queue".into(),
+        ..Default::default()
+    };
+    s.w.engine.route("acme", &back, "b1").await.unwrap();
+    s.w.conversation("c2", "sales").await;
+    let route = s.w.store.route("acme", "c1").await.unwrap().unwrap();
+    assert_eq!((route.status, route.actionable, route.sla.as_str()), (RouteStatus::Queued, false, "manual"));
+    let heads = s.w.store.queue_head("acme", "sales", 2).await.unwrap();
+    assert_eq!(heads[0].conversation_id, "c2", "the actionable one first");
+    // 10:49:59: still waiting; 10:50: actionable, at the top.
+    let left = set_at + 50 * 60_000 - 1000 - s.w.clock.now_ms();
+    s.w.clock.advance(Duration::from_millis(left as u64));
+    s.sweep.once().await;
+    assert!(!s.w.store.route("acme", "c1").await.unwrap().unwrap().actionable);
+    s.w.clock.advance(Duration::from_secs(1));
+    s.sweep.once().await;
+    assert!(s.w.store.route("acme", "c1").await.unwrap().unwrap().actionable);
+    let heads = s.w.store.queue_head("acme", "sales", 2).await.unwrap();
+    assert_eq!(heads[0].conversation_id, "c1", "due at 11:00, before c2's default hour");
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RoutingConfig, UNASSIGNED_SKILL};
+use crate::relief::{BacklogRelief, ManualSlaReduction};
 use crate::validate::{invalid, Check};
 
 /// Weight bounds, thousandths: active 0.01..=10 (R8.4); inactive 0..=the active weight.
@@ -111,6 +112,10 @@ pub struct CapacityPolicy {
     pub warmup: Warmup,
     /// R8.23, R8.24 (off by default).
     pub auto_unassign: AutoUnassign,
+    /// R8.15-R8.18 (off by default).
+    pub manual_sla_reduction: ManualSlaReduction,
+    /// R8.19 (off by default).
+    pub backlog_relief: BacklogRelief,
 }
 
 impl Default for CapacityPolicy {
@@ -123,6 +128,8 @@ impl Default for CapacityPolicy {
             max_open_conversations: 0,
             warmup: Warmup::default(),
             auto_unassign: AutoUnassign::default(),
+            manual_sla_reduction: ManualSlaReduction::default(),
+            backlog_relief: BacklogRelief::default(),
         }
     }
 }
@@ -208,6 +215,7 @@ impl RoutingConfig {
         in_bounds(&format!("{at}.warmup.max_period_ms"), warmup.max_period_ms, WARMUP_MAX_PERIOD_MS)?;
         let after = policy.auto_unassign.after_ms;
         in_bounds(&format!("{at}.auto_unassign.after_ms"), after, AUTO_UNASSIGN_AFTER_MS)?;
+        self.validate_relief()?;
         for (skill_id, skill) in &self.skills {
             let own = skill.capacity;
             let at = format!("skills[{skill_id}].capacity");
@@ -239,7 +247,7 @@ fn weight(field: &str, value: u32, (min, max): (u32, u32)) -> Check {
     Ok(())
 }
 
-fn in_bounds(field: &str, value: u64, (min, max): (u64, u64)) -> Check {
+pub(crate) fn in_bounds(field: &str, value: u64, (min, max): (u64, u64)) -> Check {
     if !(min..=max).contains(&value) {
         return invalid(field, format!("must be between {}s and {}s, got {value} ms", min / 1000, max / 1000));
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod fallback;
 pub mod groups;
 pub mod hours;
+pub mod relief;
 pub mod score;
 pub mod select;
 pub mod sla;
@@ -34,6 +35,7 @@ pub use fallback::{
     applies_after, fallback_chain, fallback_of, fallback_target, find_cycle, should_fall_back, Presence,
 };
 pub use groups::{allocate_group, cascade, group_after_move, keep_group};
+pub use relief::{BacklogRelief, ManualSlaReduction};
 pub use score::{score, velocity, ConversationFacts, Score, ScoreInput, NON_ACTIONABLE_OFFSET_MS};
 pub use select::{reskill_unassigned, select_skill, OpenRequest, SelectError, Selection, SkillReason};
 pub use sla::{response_time_ms, urgent_due_ms, SlaKind, MANUAL_SLA, MAX_MANUAL_RESPONSE_MS};

@@ -183,6 +183,10 @@ pub struct ConversationRecord {
     /// When the consumer and an agent last wrote; 0 for never.
     pub last_consumer_message_ms: i64,
     pub last_agent_message_ms: i64,
+    /// When the consumer's current wait (or the last one an agent answered) began: the open,
+    /// then each consumer message that follows an agent's. 0: unknown (a record from before
+    /// this field). Backlog relief (R8.19) measures an answered wait from it.
+    pub waiting_since_ms: i64,
     /// Agents who joined besides the assigned one (the route holds that one), sorted.
     pub readers: Vec<String>,
     pub managers: Vec<String>,

@@ -26,7 +26,7 @@ if dedupe ~= '' then
   end
 end
 
-local conv = redis.call('HMGET', KEYS[1], 'status', 'channel', 'consumer')
+local conv = redis.call('HMGET', KEYS[1], 'status', 'channel', 'consumer', 'pending')
 if conv[1] == 'closed' then
   return { 'closed' }
 end
@@ -65,6 +65,10 @@ local sequence = redis.call('RPUSH', KEYS[2], ARGV[3])
 if ARGV[8] ~= '' then
   -- R9.2: whose turn it is, and when that side last wrote (the rule is rules.rs's).
   redis.call('HSET', KEYS[1], 'pending', ARGV[8], ARGV[9], ARGV[6])
+  if ARGV[8] == 'agent' and conv[4] ~= 'agent' then
+    -- The consumer's wait begins (R8.19 measures an answered wait from here).
+    redis.call('HSET', KEYS[1], 'waiting_since', ARGV[6])
+  end
 end
 if dedupe ~= '' then
   redis.call('HSET', KEYS[3], dedupe, sequence)

@@ -42,7 +42,7 @@ redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3],
   'consumer', consumer, 'channel', ARGV[5], 'skill', ARGV[6], 'language', ARGV[7],
   'status', 'open', 'opened_at', ARGV[8], 'closed_at', '0', 'v', RECORD_VERSION, 'pending', 'agent',
-  'last_consumer_msg', '0', 'last_agent_msg', '0', 'profile', ARGV[10], 'first', first,
+  'last_consumer_msg', '0', 'last_agent_msg', '0', 'waiting_since', ARGV[8], 'profile', ARGV[10], 'first', first,
   'skill_reason', ARGV[12], 'skill_detail', ARGV[13])
 redis.call('HSET', KEYS[2], consumer, conversation)
 if partner ~= '' then

@@ -7,7 +7,12 @@ fn note_message(rec: &mut ConversationRecord, message: &NewMessage) {
     let Some(pending) = rules::pending_after_message(message.from) else { return };
     // Pending agent: the consumer wrote; pending consumer: an agent wrote.
     match pending {
-        PendingSide::Agent => rec.last_consumer_message_ms = message.sent_at_ms,
+        PendingSide::Agent => {
+            if rec.pending != PendingSide::Agent {
+                rec.waiting_since_ms = message.sent_at_ms;
+            }
+            rec.last_consumer_message_ms = message.sent_at_ms
+        }
         PendingSide::Consumer => rec.last_agent_message_ms = message.sent_at_ms,
         PendingSide::Newer => {}
     }
@@ -52,6 +57,7 @@ impl ConversationStore for MemoryStore {
             pending: PendingSide::Agent,
             last_consumer_message_ms: 0,
             last_agent_message_ms: 0,
+            waiting_since_ms: new.opened_at_ms,
             readers: Vec::new(),
             managers: Vec::new(),
             profile: new.profile.clone(),

@@ -65,6 +65,7 @@ impl ConversationStore for RedisStore {
                 pending: PendingSide::Agent,
                 last_consumer_message_ms: 0,
                 last_agent_message_ms: 0,
+                waiting_since_ms: new.opened_at_ms,
                 readers: Vec::new(),
                 managers: Vec::new(),
                 profile: new.profile.clone(),

@@ -38,6 +38,7 @@ pub(super) fn decode_conversation(conversation_id: &str, value: Value) -> Result
         pending,
         last_consumer_message_ms: optional_num(&f, "last_consumer_msg")?.unwrap_or(0),
         last_agent_message_ms: optional_num(&f, "last_agent_msg")?.unwrap_or(0),
+        waiting_since_ms: optional_num(&f, "waiting_since")?.unwrap_or(0),
         readers: ids(&optional(&f, "readers")?.unwrap_or_default()),
         managers: ids(&optional(&f, "managers")?.unwrap_or_default()),
         profile: match optional(&f, "profile")? {
