@@ -98,6 +98,7 @@ impl CapacityAdminService for Admin {
         let agents = store.agents_with_skill(&req.account_id, UNASSIGNED_SKILL).await.map_err(ServiceError::from)?;
         let (account, skills) = crate::load_metrics::by_skill(&agents);
         Ok(Response::new(GetLoadMetricsResponse {
+            away_agents_by_reason: crate::load_metrics::away_by_reason(&agents).into_iter().collect(),
             account: Some(load_metrics_to(&account)),
             skills: skills.iter().map(|(skill, s)| (skill.clone(), load_metrics_to(s))).collect(),
         }))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use switchyard_kit::Platform;
 
-use crate::load_metrics::{by_skill, LoadSummary};
+use crate::load_metrics::{away_by_reason, by_skill, LoadSummary};
 
 const REFRESH_MS: i64 = 15_000;
 const FORGET_AFTER_MS: i64 = 3_600_000;
@@ -18,6 +18,7 @@ pub const HUMAN_ONLINE_LOAD: &str = "switchyard_capacity_human_online_load";
 pub const HUMAN_AWAY_LOAD: &str = "switchyard_capacity_human_away_load";
 pub const AVAILABLE_SLOTS: &str = "switchyard_capacity_available_slots";
 pub const AGENTS: &str = "switchyard_capacity_agents";
+pub const AWAY_AGENTS: &str = "switchyard_capacity_away_agents";
 
 pub(crate) fn describe() {
     metrics::describe_gauge!(
@@ -29,6 +30,7 @@ pub(crate) fn describe() {
     metrics::describe_gauge!(HUMAN_AWAY_LOAD, "The same over AWAY and BACK_SOON human agents");
     metrics::describe_gauge!(AVAILABLE_SLOTS, "Free room of ONLINE agents, in conversations (R8.11)");
     metrics::describe_gauge!(AGENTS, "Logged-in agents by state: online, back_soon, away (R17.7)");
+    metrics::describe_gauge!(AWAY_AGENTS, "Logged-in AWAY agents of the account by away reason (R7.3)");
 }
 
 pub(crate) struct LoadGauges {
@@ -77,9 +79,27 @@ impl LoadGauges {
             };
             let (whole, skills) = by_skill(&agents);
             set(&[("account", account.clone())], &whole);
+            self.set_away_reasons(account, &agents).await;
             for (skill, summary) in skills {
                 set(&[("account", account.clone()), ("skill", skill)], &summary);
             }
+        }
+    }
+}
+
+impl LoadGauges {
+    /// Every reason the account defines is set (0 when nobody is away for it), and any other
+    /// an agent still carries (a reason deleted after the agent set it).
+    async fn set_away_reasons(&self, account: &str, agents: &[switchyard_platform::store::AgentRecord]) {
+        let mut counts = away_by_reason(agents);
+        if let Ok(config) = self.platform.routing.get(account).await {
+            for reason in config.away_reasons() {
+                counts.entry(reason.id).or_insert(0);
+            }
+        }
+        for (reason, count) in counts {
+            let labels = [("account", account.to_owned()), ("reason", reason)];
+            metrics::gauge!(AWAY_AGENTS, &labels).set(f64::from(count));
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use switchyard_platform::store::{AgentRecord, AgentState, ONE};
+use switchyard_routing::DEFAULT_AWAY_REASON;
 
 /// One account's or one skill's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -86,6 +87,17 @@ pub fn summarize<'a>(agents: impl IntoIterator<Item = &'a AgentRecord>) -> LoadS
     summary
 }
 
+/// R7.3: logged-in AWAY agents by away reason (an empty one, set before reasons were checked,
+/// counts as the system `default`).
+pub fn away_by_reason(agents: &[AgentRecord]) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for agent in agents.iter().filter(|a| a.logged_in && a.state == AgentState::Away) {
+        let reason = if agent.away_reason.is_empty() { DEFAULT_AWAY_REASON } else { agent.away_reason.as_str() };
+        *counts.entry(reason.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// The account's figures and each skill's (every skill some agent holds, `-1` left out).
 pub fn by_skill(agents: &[AgentRecord]) -> (LoadSummary, BTreeMap<String, LoadSummary>) {
     let mut skills: BTreeMap<&str, Vec<&AgentRecord>> = BTreeMap::new();
@@ -150,5 +162,11 @@ mod tests {
         assert!((skills["support"].available_slots - 11.9).abs() < 1e-9);
         assert_eq!(skills["support"].online_agents, 2);
         assert_eq!(summarize(&[]), LoadSummary::default());
+        // R7.3: bob is AWAY with no reason recorded: the system default.
+        let mut agents = agents;
+        agents.push(agent("eve", &["sales"], 2, AgentState::Away, &[], false));
+        agents.last_mut().unwrap().away_reason = "lunch".into();
+        let reasons = away_by_reason(&agents);
+        assert_eq!(reasons, [("default".to_owned(), 1), ("lunch".to_owned(), 1)].into_iter().collect());
     }
 }

@@ -52,6 +52,19 @@ impl Desk {
         away_reason: String,
     ) -> Result<(), ServiceError> {
         self.require_session(account_id, agent_id).await?;
+        // R7.3: one of the account's away reasons; none is the system default.
+        let away_reason = if state == AgentState::Away {
+            let config = self.edge.platform.routing.get(account_id).await?;
+            let Some(id) = config.away_reason_id(&away_reason) else {
+                let known: Vec<String> = config.away_reasons().into_iter().map(|r| r.id).collect();
+                let message =
+                    format!("{away_reason} is not one of the account's away reasons (R7.3): {}", known.join(", "));
+                return Err(ServiceError::invalid("away_reason", message));
+            };
+            id.to_owned()
+        } else {
+            away_reason
+        };
         self.change_session(account_id, agent_id, true, state, away_reason).await
     }
 

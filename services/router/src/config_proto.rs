@@ -64,6 +64,11 @@ pub fn account_from(field: &str, p: &pb::AccountRouting) -> Decoded<domain::Acco
         )?,
         capacity: capacity_from(&format!("{field}.capacity"), &p.capacity.unwrap_or_default())?,
         auto_close_ms: ms("auto_close", &p.auto_close, d.auto_close_ms)?,
+        away_reasons: p
+            .away_reasons
+            .iter()
+            .map(|r| domain::AwayReason { id: r.id.clone(), name: r.name.clone() })
+            .collect(),
     })
 }
 
@@ -211,6 +216,11 @@ pub fn account_to(d: &domain::AccountRouting) -> pb::AccountRouting {
         transfer_to_agent_max_wait: Some(to_duration(d.transfer_to_agent_max_wait_ms)),
         capacity: Some(capacity_to(&d.capacity)),
         auto_close: Some(to_duration(d.auto_close_ms)),
+        away_reasons: d
+            .away_reasons
+            .iter()
+            .map(|r| pb::AwayReason { id: r.id.clone(), name: r.name.clone() })
+            .collect(),
     }
 }
 

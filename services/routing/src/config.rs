@@ -3,6 +3,7 @@
 //! fields, so a document written by an older or newer version still loads: a missing field
 //! takes its default, an unknown one is ignored. Durations are milliseconds in `*_ms` fields.
 
+use crate::away::AwayReason;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -160,6 +161,8 @@ pub struct AccountRouting {
     pub capacity: CapacityPolicy,
     /// R13.1: a conversation pending consumer this long without activity closes by itself.
     pub auto_close_ms: u64,
+    /// R7.3: the admin's away reasons (the system `default` besides).
+    pub away_reasons: Vec<AwayReason>,
 }
 
 impl Default for AccountRouting {
@@ -176,6 +179,7 @@ impl Default for AccountRouting {
             transfer_to_agent_max_wait_ms: DEFAULT_TRANSFER_TO_AGENT_MAX_WAIT_MS,
             capacity: CapacityPolicy::default(),
             auto_close_ms: DEFAULT_AUTO_CLOSE_MS,
+            away_reasons: Vec::new(),
         }
     }
 }

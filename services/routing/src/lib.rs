@@ -13,6 +13,7 @@
 //! - [`score`](mod@score): the static queue score (R9.2-R9.6, R10.4, R10.5).
 //! - [`validate`]: bounds, references and cycles, reported by field path.
 
+pub mod away;
 pub mod capacity;
 pub mod config;
 pub mod fallback;
@@ -25,6 +26,7 @@ pub mod sla;
 pub mod transfer;
 pub mod validate;
 
+pub use away::{AwayReason, DEFAULT_AWAY_REASON, MAX_AWAY_REASONS};
 pub use capacity::{AutoUnassign, CapacityMode, CapacityOverrides, CapacityPolicy, Warmup, Weights};
 pub use config::{
     engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, HoursConfig, ProfileRule,

@@ -108,6 +108,7 @@ impl RoutingConfig {
         self.validate_engagements(known_skills)?;
         self.validate_velocity_rules(known_skills)?;
         self.validate_capacity()?;
+        self.validate_away_reasons()?;
         self.validate_hours()
     }
 

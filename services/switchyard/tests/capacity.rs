@@ -181,3 +181,42 @@ async fn an_unanswered_consumer_is_handed_to_another_agent_after_the_wait_r8_23(
     assert!(why.decisions.iter().any(|d| d.kind == "queued" && d.reason == "auto_unassigned"), "{why:?}");
     cluster.stop().await;
 }
+
+/// R7.3: agents go AWAY with one of the account's away reasons (none: the system `default`);
+/// the reason shows in the agent's load and in the account's metrics; an unknown one is refused
+/// naming the field and the reasons there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3() {
+    use switchyard_proto::admin::v1::{AwayReason, GetRoutingConfigRequest};
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 2), ("bob", &["sales"], 2)]).await;
+    let lunch = AwayReason { id: "lunch".into(), name: "Lunch break".into() };
+    let account = AccountRouting { away_reasons: vec![lunch.clone()], ..Default::default() };
+    let request = SetAccountRoutingRequest { account_id: "acme".into(), account: Some(account), expected_revision: 0 };
+    cluster.routing_admin().await.set_account_routing(request).await.unwrap();
+    let read = GetRoutingConfigRequest { account_id: "acme".into() };
+    let read = cluster.routing_admin().await.get_routing_config(read).await.unwrap().into_inner();
+    assert_eq!(read.config.unwrap().account.unwrap().away_reasons, vec![lunch]);
+    let _ann = online(&cluster, "acme", "ann").await;
+    let _bob = online(&cluster, "acme", "bob").await;
+    let away = |agent: &str, reason: &str| agentpb::SetStateRequest {
+        account_id: "acme".into(),
+        agent_id: agent.into(),
+        state: switchyard_proto::common::v1::AgentState::Away as i32,
+        away_reason: reason.into(),
+    };
+    let mut agents = cluster.agent().await;
+    let refused = agents.set_state(away("ann", "nap")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("away_reason") && refused.message().contains("lunch, default"), "{refused:?}");
+    agents.set_state(away("ann", "lunch")).await.unwrap();
+    agents.set_state(away("bob", "")).await.unwrap();
+    assert_eq!(load_of(&cluster, "ann").await.away_reason, "lunch");
+    assert_eq!(load_of(&cluster, "bob").await.away_reason, "default");
+    let request = GetLoadMetricsRequest { account_id: "acme".into() };
+    let metrics = cluster.capacity_admin().await.get_load_metrics(request).await.unwrap().into_inner();
+    let mut reasons: Vec<(String, u32)> = metrics.away_agents_by_reason.into_iter().collect();
+    reasons.sort();
+    assert_eq!(reasons, [("default".to_owned(), 1), ("lunch".to_owned(), 1)]);
+    cluster.stop().await;
+}

@@ -156,7 +156,7 @@ async fn least_loaded_agent_first_and_away_agents_get_nothing() {
             account_id: "acme".into(),
             agent_id: "a3".into(),
             state: AgentState::Away as i32,
-            away_reason: "lunch".into(),
+            away_reason: String::new(),
         })
         .await
         .unwrap();
