@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
+use std::time::Duration;
 
 use switchyard_kit::{validate, ServiceError, Shutdown};
 use switchyard_platform::store::RouteStatus;
@@ -101,57 +102,80 @@ impl AgentService for Agents {
                 snapshot.push(event);
             }
         }
+        // Presence (peer lesson 22): the stream is the agent's; a failure here must not keep
+        // the agent from its work, so it is logged (the next beat tries again).
+        if let Err(err) = self.desk.stream_opened(&req.account_id, &req.agent_id).await {
+            tracing::warn!(error = %err, agent_id = %req.agent_id, "presence not updated on stream open");
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(crate::hub::AGENT_STREAM_BUFFER);
         let shutdown = self.shutdown.clone();
+        let desk = Desk { edge: self.desk.edge.clone() };
         tokio::spawn(async move {
-            let _permit = permit;
-            let mut sent: HashSet<String> = HashSet::new();
-            let mut forward = |event: AgentEvent| -> Option<AgentEvent> {
-                match &event.event {
-                    Some(agent_event::Event::Assigned(a)) => sent.insert(a.conversation_id.clone()).then_some(event),
-                    Some(agent_event::Event::Closed(c)) => {
-                        sent.remove(&c.conversation_id);
-                        Some(event)
+            let (account_id, agent_id) = (req.account_id, req.agent_id);
+            let beat_every = desk.presence_beat();
+            let mut beat = tokio::time::interval(beat_every.unwrap_or(Duration::from_secs(3600)));
+            beat.tick().await;
+            let run = async {
+                let _permit = permit;
+                let mut sent: HashSet<String> = HashSet::new();
+                let mut forward = |event: AgentEvent| -> Option<AgentEvent> {
+                    match &event.event {
+                        Some(agent_event::Event::Assigned(a)) => {
+                            sent.insert(a.conversation_id.clone()).then_some(event)
+                        }
+                        Some(agent_event::Event::Closed(c)) => {
+                            sent.remove(&c.conversation_id);
+                            Some(event)
+                        }
+                        Some(agent_event::Event::Unassigned(u)) => {
+                            sent.remove(&u.conversation_id);
+                            Some(event)
+                        }
+                        _ => Some(event),
                     }
-                    Some(agent_event::Event::Unassigned(u)) => {
-                        sent.remove(&u.conversation_id);
-                        Some(event)
+                };
+                for event in snapshot {
+                    if let Some(e) = forward(event) {
+                        if tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
                     }
-                    _ => Some(event),
                 }
-            };
-            for event in snapshot {
-                if let Some(e) = forward(event) {
-                    if tx.send(Ok(e)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            loop {
-                tokio::select! {
-                    event = live.recv() => match event {
-                        Some(HubEvent::Event(event)) => {
-                            if let Some(e) = forward(event) {
-                                if tx.send(Ok(e)).await.is_err() {
-                                    return;
+                loop {
+                    tokio::select! {
+                        event = live.recv() => match event {
+                            Some(HubEvent::Event(event)) => {
+                                if let Some(e) = forward(event) {
+                                    if tx.send(Ok(e)).await.is_err() {
+                                        return;
+                                    }
                                 }
                             }
-                        }
-                        Some(HubEvent::End(status)) => {
-                            let _ = tx.send(Err(status)).await;
+                            Some(HubEvent::End(status)) => {
+                                let _ = tx.send(Err(status)).await;
+                                return;
+                            }
+                            None => {
+                                let _ = tx.send(Err(Status::resource_exhausted("agent stream fell behind; subscribe again"))).await;
+                                return;
+                            }
+                        },
+                        _ = tx.closed() => return,
+                        _ = shutdown.wait() => {
+                            let _ = tx.send(Err(Status::unavailable("server shutting down; subscribe again"))).await;
                             return;
                         }
-                        None => {
-                            let _ = tx.send(Err(Status::resource_exhausted("agent stream fell behind; subscribe again"))).await;
-                            return;
+                        _ = beat.tick(), if beat_every.is_some() => {
+                            if let Err(err) = desk.stream_alive(&account_id, &agent_id).await {
+                                tracing::warn!(error = %err, agent_id, "presence beat failed");
+                            }
                         }
-                    },
-                    _ = tx.closed() => return,
-                    _ = shutdown.wait() => {
-                        let _ = tx.send(Err(Status::unavailable("server shutting down; subscribe again"))).await;
-                        return;
                     }
                 }
+            };
+            run.await;
+            if let Err(err) = desk.stream_ended(&account_id, &agent_id).await {
+                tracing::warn!(error = %err, agent_id, "presence not updated on stream end");
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))

@@ -360,7 +360,7 @@ impl Desk {
 
     /// Writes the session to the agent's record, then announces it. A failed announcement
     /// fails the call, and its retry writes and announces again (both are idempotent).
-    async fn change_session(
+    pub(crate) async fn change_session(
         &self,
         account_id: &str,
         agent_id: &str,

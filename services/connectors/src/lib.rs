@@ -21,6 +21,7 @@ pub mod edge;
 pub mod error;
 pub mod hub;
 pub mod partner;
+mod presence;
 pub mod response_time;
 
 use std::time::Duration;
@@ -60,6 +61,11 @@ pub struct Config {
     /// Agent and partner streams this replica serves at once; more are refused with
     /// RESOURCE_EXHAUSTED (1..=1,000,000).
     pub max_streams: usize,
+    /// How long an ONLINE agent may be without any open stream before it is set AWAY (reason
+    /// `disconnected`), so a phone app in the background for a moment keeps its conversations
+    /// and its place (0s..=1h; 0s: streams never change the agent's state). See docs/capacity.md.
+    #[serde(with = "humantime_serde")]
+    pub agent_presence_grace: Duration,
 }
 
 impl Default for Config {
@@ -73,6 +79,7 @@ impl Default for Config {
             max_messages_per_conversation: 5_000,
             consumer_messages_per_minute: 120,
             max_streams: 20_000,
+            agent_presence_grace: Duration::from_secs(60),
         }
     }
 }
@@ -98,6 +105,9 @@ impl Config {
                 "connectors.consumer_messages_per_minute must be within 0..=60000, got {}",
                 self.consumer_messages_per_minute
             ));
+        }
+        if self.agent_presence_grace > Duration::from_secs(3600) {
+            return Err("connectors.agent_presence_grace must be within 0s..=1h".into());
         }
         if !(1..=1_000_000).contains(&self.max_streams) {
             return Err(format!("connectors.max_streams must be within 1..=1000000, got {}", self.max_streams));
@@ -127,6 +137,10 @@ fn describe_metrics() {
     metrics::describe_counter!(MESSAGES_TOTAL, "Messages written, by writer");
     metrics::describe_counter!(REFUSED_TOTAL, "Consumer messages refused, by reason (rate, limit)");
     metrics::describe_gauge!(STREAMS, "Agent and partner streams open on this replica, by kind");
+    metrics::describe_counter!(
+        presence::DISCONNECTED_TOTAL,
+        "ONLINE agents set AWAY (reason disconnected) after the presence grace without a stream"
+    );
 }
 
 pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -194,8 +208,19 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
         };
         let (f1, f2) = (readiness.flag("consumer connectors"), readiness.flag("consumer connectors.fanout"));
         let f3 = readiness.flag("consumer connectors.autoclose");
+        let f4 = readiness.flag("consumer connectors.presence");
+        let presence_spec = ConsumerSpec {
+            service: "connectors",
+            group: "connectors.presence".into(),
+            topics: vec![p.topics.agents.clone()],
+            start: StartFrom::Latest,
+            tick: Duration::from_secs(1),
+            mode: Mode::Group,
+            dead_letters: p.topics.dead_letters.clone(),
+            progress: Default::default(),
+        };
         let (e1, e2, s1, s2) = (edge.clone(), edge.clone(), stop.clone(), stop.clone());
-        let (e3, s3) = (edge.clone(), stop);
+        let (e3, s3, e4, s4) = (edge.clone(), stop.clone(), edge.clone(), stop);
         let w1: Worker = Box::pin(async move {
             let bus = e1.platform.bus.clone();
             consumer::run(&*bus, outbox_spec, f1, s1, consumers::OutboxHandler { edge: e1 }).await
@@ -208,7 +233,12 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             let bus = e3.platform.bus.clone();
             consumer::run(&*bus, autoclose_spec, f3, s3, autoclose::AutoCloseHandler::new(e3)).await
         });
-        vec![("outbox-consumer", w1), ("fanout-consumer", w2), ("autoclose-consumer", w3)]
+        let w4: Worker = Box::pin(async move {
+            let bus = e4.platform.bus.clone();
+            let handler = presence::PresenceHandler { desk: desk::Desk { edge: e4 } };
+            consumer::run(&*bus, presence_spec, f4, s4, handler).await
+        });
+        vec![("outbox-consumer", w1), ("fanout-consumer", w2), ("autoclose-consumer", w3), ("presence-consumer", w4)]
     })
     .await
 }

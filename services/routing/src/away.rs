@@ -13,6 +13,9 @@ pub const MAX_AWAY_REASONS: usize = 10;
 /// The system reason's id and name.
 pub const DEFAULT_AWAY_REASON: &str = "default";
 pub const DEFAULT_AWAY_REASON_NAME: &str = "Away (default)";
+/// The reason of an agent set AWAY because its stream stayed disconnected past the presence
+/// grace (connectors); reserved: no account defines it and no agent sets it.
+pub const DISCONNECTED_AWAY_REASON: &str = "disconnected";
 /// A reason's name: 1..=64 characters, no control characters.
 pub const MAX_AWAY_REASON_NAME_CHARS: usize = 64;
 
@@ -49,8 +52,8 @@ impl RoutingConfig {
         for (i, reason) in reasons.iter().enumerate() {
             let at = format!("account.away_reasons[{i}]");
             short_id(&format!("{at}.id"), &reason.id)?;
-            if reason.id == DEFAULT_AWAY_REASON {
-                return invalid(format!("{at}.id"), "`default` is the system reason; it always exists");
+            if reason.id == DEFAULT_AWAY_REASON || reason.id == DISCONNECTED_AWAY_REASON {
+                return invalid(format!("{at}.id"), format!("`{}` is a system reason", reason.id));
             }
             if reasons[..i].iter().any(|r| r.id == reason.id) {
                 return invalid(format!("{at}.id"), format!("{} appears twice", reason.id));
@@ -84,6 +87,7 @@ mod tests {
         assert_eq!(config.away_reason_id(""), Some("default"));
         assert_eq!(config.away_reason_id("default"), Some("default"));
         assert_eq!(config.away_reason_id("nap"), None);
+        assert_eq!(config.away_reason_id(DISCONNECTED_AWAY_REASON), None, "only presence sets it");
     }
 
     #[test]
@@ -96,6 +100,7 @@ mod tests {
         assert_eq!(config.validate(&known).unwrap_err().field, "account.away_reasons");
         let cases = [
             (vec![reason("default", "Mine")], "account.away_reasons[0].id"),
+            (vec![reason("disconnected", "Mine")], "account.away_reasons[0].id"),
             (vec![reason("a b", "Mine")], "account.away_reasons[0].id"),
             (vec![reason("a", "A"), reason("a", "B")], "account.away_reasons[1].id"),
             (vec![reason("a", "")], "account.away_reasons[0].name"),

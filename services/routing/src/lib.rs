@@ -26,7 +26,7 @@ pub mod sla;
 pub mod transfer;
 pub mod validate;
 
-pub use away::{AwayReason, DEFAULT_AWAY_REASON, MAX_AWAY_REASONS};
+pub use away::{AwayReason, DEFAULT_AWAY_REASON, DISCONNECTED_AWAY_REASON, MAX_AWAY_REASONS};
 pub use capacity::{AutoUnassign, CapacityMode, CapacityOverrides, CapacityPolicy, Warmup, Weights};
 pub use config::{
     engagement_key, AccountRouting, AcdMode, AttributeMatch, Engagement, GroupSplit, HoursConfig, ProfileRule,
