@@ -90,7 +90,7 @@ impl Handler for CapacityHandler {
             Some(Body::AgentSessionChanged(change)) => {
                 if change.logged_in {
                     self.logouts.cancel(account, &change.agent_id).await?;
-                    self.warmup.logged_in(account, &change.agent_id).await?;
+                    self.warmup.logged_in(account, &change.agent_id, env.occurred_at_ms).await?;
                     self.announce_if_available(account, &change.agent_id, &env.event_id).await
                 } else {
                     self.logouts.schedule(account, &change.agent_id).await

@@ -39,22 +39,25 @@ impl WarmupSteps {
         Ok(terms.next().map(|first| terms.fold(first, |a, b| (a.0.min(b.0), a.1.max(b.1)))))
     }
 
-    /// R8.12: a login arms a warm-up (the agent edge wrote it with the session; a state
-    /// change of a logged-in agent does not); the first step's announcement is one interval
-    /// later (the first conversation needs none: the login announces the agent).
-    pub(crate) async fn logged_in(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
+    /// R8.12: a login at `login_ms` arms a warm-up (the agent edge wrote it with the session;
+    /// a state change of a logged-in agent does not); the first step's announcement is one
+    /// interval after the warm-up began (the first conversation needs none: the login
+    /// announces the agent). The first claim may have started it before this event is read
+    /// (or, after a restart, long before): a warm-up started since the login counts too.
+    pub(crate) async fn logged_in(&self, account_id: &str, agent_id: &str, login_ms: i64) -> Result<(), ServiceError> {
         if !self.platform.routing.get(account_id).await?.any_warmup() {
             return Ok(());
         }
         let Some(agent) = self.platform.store.get_agent(account_id, agent_id).await? else { return Ok(()) };
-        if !agent.warmup.armed {
+        let started_since_login = agent.warmup.from_ms >= login_ms;
+        if !(agent.warmup.armed || started_since_login) {
             return Ok(());
         }
         let Some((interval, _)) = self.terms(account_id, &agent.spec.skill_ids).await? else { return Ok(()) };
-        let now = self.platform.clock.now_ms();
-        let payload = Bytes::from(format!("{account_id}\n{agent_id}\n{now}"));
+        let began = if started_since_login { agent.warmup.from_ms } else { login_ms };
+        let payload = Bytes::from(format!("{account_id}\n{agent_id}\n{login_ms}"));
         let key = keys::agent(account_id, agent_id);
-        self.timers.schedule(&key, &timer_id(account_id, agent_id), now + interval as i64, payload).await
+        self.timers.schedule(&key, &timer_id(account_id, agent_id), began + interval as i64, payload).await
     }
 
     pub(crate) async fn fire_due(&self, assignment: &[(String, i32)]) -> Vec<Step> {
