@@ -421,4 +421,24 @@ mod tests {
         let now_actionable = manual(&route, ten + 50 * MIN, eleven);
         assert!(now_actionable.actionable && now_actionable.score < early.score);
     }
+
+    /// The `shift` scenario as a service test (the harness cannot move the target's clock):
+    /// the weekend's off hours cross a DST change in New York (spring forward on Sunday
+    /// 2026-03-08, fall back on Sunday 2026-11-01); a 15-minute response time is counted in
+    /// working hours on each side, in the local time of each side (R10.10, R10.11, R11.1).
+    #[test]
+    fn r10_11_off_hours_crossing_a_dst_change_count_the_shift_in_local_time() {
+        let profile = BTreeMap::new();
+        let config = day_shift();
+        let new = |when: &str| restarted(&config, &facts(&profile, false, QueueReason::New), at(when));
+        // Friday 19:55 EST: 5 minutes Friday, 10 on Monday from 08:00 EDT.
+        assert_eq!(new("2026-03-06T19:55:00-05:00").due_ms, at("2026-03-09T08:10:00-04:00"));
+        // Opened in the gap's night (Sunday 03:30 EDT): all 15 minutes on Monday.
+        assert_eq!(new("2026-03-08T03:30:00-04:00").due_ms, at("2026-03-09T08:15:00-04:00"));
+        // Autumn: Friday 19:55 EDT, Monday 08:10 EST; and in the repeated hour (01:30 EST).
+        assert_eq!(new("2026-10-30T19:55:00-04:00").due_ms, at("2026-11-02T08:10:00-05:00"));
+        assert_eq!(new("2026-11-01T01:30:00-05:00").due_ms, at("2026-11-02T08:15:00-05:00"));
+        // Within Monday's shift nothing shifts: 08:10 EDT + 15 min.
+        assert_eq!(new("2026-03-09T08:10:00-04:00").due_ms, at("2026-03-09T08:25:00-04:00"));
+    }
 }
