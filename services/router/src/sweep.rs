@@ -30,6 +30,10 @@ use crate::engine::Engine;
 /// The timer family: shards `router.sweep.<partition>` of the routing topic.
 pub const FAMILY: &str = "router.sweep";
 
+/// Timers of one conversation in its skill's shard: a suggested agent's wait (R12.6), a
+/// manual-SLA conversation turning actionable (R8.17), an offer ringing out (R6.5).
+const CONVERSATION_TIMERS: [&str; 3] = ["suggested", "actionable", "offer"];
+
 /// The skills' sweep timers.
 pub struct SweepTimers {
     timers: Timers,
@@ -70,9 +74,7 @@ impl SweepTimers {
         conversation_id: &str,
         due_ms: i64,
     ) -> Result<(), ServiceError> {
-        let key = keys::skill(account_id, skill_id);
-        let payload = Bytes::from(format!("offer\n{account_id}\n{conversation_id}"));
-        self.timers.schedule(&key, &format!("offer:{account_id}/{conversation_id}"), due_ms, payload).await
+        self.schedule_for_conversation("offer", account_id, skill_id, conversation_id, due_ms).await
     }
 
     /// R12.6: the suggested agent's time for the conversation runs out at `due_ms`.
@@ -83,9 +85,7 @@ impl SweepTimers {
         conversation_id: &str,
         due_ms: i64,
     ) -> Result<(), ServiceError> {
-        let key = keys::skill(account_id, skill_id);
-        let payload = Bytes::from(format!("suggested\n{account_id}\n{conversation_id}"));
-        self.timers.schedule(&key, &format!("suggested:{account_id}/{conversation_id}"), due_ms, payload).await
+        self.schedule_for_conversation("suggested", account_id, skill_id, conversation_id, due_ms).await
     }
 
     /// R8.17: a conversation returned to the queue under a far manual response time becomes
@@ -97,9 +97,21 @@ impl SweepTimers {
         conversation_id: &str,
         due_ms: i64,
     ) -> Result<(), ServiceError> {
+        self.schedule_for_conversation("actionable", account_id, skill_id, conversation_id, due_ms).await
+    }
+
+    /// A `kind` timer of one conversation, in its skill's shard (fired by `Sweep::sweep_skill`).
+    async fn schedule_for_conversation(
+        &self,
+        kind: &str,
+        account_id: &str,
+        skill_id: &str,
+        conversation_id: &str,
+        due_ms: i64,
+    ) -> Result<(), ServiceError> {
         let key = keys::skill(account_id, skill_id);
-        let payload = Bytes::from(format!("actionable\n{account_id}\n{conversation_id}"));
-        self.timers.schedule(&key, &format!("actionable:{account_id}/{conversation_id}"), due_ms, payload).await
+        let payload = Bytes::from(format!("{kind}\n{account_id}\n{conversation_id}"));
+        self.timers.schedule(&key, &format!("{kind}:{account_id}/{conversation_id}"), due_ms, payload).await
     }
 
     fn interval_ms(&self) -> i64 {
@@ -195,32 +207,18 @@ impl Sweep {
     /// timer back in an interval while either is left.
     async fn sweep_skill(&self, timer: DueTimer) -> Result<(), ServiceError> {
         let text = String::from_utf8_lossy(&timer.payload);
-        if let Some(suggested) = text.strip_prefix("suggested\n") {
-            let Some((account, conversation)) = suggested.split_once('\n') else {
-                tracing::warn!(timer = %timer.timer_id, "dropping a suggested-agent timer without account and conversation");
+        let conversation_timer = text.split_once('\n').filter(|(kind, _)| CONVERSATION_TIMERS.contains(kind));
+        if let Some((kind, rest)) = conversation_timer {
+            let Some((account, conversation)) = rest.split_once('\n') else {
+                tracing::warn!(timer = %timer.timer_id, kind, "dropping a timer without account and conversation");
                 return Ok(());
             };
-            if let Some(skill) = self.engine.suggested_agent_timed_out(account, conversation).await? {
-                self.registry.assign_pass(account, &skill).await?;
-            }
-            return Ok(());
-        }
-        if let Some(actionable) = text.strip_prefix("actionable\n") {
-            let Some((account, conversation)) = actionable.split_once('\n') else {
-                tracing::warn!(timer = %timer.timer_id, "dropping an actionable timer without account and conversation");
-                return Ok(());
+            let skill = match kind {
+                "suggested" => self.engine.suggested_agent_timed_out(account, conversation).await?,
+                "actionable" => self.engine.manual_time_actionable(account, conversation).await?,
+                _ => self.engine.expire_offer(account, conversation).await?,
             };
-            if let Some(skill) = self.engine.manual_time_actionable(account, conversation).await? {
-                self.registry.assign_pass(account, &skill).await?;
-            }
-            return Ok(());
-        }
-        if let Some(offer) = text.strip_prefix("offer\n") {
-            let Some((account, conversation)) = offer.split_once('\n') else {
-                tracing::warn!(timer = %timer.timer_id, "dropping an offer timer without account and conversation");
-                return Ok(());
-            };
-            if let Some(skill) = self.engine.expire_offer(account, conversation).await? {
+            if let Some(skill) = skill {
                 self.registry.assign_pass(account, &skill).await?;
             }
             return Ok(());
