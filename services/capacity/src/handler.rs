@@ -47,6 +47,19 @@ impl CapacityHandler {
     /// it just came online), so it may have room. Whether it has (R8.6, with the router's
     /// headroom and the waiting conversation's weight) the router decides, with the one rule
     /// (`store::rules::has_room`); a spurious hint costs a lookup, a missing one a sweep's wait.
+    /// The conversation left its agent: its inactivity and unanswered timers go, skipping the
+    /// store when the account uses neither (a timer left from before a feature was switched
+    /// off finds the conversation closed or moved when it fires, and does nothing).
+    async fn forget_timers(&self, account_id: &str, conversation_id: &str) -> Result<(), ServiceError> {
+        if self.platform.routing.get(account_id).await?.any_weights_decay() {
+            self.weights.forget(account_id, conversation_id).await?;
+        }
+        if self.unanswered.enabled(account_id).await? {
+            self.unanswered.forget(account_id, conversation_id).await?;
+        }
+        Ok(())
+    }
+
     async fn announce_if_available(&self, account_id: &str, agent_id: &str, cause: &str) -> Result<(), ServiceError> {
         let Some(agent) = self.platform.store.agent_presence(account_id, agent_id).await? else { return Ok(()) };
         if !(agent.logged_in && agent.state == AgentState::Online) {
@@ -132,8 +145,7 @@ impl Handler for CapacityHandler {
                 self.unanswered.assigned(account, conversation, agent, pending).await
             }
             Some(Body::ConversationClosed(closed)) => {
-                self.weights.forget(account, &closed.conversation_id).await?;
-                self.unanswered.forget(account, &closed.conversation_id).await?;
+                self.forget_timers(account, &closed.conversation_id).await?;
                 let now = self.platform.clock.now_ms();
                 match self.platform.store.release(account, &closed.conversation_id, now).await? {
                     ReleaseOutcome::FreedAgent { agent_id, .. } => {
@@ -148,8 +160,7 @@ impl Handler for CapacityHandler {
                 }
             }
             Some(Body::ConversationUnassigned(unassigned)) => {
-                self.weights.forget(account, &unassigned.conversation_id).await?;
-                self.unanswered.forget(account, &unassigned.conversation_id).await?;
+                self.forget_timers(account, &unassigned.conversation_id).await?;
                 self.announce_if_available(account, &unassigned.agent_id, &env.event_id).await
             }
             _ => Ok(()),

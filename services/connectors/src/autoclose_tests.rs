@@ -1,20 +1,19 @@
-//! Auto close on a controlled clock (R13.1-R13.6): the handler is fed the conversation events
-//! and ticked; the store and the published events show what closed, when and how.
+//! Auto close on a controlled clock (R13.1-R13.6): messages are written through the edge (which
+//! schedules the timers) and the timers fired; the store and the published events show what
+//! closed, when and how.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
 use prost::Message as _;
-use switchyard_kit::{envelope, Platform, Topics};
+use switchyard_kit::{Platform, Topics};
 use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
 use switchyard_platform::store::prelude::*;
-use switchyard_platform::store::{
-    AppendOutcome, ConversationStatus, MemoryStore, NewConversation, NewMessage, Placement, Replacement,
-};
+use switchyard_platform::store::{ConversationStatus, MemoryStore, NewConversation, Placement, Replacement};
 use switchyard_platform::{Clock, ManualClock};
-use switchyard_proto::common::v1::Message;
-use switchyard_proto::events::v1::{ConversationClosed, MessagePublished};
+use switchyard_proto::common::v1::Party;
+use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, Envelope};
 use switchyard_routing::RoutingConfig;
 
 use super::*;
@@ -28,8 +27,7 @@ struct World {
     bus: Arc<MemoryBus>,
     clock: ManualClock,
     topics: Topics,
-    handler: AutoCloseHandler,
-    events: u64,
+    edge: Edge,
 }
 
 /// Auto close after 2 hours (R13.4's example), 13:00 on the clock.
@@ -44,7 +42,7 @@ async fn world() -> World {
     config.account.auto_close_ms = 2 * 3_600_000;
     platform.routing.save("acme", 0, config).await.unwrap().unwrap();
     let edge = Edge::new(platform.clone(), Hub::new(StreamLimits::total(10)), crate::Config::default());
-    World { store, bus, clock, topics, handler: AutoCloseHandler::new(edge), events: 0 }
+    World { store, bus, clock, topics, edge }
 }
 
 impl World {
@@ -67,54 +65,28 @@ impl World {
     }
 
     async fn writes(&mut self, id: &str, party: Party) {
-        let now = self.clock.now_ms();
-        let message = NewMessage {
-            from: party as i32,
-            sender_id: "someone".into(),
-            text: "hi".into(),
-            sent_at_ms: now,
-            dedupe_id: String::new(),
-            max_messages: 0,
-            consumer_rate_per_minute: None,
+        let record = self.store.get_conversation("acme", id).await.unwrap().unwrap();
+        let message = match party {
+            Party::Consumer => self.edge.consumer_message(&record, "hi".into(), String::new(), true),
+            other => self.edge.party_message(other, "someone", "hi".into()),
         };
-        let AppendOutcome::Appended(stored) = self.store.append_message("acme", id, &message, None).await.unwrap()
-        else {
-            panic!("not appended")
-        };
-        let proto = Message {
-            conversation_id: id.into(),
-            sequence: stored.sequence,
-            from: party as i32,
-            sender_id: "someone".into(),
-            text: "hi".into(),
-            sent_at_ms: now,
-        };
-        let body = Body::MessagePublished(MessagePublished {
-            message: Some(proto),
-            agent_id: "ann".into(),
-            skill_id: "sales".into(),
-        });
-        self.feed(body).await;
-    }
-
-    async fn feed(&mut self, body: Body) {
-        self.events += 1;
-        let env = envelope::with_id(format!("e{}", self.events), "acme", self.clock.now_ms(), body);
-        let delivery = Delivery {
-            topic: self.topics.conversations.clone(),
-            partition: 0,
-            offset: self.events as i64,
-            key: String::new(),
-            payload: Default::default(),
-            headers: Vec::new(),
-        };
-        self.handler.handle(env, &delivery).await.unwrap();
+        self.edge.append_and_publish("acme", &record, message, None).await.unwrap();
     }
 
     async fn after(&mut self, by: Duration) {
         self.clock.advance(by);
-        let all: Vec<(String, i32)> = (0..2).map(|p| (self.topics.conversations.clone(), p)).collect();
-        self.handler.tick(&all).await;
+        let all: Vec<(String, i32)> = (0..2).map(|p| (self.topics.assignments.clone(), p)).collect();
+        self.edge.autoclose.fire_due(&self.edge, &all).await;
+    }
+
+    /// Whether any auto-close timer waits.
+    async fn timer_waits(&self) -> bool {
+        for p in 0..2 {
+            if self.store.earliest_timer(&format!("connectors.autoclose.{p}")).await.unwrap().is_some() {
+                return true;
+            }
+        }
+        false
     }
 
     async fn is_open(&self, id: &str) -> bool {
@@ -123,7 +95,7 @@ impl World {
 
     /// The ConversationClosed events published so far.
     async fn closes(&self) -> Vec<ConversationClosed> {
-        let group = format!("closes-{}", self.events);
+        let group = format!("closes-{}", self.clock.now_ms());
         let topics = std::slice::from_ref(&self.topics.conversations);
         let mut sub = self.bus.subscribe(&group, topics, StartFrom::Earliest).await.unwrap();
         let mut out = Vec::new();
@@ -204,7 +176,7 @@ async fn a_manual_response_time_keeps_it_open_r13_3() {
 #[tokio::test]
 async fn with_manual_sla_reduction_it_closes_once_the_agent_wrote_after_the_manual_due_time_r8_18() {
     let mut w = world().await;
-    let platform = w.handler.edge.platform.clone();
+    let platform = w.edge.platform.clone();
     let mut config = RoutingConfig::default();
     config.account.auto_close_ms = 2 * 3_600_000;
     config.account.capacity.manual_sla_reduction.enabled = true;
@@ -221,4 +193,22 @@ async fn with_manual_sla_reduction_it_closes_once_the_agent_wrote_after_the_manu
     w.writes("c1", Party::Agent).await;
     w.after(2 * HOUR).await;
     assert!(!w.is_open("c1").await);
+}
+
+#[tokio::test]
+async fn a_close_cancels_the_timer_and_an_auto_close_consumes_it() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Consumer).await;
+    assert!(!w.timer_waits().await, "only an agent's message schedules a close");
+    w.writes("c1", Party::Agent).await;
+    assert!(w.timer_waits().await);
+    let record = w.store.get_conversation("acme", "c1").await.unwrap().unwrap();
+    w.edge.close("acme", &record, Party::Agent).await.unwrap();
+    assert!(!w.timer_waits().await, "a closed conversation keeps no timer");
+    w.open("c2").await;
+    w.writes("c2", Party::Agent).await;
+    w.after(2 * HOUR).await;
+    assert!(!w.is_open("c2").await);
+    assert!(!w.timer_waits().await, "the timer that closed it is done");
 }

@@ -1,6 +1,8 @@
 //! The connectors' consumers: the partner outbox (durable) and the per-replica fan-out to the
 //! streams connected here (nothing durable).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use switchyard_kit::consumer::Handler;
 use switchyard_kit::ServiceError;
@@ -10,10 +12,12 @@ use switchyard_proto::agent::v1::{agent_event, AgentEvent, ConversationEnded, Of
 use switchyard_proto::common::v1::Party;
 use switchyard_proto::events::v1::{envelope::Body, Envelope};
 
+use crate::desk::Desk;
 use crate::edge::Edge;
 
-/// Writes what partners must hear about assignments into their outbox, and does the store's
-/// housekeeping (the in-memory store's expiry) once a tick.
+/// Writes what partners must hear about assignments into their outbox; once a tick, fires the
+/// auto-close and presence timers sharded like the owned `assignments` partitions and does
+/// the store's housekeeping (the in-memory store's expiry).
 pub struct OutboxHandler {
     pub edge: Edge,
 }
@@ -33,11 +37,21 @@ impl Handler for OutboxHandler {
         Ok(())
     }
 
-    async fn tick(&mut self, _assignment: &[(String, i32)]) {
+    async fn tick(&mut self, assignment: &[(String, i32)]) {
+        let edge = &self.edge;
+        edge.autoclose.fire_due(edge, assignment).await;
+        Desk { edge: edge.clone() }.fire_presence_due(assignment).await;
         let store: &dyn StateStore = &*self.edge.platform.store;
         if let Err(err) = store.maintain(self.edge.platform.clock.now_ms()).await {
             tracing::warn!(error = %err, "store housekeeping failed");
         }
+    }
+
+    async fn stranded(&mut self, assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
+        if let Some(stranded) = self.edge.autoclose.stranded(assignment, older_than).await {
+            return Some(stranded);
+        }
+        self.edge.presence.stranded(assignment, older_than).await
     }
 }
 
@@ -259,7 +273,7 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         assigned_conversation(&store).await;
         let edge = edge(store.clone());
-        edge.platform.bus.ensure_topics(std::slice::from_ref(&edge.platform.topics.conversations), 1).await.unwrap();
+        edge.platform.bus.ensure_topics(&edge.platform.topics.all(), 1).await.unwrap();
         let agents = crate::agent::Agents {
             desk: crate::desk::Desk { edge: edge.clone() },
             shutdown: switchyard_kit::Shutdown::new(),

@@ -15,6 +15,9 @@ use switchyard_proto::common::v1::{Channel, Message, Party};
 use switchyard_proto::connectors::v1::{outbound_event, AgentJoined, ConversationClosedEvent, OutboundEvent};
 use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePublished};
 
+use switchyard_kit::timers::Timers;
+
+use crate::autoclose::AutoClose;
 use crate::error::ConnectorError;
 use crate::hub::Hub;
 use crate::Config;
@@ -31,6 +34,9 @@ pub struct Edge {
     /// would miss what is published between its snapshot and the reader's start.
     pub fanout_live: Arc<std::sync::atomic::AtomicBool>,
     opens: Arc<switchyard_auth::limits::PerMinute>,
+    pub(crate) autoclose: Arc<AutoClose>,
+    /// The agents' presence timers (crate::presence).
+    pub(crate) presence: Arc<Timers>,
 }
 
 pub fn channel(field: &str, value: i32) -> Result<Channel, ServiceError> {
@@ -56,7 +62,9 @@ impl Edge {
     pub fn new(platform: Platform, hub: Arc<Hub>, config: Config) -> Self {
         let per_minute = platform.security.limits().opens_per_consumer_per_minute;
         let opens = Arc::new(switchyard_auth::limits::PerMinute::new(per_minute));
-        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default(), opens }
+        let autoclose = Arc::new(AutoClose::new(&platform));
+        let presence = Arc::new(crate::presence::timers(&platform));
+        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default(), opens, autoclose, presence }
     }
 
     /// `limits.opens_per_consumer_per_minute` (per replica), before anything is written.
@@ -195,6 +203,10 @@ impl Edge {
         });
         let store = &self.platform.store;
         let conversation = &record.conversation_id;
+        if message.from == Party::Agent as i32 {
+            let skill = holder.map_or(record.skill_id.as_str(), |route| route.skill_id.as_str());
+            self.autoclose.agent_wrote(&self.platform, account_id, conversation, skill, message.sent_at_ms).await?;
+        }
         let stored = match store.append_message(account_id, conversation, &message, outbox.as_ref()).await? {
             AppendOutcome::Appended(m) | AppendOutcome::Duplicate(m) => m,
             AppendOutcome::NotFound => return Err(ConnectorError::ConversationNotFound(conversation.clone()).into()),
@@ -304,6 +316,9 @@ impl Edge {
             &env,
         )
         .await?;
+        if !auto_closed {
+            self.autoclose.closed(account_id, conversation_id).await?;
+        }
         if newly {
             let by = if auto_closed { AUTO_CLOSED } else { party_label(by as i32) };
             metrics::counter!(crate::CLOSED_TOTAL, "service" => "connectors", "by" => by).increment(1);

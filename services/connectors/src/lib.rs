@@ -196,31 +196,8 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             dead_letters: p.topics.dead_letters.clone(),
             progress: Default::default(),
         };
-        let autoclose_spec = ConsumerSpec {
-            service: "connectors",
-            group: "connectors.autoclose".into(),
-            topics: vec![p.topics.conversations.clone()],
-            start: StartFrom::Earliest,
-            tick: Duration::from_secs(1),
-            mode: Mode::Group,
-            dead_letters: p.topics.dead_letters.clone(),
-            progress: Default::default(),
-        };
         let (f1, f2) = (readiness.flag("consumer connectors"), readiness.flag("consumer connectors.fanout"));
-        let f3 = readiness.flag("consumer connectors.autoclose");
-        let f4 = readiness.flag("consumer connectors.presence");
-        let presence_spec = ConsumerSpec {
-            service: "connectors",
-            group: "connectors.presence".into(),
-            topics: vec![p.topics.agents.clone()],
-            start: StartFrom::Latest,
-            tick: Duration::from_secs(1),
-            mode: Mode::Group,
-            dead_letters: p.topics.dead_letters.clone(),
-            progress: Default::default(),
-        };
-        let (e1, e2, s1, s2) = (edge.clone(), edge.clone(), stop.clone(), stop.clone());
-        let (e3, s3, e4, s4) = (edge.clone(), stop.clone(), edge.clone(), stop);
+        let (e1, e2, s1, s2) = (edge.clone(), edge, stop.clone(), stop);
         let w1: Worker = Box::pin(async move {
             let bus = e1.platform.bus.clone();
             consumer::run(&*bus, outbox_spec, f1, s1, consumers::OutboxHandler { edge: e1 }).await
@@ -229,16 +206,7 @@ pub async fn run(platform: Platform, config: Config, listeners: Listeners, shutd
             let bus = e2.platform.bus.clone();
             consumer::run(&*bus, fanout_spec, f2, s2, consumers::FanoutHandler { edge: e2 }).await
         });
-        let w3: Worker = Box::pin(async move {
-            let bus = e3.platform.bus.clone();
-            consumer::run(&*bus, autoclose_spec, f3, s3, autoclose::AutoCloseHandler::new(e3)).await
-        });
-        let w4: Worker = Box::pin(async move {
-            let bus = e4.platform.bus.clone();
-            let handler = presence::PresenceHandler { desk: desk::Desk { edge: e4 } };
-            consumer::run(&*bus, presence_spec, f4, s4, handler).await
-        });
-        vec![("outbox-consumer", w1), ("fanout-consumer", w2), ("autoclose-consumer", w3), ("presence-consumer", w4)]
+        vec![("outbox-consumer", w1), ("fanout-consumer", w2)]
     })
     .await
 }

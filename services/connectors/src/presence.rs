@@ -5,31 +5,28 @@
 //! R8.24, returns unanswered ones if the account switched it on). A stream opening again puts
 //! an agent AWAY for that reason back ONLINE; any other state it set itself stands.
 //!
-//! One durable timer per agent, `presence:<account>/<agent>`, in the shard of the agent's
-//! `agents` partition: a stream's end schedules it, a stream's start cancels it, and every open
-//! stream cancels it again every half grace, so an agent with a stream on another replica (or
-//! a second device) is never taken for disconnected.
+//! One durable timer per agent, `presence:<account>/<agent>`: a stream's end schedules it, a
+//! stream's start cancels it, and every open stream cancels it again every half grace, so an
+//! agent with a stream on another replica (or a second device) is never taken for
+//! disconnected. The timers are sharded like the `assignments` partitions (by the agent's key)
+//! and fired by the member of the `connectors` group that owns the partition.
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use switchyard_kit::consumer::Handler;
 use switchyard_kit::timers::Timers;
-use switchyard_kit::{config::keys, ServiceError};
-use switchyard_platform::bus::Delivery;
+use switchyard_kit::{config::keys, Platform, ServiceError};
 use switchyard_platform::store::{AgentState as StoredState, DueTimer};
 use switchyard_proto::common::v1::AgentState;
-use switchyard_proto::events::v1::Envelope;
 use switchyard_routing::DISCONNECTED_AWAY_REASON;
 
 use crate::desk::Desk;
 
 pub const DISCONNECTED_TOTAL: &str = "switchyard_connectors_agents_disconnected_total";
 
-fn timers(desk: &Desk) -> Timers {
-    let platform = &desk.edge.platform;
-    Timers::new(platform.clone(), "connectors", "connectors.presence", platform.topics.agents.clone())
+/// The presence timers (one set per process, kept by the edge).
+pub(crate) fn timers(platform: &Platform) -> Timers {
+    Timers::new(platform.clone(), "connectors", "connectors.presence", platform.topics.assignments.clone())
 }
 
 fn timer_id(account_id: &str, agent_id: &str) -> String {
@@ -64,7 +61,7 @@ impl Desk {
     /// An open stream's beat: whatever disconnect is pending for its agent is cancelled.
     pub(crate) async fn stream_alive(&self, account_id: &str, agent_id: &str) -> Result<(), ServiceError> {
         let key = keys::agent(account_id, agent_id);
-        timers(self).cancel(&key, &timer_id(account_id, agent_id)).await?;
+        self.edge.presence.cancel(&key, &timer_id(account_id, agent_id)).await?;
         Ok(())
     }
 
@@ -78,7 +75,7 @@ impl Desk {
         let due = self.edge.platform.clock.now_ms().saturating_add(i64::try_from(grace.as_millis()).unwrap_or(0));
         let key = keys::agent(account_id, agent_id);
         let payload = Bytes::from(format!("{account_id}\n{agent_id}"));
-        timers(self).schedule(&key, &timer_id(account_id, agent_id), due, payload).await
+        self.edge.presence.schedule(&key, &timer_id(account_id, agent_id), due, payload).await
     }
 
     async fn disconnect_due(&self, timer: DueTimer) -> Result<(), ServiceError> {
@@ -98,25 +95,10 @@ impl Desk {
         tracing::info!(account_id, agent_id, "agent without a stream past the presence grace; set AWAY");
         Ok(())
     }
-}
 
-/// Owns `agents` partitions (group `connectors.presence`) only to fire their presence timers.
-pub(crate) struct PresenceHandler {
-    pub desk: Desk,
-}
-
-#[async_trait]
-impl Handler for PresenceHandler {
-    async fn handle(&mut self, _env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
-        Ok(())
-    }
-
-    async fn tick(&mut self, assignment: &[(String, i32)]) {
-        let desk = &self.desk;
-        timers(desk).fire_due(assignment, |timer| desk.disconnect_due(timer)).await;
-    }
-
-    async fn stranded(&mut self, assignment: &[(String, i32)], older_than: Duration) -> Option<String> {
-        timers(&self.desk).stranded(assignment, older_than).await
+    /// Sets AWAY the agents whose grace ended, in the shards of the owned `assignments`
+    /// partitions.
+    pub(crate) async fn fire_presence_due(&self, assignment: &[(String, i32)]) {
+        self.edge.presence.fire_due(assignment, |timer| self.disconnect_due(timer)).await;
     }
 }

@@ -182,6 +182,12 @@ impl RoutingConfig {
         }
     }
 
+    /// Whether the conversations of any skill of the account ever weigh less than the active
+    /// weight (R8.3): only then are inactivity timers scheduled at all.
+    pub fn any_weights_decay(&self) -> bool {
+        self.weights(UNASSIGNED_SKILL).decays() || self.skills.keys().any(|s| self.weights(s).decays())
+    }
+
     /// Whether any skill of the account warms up (the account's switch or a skill's own).
     pub fn any_warmup(&self) -> bool {
         self.account.capacity.warmup.enabled || self.skills.values().any(|s| s.capacity.warmup_enabled == Some(true))
@@ -310,5 +316,18 @@ mod tests {
         config.skills.insert("sales".into(), SkillRouting { capacity, ..Default::default() });
         let weights = config.weights("sales");
         assert_eq!((weights.active, weights.inactive, weights.decays()), (1000, 1000, false));
+    }
+
+    #[test]
+    fn weights_decay_in_the_account_when_any_skill_of_it_decays() {
+        let mut config = RoutingConfig::default();
+        assert!(config.any_weights_decay(), "dynamic by default (R8.3)");
+        config.account.capacity.inactive_weight_milli = config.account.capacity.active_weight_milli;
+        assert!(!config.any_weights_decay());
+        let capacity = CapacityOverrides { inactive_weight_milli: Some(100), ..Default::default() };
+        config.skills.insert("sales".into(), SkillRouting { capacity, ..Default::default() });
+        assert!(config.any_weights_decay(), "one skill's own inactive weight");
+        config.account.capacity.mode = CapacityMode::Concurrency;
+        assert!(!config.any_weights_decay(), "R8.1: nothing decays in concurrency mode");
     }
 }
