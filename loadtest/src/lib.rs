@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capacity_audit;
 pub mod chaos;
 pub mod cli;
 pub mod launch;

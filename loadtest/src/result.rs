@@ -125,6 +125,9 @@ pub struct Counts {
     pub consumer_messages_delivered: u64,
     pub agent_replies_sent: u64,
     pub agent_replies_delivered: u64,
+    /// Of `closed`, the conversations that closed by themselves after a silence (R13.5).
+    #[serde(default)]
+    pub auto_closed: u64,
 }
 
 /// Percentiles of one latency measure, milliseconds.

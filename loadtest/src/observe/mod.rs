@@ -48,8 +48,14 @@ pub enum Obs {
     Released { idx: usize, agent: u32, at_us: u64 },
     /// An agent received consumer message `n` (live or in the assignment's history).
     ConsumerDelivered { idx: usize, n: u32, agent: u32, latency_us: u64 },
+    /// The agent is about to send a reply (`at_us`): from then on the conversation may be
+    /// pending consumer and its weight may drop after the time to inactive (R8.3).
+    ReplyIssued { idx: usize, agent: u32, at_us: u64 },
     /// The agent's reply `n` was accepted.
     ReplySent { idx: usize, n: u32 },
+    /// The agent is about to log in after the start of arrivals: its warm-up (R8.12) starts
+    /// no earlier.
+    LoginIssued { agent: u32, at_us: u64 },
     /// The partner received agent reply `n`.
     ReplyDelivered { idx: usize, n: u32, latency_us: u64 },
     /// Someone is about to close the conversation: from here on it no longer counts against
@@ -57,8 +63,9 @@ pub enum Obs {
     CloseIssued { idx: usize, at_us: u64 },
     /// The close call failed; the conversation is finished (and reported as not closed).
     CloseFailed { idx: usize },
-    /// The partner's outbound stream reported the conversation closed: it is finished.
-    ClosedSeen { idx: usize },
+    /// The partner's outbound stream reported the conversation closed (`auto`: by itself after
+    /// a silence, R13.5): it is finished.
+    ClosedSeen { idx: usize, auto: bool },
     /// Something arrived that the run did not expect (another account's conversation, an
     /// unparseable id, an out-of-order sequence): an audit failure with this detail.
     Anomaly { check: Anomaly, id: String },
@@ -112,6 +119,10 @@ pub struct ConvObs {
     pub close_issued_us: Option<u64>,
     pub close_failed: bool,
     pub closed_seen: bool,
+    /// The close the partner saw was an auto close (R13.5): closed, not lost.
+    pub auto_closed: bool,
+    /// (agent index, when it first issued a reply) per agent that replied.
+    pub first_replies: Vec<(u32, u64)>,
     /// Deliveries per consumer message number; sent messages are those with `sent[n]`.
     pub consumer_sent: Vec<bool>,
     pub consumer_delivered: Vec<u32>,
@@ -152,6 +163,8 @@ pub struct Collected {
     pub per_second: Vec<Histogram<u64>>,
     pub faults: Vec<FaultObs>,
     pub opens_sent: u64,
+    /// Agent index -> when it first logged in after the start of arrivals.
+    pub logins: BTreeMap<u32, u64>,
 }
 
 /// Where tasks send observations.
@@ -305,8 +318,8 @@ mod tests {
         rec.record(Obs::Assigned { idx: 0, agent: 3, conversation_id: "x".into(), at_us: 2_000, latency_us: 2_000 });
         rec.record(Obs::ConsumerDelivered { idx: 0, n: 0, agent: 3, latency_us: 900 });
         rec.record(Obs::ConsumerDelivered { idx: 0, n: 0, agent: 3, latency_us: 950 });
-        rec.record(Obs::ClosedSeen { idx: 0 });
-        rec.record(Obs::ClosedSeen { idx: 0 });
+        rec.record(Obs::ClosedSeen { idx: 0, auto: false });
+        rec.record(Obs::ClosedSeen { idx: 0, auto: false });
         rec.record(Obs::OpenFailed { idx: 1 });
         rec.failed("OpenConversation", &tonic::Status::not_found("no such account"));
         rec.retried("OpenConversation", &tonic::Status::unavailable("restarting"));

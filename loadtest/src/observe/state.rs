@@ -59,6 +59,7 @@ pub(super) struct State {
     /// (intended open time, index) of conversations opened and not yet assigned.
     waiting: BTreeSet<(u64, usize)>,
     faults: Vec<FaultObs>,
+    logins: BTreeMap<u32, u64>,
     pub(super) finished: u64,
     pub(super) opens_sent: u64,
     pub(super) started: tokio::time::Instant,
@@ -84,6 +85,7 @@ impl State {
             buckets: Vec::new(),
             waiting: BTreeSet::new(),
             faults: Vec::new(),
+            logins: BTreeMap::new(),
             finished: 0,
             opens_sent: 0,
             started,
@@ -214,6 +216,16 @@ impl State {
                     self.latency(result::CONSUMER_TO_AGENT, latency_us);
                 }
             }
+            Obs::ReplyIssued { idx, agent, at_us } => {
+                if let Some(c) = self.conv(idx) {
+                    if !c.first_replies.iter().any(|(a, _)| *a == agent) {
+                        c.first_replies.push((agent, at_us));
+                    }
+                }
+            }
+            Obs::LoginIssued { agent, at_us } => {
+                self.logins.entry(agent).or_insert(at_us);
+            }
             Obs::ReplySent { idx, n } => {
                 if self.conv(idx).is_some_and(|c| mark(&mut c.replies_sent, n)) {
                     self.counts.agent_replies_sent += 1;
@@ -236,9 +248,10 @@ impl State {
             Obs::CloseFailed { idx } => {
                 self.finish(idx, |c| c.close_failed = true);
             }
-            Obs::ClosedSeen { idx } => {
-                if self.finish(idx, |c| c.closed_seen = true) {
+            Obs::ClosedSeen { idx, auto } => {
+                if self.finish(idx, |c| (c.closed_seen, c.auto_closed) = (true, auto)) {
                     self.counts.closed += 1;
+                    self.counts.auto_closed += u64::from(auto);
                 }
             }
             Obs::Anomaly { check, id } => {
@@ -322,6 +335,7 @@ impl State {
             per_second: self.buckets.into_iter().map(|b| b.open_to_assignment).collect(),
             faults: self.faults,
             opens_sent: self.opens_sent,
+            logins: self.logins,
         }
     }
 }

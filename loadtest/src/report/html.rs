@@ -159,6 +159,7 @@ fn counts_table(r: &RunResult) -> String {
         ("open failed", c.open_failed),
         ("assigned", c.assigned),
         ("closed", c.closed),
+        ("of them auto closed", c.auto_closed),
         ("consumer messages sent", c.consumer_messages_sent),
         ("consumer messages delivered", c.consumer_messages_delivered),
         ("agent replies sent", c.agent_replies_sent),

@@ -167,6 +167,7 @@ pub(crate) fn sample() -> RunResult {
             consumer_messages_delivered: 99,
             agent_replies_sent: 80,
             agent_replies_delivered: 80,
+            auto_closed: 0,
         },
         measures: vec![
             measure(OPEN_RPC, 48, 1.5),

@@ -61,9 +61,11 @@ pub fn table(result: &RunResult) -> String {
         fmt_rate(r.achieved_rate)
     );
     let c = &r.counts;
+    // Auto closes (R13.5) are closes, never losses: shown apart when there are any.
+    let auto = if c.auto_closed > 0 { format!(" (auto closed {})", c.auto_closed) } else { String::new() };
     let _ = writeln!(
         out,
-        "conversations: scheduled {}, opened {}, open failed {}, assigned {}, closed {}",
+        "conversations: scheduled {}, opened {}, open failed {}, assigned {}, closed {}{auto}",
         c.scheduled, c.opened, c.open_failed, c.assigned, c.closed
     );
     let _ = writeln!(

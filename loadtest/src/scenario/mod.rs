@@ -5,6 +5,7 @@
 //! defaults); reading and parsing a file is in `parse.rs`, the rules a scenario must follow in
 //! `validate.rs`, and the target rate of each arrival process over time in `rates.rs`.
 
+mod capacity;
 mod parse;
 mod rates;
 mod transfers;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use capacity::{Capacity, Warmup};
 pub use parse::ScenarioError;
 pub use transfers::{Action, GroupState, Presence, Transfers};
 
@@ -60,6 +62,9 @@ pub struct Scenario {
     /// What the simulated agents transfer, and which agents are not ONLINE for a while.
     #[serde(default)]
     pub transfers: Option<Transfers>,
+    /// The accounts' capacity weights and warm-up; the invariant-2 audit then weighs load.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
 }
 
 /// Channel names a scenario may use, as the proto's `Channel` enum names them (lowercase,

@@ -120,6 +120,9 @@ impl Scenario {
         if let Some(transfers) = &self.transfers {
             transfers.validate(self)?;
         }
+        if let Some(capacity) = &self.capacity {
+            capacity.validate(self)?;
+        }
         self.script.validate()
     }
 

@@ -49,6 +49,8 @@ pub(super) async fn agent(
 ) {
     if !online_at.is_zero() {
         tokio::time::sleep_until(ctx.start + online_at).await;
+        // Logins before the start precede the harness's clock: only later ones are timed.
+        ctx.recorder.record(Obs::LoginIssued { agent: me as u32, at_us: ctx.now_us() });
     }
     let mut ready = Some(ready);
     let mut held = Held::default();
@@ -257,6 +259,7 @@ async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, ass
         };
         // Not idempotent: a retry after a broken connection may store the reply twice (the
         // partner then counts a duplicate reply).
+        ctx.recorder.record(Obs::ReplyIssued { idx, agent: me as u32, at_us: ctx.now_us() });
         let sent = ctx
             .call("SendMessage", Idempotence::NotIdempotent, || {
                 let (mut client, request) = (ctx.agent_client(idx), request.clone());

@@ -200,6 +200,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     if let Some(rules) = &scenario.routing {
         routing::apply(rules, &accounts, router.clone()).await?;
     }
+    routing::set_accounts(&scenario, &accounts, router.clone()).await?;
     if let Some(t) = &scenario.transfers {
         transfer::apply(t, &skills, &accounts, router.clone()).await?;
     }
@@ -347,7 +348,12 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         anomalies: &collected.anomalies,
         failures: &collected.errors,
         final_queue_depth: final_depth,
+        weighted: scenario.capacity.is_some(),
     });
+    if let Some(capacity) = &scenario.capacity {
+        let checks = crate::capacity_audit::judge(&collected.convs, &ctx.agents, &collected.logins, capacity);
+        audit::add_checks(&mut audit, checks);
+    }
     let (priority, offers) = match &scenario.routing {
         Some(rules) => {
             let tally = std::mem::take(&mut *ctx.offers());

@@ -248,7 +248,7 @@ impl Partner {
                     tokio::spawn(consumer_close(self.ctx.clone(), idx, event.conversation_id.clone()));
                 }
             }
-            Some(outbound_event::Event::Closed(_)) => ctx.recorder.record(Obs::ClosedSeen { idx }),
+            Some(outbound_event::Event::Closed(c)) => ctx.recorder.record(Obs::ClosedSeen { idx, auto: c.auto_closed }),
             _ => {}
         }
     }

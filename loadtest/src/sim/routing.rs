@@ -1,5 +1,6 @@
 //! The scenario's `[routing]` section against the target: applied to every account at setup
-//! (`SetVelocityRules`, and `SetAccountRouting` for the ACD mode and its timings), and after
+//! (`SetVelocityRules`, and `SetAccountRouting` for the ACD mode and its timings, with the
+//! `[capacity]` section's policy), and after
 //! the drain the sampled conversations explained (`ExplainRouting`) for the queue-order audit
 //! in [`crate::priority`] and, when conversations were offered, the offer audit in
 //! [`crate::offers`].
@@ -10,8 +11,8 @@ use std::time::Duration;
 use futures::{stream, StreamExt};
 use switchyard_proto::admin::v1::routing_admin_service_client::RoutingAdminServiceClient;
 use switchyard_proto::admin::v1::{
-    velocity_rule, AccountRouting, AcdMode as AcdModePb, ExplainRoutingRequest, RoutingDecision,
-    SetAccountRoutingRequest, SetVelocityRulesRequest, VelocityRule,
+    velocity_rule, AccountRouting, AcdMode as AcdModePb, CapacityMode, CapacityPolicy, ExplainRoutingRequest,
+    RoutingDecision, SetAccountRoutingRequest, SetVelocityRulesRequest, VelocityRule, Warmup,
 };
 
 use super::Ctx;
@@ -21,7 +22,7 @@ use crate::offers::{self, ConvOffers, OfferSummary, Tally};
 use crate::priority::{self, Priority, Sample};
 use crate::result::Check;
 use crate::retry::{self, Idempotence};
-use crate::scenario::{channel_value, AcdMode, Routing};
+use crate::scenario::{channel_value, AcdMode, Capacity, Routing, Scenario};
 
 /// Explanations read at once.
 const EXPLAIN_CONCURRENCY: usize = 16;
@@ -55,21 +56,32 @@ pub(super) async fn apply(routing: &Routing, accounts: &[String], router: Conn) 
         )
         .await?;
     }
-    if routing.acd_mode.rings() {
-        for account in accounts {
-            set_account_routing(&admin, account, routing).await?;
-        }
+    Ok(())
+}
+
+/// Sets every account's routing when the scenario asks for more than the defaults: the ACD
+/// mode with its offer timings (`[routing]`) and the capacity policy (`[capacity]`).
+pub(super) async fn set_accounts(scenario: &Scenario, accounts: &[String], router: Conn) -> anyhow::Result<()> {
+    let rings = scenario.routing.as_ref().filter(|r| r.acd_mode.rings());
+    if rings.is_none() && scenario.capacity.is_none() {
+        return Ok(());
+    }
+    let admin = RoutingAdminServiceClient::new(router);
+    for account in accounts {
+        set_account_routing(&admin, account, rings, scenario.capacity.as_ref()).await?;
     }
     Ok(())
 }
 
-/// The account's ACD mode and offer timings; everything else takes the router's defaults.
+/// The account's ACD mode, offer timings and capacity; everything else takes the router's
+/// defaults.
 async fn set_account_routing(
     admin: &RoutingAdminServiceClient<Conn>,
     account: &str,
-    routing: &Routing,
+    routing: Option<&Routing>,
+    capacity: Option<&Capacity>,
 ) -> anyhow::Result<()> {
-    let acd_mode = match routing.acd_mode {
+    let acd_mode = match routing.map_or(AcdMode::AutoAccept, |r| r.acd_mode) {
         AcdMode::AutoAccept => AcdModePb::AutoAccept,
         AcdMode::RingOne => AcdModePb::RingOne,
         AcdMode::RingAll => AcdModePb::RingAll,
@@ -78,8 +90,9 @@ async fn set_account_routing(
         account_id: account.to_owned(),
         account: Some(AccountRouting {
             acd_mode: acd_mode as i32,
-            ring_timeout: routing.ring_timeout.map(proto_duration),
-            reject_cooldown: routing.reject_cooldown.map(proto_duration),
+            ring_timeout: routing.and_then(|r| r.ring_timeout).map(proto_duration),
+            reject_cooldown: routing.and_then(|r| r.reject_cooldown).map(proto_duration),
+            capacity: capacity.map(capacity_policy),
             ..AccountRouting::default()
         }),
         expected_revision: 0,
@@ -94,6 +107,21 @@ async fn set_account_routing(
     )
     .await?;
     Ok(())
+}
+
+fn capacity_policy(c: &Capacity) -> CapacityPolicy {
+    CapacityPolicy {
+        mode: CapacityMode::Dynamic as i32,
+        active_weight: Some(c.active_weight),
+        inactive_weight: Some(c.inactive_weight),
+        time_to_inactive: Some(proto_duration(c.time_to_inactive)),
+        warmup: c.warmup.map(|w| Warmup {
+            enabled: true,
+            interval: Some(proto_duration(w.interval)),
+            max_period: Some(proto_duration(w.max_period)),
+        }),
+        ..CapacityPolicy::default()
+    }
 }
 
 pub(super) fn proto_duration(d: Duration) -> prost_types::Duration {
