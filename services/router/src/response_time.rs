@@ -6,7 +6,9 @@
 
 use switchyard_hours::Timestamp;
 use switchyard_kit::{validate, Platform, ServiceError};
-use switchyard_platform::store::{ConversationRecord, ConversationStatus, PendingSide, Route, RouteStatus};
+use switchyard_platform::store::{
+    ConversationRecord, ConversationStatus, PendingSide, QueueReason, Route, RouteStatus,
+};
 use switchyard_proto::admin::v1::{GetResponseTimeRequest, GetResponseTimeResponse};
 use switchyard_routing::{response_time_ms, RoutingConfig, SlaKind, MANUAL_SLA};
 
@@ -30,6 +32,10 @@ pub fn expected_response(
         let kind = sla_kind(record.first_conversation, "");
         return Some(restarted(config, &record.skill_id, last_message, kind));
     };
+    let open = matches!(route.status, RouteStatus::Queued | RouteStatus::Offered | RouteStatus::Assigned);
+    if let Some(start) = wait_start(route, last_message).filter(|_| open) {
+        return Some(restarted(config, &route.skill_id, start, SlaKind::from_name(&route.sla)));
+    }
     match route.status {
         RouteStatus::Queued | RouteStatus::Offered => Some((route.response_due_ms, route.sla.clone())),
         RouteStatus::Assigned if route.sla == MANUAL_SLA && last_message < route.response_due_ms => {
@@ -40,6 +46,23 @@ pub fn expected_response(
         }
         RouteStatus::Assigned => Some((route.response_due_ms, route.sla.clone())),
         RouteStatus::Closed | RouteStatus::Newer => None,
+    }
+}
+
+/// R11.9: when the wait of a queued (or not yet answered) conversation began, if its due time
+/// was counted from a start known now: the consumer's last message (R10.4), or the transfer
+/// (R10.6) when later. The ETTR is then counted again under the hours as configured now, so a
+/// switch to manual mode (or an edit of the hours) shows at once; the queue keeps ordering by
+/// the due time it was placed with until the wait restarts. None: the stored due time stands
+/// (a manual or urgent time, a return to the queue that kept an earlier wait's due time).
+fn wait_start(route: &Route, last_message_ms: i64) -> Option<i64> {
+    if route.sla == MANUAL_SLA || SlaKind::from_name(&route.sla) == SlaKind::Urgent {
+        return None;
+    }
+    match route.queue_reason {
+        QueueReason::New => Some(last_message_ms),
+        QueueReason::Transfer => Some(last_message_ms.max(route.queued_at_ms)),
+        _ => None,
     }
 }
 

@@ -100,3 +100,44 @@ fn a_manual_response_time_holds_until_it_passes_r10_8() {
     let after = expected_response(&config, &conversation, Some(&assigned));
     assert_eq!(after, Some((at("2026-12-01T15:15:00-05:00"), "default".into())));
 }
+
+/// R11.9: switching the account to manual mode mid-conversation changes the ETTR at once, for a
+/// queued conversation and for one assigned and not answered yet; the stored due time (the
+/// queue's order) is not what the consumer is told any more.
+#[test]
+fn switching_to_manual_mode_changes_the_ettr_at_once_r11_9() {
+    let automatic = day_shift();
+    let opened = at("2026-12-01T19:55:00-05:00");
+    // Queued at 19:55 in automatic mode: 5 minutes today, 10 tomorrow from 08:00 (R10.11).
+    let stored_due = at("2026-12-02T08:10:00-05:00");
+    let conversation = record(opened, PendingSide::Agent);
+    let queued = route(RouteStatus::Queued, opened, stored_due, "default");
+    assert_eq!(expected_response(&automatic, &conversation, Some(&queued)), Some((stored_due, "default".into())));
+    let mut online = automatic.clone();
+    online.hours.mode = switchyard_hours::Mode::Manual(switchyard_hours::ManualStatus::Online);
+    let now_online = Some((at("2026-12-01T20:10:00-05:00"), "default".into()));
+    assert_eq!(expected_response(&online, &conversation, Some(&queued)), now_online);
+    let assigned = route(RouteStatus::Assigned, opened, stored_due, "default");
+    assert_eq!(expected_response(&online, &conversation, Some(&assigned)), now_online);
+    // Off hours until 21:00: the whole response time counts from then.
+    let mut off = automatic.clone();
+    let until = "2026-12-01T21:00:00-05:00".parse::<Timestamp>().unwrap();
+    off.hours.mode =
+        switchyard_hours::Mode::Manual(switchyard_hours::ManualStatus::OffHours { next_shift_start: until });
+    let due = expected_response(&off, &conversation, Some(&queued));
+    assert_eq!(due, Some((at("2026-12-01T21:15:00-05:00"), "default".into())));
+}
+
+/// A return to the queue keeps the due time of the wait it interrupted (its start is not kept),
+/// whatever the mode: R11.9 shows only where the start is known.
+#[test]
+fn a_returned_conversation_keeps_its_due_time_across_a_mode_switch() {
+    let mut online = day_shift();
+    online.hours.mode = switchyard_hours::Mode::Manual(switchyard_hours::ManualStatus::Online);
+    let opened = at("2026-12-01T19:55:00-05:00");
+    let stored_due = at("2026-12-02T08:10:00-05:00");
+    let mut returned = route(RouteStatus::Queued, opened, stored_due, "default");
+    returned.queue_reason = QueueReason::BackToQueue;
+    let conversation = record(opened, PendingSide::Agent);
+    assert_eq!(expected_response(&online, &conversation, Some(&returned)), Some((stored_due, "default".into())));
+}
