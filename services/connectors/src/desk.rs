@@ -373,9 +373,15 @@ impl Desk {
             state: crate_state(state),
             away_reason: if state == AgentState::Away { away_reason.clone() } else { String::new() },
         };
+        let store = &self.edge.platform.store;
+        // R7.3: the record before the change tells how long an AWAY spell lasted.
+        let before = store.get_agent(account_id, agent_id).await?;
         let now = self.edge.platform.clock.now_ms();
-        if !self.edge.platform.store.set_agent_session(account_id, agent_id, &session, now).await? {
+        if !store.set_agent_session(account_id, agent_id, &session, now).await? {
             return Err(ConnectorError::AgentNotFound(agent_id.to_owned()).into());
+        }
+        if let Some(before) = before {
+            self.edge.away_time.record(&before, &session, now);
         }
         let body = Body::AgentSessionChanged(AgentSessionChanged {
             agent_id: agent_id.to_owned(),

@@ -18,6 +18,7 @@ use switchyard_proto::events::v1::{envelope::Body, ConversationClosed, MessagePu
 use switchyard_kit::timers::Timers;
 
 use crate::autoclose::AutoClose;
+use crate::away_time::AwayTime;
 use crate::error::ConnectorError;
 use crate::hub::Hub;
 use crate::Config;
@@ -37,6 +38,8 @@ pub struct Edge {
     pub(crate) autoclose: Arc<AutoClose>,
     /// The agents' presence timers (crate::presence).
     pub(crate) presence: Arc<Timers>,
+    /// Time per away reason (R7.3).
+    pub(crate) away_time: Arc<AwayTime>,
 }
 
 pub fn channel(field: &str, value: i32) -> Result<Channel, ServiceError> {
@@ -64,7 +67,16 @@ impl Edge {
         let opens = Arc::new(switchyard_auth::limits::PerMinute::new(per_minute));
         let autoclose = Arc::new(AutoClose::new(&platform));
         let presence = Arc::new(crate::presence::timers(&platform));
-        Self { platform, hub, config: Arc::new(config), fanout_live: Arc::default(), opens, autoclose, presence }
+        Self {
+            platform,
+            hub,
+            config: Arc::new(config),
+            fanout_live: Arc::default(),
+            opens,
+            autoclose,
+            presence,
+            away_time: Arc::default(),
+        }
     }
 
     /// `limits.opens_per_consumer_per_minute` (per replica), before anything is written.

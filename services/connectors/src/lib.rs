@@ -15,6 +15,7 @@
 pub mod access;
 pub mod agent;
 mod autoclose;
+mod away_time;
 pub mod consumers;
 pub mod desk;
 pub mod edge;
@@ -137,6 +138,10 @@ fn describe_metrics() {
     metrics::describe_counter!(MESSAGES_TOTAL, "Messages written, by writer");
     metrics::describe_counter!(REFUSED_TOTAL, "Consumer messages refused, by reason (rate, limit)");
     metrics::describe_gauge!(STREAMS, "Agent and partner streams open on this replica, by kind");
+    metrics::describe_counter!(
+        away_time::AWAY_MILLISECONDS_TOTAL,
+        "Time agents spent AWAY, by away reason, counted when the spell ends (R7.3)"
+    );
     metrics::describe_counter!(
         presence::DISCONNECTED_TOTAL,
         "ONLINE agents set AWAY (reason disconnected) after the presence grace without a stream"

@@ -218,5 +218,26 @@ async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3() 
     let mut reasons: Vec<(String, u32)> = metrics.away_agents_by_reason.into_iter().collect();
     reasons.sort();
     assert_eq!(reasons, [("default".to_owned(), 1), ("lunch".to_owned(), 1)]);
+    // Time per reason: ann's lunch is counted when it ends, under its reason.
+    let back = agentpb::SetStateRequest {
+        account_id: "acme".into(),
+        agent_id: "ann".into(),
+        state: switchyard_proto::common::v1::AgentState::Online as i32,
+        away_reason: String::new(),
+    };
+    agents.set_state(back).await.unwrap();
+    let (_, text) = http_get(&format!("{}/metrics", cluster.ops["connectors"])).await.unwrap();
+    let lunch_ms: f64 = text
+        .lines()
+        .find(|l| l.starts_with("switchyard_connectors_away_milliseconds_total") && l.contains("reason=\"lunch\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no lunch time in {text}"));
+    assert!(lunch_ms >= 1.0, "{lunch_ms}");
+    let counted = |reason: &str| {
+        let label = format!("reason=\"{reason}\"");
+        text.lines().any(|l| l.starts_with("switchyard_connectors_away_milliseconds_total") && l.contains(&label))
+    };
+    assert!(!counted("default"), "bob is still away: his spell is not over");
     cluster.stop().await;
 }
