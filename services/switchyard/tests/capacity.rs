@@ -1,7 +1,8 @@
 //! Capacity end to end in embedded mode through gRPC: dynamic capacity (R8.2, R8.3, R8.7,
 //! invariant 5: a conversation that goes quiet frees room and the waiting one is assigned at
 //! once), the agent's load as GetAgentLoad shows it, warm-up (R8.12: one at once, the next
-//! after the interval) and auto unassign (R8.23: an unanswered consumer goes to another agent).
+//! after the interval), manual-SLA capacity reduction (R8.15-R8.17) and auto unassign (R8.23: an
+//! unanswered consumer goes to another agent).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use switchyard_proto::admin::v1::{
-    AccountRouting, AutoUnassign, CapacityPolicy, ExplainRoutingRequest, SetAccountRoutingRequest, Warmup,
+    AccountRouting, AutoUnassign, CapacityPolicy, CapacityRelief, ExplainRoutingRequest, GetQueueRequest,
+    SetAccountRoutingRequest, Warmup,
 };
 use switchyard_proto::agent::v1 as agentpb;
 use switchyard_proto::capacity::v1::{GetAgentLoadRequest, GetAgentLoadResponse, GetLoadMetricsRequest};
@@ -239,5 +241,63 @@ async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3() 
         text.lines().any(|l| l.starts_with("switchyard_connectors_away_milliseconds_total") && l.contains(&label))
     };
     assert!(!counted("default"), "bob is still away: his spell is not over");
+    cluster.stop().await;
+}
+
+/// R8.15: with manual-SLA reduction on (threshold 1 min), an agent promising an answer in two
+/// hours frees her room at once (the conversation weighs the inactive weight) and the waiting
+/// conversation comes; R8.16: the consumer writing restores the full weight; R8.17: returned
+/// to the queue, it waits non-actionable behind everything else until shortly before the due
+/// time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_manual_response_time_frees_the_agent_until_the_consumer_writes_r8_15_r8_16_r8_17() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 1)]).await;
+    let relief = CapacityRelief { enabled: true, threshold: Some(prost_types::Duration { seconds: 60, nanos: 0 }) };
+    set_capacity(&cluster, CapacityPolicy { manual_sla_reduction: Some(relief), ..Default::default() }).await;
+    let mut stream = online(&cluster, "acme", "ann").await;
+    let mut partner = cluster.connector().await;
+    let kim = partner.open_conversation(open("acme", "kim", "sales", "")).await.unwrap().into_inner();
+    assert_eq!(expect_assigned(&mut stream).await.conversation_id, kim.conversation_id);
+    let lee = partner.open_conversation(open("acme", "lee", "sales", "")).await.unwrap().into_inner();
+    wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 1 }).await;
+
+    let now_ms =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let promise = agentpb::SetManualResponseTimeRequest {
+        account_id: "acme".into(),
+        agent_id: "ann".into(),
+        conversation_id: kim.conversation_id.clone(),
+        respond_by_ms: now_ms + 2 * 3_600_000,
+    };
+    cluster.agent().await.set_manual_response_time(promise).await.unwrap();
+    assert_eq!(expect_assigned(&mut stream).await.conversation_id, lee.conversation_id, "R8.15");
+    let mut expected = vec![(kim.conversation_id.clone(), 0.1), (lee.conversation_id.clone(), 1.0)];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(weights(&load_of(&cluster, "ann").await), expected);
+
+    let message = conn::PublishMessageRequest {
+        account_id: "acme".into(),
+        conversation_id: kim.conversation_id.clone(),
+        text: "any news?".into(),
+        ..Default::default()
+    };
+    partner.publish_message(message).await.unwrap();
+    wait_until(|| async { load_of(&cluster, "ann").await.capacity_used == 2.0 }).await;
+
+    let back = agentpb::BackToQueueRequest {
+        account_id: "acme".into(),
+        agent_id: "ann".into(),
+        conversation_id: kim.conversation_id.clone(),
+    };
+    cluster.agent().await.back_to_queue(back).await.unwrap();
+    let queued = || async {
+        let request = GetQueueRequest { account_id: "acme".into(), skill_id: "sales".into(), limit: 10 };
+        cluster.routing_admin().await.get_queue(request).await.unwrap().into_inner().entries
+    };
+    wait_until(|| async { queued().await.len() == 1 }).await;
+    let entry = queued().await.remove(0);
+    assert_eq!(entry.conversation_id, kim.conversation_id);
+    assert_eq!((entry.actionable, entry.sla.as_str()), (false, "manual"), "R8.17: {entry:?}");
     cluster.stop().await;
 }
