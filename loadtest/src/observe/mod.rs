@@ -368,4 +368,25 @@ mod tests {
         let d = &got.duplicates;
         assert_eq!((d.partner_redeliveries, d.repeated_assignments, d.duplicate_replies), (2, 1, 1));
     }
+
+    #[tokio::test]
+    async fn an_auto_close_is_a_close_counted_apart_and_reply_and_login_times_are_kept() {
+        let started = tokio::time::Instant::now();
+        let (rec, _progress) = spawn(2, vec![2], started, Display::Quiet);
+        for idx in 0..2 {
+            let conversation_id = format!("x{idx}");
+            rec.record(Obs::Opened { idx, conversation_id, created: true, intended_us: 0, latency_us: 1 });
+        }
+        rec.record(Obs::LoginIssued { agent: 1, at_us: 40 });
+        rec.record(Obs::LoginIssued { agent: 1, at_us: 90 });
+        rec.record(Obs::ReplyIssued { idx: 0, agent: 1, at_us: 70 });
+        rec.record(Obs::ReplyIssued { idx: 0, agent: 1, at_us: 80 });
+        rec.record(Obs::ClosedSeen { idx: 0, auto: true });
+        rec.record(Obs::ClosedSeen { idx: 1, auto: false });
+        let got = rec.finish().await.unwrap();
+        assert_eq!((got.counts.closed, got.counts.auto_closed), (2, 1));
+        assert!(got.convs[0].closed_seen && got.convs[0].auto_closed, "closed, not lost (R13.5)");
+        assert_eq!(got.convs[0].first_replies, [(1, 70)], "the first reply of the agent");
+        assert_eq!(got.logins[&1], 40, "the first login");
+    }
 }
