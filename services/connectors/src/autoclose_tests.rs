@@ -109,7 +109,7 @@ impl World {
 }
 
 #[tokio::test]
-async fn silent_for_the_threshold_after_the_agents_answer_it_closes_by_itself_r13_1_r13_4_r13_5() {
+async fn silent_for_the_threshold_after_the_agents_answer_it_closes_by_itself_r13_1_r13_4_r13_5_r13_9() {
     let mut w = world().await;
     w.open("c1").await;
     w.writes("c1", Party::Consumer).await;
@@ -122,6 +122,7 @@ async fn silent_for_the_threshold_after_the_agents_answer_it_closes_by_itself_r1
     assert!(!w.is_open("c1").await, "15:00");
     let closes = w.closes().await;
     assert_eq!(closes.len(), 1);
+    // R13.9: the close reason tells an auto close from an agent's or consumer's.
     assert_eq!((closes[0].closed_by, closes[0].reason.as_str()), (Party::System as i32, "auto"));
     // The partner's outbox says so, to show the consumer nothing (R13.5).
     let outbox = w.store.outbox_read("acme", 1, 0, 10).await.unwrap();

@@ -73,6 +73,8 @@ async fn a_conversation_gone_quiet_weighs_0_1_and_frees_room_for_the_waiting_one
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(weights(&load), expected);
     assert_eq!((load.active_conversations, load.capacity_used), (1, 1.1));
+    // R8.5: capacity used is the sum of the weights, the load that over the maximum (1).
+    assert!((load.load - 1.1).abs() < 1e-9, "{}", load.load);
     // R8.11, R17.7: the account's figures: one ONLINE human at 1.1 of 1, no free slot.
     let request = GetLoadMetricsRequest { account_id: "acme".into() };
     let metrics = cluster.capacity_admin().await.get_load_metrics(request).await.unwrap().into_inner();
@@ -188,7 +190,7 @@ async fn an_unanswered_consumer_is_handed_to_another_agent_after_the_wait_r8_23(
 /// the reason shows in the agent's load and in the account's metrics; an unknown one is refused
 /// naming the field and the reasons there are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3() {
+async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3_r7_4() {
     use switchyard_proto::admin::v1::{AwayReason, GetRoutingConfigRequest};
     let cluster = Cluster::embedded().await;
     setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 2), ("bob", &["sales"], 2)]).await;
@@ -211,9 +213,13 @@ async fn agents_go_away_with_the_accounts_reasons_and_metrics_count_them_r7_3() 
     let refused = agents.set_state(away("ann", "nap")).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().contains("away_reason") && refused.message().contains("lunch, default"), "{refused:?}");
+    let before_ms =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
     agents.set_state(away("ann", "lunch")).await.unwrap();
     agents.set_state(away("bob", "")).await.unwrap();
     assert_eq!(load_of(&cluster, "ann").await.away_reason, "lunch");
+    // R7.4: the state's duration counts from when this state (and reason) was set.
+    assert!(load_of(&cluster, "ann").await.state_since_ms >= before_ms);
     assert_eq!(load_of(&cluster, "bob").await.away_reason, "default");
     let request = GetLoadMetricsRequest { account_id: "acme".into() };
     let metrics = cluster.capacity_admin().await.get_load_metrics(request).await.unwrap().into_inner();

@@ -260,9 +260,9 @@ async fn bad_working_hours_are_refused_by_field_and_change_nothing_r11_3_r11_5_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_opened_in_off_hours_is_due_after_the_next_shift_start_r10_10_r11_2_r11_12() {
+async fn a_conversation_opened_in_off_hours_is_due_after_the_next_shift_start_r10_10_r11_2_r11_8_r11_9_r11_12() {
     let cluster = Cluster::embedded().await;
-    setup_account(&cluster, "acme", &["sales"], &[]).await;
+    setup_account(&cluster, "acme", &["sales"], &[("ann", &["sales"], 2)]).await;
     let mut hours = cluster.hours_admin().await;
     // R11.2: a manager closes for two hours from now (the cluster runs on the real clock).
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
@@ -295,9 +295,18 @@ async fn a_conversation_opened_in_off_hours_is_due_after_the_next_shift_start_r1
     let delay = ettr.delay.unwrap();
     assert_eq!((delay.kind(), delay.until_ms), (DelayKind::Night, reopens));
 
-    // Back online (R11.9): the delay is gone at once.
+    // R11.8: off hours change what the consumer is told, not routing: an agent online now
+    // gets the conversation, and the consumer is still told the off-hours time.
+    let mut stream = online(&cluster, "acme", "ann").await;
+    assert_eq!(expect_assigned(&mut stream).await.conversation_id, opened.conversation_id);
+    assert_eq!(admin.get_response_time(request.clone()).await.unwrap().into_inner().due_ms, expected_due);
+
+    // Back online (R11.9): the delay is gone at once, and the time to response is counted in
+    // the new mode: 10 minutes from the open, long before the old reopening.
     hours.set_shift_status(shift_status(HoursMode::Manual, 0)).await.unwrap();
-    assert_eq!(admin.get_response_time(request).await.unwrap().into_inner().delay, None);
+    let ettr = admin.get_response_time(request).await.unwrap().into_inner();
+    assert_eq!(ettr.delay, None);
+    assert!(ettr.due_ms >= now + 10 * MIN_MS && ettr.due_ms < now + 11 * MIN_MS, "{} vs {now}", ettr.due_ms);
     let missing = GetResponseTimeRequest { account_id: "acme".into(), conversation_id: "nope".into() };
     assert_eq!(admin.get_response_time(missing).await.unwrap_err().code(), Code::NotFound);
     cluster.stop().await;
