@@ -289,6 +289,10 @@ pub enum Mode {
     Manual(ManualStatus),
     /// The workdays and special occasions decide (R11.3-R11.6).
     Automatic,
+    /// R11.11, the legacy mode: off hours while no agent of the skill is logged in. When an
+    /// agent will log in is unknown, so schedules count every instant as open (due times run
+    /// on, with no delay); only "now" is decided, from the agents' sessions, by the caller.
+    LoggedInAgents,
 }
 
 impl Default for Mode {

@@ -137,3 +137,15 @@ fn json_refuses_shifts_without_custom_status() {
         .expect_err("shifts on an off day");
     assert!(err.to_string().contains("shifts are only allowed with status \"custom\""), "{err}");
 }
+
+#[test]
+fn r11_11_the_legacy_mode_counts_every_instant_and_is_stored_by_name() {
+    let week = Week { monday: shifts(&[((9, 0), (17, 0))]), ..Week::default() };
+    let calendar =
+        Calendar { mode: Mode::LoggedInAgents, workdays: Some(workdays("UTC", week)), ..Calendar::default() };
+    let schedule = calendar.compile().unwrap();
+    // The workdays are ignored: whether an agent is logged in decides "now", elsewhere.
+    assert!(schedule.is_open(ts("2024-05-05T03:00:00Z")));
+    assert_eq!(schedule.closed_period(ts("2024-05-05T03:00:00Z")), None);
+    assert_eq!(serde_json::to_value(Mode::LoggedInAgents).unwrap(), serde_json::json!({"mode": "logged_in_agents"}));
+}

@@ -133,6 +133,8 @@ impl Calendar {
         self.validate()?;
         let rules = match self.mode {
             Mode::Manual(status) => Rules::Manual(status),
+            // R11.11: decided by the agents' sessions, not by time.
+            Mode::LoggedInAgents => Rules::Manual(ManualStatus::Online),
             Mode::Automatic => Rules::Automatic {
                 workdays: self.workdays.as_ref().map(WeekRules::new).transpose().map_err(|e| e.within("workdays"))?,
                 occasions: self

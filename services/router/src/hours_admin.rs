@@ -80,6 +80,41 @@ impl HoursAdmin {
             })
             .await
     }
+
+    /// R11.11, the legacy mode: the skill is open while an agent holding it is logged in (the
+    /// unassigned skill -1: any agent of the account). Only now can be asked: whether an agent
+    /// will be logged in at another time is unknown, and so is the next shift start.
+    async fn logged_in_agents_hours(
+        &self,
+        account_id: &str,
+        skill_id: &str,
+        at_ms: i64,
+    ) -> Result<GetSkillHoursResponse, Status> {
+        if at_ms != 0 {
+            let message = "at_ms: only now (0) can be asked in the logged-in-agents hours mode (R11.11)";
+            return Err(ServiceError::FailedPrecondition(message.into()).into());
+        }
+        let store = &self.config.platform.store;
+        let skills = if skill_id == UNASSIGNED_SKILL {
+            store.list_skills(account_id).await.map_err(ServiceError::from)?.into_iter().map(|s| s.skill_id).collect()
+        } else {
+            vec![skill_id.to_owned()]
+        };
+        let mut open = false;
+        for skill in &skills {
+            let agents = store.agents_with_skill(account_id, skill).await.map_err(ServiceError::from)?;
+            if agents.iter().any(|a| a.logged_in) {
+                open = true;
+                break;
+            }
+        }
+        Ok(GetSkillHoursResponse {
+            at_ms: self.now().as_millisecond(),
+            open,
+            mode: HoursMode::LoggedInAgents as i32,
+            ..Default::default()
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -161,7 +196,8 @@ impl WorkingHoursAdminService for HoursAdmin {
         let now = self.now();
         let mode = match (mode, req.off_hours_until_ms) {
             (HoursMode::Automatic, 0) => Mode::Automatic,
-            (HoursMode::Automatic, _) => {
+            (HoursMode::LoggedInAgents, 0) => Mode::LoggedInAgents,
+            (HoursMode::Automatic | HoursMode::LoggedInAgents, _) => {
                 return Err(ServiceError::invalid("off_hours_until_ms", "only in manual mode").into());
             }
             (HoursMode::Unspecified | HoursMode::Manual, 0) => Mode::Manual(ManualStatus::Online),
@@ -203,6 +239,9 @@ impl WorkingHoursAdminService for HoursAdmin {
             return Err(ServiceError::from(RouterError::SkillNotFound(req.skill_id)).into());
         }
         let config = platform.routing.get(&req.account_id).await?;
+        if config.hours.mode == Mode::LoggedInAgents {
+            return self.logged_in_agents_hours(&req.account_id, &req.skill_id, req.at_ms).await.map(Response::new);
+        }
         let schedule = config.schedule(&req.skill_id);
         let next = schedule.next_open(at);
         let (mode, _) = convert::mode_to(config.hours.mode);

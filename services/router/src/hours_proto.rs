@@ -179,6 +179,7 @@ pub fn occasions_to(d: &SpecialOccasions) -> pb::SpecialOccasions {
 pub fn mode_to(mode: Mode) -> (pb::HoursMode, i64) {
     match mode {
         Mode::Automatic => (pb::HoursMode::Automatic, 0),
+        Mode::LoggedInAgents => (pb::HoursMode::LoggedInAgents, 0),
         Mode::Manual(switchyard_hours::ManualStatus::Online) => (pb::HoursMode::Manual, 0),
         Mode::Manual(switchyard_hours::ManualStatus::OffHours { next_shift_start }) => {
             (pb::HoursMode::Manual, next_shift_start.as_millisecond())

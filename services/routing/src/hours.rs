@@ -41,9 +41,10 @@ impl HoursConfig {
         }
     }
 
-    /// Manual mode with the status online (the default): open at every instant.
+    /// Manual mode with the status online (the default), or the legacy mode whose schedule
+    /// counts every instant (R11.11): open at every instant.
     pub fn is_open_all_the_time(&self) -> bool {
-        self.mode == Mode::Manual(ManualStatus::Online)
+        matches!(self.mode, Mode::Manual(ManualStatus::Online) | Mode::LoggedInAgents)
     }
 }
 

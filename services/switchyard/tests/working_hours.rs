@@ -311,3 +311,33 @@ async fn a_conversation_opened_in_off_hours_is_due_after_the_next_shift_start_r1
     assert_eq!(admin.get_response_time(missing).await.unwrap_err().code(), Code::NotFound);
     cluster.stop().await;
 }
+
+/// R11.11, the legacy mode: a skill is open while an agent holding it is logged in (the
+/// unassigned skill -1: any agent); only now can be asked, and off hours need manual mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_legacy_mode_a_skill_is_open_while_an_agent_of_it_is_logged_in_r11_11() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales", "support"], &[("ann", &["sales"], 2)]).await;
+    let mut hours = cluster.hours_admin().await;
+    let refused = hours.set_shift_status(shift_status(HoursMode::LoggedInAgents, 1)).await.unwrap_err();
+    assert_eq!((refused.code(), refused.message().contains("off_hours_until_ms")), (Code::InvalidArgument, true));
+    hours.set_shift_status(shift_status(HoursMode::LoggedInAgents, 0)).await.unwrap();
+    let read = GetWorkingHoursRequest { account_id: "acme".into() };
+    assert_eq!(
+        hours.get_working_hours(read).await.unwrap().into_inner().hours.unwrap().mode(),
+        HoursMode::LoggedInAgents
+    );
+    let now = |skill: &str| GetSkillHoursRequest { account_id: "acme".into(), skill_id: skill.into(), at_ms: 0 };
+    let answer = hours.get_skill_hours(now("sales")).await.unwrap().into_inner();
+    assert_eq!((answer.open, answer.mode(), answer.next_shift_start_ms), (false, HoursMode::LoggedInAgents, 0));
+    assert!(!hours.get_skill_hours(now("-1")).await.unwrap().into_inner().open);
+
+    let _ann = online(&cluster, "acme", "ann").await;
+    assert!(hours.get_skill_hours(now("sales")).await.unwrap().into_inner().open);
+    assert!(!hours.get_skill_hours(now("support")).await.unwrap().into_inner().open, "nobody of support");
+    assert!(hours.get_skill_hours(now("-1")).await.unwrap().into_inner().open, "the account: any agent");
+    let later = hours.get_skill_hours(skill_hours("sales", "2030-01-01T10:00:00Z")).await.unwrap_err();
+    assert_eq!(later.code(), Code::FailedPrecondition);
+    assert!(later.message().contains("at_ms"), "{later:?}");
+    cluster.stop().await;
+}
