@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "switchyard/admin/v1/admin.proto",
     "switchyard/admin/v1/hours.proto",
     "switchyard/capacity/v1/capacity.proto",
+    "switchyard/automessages/v1/automessages.proto",
     "switchyard/auth/v1/auth.proto",
     "switchyard/events/v1/events.proto",
 ];

@@ -32,6 +32,11 @@ pub mod capacity {
         tonic::include_proto!("switchyard.capacity.v1");
     }
 }
+pub mod automessages {
+    pub mod v1 {
+        tonic::include_proto!("switchyard.automessages.v1");
+    }
+}
 pub mod auth {
     pub mod v1 {
         tonic::include_proto!("switchyard.auth.v1");

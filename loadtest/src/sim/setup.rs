@@ -90,6 +90,7 @@ pub(super) async fn setup(
                     max_conversations: agent.max_conversations,
                     bot: *bot,
                     group_id: String::new(),
+                    nickname: String::new(),
                 }),
             };
             async move {

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use prost::Message;
-use switchyard_proto::{admin, agent, auth, capacity, connectors};
+use switchyard_proto::{admin, agent, auth, automessages, capacity, connectors};
 
 use crate::role::Role;
 
@@ -398,6 +398,39 @@ pub static TABLE: &[Rpc] = &[
         capacity::v1::GetLoadMetricsRequest,
         |r| account(&r.account_id),
         [any(AgentManager), any(Admin)]
+    ),
+    // --- automatic messages (automessages) --------------------------------------------------
+    rpc!(
+        "switchyard.automessages.v1.AutomaticMessagesAdminService/GetAutomaticMessages",
+        automessages::v1::GetAutomaticMessagesRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
+    ),
+    rpc!(
+        "switchyard.automessages.v1.AutomaticMessagesAdminService/SetAutomaticMessagesAccount",
+        automessages::v1::SetAutomaticMessagesAccountRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.automessages.v1.AutomaticMessagesAdminService/SetAutomaticMessage",
+        automessages::v1::SetAutomaticMessageRequest,
+        |r| account(&r.account_id),
+        [any(Admin)],
+        audited
+    ),
+    rpc!(
+        "switchyard.automessages.v1.AutomaticMessagesAdminService/ListPlaceholders",
+        automessages::v1::ListPlaceholdersRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
+    ),
+    rpc!(
+        "switchyard.automessages.v1.AutomaticMessagesAdminService/Preview",
+        automessages::v1::PreviewRequest,
+        |r| account(&r.account_id),
+        [any(Admin), any(AgentManager)]
     ),
     // --- credentials and audit (connectors) ------------------------------------------------
     rpc!(

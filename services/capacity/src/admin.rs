@@ -11,6 +11,8 @@ use tonic::{Request, Response, Status};
 /// router finds them with the same lookup as for a real skill.
 pub use switchyard_kit::validate::UNASSIGNED_SKILL;
 pub const MAX_CONVERSATIONS_LIMIT: u32 = 1000;
+/// Longest agent nickname, in characters.
+pub const MAX_NICKNAME_CHARS: usize = 64;
 pub const MAX_SKILLS_PER_AGENT: usize = 100;
 
 pub struct Admin {
@@ -30,6 +32,7 @@ impl Admin {
             ));
         }
         validate::optional_id("agent.group_id", &agent.group_id)?;
+        validate::system_text("agent.nickname", &agent.nickname, MAX_NICKNAME_CHARS)?;
         if agent.skill_ids.len() > MAX_SKILLS_PER_AGENT {
             return Err(ServiceError::invalid("agent.skill_ids", format!("at most {MAX_SKILLS_PER_AGENT} skills")));
         }
@@ -55,6 +58,7 @@ impl Admin {
             max_conversations: agent.max_conversations,
             bot: agent.bot,
             group_id: agent.group_id,
+            nickname: agent.nickname,
         })
     }
 }
@@ -129,6 +133,7 @@ impl CapacityAdminService for Admin {
                 max_conversations: agent.spec.max_conversations,
                 bot: agent.spec.bot,
                 group_id: agent.spec.group_id.clone(),
+                nickname: agent.spec.nickname.clone(),
             }),
             state: crate::state_to_proto(agent.state) as i32,
             logged_in: agent.logged_in,

@@ -125,6 +125,7 @@ mod tests {
                 max_conversations: max,
                 bot,
                 group_id: String::new(),
+                nickname: String::new(),
             },
             logged_in: state != AgentState::Offline,
             state,

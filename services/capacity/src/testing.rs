@@ -60,6 +60,7 @@ impl World {
                 max_conversations: 2,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             };
             self.store.create_agent("acme", &spec).await.unwrap();
             let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };

@@ -68,6 +68,7 @@ mod tests {
             max_conversations: 1,
             bot: false,
             group_id: String::new(),
+            nickname: String::new(),
         };
         AgentRecord {
             account_id: "acme".into(),

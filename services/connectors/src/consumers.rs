@@ -15,9 +15,10 @@ use switchyard_proto::events::v1::{envelope::Body, Envelope};
 use crate::desk::Desk;
 use crate::edge::Edge;
 
-/// Writes what partners must hear about assignments into their outbox; once a tick, fires the
-/// auto-close and presence timers sharded like the owned `assignments` partitions and does
-/// the store's housekeeping (the in-memory store's expiry).
+/// Writes what partners must hear about assignments into their outbox, and appends the system
+/// messages automessages asks for (R14.6); once a tick, fires the auto-close and presence
+/// timers sharded like the owned `assignments` partitions and does the store's housekeeping
+/// (the in-memory store's expiry).
 pub struct OutboxHandler {
     pub edge: Edge,
 }
@@ -25,7 +26,13 @@ pub struct OutboxHandler {
 #[async_trait]
 impl Handler for OutboxHandler {
     async fn handle(&mut self, env: Envelope, _delivery: &Delivery) -> Result<(), ServiceError> {
-        let Some(Body::ConversationAssigned(assigned)) = env.body else { return Ok(()) };
+        let assigned = match env.body {
+            Some(Body::ConversationAssigned(assigned)) => assigned,
+            Some(Body::SystemMessageRequested(request)) => {
+                return self.edge.append_system_message(&env.account_id, &request).await;
+            }
+            _ => return Ok(()),
+        };
         let store = &self.edge.platform.store;
         let Some(record) = store.get_conversation(&env.account_id, &assigned.conversation_id).await? else {
             // Expired after its retention: nothing left to tell anyone.
@@ -101,7 +108,12 @@ impl Handler for FanoutHandler {
             }
             Some(Body::MessagePublished(m)) => {
                 let Some(message) = m.message else { return Ok(()) };
-                if message.from == Party::Consumer as i32 {
+                // The agent sees the consumer's messages and the system's (R14.6); the
+                // partner's outbox has the system's and the agents' already.
+                if message.from != Party::Agent as i32 {
+                    if message.from == Party::System as i32 {
+                        hub.wake_partners(account);
+                    }
                     if !m.agent_id.is_empty() {
                         hub.to_agent(
                             account,
@@ -178,6 +190,7 @@ mod tests {
             max_conversations: 2,
             bot: false,
             group_id: String::new(),
+            nickname: String::new(),
         };
         store.create_agent("acme", &spec).await.unwrap();
         let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };

@@ -24,6 +24,7 @@ pub mod hub;
 pub mod partner;
 mod presence;
 pub mod response_time;
+mod system_message;
 
 use std::time::Duration;
 
@@ -141,6 +142,10 @@ fn describe_metrics() {
     metrics::describe_counter!(
         away_time::AWAY_MILLISECONDS_TOTAL,
         "Time agents spent AWAY, by away reason, counted when the spell ends (R7.3)"
+    );
+    metrics::describe_counter!(
+        system_message::SYSTEM_MESSAGES_TOTAL,
+        "System messages automessages asked for, by outcome (appended, closed, full, gone); a repeat is appended once"
     );
     metrics::describe_counter!(
         presence::DISCONNECTED_TOTAL,

@@ -127,6 +127,11 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
             }
             Ok(())
         }
+        Some(Body::SystemMessageRequested(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            validate::text("text", &b.text)?;
+            validate::text("dedupe_id", &b.dedupe_id).map(drop)
+        }
         Some(Body::ConversationOffered(b)) => {
             id("conversation_id", &b.conversation_id)?;
             id("offer_id", &b.offer_id)?;

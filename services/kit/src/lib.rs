@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod grpc_metrics;
 pub mod ops;
+pub mod response_time;
 pub mod routing_config;
 pub mod shutdown;
 pub mod skill_path;

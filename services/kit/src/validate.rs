@@ -64,6 +64,54 @@ pub fn text<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
     Ok(value)
 }
 
+/// Opening and closing marks of a markdown link in a system text (R14.8).
+const MD_OPEN: &str = "#md#[";
+const MD_CLOSE: &str = ")#/md#";
+
+/// A text the system shows consumers (automatic messages, agent nicknames), R14.8: plain
+/// text of at most `max` characters on one line, without `<`, `>` and `\` (channels fail to
+/// deliver them), markdown links only as `#md#[text](url)#/md#` with an http(s) or tel/mailto
+/// url. Empty is allowed (the caller says what empty means).
+pub fn system_text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ServiceError> {
+    if value.chars().count() > max {
+        return Err(ServiceError::invalid(field, format!("must be at most {max} characters")));
+    }
+    if let Some(bad) = value.chars().find(|c| matches!(c, '<' | '>' | '\\') || c.is_control()) {
+        let what = if bad.is_control() { "line breaks and control characters".to_owned() } else { format!("{bad:?}") };
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be plain text on one line: {what} not allowed (R14.8)"),
+        ));
+    }
+    let mut rest = value;
+    while let Some(start) = rest.find("#md#") {
+        let link = &rest[start..];
+        let Some(end) = link.find(MD_CLOSE) else {
+            return Err(ServiceError::invalid(field, "a markdown link must end with )#/md# (R14.8)"));
+        };
+        let inner = &link[..end + 1];
+        let well_formed = inner.strip_prefix(MD_OPEN).and_then(|l| l.split_once("](")).is_some_and(|(text, url)| {
+            let url = url.trim_end_matches(')');
+            !text.is_empty()
+                && !text.contains(']')
+                && ["https://", "http://", "tel:", "mailto:"].iter().any(|s| url.starts_with(s) && url.len() > s.len())
+                && !url.contains(char::is_whitespace)
+                && !url.contains('(')
+        });
+        if !well_formed {
+            return Err(ServiceError::invalid(
+                field,
+                "markdown links are written #md#[text](https://...)#/md# (R14.8)",
+            ));
+        }
+        rest = &link[end + MD_CLOSE.len()..];
+    }
+    if rest.contains("#/md#") {
+        return Err(ServiceError::invalid(field, "#/md# without its #md#[ (R14.8)"));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +135,21 @@ mod tests {
         assert!(text("text", "   ").is_err());
         assert!(text("text", &"x".repeat(MAX_TEXT_LEN + 1)).is_err());
         assert!(text("text", "a\0b").is_err());
+    }
+
+    #[test]
+    fn system_texts_are_plain_one_line_with_well_formed_links_r14_8() {
+        assert!(system_text("text", "Welcome! We reply within {expectedResponseTime}.", 500).is_ok());
+        assert!(system_text("text", "See #md#[our hours](https://example.com/hours)#/md# for more", 500).is_ok());
+        assert!(system_text("text", "", 500).is_ok());
+        for bad in ["<b>hi</b>", "a > b", "back\\slash", "two\nlines", "cr\r", "tab\tinside"] {
+            assert!(system_text("text", bad, 500).is_err(), "{bad:?}");
+        }
+        for bad in ["#md#[x](https://e.com)", "#md#[](https://e.com)#/md#", "#md#[x](javascript:alert)#/md#", "x #/md#"]
+        {
+            assert!(system_text("text", bad, 500).is_err(), "{bad:?}");
+        }
+        assert!(system_text("text", &"é".repeat(10), 10).is_ok(), "counted in characters");
+        assert!(system_text("text", &"é".repeat(11), 10).is_err());
     }
 }

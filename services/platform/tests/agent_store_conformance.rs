@@ -18,7 +18,8 @@ conformance!(
 async fn agents_create_update_and_skill_index(store: Store) {
     let a = unique("acct");
     assert_eq!(store.get_agent(&a, "ann").await.unwrap(), None);
-    assert!(store.create_agent(&a, &AgentSpec { bot: true, ..spec("ann", &["sales", "billing"], 3) }).await.unwrap());
+    let ann_spec = AgentSpec { bot: true, nickname: "Ann B.".into(), ..spec("ann", &["sales", "billing"], 3) };
+    assert!(store.create_agent(&a, &ann_spec).await.unwrap());
     assert!(!store.create_agent(&a, &spec("ann", &["other"], 9)).await.unwrap(), "agent already exists");
 
     let ann = store.get_agent(&a, "ann").await.unwrap().unwrap();
@@ -26,7 +27,7 @@ async fn agents_create_update_and_skill_index(store: Store) {
         ann,
         AgentRecord {
             account_id: a.clone(),
-            spec: AgentSpec { bot: true, ..spec("ann", &["sales", "billing"], 3) },
+            spec: ann_spec.clone(),
             logged_in: false,
             state: AgentState::Offline,
             away_reason: String::new(),

@@ -83,6 +83,7 @@ async fn claim_outcomes(store: Store) {
     assert_eq!(store.claim(&claim_of(&a, "c1", "ann", ONE, 0)).await.unwrap(), ClaimOutcome::Claimed { version: 1 });
     let route = store.route(&a, "c1").await.unwrap().unwrap();
     assert_eq!((route.status, route.agent_id.as_str(), route.version), (RouteStatus::Assigned, "ann", 1));
+    assert_eq!(route.assigned_at_ms, 5_000, "when it was assigned (R14.13 counts from it)");
     assert_eq!(store.queue_depth(&a, SKILL).await.unwrap(), 0);
     let ann = store.get_agent(&a, "ann").await.unwrap().unwrap();
     assert_eq!((load_of(&ann), ann.last_assigned_ms), (vec![("c1".to_string(), ONE)], 5_000));

@@ -91,6 +91,7 @@ async fn ring_one_reserves_and_the_accept_assigns(store: Store) {
     assert_eq!(again, AcceptOutcome::AlreadyAccepted { version: 1, skill_id: SKILL.into() });
     let route = store.route(&a, "c1").await.unwrap().unwrap();
     assert_eq!((route.status, route.agent_id.as_str(), route.version), (RouteStatus::Assigned, "ann", 1));
+    assert_eq!(route.assigned_at_ms, 130, "the accept's time, not the repeat's");
     assert_eq!(load(&store, &a, "ann").await, ["c1"]);
     // Pending announcement like any assignment.
     let pending: Vec<String> =

@@ -41,6 +41,7 @@ async fn round_trip(store: &RedisStore) {
         max_conversations: 2,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     };
     assert!(store.create_agent(&account, &spec).await.unwrap());
     let agent = store.get_agent(&account, "a1").await.unwrap().expect("agent stored");

@@ -233,6 +233,8 @@ async fn requeue_only_from_the_assigned_agent(store: Store) {
         Route {
             avoid_agent_id: "ann".into(),
             version: 1,
+            // The claim's time (`claim_of`): kept for the record after the requeue.
+            assigned_at_ms: 5_000,
             queue_reason: QueueReason::BackToQueue,
             // Back to queue keeps the response due time (R10.6 restarts it on transfers only).
             response_due_ms: 100,

@@ -135,6 +135,7 @@ async fn online_agent(store: &RedisStore, agent_id: &str, skill: &str, max: u32)
         max_conversations: max,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     };
     store.create_agent(ACCOUNT, &spec).await?;
     let session = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };

@@ -31,17 +31,7 @@ pub struct Facts<'a> {
 /// The `sla` of a conversation whose agent set its response time (R10.8).
 pub const MANUAL: &str = switchyard_routing::MANUAL_SLA;
 
-/// Which response time applies: urgent once the consumer marked it (R10.3), else first-time
-/// for a new consumer's first conversation (R10.2), else the default.
-pub fn sla_kind(first_conversation: bool, prior_sla: &str) -> SlaKind {
-    if SlaKind::from_name(prior_sla) == SlaKind::Urgent {
-        SlaKind::Urgent
-    } else if first_conversation {
-        SlaKind::FirstTime
-    } else {
-        SlaKind::Default
-    }
-}
+pub use switchyard_routing::sla_kind;
 
 /// R8.20: the group a new conversation of the skill is allocated to by the skill's split.
 pub fn allocate(config: &RoutingConfig, skill_id: &str, conversation_id: &str) -> String {

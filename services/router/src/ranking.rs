@@ -64,6 +64,7 @@ mod tests {
                 max_conversations: max,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             },
             logged_in: true,
             state: AgentState::Online,

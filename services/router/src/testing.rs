@@ -32,6 +32,7 @@ pub(crate) fn route(status: RouteStatus, queued_ms: i64, due_ms: i64, sla: &str,
         offer_agents: Vec::new(),
         offer_expires_ms: 0,
         version: 1,
+        assigned_at_ms: 0,
         queued_at_ms: queued_ms,
         queue_reason: QueueReason::New,
         response_due_ms: due_ms,
@@ -83,6 +84,7 @@ impl World {
             max_conversations: max,
             bot: false,
             group_id: String::new(),
+            nickname: String::new(),
         };
         self.store.create_agent("acme", &spec).await.unwrap();
         let session = AgentSession { logged_in: true, state, away_reason: String::new() };

@@ -40,6 +40,6 @@ pub use groups::{allocate_group, cascade, group_after_move, keep_group};
 pub use relief::{BacklogRelief, ManualSlaReduction};
 pub use score::{score, velocity, ConversationFacts, Score, ScoreInput, NON_ACTIONABLE_OFFSET_MS};
 pub use select::{reskill_unassigned, select_skill, OpenRequest, SelectError, Selection, SkillReason};
-pub use sla::{response_time_ms, urgent_due_ms, SlaKind, MANUAL_SLA, MAX_MANUAL_RESPONSE_MS};
+pub use sla::{response_time_ms, sla_kind, urgent_due_ms, SlaKind, MANUAL_SLA, MAX_MANUAL_RESPONSE_MS};
 pub use transfer::{may_transfer, transfer_to_agent_max_wait_ms};
 pub use validate::{ConfigError, ErrorKind};

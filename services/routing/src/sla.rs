@@ -41,6 +41,18 @@ impl SlaKind {
 /// The `sla` of a conversation whose agent set its response time (R10.8).
 pub const MANUAL_SLA: &str = "manual";
 
+/// Which response time applies: urgent once the consumer marked it (R10.3), else first-time
+/// for a new consumer's first conversation (R10.2), else the default.
+pub fn sla_kind(first_conversation: bool, prior_sla: &str) -> SlaKind {
+    if SlaKind::from_name(prior_sla) == SlaKind::Urgent {
+        SlaKind::Urgent
+    } else if first_conversation {
+        SlaKind::FirstTime
+    } else {
+        SlaKind::Default
+    }
+}
+
 /// R10.1, R10.9: the response time of `kind` for a conversation of `skill_id`: the skill's
 /// override, else the account's. The unassigned skill -1 always uses the account's
 /// ("conversations without a skill use account SLAs"); validation refuses overrides on it.

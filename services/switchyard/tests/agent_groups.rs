@@ -20,6 +20,7 @@ async fn agent(cluster: &Cluster, id: &str, group: &str, max: u32) {
         max_conversations: max,
         bot: false,
         group_id: group.into(),
+        nickname: String::new(),
     };
     cluster
         .capacity_admin()

@@ -16,7 +16,9 @@ use switchyard_auth::table::{Reach, TABLE};
 use switchyard_auth::{Role, Signer};
 use switchyard_proto::common::v1::Channel as ProtoChannel;
 use switchyard_proto::connectors::v1 as conn;
-use switchyard_proto::{admin::v1 as admin, agent::v1 as agent, auth::v1 as auth, capacity::v1 as cap};
+use switchyard_proto::{
+    admin::v1 as admin, agent::v1 as agent, auth::v1 as auth, automessages::v1 as am, capacity::v1 as cap,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::Code;
 
@@ -210,6 +212,7 @@ fn sample(method: &str) -> Vec<u8> {
                 max_conversations: 1,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             }),
         }
         .encode_to_vec(),
@@ -221,11 +224,35 @@ fn sample(method: &str) -> Vec<u8> {
                 max_conversations: 2,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             }),
         }
         .encode_to_vec(),
         "CapacityAdminService/GetAgentLoad" => cap::GetAgentLoadRequest { account_id: a, agent_id: al }.encode_to_vec(),
         "CapacityAdminService/GetLoadMetrics" => cap::GetLoadMetricsRequest { account_id: a }.encode_to_vec(),
+        "AutomaticMessagesAdminService/GetAutomaticMessages" => {
+            am::GetAutomaticMessagesRequest { account_id: a }.encode_to_vec()
+        }
+        "AutomaticMessagesAdminService/SetAutomaticMessagesAccount" => {
+            am::SetAutomaticMessagesAccountRequest { account_id: a, enabled: true, ..Default::default() }
+                .encode_to_vec()
+        }
+        "AutomaticMessagesAdminService/SetAutomaticMessage" => am::SetAutomaticMessageRequest {
+            account_id: a,
+            event: am::AutomaticMessageEvent::Welcome as i32,
+            text: Some("Hello from the matrix.".into()),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        "AutomaticMessagesAdminService/ListPlaceholders" => {
+            am::ListPlaceholdersRequest { account_id: a }.encode_to_vec()
+        }
+        "AutomaticMessagesAdminService/Preview" => am::PreviewRequest {
+            account_id: a,
+            conversation_id: "none".into(),
+            event: am::AutomaticMessageEvent::Welcome as i32,
+        }
+        .encode_to_vec(),
         "AuthAdminService/CreateApiKey" => {
             auth::CreateApiKeyRequest { account_id: a, name: "matrix".into(), channels: vec![] }.encode_to_vec()
         }
@@ -243,6 +270,8 @@ fn service_of(method: &str) -> &'static str {
         "router"
     } else if method.contains(".capacity.") {
         "capacity"
+    } else if method.contains(".automessages.") {
+        "automessages"
     } else {
         "connectors"
     }
@@ -453,6 +482,7 @@ async fn the_most_dangerous_cases_are_denied() {
                     max_conversations: 100,
                     bot: false,
                     group_id: String::new(),
+                    nickname: String::new(),
                 }),
             }
             .encode_to_vec(),

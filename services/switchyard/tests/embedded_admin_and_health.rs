@@ -63,6 +63,7 @@ async fn admin_lists_skills_and_updates_agents() {
         max_conversations: max,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     };
     capacity.update_agent(UpdateAgentRequest { account_id: "acme".into(), agent: Some(spec(2)) }).await.unwrap();
     let load = capacity

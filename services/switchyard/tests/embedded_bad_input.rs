@@ -168,6 +168,7 @@ async fn bad_input_gets_precise_status_and_changes_nothing() {
                 max_conversations: 2,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             }),
         })
         .await
@@ -187,6 +188,7 @@ async fn bad_input_gets_precise_status_and_changes_nothing() {
                 max_conversations: 0,
                 bot: false,
                 group_id: String::new(),
+                nickname: String::new(),
             }),
         })
         .await

@@ -34,6 +34,7 @@ async fn the_readme_capacity_and_working_hours_examples_run_verbatim_with_grpcur
         max_conversations: 3,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     };
     let agent = CreateAgentRequest { account_id: "acme".into(), agent: Some(bob) };
     cluster.capacity_admin().await.create_agent(agent).await.unwrap();

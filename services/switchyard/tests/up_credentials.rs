@@ -108,6 +108,7 @@ async fn up_prints_working_development_credentials_and_issue_token_signs_agents(
         max_conversations: 2,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     };
     capacity.create_agent(cap::CreateAgentRequest { account_id: "acme".into(), agent: Some(alice) }).await.unwrap();
 

@@ -11,6 +11,8 @@
 //!   logout and state are written where the agent is connected, so "logged in" has one truth).
 //! - [`ConversationStore`]: conversations, transcripts, partner outboxes (connectors).
 //! - [`TimerStore`]: durable timers, sharded by their owner's partition.
+//! - [`AutoMessageStore`]: automatic-message settings (automessages admin) and the consumers'
+//!   last auto close (automessages).
 //! - [`AccessStore`]: partner API keys (auth admin RPCs) and the audit trail (the auth layer).
 //!
 //! [`StateStore`] is all of them plus health and housekeeping; services hold an
@@ -36,7 +38,9 @@ use bytes::Bytes;
 
 /// The store traits, for code that calls them on a concrete store (`MemoryStore` in tests).
 pub mod prelude {
-    pub use super::{AccessStore, AgentStore, ConversationStore, RoutingStore, StateStore, TimerStore};
+    pub use super::{
+        AccessStore, AgentStore, AutoMessageStore, ConversationStore, RoutingStore, StateStore, TimerStore,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +52,9 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait StateStore: RoutingStore + AgentStore + ConversationStore + TimerStore + AccessStore {
+pub trait StateStore:
+    RoutingStore + AgentStore + ConversationStore + TimerStore + AccessStore + AutoMessageStore
+{
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Housekeeping due at `now_ms`: the in-memory store deletes what outlived its retention
@@ -301,6 +307,33 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// the skill history (R5.7). The response due time restarts on a transfer and is kept
     /// otherwise ([`rules::restarts_response_due`]).
     async fn requeue(&self, requeue: &Requeue) -> Result<RequeueOutcome, StoreError>;
+}
+
+/// Automatic messages' own family (domain §2.14). Which messages a conversation got is kept
+/// with its transcript (a system message's dedupe id), not here.
+#[async_trait]
+pub trait AutoMessageStore: Send + Sync + 'static {
+    /// The account's settings document and its revision; (0, None) when never saved.
+    async fn automessages_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError>;
+    async fn automessages_config_revision(&self, account_id: &str) -> Result<u64, StoreError>;
+    /// Compare and set, as [`RoutingStore::save_routing_config`].
+    async fn save_automessages_config(
+        &self,
+        account_id: &str,
+        expected: u64,
+        doc: Bytes,
+    ) -> Result<ConfigSave, StoreError>;
+    /// R14.16: the consumer's conversation closed by itself at `at_ms`; remembered for
+    /// `keep_ms` (an earlier time than the one kept changes nothing).
+    async fn note_auto_close(
+        &self,
+        account_id: &str,
+        consumer_id: &str,
+        at_ms: i64,
+        keep_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// When the consumer's last auto close was, if it is still remembered.
+    async fn last_auto_close(&self, account_id: &str, consumer_id: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// Durable timers (architecture §4): schedule, cancel and fire when due, surviving restarts.

@@ -198,6 +198,9 @@ pub struct Route {
     pub offer_expires_ms: i64,
     /// Increases with every assignment.
     pub version: u64,
+    /// When the current (or last) assignment was made; 0 before the first, or for a route
+    /// written before this field.
+    pub assigned_at_ms: i64,
     /// When it last entered the queue, and why.
     pub queued_at_ms: i64,
     pub queue_reason: QueueReason,

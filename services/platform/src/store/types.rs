@@ -47,6 +47,9 @@ pub struct AgentSpec {
     pub bot: bool,
     /// The agent group (R8.20); empty: none.
     pub group_id: String,
+    /// The name consumers see (`{agentNickname}` in automatic messages, R14.4); empty: the
+    /// agent id.
+    pub nickname: String,
 }
 
 /// Agent availability as stored; mirrors `switchyard.common.v1.AgentState`.

@@ -107,6 +107,7 @@ pub fn spec(agent_id: &str, skills: &[&str], max: u32) -> AgentSpec {
         max_conversations: max,
         bot: false,
         group_id: String::new(),
+        nickname: String::new(),
     }
 }
 
@@ -206,6 +207,7 @@ pub fn route_of(conversation: &str, skill: &str, status: RouteStatus, at: i64) -
         offer_agents: Vec::new(),
         offer_expires_ms: 0,
         version: 0,
+        assigned_at_ms: 0,
         queued_at_ms: at,
         queue_reason: QueueReason::New,
         response_due_ms: at,

@@ -269,6 +269,7 @@ pub async fn setup_account(cluster: &Cluster, account: &str, skills: &[&str], ag
                     max_conversations: *max,
                     bot: false,
                     group_id: String::new(),
+                    nickname: String::new(),
                 }),
             })
             .await

@@ -30,7 +30,8 @@ end
 redis.call('HSET', key('agent', agent), 'last_assigned', ARGV[5])
 reindex_agent(agent)
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent, 'avoid', '', 'last_offer', offer)
+redis.call('HSET', KEYS[1], 'status', 'assigned', 'agent', agent, 'avoid', '', 'last_offer', offer,
+  'assigned_at', ARGV[5])
 redis.call('HDEL', KEYS[1], 'offer', 'offer_agents', 'offer_expires')
 redis.call('ZADD', KEYS[2], ARGV[5], conversation)
 explain(conversation, { at = ARGV[5], kind = 'assigned', skill = r[6], agent = agent, version = tostring(version),

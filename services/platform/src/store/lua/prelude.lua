@@ -270,7 +270,7 @@ local function assign(route, conversation, skill, agent, weight, now, queue, act
   redis.call('HSET', key('agent', agent), 'last_assigned', now)
   reindex_agent(agent)
   local version = redis.call('HINCRBY', route, 'version', 1)
-  redis.call('HSET', route, 'status', 'assigned', 'agent', agent, 'avoid', '')
+  redis.call('HSET', route, 'status', 'assigned', 'agent', agent, 'avoid', '', 'assigned_at', now)
   redis.call('ZREM', queue, conversation)
   if redis.call('ZCARD', queue) == 0 then
     redis.call('SREM', active, skill)

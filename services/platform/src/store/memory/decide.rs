@@ -253,6 +253,7 @@ impl MemoryStore {
         route.agent_id = a.agent_id.clone();
         route.avoid_agent_id.clear();
         route.version += 1;
+        route.assigned_at_ms = a.now_ms;
         route.offer_id.clear();
         route.offer_agents.clear();
         let (version, skill_id) = (route.version, route.skill_id.clone());

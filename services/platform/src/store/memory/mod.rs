@@ -5,6 +5,7 @@
 
 mod access;
 mod agents;
+mod automessages;
 mod conversations;
 mod decide;
 mod routing;
@@ -46,6 +47,7 @@ enum Expiry {
     ConsumerSeen(String, String),
     ConsumerAgent(String, String),
     Rate(ConsumerKey),
+    AutoClosed(String, String),
 }
 
 #[derive(Default)]
@@ -53,6 +55,9 @@ struct State {
     accounts: HashMap<String, String>,
     skills: HashMap<String, BTreeMap<String, SkillRecord>>,
     routing_configs: HashMap<String, (u64, Bytes)>,
+    automessages_configs: HashMap<String, (u64, Bytes)>,
+    /// (account, consumer) -> its last auto close (R14.16).
+    auto_closed: HashMap<(String, String), i64>,
     /// (account, conversation) -> offers made (a counter for their ids) and the last accepted.
     offers: HashMap<(String, String), (u64, String)>,
     /// (account, conversation) -> agents that rejected it (or let it ring out), until when.
@@ -152,6 +157,7 @@ impl MemoryStore {
             ("routing_logs", s.routing_logs.len()),
             ("unannounced", s.unannounced.len()),
             ("timers", s.timers.values().map(timers::Shard::len).sum()),
+            ("auto_closed", s.auto_closed.len()),
             ("deadlines", s.deadlines.len()),
         ])
     }
@@ -211,6 +217,9 @@ impl State {
                 }
                 Expiry::Rate(key) => {
                     self.consumer_rates.remove(&key);
+                }
+                Expiry::AutoClosed(account, consumer) => {
+                    self.auto_closed.remove(&(account, consumer));
                 }
             }
         }

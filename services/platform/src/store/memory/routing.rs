@@ -404,6 +404,7 @@ fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: 
         offer_agents: Vec::new(),
         offer_expires_ms: 0,
         version: 0,
+        assigned_at_ms: 0,
         queued_at_ms: at_ms,
         queue_reason: QueueReason::New,
         response_due_ms: at_ms,

@@ -80,6 +80,7 @@ impl State {
         route.agent_id = agent_id.to_owned();
         route.avoid_agent_id.clear();
         route.version += 1;
+        route.assigned_at_ms = now_ms;
         let version = route.version;
         self.remove_from_queue(account, skill, score, conversation);
         self.unannounced.insert(route_key, now_ms);

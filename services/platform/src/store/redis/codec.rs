@@ -194,6 +194,7 @@ pub(super) fn decode_agent(
             max_conversations: f.num("max")?,
             bot: f.flag("bot")?,
             group_id: if f.has("group") { f.str("group")? } else { String::new() },
+            nickname: if f.has("nickname") { f.str("nickname")? } else { String::new() },
         },
         logged_in: f.flag("logged_in")?,
         state,

@@ -86,6 +86,7 @@ use super::*;
 
 mod access;
 mod agents;
+mod automessages;
 mod codec;
 mod connection;
 mod conversations;
@@ -264,7 +265,8 @@ impl RedisStore {
             .arg(&spec.agent_id)
             .arg(spec.max_conversations)
             .arg(flag_arg(spec.bot))
-            .arg(&spec.group_id);
+            .arg(&spec.group_id)
+            .arg(&spec.nickname);
         for skill in &spec.skill_ids {
             inv.arg(skill);
         }

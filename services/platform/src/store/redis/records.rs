@@ -124,6 +124,7 @@ pub(super) fn decode_route(conversation_id: &str, reply: Value) -> Result<Option
             .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default(),
         version: f.num("version")?,
+        assigned_at_ms: optional_num(&f, "assigned_at")?.unwrap_or(0),
         queued_at_ms,
         queue_reason: optional(&f, "reason")?.map_or(QueueReason::New, |r| QueueReason::parse(&r)),
         // Before versioning the queue was ordered by the entry time.

@@ -1,5 +1,6 @@
 //! Accounts and skills, queues and routes, and the arbiter scripts, on Redis.
 
+use super::routing_config::ROUTING_CONFIG;
 use super::*;
 
 impl RedisStore {
@@ -49,15 +50,15 @@ impl RoutingStore for RedisStore {
     }
 
     async fn routing_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError> {
-        self.read_routing_config(account_id).await
+        self.read_config_doc(account_id, ROUTING_CONFIG).await
     }
 
     async fn routing_config_revision(&self, account_id: &str) -> Result<u64, StoreError> {
-        self.read_routing_config_revision(account_id).await
+        self.read_config_revision(account_id, ROUTING_CONFIG).await
     }
 
     async fn save_routing_config(&self, account_id: &str, expected: u64, doc: Bytes) -> Result<ConfigSave, StoreError> {
-        self.run_save_routing_config(account_id, expected, doc).await
+        self.run_save_config(account_id, ROUTING_CONFIG, expected, doc).await
     }
 
     async fn enqueue(

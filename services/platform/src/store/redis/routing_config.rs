@@ -1,42 +1,48 @@
-//! The accounts' routing configuration documents on Redis: one hash per account (`rev`,
-//! `doc`), saved by compare and set (`save_config.lua`).
+//! The accounts' configuration documents on Redis (the routing configuration, the
+//! automatic-message settings): one hash per account and document (`rev`, `doc`), saved by
+//! compare and set (`save_config.lua`).
 
 use super::*;
 
+/// The key names of the documents.
+pub(super) const ROUTING_CONFIG: &str = "routing-config";
+pub(super) const AUTOMESSAGES_CONFIG: &str = "automessages-config";
+
 impl RedisStore {
-    pub(super) async fn read_routing_config(&self, account_id: &str) -> Result<(u64, Option<Bytes>), StoreError> {
-        let reply = self
-            .query(::redis::cmd("HMGET").arg(self.akey(account_id, "routing-config")).arg("rev").arg("doc"))
-            .await?;
-        let mut fields = array(reply, "routing config")?.into_iter();
-        let revision = optional_bytes(next(&mut fields, "routing config")?, "routing config revision")?;
-        let doc = optional_bytes(next(&mut fields, "routing config")?, "routing config")?;
+    pub(super) async fn read_config_doc(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<(u64, Option<Bytes>), StoreError> {
+        let reply = self.query(::redis::cmd("HMGET").arg(self.akey(account_id, name)).arg("rev").arg("doc")).await?;
+        let mut fields = array(reply, "config")?.into_iter();
+        let revision = optional_bytes(next(&mut fields, "config")?, "config revision")?;
+        let doc = optional_bytes(next(&mut fields, "config")?, "config")?;
         match (revision, doc) {
             (None, _) => Ok((0, None)),
-            (Some(revision), Some(doc)) => {
-                Ok((parse_u64(&revision, "routing config revision")?, Some(Bytes::from(doc))))
-            }
-            (Some(_), None) => Err(corrupt("routing config: revision without document")),
+            (Some(revision), Some(doc)) => Ok((parse_u64(&revision, "config revision")?, Some(Bytes::from(doc)))),
+            (Some(_), None) => Err(corrupt(format!("{name}: revision without document"))),
         }
     }
 
-    pub(super) async fn read_routing_config_revision(&self, account_id: &str) -> Result<u64, StoreError> {
-        let reply = self.query(::redis::cmd("HGET").arg(self.akey(account_id, "routing-config")).arg("rev")).await?;
-        match optional_bytes(reply, "routing config revision")? {
-            Some(revision) => parse_u64(&revision, "routing config revision"),
+    pub(super) async fn read_config_revision(&self, account_id: &str, name: &str) -> Result<u64, StoreError> {
+        let reply = self.query(::redis::cmd("HGET").arg(self.akey(account_id, name)).arg("rev")).await?;
+        match optional_bytes(reply, "config revision")? {
+            Some(revision) => parse_u64(&revision, "config revision"),
             None => Ok(0),
         }
     }
 
-    pub(super) async fn run_save_routing_config(
+    pub(super) async fn run_save_config(
         &self,
         account_id: &str,
+        name: &str,
         expected: u64,
         doc: Bytes,
     ) -> Result<ConfigSave, StoreError> {
         let mut inv = self.scripts.save_config.prepare_invoke();
-        inv.key(self.akey(account_id, "routing-config")).arg(self.base(account_id)).arg(expected).arg(doc.as_ref());
-        let what = "save_routing_config";
+        inv.key(self.akey(account_id, name)).arg(self.base(account_id)).arg(expected).arg(doc.as_ref());
+        let what = "save_config";
         let (tag, mut rest) = tagged(self.run(&inv).await?, what)?;
         let revision: u64 = integer(next(&mut rest, what)?, what)?;
         match tag.as_str() {

@@ -87,6 +87,7 @@ pub async fn provision(topology: &mut Topology, agents: usize) -> HashMap<String
                     max_conversations: max,
                     bot: i % 7 == 0,
                     group_id: String::new(),
+                    nickname: String::new(),
                 }),
             })
             .await

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use switchyard_hours::Timestamp;
 use switchyard_platform::store::ONE;
 
 use super::*;
@@ -49,7 +50,31 @@ fn record(opened_ms: i64, pending: PendingSide) -> ConversationRecord {
 }
 
 fn route(status: RouteStatus, queued_ms: i64, due_ms: i64, sla: &str) -> Route {
-    crate::testing::route(status, queued_ms, due_ms, sla, ONE)
+    Route {
+        conversation_id: "c1".into(),
+        skill_id: "sales".into(),
+        status,
+        agent_id: if status == RouteStatus::Assigned { "a1".into() } else { String::new() },
+        avoid_agent_id: String::new(),
+        suggested_agent_id: String::new(),
+        agent_group: String::new(),
+        offer_id: String::new(),
+        offer_agents: Vec::new(),
+        offer_expires_ms: 0,
+        version: 1,
+        assigned_at_ms: 0,
+        queued_at_ms: queued_ms,
+        queue_reason: QueueReason::New,
+        response_due_ms: due_ms,
+        queue_score: due_ms,
+        actionable: true,
+        sla: sla.into(),
+        velocity_milli: ONE,
+        transfers: 0,
+        requeued_version: 0,
+        skill_history: Vec::new(),
+        record_version: 2,
+    }
 }
 
 #[test]
