@@ -177,6 +177,14 @@ impl Cluster {
     pub async fn capacity_admin(&self) -> CapacityAdminServiceClient<Authed> {
         CapacityAdminServiceClient::new(self.channel("capacity").await)
     }
+    pub async fn automessages_admin(
+        &self,
+    ) -> switchyard_proto::automessages::v1::automatic_messages_admin_service_client::AutomaticMessagesAdminServiceClient<Authed>
+    {
+        switchyard_proto::automessages::v1::automatic_messages_admin_service_client::AutomaticMessagesAdminServiceClient::new(
+            self.channel("automessages").await,
+        )
+    }
     pub async fn auth_admin(&self) -> AuthAdminServiceClient<Authed> {
         AuthAdminServiceClient::new(self.channel("connectors").await)
     }
