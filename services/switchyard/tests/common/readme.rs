@@ -13,7 +13,7 @@ pub fn shell_blocks(heading: &str) -> Vec<String> {
 /// writes to `<stream>.<n>`, its pid appended to `<stream>.pids`.
 pub fn on_cluster(cluster: &super::Cluster, script: &str, grpcurl: &str, stream: &str) -> String {
     let mut out = script.to_owned();
-    for (service, port) in [("connectors", 7101), ("router", 7102), ("capacity", 7103)] {
+    for (service, port) in [("connectors", 7101), ("router", 7102), ("capacity", 7103), ("automessages", 7104)] {
         let addr = cluster.grpc[service].trim_start_matches("http://").replace("127.0.0.1", "localhost");
         out = out.replace(&format!("localhost:{port}"), &addr);
     }
