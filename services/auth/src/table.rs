@@ -235,6 +235,18 @@ pub static TABLE: &[Rpc] = &[
         |r| as_agent(&r.account_id, &r.agent_id),
         [own(Agent), own(Bot), any(AgentManager)]
     ),
+    rpc!(
+        "switchyard.agent.v1.AgentService/JoinConversation",
+        agent::v1::JoinConversationRequest,
+        |r| as_agent(&r.account_id, &r.agent_id),
+        [own(Agent), own(AgentManager)]
+    ),
+    rpc!(
+        "switchyard.agent.v1.AgentService/LeaveConversation",
+        agent::v1::LeaveConversationRequest,
+        |r| as_agent(&r.account_id, &r.agent_id),
+        [own(Agent), own(AgentManager)]
+    ),
     // --- routing administration (router) ---------------------------------------------------
     rpc!(
         "switchyard.admin.v1.RoutingAdminService/CreateAccount",

@@ -8,7 +8,9 @@ use switchyard_kit::consumer::Handler;
 use switchyard_kit::ServiceError;
 use switchyard_platform::bus::Delivery;
 use switchyard_proto::common::v1::Party;
-use switchyard_proto::events::v1::{envelope::Body, Envelope, MessagePublished, ResponseTimeChanged};
+use switchyard_proto::events::v1::{
+    envelope::Body, Envelope, MessagePublished, ParticipantChanged, ResponseTimeChanged,
+};
 use switchyard_routing::{SlaKind, MANUAL_SLA};
 
 use crate::catalogue::Event;
@@ -143,6 +145,24 @@ impl AutoMessageHandler {
         self.arm(settings, account, conversation, Event::AgentNonResponsive, at_ms, false).await
     }
 
+    /// R3.7: a manager's joining and leaving are told to the consumer; a reader's are silent.
+    async fn participant(
+        &self,
+        settings: &Settings,
+        account: &str,
+        change: &ParticipantChanged,
+        event_id: &str,
+    ) -> Result<(), ServiceError> {
+        if change.role != "manager" {
+            return Ok(());
+        }
+        let Some(facts) = self.engine.facts(account, &change.conversation_id).await? else { return Ok(()) };
+        let event = if change.joined { Event::ParticipantJoins } else { Event::ParticipantLeaves };
+        let nickname = self.engine.nickname(account, &change.agent_id).await?;
+        let outcome = decide::compose(settings, &facts, event, Some(&nickname), false, None);
+        self.engine.deliver(account, &facts, event, event_id, outcome).await
+    }
+
     async fn unassigned(
         &self,
         settings: &Settings,
@@ -201,6 +221,7 @@ impl Handler for AutoMessageHandler {
                 self.unassigned(&settings, account, &u.conversation_id, &u.reason, env.occurred_at_ms, &env.event_id)
                     .await
             }
+            Body::ParticipantChanged(p) => self.participant(&settings, account, p, &env.event_id).await,
             _ => Ok(()),
         }
     }

@@ -396,3 +396,23 @@ async fn a_close_cancels_the_timers() {
     assert_eq!(w.apply_commands().await, 0);
     assert_eq!(w.store.sizes()["timers"], 0, "nothing left behind");
 }
+
+#[tokio::test]
+async fn a_managers_joining_and_leaving_are_told_a_readers_are_not_r3_7() {
+    let mut w = world().await;
+    w.settings(only(&[Event::ParticipantJoins, Event::ParticipantLeaves])).await;
+    w.open("c1", "u1", "en").await;
+    w.assign("c1", "ann").await;
+    w.assign_agent_only("mona").await;
+    w.participant("c1", "mona", Some("manager")).await;
+    w.participant("c1", "rick", Some("reader")).await;
+    w.at("10:05").await;
+    w.participant("c1", "mona", None).await;
+    assert_eq!(
+        w.system_messages("c1").await,
+        [
+            ("10:00".into(), "Mona joined the conversation.".into()),
+            ("10:05".into(), "Mona left the conversation.".into())
+        ]
+    );
+}

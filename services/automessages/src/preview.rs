@@ -45,7 +45,8 @@ async fn applies(
             Err("consumers cannot withdraw an urgent mark through the Connector API yet: never sent".into())
         }
         Event::ParticipantJoins | Event::ParticipantLeaves => {
-            Err("agents cannot join or leave a conversation through the Agent API yet: never sent".into())
+            Ok("sent when a manager joins or leaves (a reader is silent, R3.7); previewed with the assigned agent"
+                .into())
         }
         Event::AgentNonResponsive | Event::ConsumerNonResponsive | Event::WaitingInQueue => {
             silence(facts, event).map(|(_, start)| {

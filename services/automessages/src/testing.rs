@@ -157,8 +157,8 @@ impl World {
         self.feed(body).await;
     }
 
-    /// `agent` (online, nickname = its name capitalised) takes the queued conversation.
-    pub(crate) async fn assign(&mut self, conversation: &str, agent: &str) {
+    /// The agent exists and is online (nickname = its name capitalised).
+    pub(crate) async fn assign_agent_only(&mut self, agent: &str) {
         if self.store.get_agent("acme", agent).await.unwrap().is_none() {
             let mut nickname = agent.to_owned();
             nickname[..1].make_ascii_uppercase();
@@ -174,6 +174,11 @@ impl World {
             let online = AgentSession { logged_in: true, state: AgentState::Online, away_reason: String::new() };
             self.store.set_agent_session("acme", agent, &online, self.clock.now_ms()).await.unwrap();
         }
+    }
+
+    /// `agent` (online, nickname = its name capitalised) takes the queued conversation.
+    pub(crate) async fn assign(&mut self, conversation: &str, agent: &str) {
+        self.assign_agent_only(agent).await;
         let claim = Claim {
             account_id: "acme".into(),
             conversation_id: conversation.into(),
@@ -273,6 +278,23 @@ impl World {
             sla: sla.into(),
             from_ms: due_ms,
             skill_id: SKILL.into(),
+        });
+        self.feed(body).await;
+    }
+
+    /// `agent` joins (`Some(role)`) or leaves (`None`) as connectors announces it.
+    pub(crate) async fn participant(&mut self, conversation: &str, agent: &str, role: Option<&str>) {
+        let kind = match role {
+            Some("manager") => Some(ParticipantRole::Manager),
+            Some(_) => Some(ParticipantRole::Reader),
+            None => None,
+        };
+        self.store.set_participant("acme", conversation, agent, kind).await.unwrap();
+        let body = Body::ParticipantChanged(switchyard_proto::events::v1::ParticipantChanged {
+            conversation_id: conversation.into(),
+            agent_id: agent.into(),
+            role: role.unwrap_or("manager").into(),
+            joined: role.is_some(),
         });
         self.feed(body).await;
     }

@@ -247,6 +247,24 @@ impl AgentService for Agents {
         }))
     }
 
+    async fn join_conversation(
+        &self,
+        request: Request<JoinConversationRequest>,
+    ) -> Result<Response<JoinConversationResponse>, Status> {
+        let req = request.into_inner();
+        self.desk.join(&req.account_id, &req.agent_id, &req.conversation_id, req.role).await?;
+        Ok(Response::new(JoinConversationResponse {}))
+    }
+
+    async fn leave_conversation(
+        &self,
+        request: Request<LeaveConversationRequest>,
+    ) -> Result<Response<LeaveConversationResponse>, Status> {
+        let req = request.into_inner();
+        self.desk.leave(&req.account_id, &req.agent_id, &req.conversation_id).await?;
+        Ok(Response::new(LeaveConversationResponse {}))
+    }
+
     async fn back_to_queue(
         &self,
         request: Request<BackToQueueRequest>,

@@ -18,6 +18,9 @@ pub enum ConnectorError {
     /// R12.7: the transfer's target already takes part in the conversation.
     #[error("agent {0} already takes part in the conversation")]
     TargetParticipates(String),
+    /// R3.7: the agent holds the conversation; it cannot join it besides.
+    #[error("agent {0} is assigned to the conversation; only others join it")]
+    JoinerAssigned(String),
     /// R12.3: the target is not in a state the caller may transfer to.
     #[error("agent {0} is not in a state this caller may transfer to (R12.3)")]
     TargetUnreachable(String),
@@ -93,6 +96,7 @@ impl From<ConnectorError> for ServiceError {
             | NotDelivered { .. }
             | TransferNotAllowed { .. }
             | TargetParticipates(_)
+            | JoinerAssigned(_)
             | TargetUnreachable(_)
             | OfferGone(_)
             | ResponseTimeRefused { .. } => ServiceError::precondition(text),

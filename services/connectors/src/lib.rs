@@ -21,6 +21,7 @@ pub mod desk;
 pub mod edge;
 pub mod error;
 pub mod hub;
+pub mod participants;
 pub mod partner;
 mod presence;
 pub mod response_time;

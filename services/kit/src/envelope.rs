@@ -127,6 +127,14 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
             }
             Ok(())
         }
+        Some(Body::ParticipantChanged(b)) => {
+            id("conversation_id", &b.conversation_id)?;
+            id("agent_id", &b.agent_id)?;
+            match b.role.as_str() {
+                "manager" | "reader" => Ok(()),
+                _ => Err(ServiceError::invalid("role", "must be manager or reader")),
+            }
+        }
         Some(Body::SystemMessageRequested(b)) => {
             id("conversation_id", &b.conversation_id)?;
             validate::text("text", &b.text)?;

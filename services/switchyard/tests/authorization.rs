@@ -111,6 +111,17 @@ fn sample(method: &str) -> Vec<u8> {
             respond_by_ms: i64::MAX,
         }
         .encode_to_vec(),
+        "AgentService/JoinConversation" => agent::JoinConversationRequest {
+            account_id: a,
+            agent_id: al,
+            conversation_id: "nope".into(),
+            role: agent::ParticipantRole::Manager as i32,
+        }
+        .encode_to_vec(),
+        "AgentService/LeaveConversation" => {
+            agent::LeaveConversationRequest { account_id: a, agent_id: al, conversation_id: "nope".into() }
+                .encode_to_vec()
+        }
         "RoutingAdminService/CreateAccount" => {
             admin::CreateAccountRequest { account_id: a, name: String::new() }.encode_to_vec()
         }

@@ -217,3 +217,69 @@ async fn bad_settings_get_a_precise_status_and_change_nothing_r14_8_r14_10() {
     assert_eq!(admin.preview(preview(&conversation)).await.unwrap_err().code(), Code::FailedPrecondition);
     cluster.stop().await;
 }
+
+/// R3.7 and catalogue rows 15 and 16: a manager's joining and leaving are told to the consumer
+/// by nickname; a reader is silent; bad joins get a precise status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_joins_and_leaves_a_reader_is_silent_r3_7() {
+    let cluster = Cluster::embedded().await;
+    setup_account(
+        &cluster,
+        "acme",
+        &["sales"],
+        &[("ann", &["sales"], 2), ("mona", &["sales"], 1), ("rick", &["sales"], 1)],
+    )
+    .await;
+    let nickname = switchyard_proto::capacity::v1::UpdateAgentRequest {
+        account_id: "acme".into(),
+        agent: Some(switchyard_proto::capacity::v1::AgentSpec {
+            agent_id: "mona".into(),
+            skill_ids: vec!["sales".into()],
+            max_conversations: 1,
+            nickname: "Mona (supervisor)".into(),
+            ..Default::default()
+        }),
+    };
+    cluster.capacity_admin().await.update_agent(nickname).await.unwrap();
+    let mut admin = cluster.automessages_admin().await;
+    let on = SetAutomaticMessagesAccountRequest { account_id: "acme".into(), enabled: true, ..Default::default() };
+    admin.set_automatic_messages_account(on).await.unwrap();
+    let mut partner = cluster.connector().await;
+    let mut outbound = outbound_stream(&mut partner).await;
+    let mut stream = online(&cluster, "acme", "ann").await;
+    let conversation =
+        partner.open_conversation(open("acme", "u1", "sales", "")).await.unwrap().into_inner().conversation_id;
+    expect_assigned(&mut stream).await;
+    let mut texts = system_texts(&mut outbound, 2).await;
+    assert!(texts[0].starts_with("Welcome to our messaging service!"), "{texts:?}");
+    assert_eq!(texts[1], "You are now connected to ann.");
+
+    let mut agents = cluster.agent().await;
+    let join = |agent: &str, role: agentpb::ParticipantRole| agentpb::JoinConversationRequest {
+        account_id: "acme".into(),
+        agent_id: agent.into(),
+        conversation_id: conversation.clone(),
+        role: role as i32,
+    };
+    agents.join_conversation(join("rick", agentpb::ParticipantRole::Reader)).await.unwrap();
+    agents.join_conversation(join("mona", agentpb::ParticipantRole::Manager)).await.unwrap();
+    agents.join_conversation(join("mona", agentpb::ParticipantRole::Manager)).await.unwrap();
+    let leave = agentpb::LeaveConversationRequest {
+        account_id: "acme".into(),
+        agent_id: "mona".into(),
+        conversation_id: conversation.clone(),
+    };
+    agents.leave_conversation(leave.clone()).await.unwrap();
+    agents.leave_conversation(leave).await.unwrap();
+    texts = system_texts(&mut outbound, 2).await;
+    assert_eq!(texts, ["Mona (supervisor) joined the conversation.", "Mona (supervisor) left the conversation."]);
+
+    let err = agents.join_conversation(join("mona", agentpb::ParticipantRole::Unspecified)).await.unwrap_err();
+    assert_eq!((err.code(), bad_request_field(&err).as_deref()), (Code::InvalidArgument, Some("role")));
+    let err = agents.join_conversation(join("ann", agentpb::ParticipantRole::Manager)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "the assigned agent does not join besides");
+    let mut unknown = join("mona", agentpb::ParticipantRole::Manager);
+    unknown.conversation_id = "nope".into();
+    assert_eq!(agents.join_conversation(unknown).await.unwrap_err().code(), Code::NotFound);
+    cluster.stop().await;
+}
