@@ -145,6 +145,12 @@ pub static TABLE: &[Rpc] = &[
         [any(Partner)]
     ),
     rpc!(
+        "switchyard.connectors.v1.ConnectorService/WithdrawUrgent",
+        connectors::v1::WithdrawUrgentRequest,
+        |r| account(&r.account_id),
+        [any(Partner)]
+    ),
+    rpc!(
         "switchyard.connectors.v1.ConnectorService/StreamOutbound",
         connectors::v1::StreamOutboundRequest,
         |r| on_channel(&r.account_id, r.channel),

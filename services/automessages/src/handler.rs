@@ -11,7 +11,7 @@ use switchyard_proto::common::v1::Party;
 use switchyard_proto::events::v1::{
     envelope::Body, Envelope, MessagePublished, ParticipantChanged, ResponseTimeChanged,
 };
-use switchyard_routing::{SlaKind, MANUAL_SLA};
+use switchyard_routing::{response_time_ms, urgent_due_ms, SlaKind, MANUAL_SLA};
 
 use crate::catalogue::Event;
 use crate::decide::{self, Outcome};
@@ -107,24 +107,31 @@ impl AutoMessageHandler {
         self.engine.deliver(account, &facts, Event::OffHoursMidConversation, &trigger, outcome).await
     }
 
+    /// R10.3, R10.8: the new response time is told with the due time the change sets (the
+    /// router may not have placed the conversation anew yet).
     async fn response_time(
         &self,
         settings: &Settings,
         account: &str,
         change: &ResponseTimeChanged,
+        event_id: &str,
     ) -> Result<(), ServiceError> {
         let Some(facts) = self.engine.facts(account, &change.conversation_id).await? else { return Ok(()) };
-        if change.sla == MANUAL_SLA {
-            let outcome =
-                decide::compose(settings, &facts, Event::ManualResponseTime, None, false, Some(change.from_ms));
-            let trigger = change.from_ms.to_string();
-            self.engine.deliver(account, &facts, Event::ManualResponseTime, &trigger, outcome).await
-        } else if SlaKind::from_name(&change.sla) == SlaKind::Urgent {
-            let outcome = plain(settings, &facts, Event::MarkedUrgent);
-            self.engine.deliver(account, &facts, Event::MarkedUrgent, "1", outcome).await
+        let config = self.engine.platform.routing.get(account).await?;
+        let skill = change.skill_id.as_str();
+        let (event, due) = if change.sla == MANUAL_SLA {
+            (Event::ManualResponseTime, change.from_ms)
         } else {
-            Ok(())
-        }
+            match SlaKind::from_name(&change.sla) {
+                SlaKind::Urgent => (Event::MarkedUrgent, urgent_due_ms(&config, skill, change.from_ms, facts.due_ms)),
+                kind => {
+                    let allowed = response_time_ms(&config, skill, kind);
+                    (Event::NoLongerUrgent, config.due_ms(skill, change.from_ms, allowed))
+                }
+            }
+        };
+        let outcome = decide::compose(settings, &facts, event, None, false, Some(due));
+        self.engine.deliver(account, &facts, event, event_id, outcome).await
     }
 
     async fn assigned(
@@ -212,7 +219,7 @@ impl Handler for AutoMessageHandler {
         match body {
             Body::ConversationOpened(opened) => self.opened(&settings, account, &opened.conversation_id).await,
             Body::MessagePublished(published) => self.message(&settings, account, published).await,
-            Body::ResponseTimeChanged(change) => self.response_time(&settings, account, change).await,
+            Body::ResponseTimeChanged(change) => self.response_time(&settings, account, change, &env.event_id).await,
             Body::ConversationAssigned(a) => {
                 self.assigned(&settings, account, &a.conversation_id, &a.agent_id, env.occurred_at_ms, &env.event_id)
                     .await

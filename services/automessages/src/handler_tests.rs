@@ -347,16 +347,23 @@ async fn agent_accepts_names_the_agent_and_transfer_to_an_agent_never_shows_the_
 #[tokio::test]
 async fn manual_response_time_and_urgent_marks_tell_the_new_time() {
     let mut w = world().await;
-    w.settings(only(&[Event::ManualResponseTime, Event::MarkedUrgent])).await;
+    w.settings(only(&[Event::ManualResponseTime, Event::MarkedUrgent, Event::NoLongerUrgent])).await;
+    w.routing(day_shift()).await;
+    w.open("c0", "u1", "en").await;
+    w.close("c0", false).await;
+    // A returning consumer (15 min default response time in these hours): its wait began at
+    // 10:00; it marks the conversation urgent, then withdraws the mark.
     w.open("c1", "u1", "en").await;
-    w.response_time("c1", "urgent", ny("10:30")).await;
+    w.response_time("c1", "urgent", ny("10:00")).await;
+    w.response_time("c1", "default", ny("10:00")).await;
     w.assign("c1", "ann").await;
     w.at("10:01").await;
     w.response_time("c1", "manual", ny("13:01")).await;
     let texts: Vec<String> = w.system_messages("c1").await.into_iter().map(|(_, t)| t).collect();
-    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts.len(), 3, "{texts:?}");
     assert!(texts[0].starts_with("Your conversation is marked as urgent."), "{}", texts[0]);
-    assert_eq!(texts[1], "An agent will respond within 3 hours.");
+    assert_eq!(texts[1], "Your conversation is no longer marked as urgent. An agent will respond within 15 minutes.");
+    assert_eq!(texts[2], "An agent will respond within 3 hours.");
 }
 
 #[tokio::test]

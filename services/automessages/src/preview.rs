@@ -41,9 +41,10 @@ async fn applies(
             Ok("the consumer marked it urgent (R10.3)".into())
         }
         Event::MarkedUrgent => Err("the consumer has not marked it urgent (R10.3)".into()),
-        Event::NoLongerUrgent => {
-            Err("consumers cannot withdraw an urgent mark through the Connector API yet: never sent".into())
+        Event::NoLongerUrgent if SlaKind::from_name(sla) == SlaKind::Urgent => {
+            Ok("sent when the consumer withdraws the urgent mark (R10.3)".into())
         }
+        Event::NoLongerUrgent => Err("it is not marked urgent (R10.3)".into()),
         Event::ParticipantJoins | Event::ParticipantLeaves => {
             Ok("sent when a manager joins or leaves (a reader is silent, R3.7); previewed with the assigned agent"
                 .into())

@@ -144,8 +144,10 @@ impl World {
             panic!("not opened")
         };
         // As the router places it: first-time or default response time (R10.2).
-        let sla = switchyard_routing::sla_kind(record.first_conversation, "").name();
-        let placement = Placement { sla: sla.into(), ..Placement::by_due(now) };
+        let kind = switchyard_routing::sla_kind(record.first_conversation, "");
+        let config = self.engine.platform.routing.get("acme").await.unwrap();
+        let due = config.due_ms(SKILL, now, switchyard_routing::response_time_ms(&config, SKILL, kind));
+        let placement = Placement { sla: kind.name().into(), ..Placement::by_due(due) };
         self.store.enqueue("acme", conversation, SKILL, now, &placement).await.unwrap();
         let body = Body::ConversationOpened(ConversationOpened {
             conversation_id: conversation.into(),
@@ -267,16 +269,25 @@ impl World {
         self.writes(conversation, Party::Agent).await
     }
 
-    /// The consumer marks it urgent, or its agent sets a manual response time due at `due_ms`.
-    pub(crate) async fn response_time(&mut self, conversation: &str, sla: &str, due_ms: i64) {
+    /// The consumer marks it urgent (`urgent`) or withdraws the mark (`default`) for its wait
+    /// that began at `at_ms`, or its agent sets a manual response time due at `at_ms`
+    /// (`manual`). The router's placement follows the event here; only the manual due time is
+    /// placed (the rules must not depend on the order).
+    pub(crate) async fn response_time(&mut self, conversation: &str, sla: &str, at_ms: i64) {
+        let route = self.store.route("acme", conversation).await.unwrap().unwrap();
+        let due_ms = if sla == "manual" { at_ms } else { route.response_due_ms };
         let placement = Placement { sla: sla.into(), ..Placement::by_due(due_ms) };
         let now = self.clock.now_ms();
-        let why = if sla == "manual" { Replacement::ManualSla } else { Replacement::Urgent };
+        let why = match sla {
+            "manual" => Replacement::ManualSla,
+            "urgent" => Replacement::Urgent,
+            _ => Replacement::NotUrgent,
+        };
         self.store.replace_in_queue("acme", conversation, SKILL, &placement, why, now).await.unwrap();
         let body = Body::ResponseTimeChanged(ResponseTimeChanged {
             conversation_id: conversation.into(),
             sla: sla.into(),
-            from_ms: due_ms,
+            from_ms: at_ms,
             skill_id: SKILL.into(),
         });
         self.feed(body).await;

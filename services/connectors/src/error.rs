@@ -39,6 +39,9 @@ pub enum ConnectorError {
     /// R10.3: the consumer may not mark this conversation urgent now.
     #[error("conversation {conversation} cannot be marked urgent: {why}")]
     ResponseTimeRefused { conversation: String, why: &'static str },
+    /// R10.3: the consumer may not withdraw an urgent mark now.
+    #[error("conversation {conversation} cannot have its urgent mark withdrawn: {why}")]
+    UrgentNotWithdrawn { conversation: String, why: &'static str },
     #[error("agent {0} is not logged in")]
     NotLoggedIn(String),
     #[error("conversation {0} is closed")]
@@ -99,7 +102,8 @@ impl From<ConnectorError> for ServiceError {
             | JoinerAssigned(_)
             | TargetUnreachable(_)
             | OfferGone(_)
-            | ResponseTimeRefused { .. } => ServiceError::precondition(text),
+            | ResponseTimeRefused { .. }
+            | UrgentNotWithdrawn { .. } => ServiceError::precondition(text),
             TooManyMessages { .. } => ServiceError::ResourceExhausted(text),
             // A stream limit frees up when a stream ends: the client may retry after a moment.
             TooManyStreams(_) | TooManyAgentStreams { .. } | TooManyPartnerStreams { .. } => {

@@ -243,6 +243,18 @@ impl ConnectorService for Partner {
         Ok(Response::new(MarkUrgentResponse { response_due_ms }))
     }
 
+    async fn withdraw_urgent(
+        &self,
+        request: Request<WithdrawUrgentRequest>,
+    ) -> Result<Response<WithdrawUrgentResponse>, Status> {
+        let principal = request.extensions().get::<Principal>().cloned();
+        let req = request.into_inner();
+        let record = self.edge.open_conversation(&req.account_id, &req.conversation_id).await?;
+        check_channel(principal.as_ref(), &record)?;
+        let response_due_ms = self.edge.withdraw_urgent(&req.account_id, &record).await?;
+        Ok(Response::new(WithdrawUrgentResponse { response_due_ms }))
+    }
+
     type StreamOutboundStream = OutboundStream;
 
     async fn stream_outbound(

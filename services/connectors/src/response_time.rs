@@ -75,6 +75,33 @@ impl Edge {
         Ok(due)
     }
 
+    /// R10.3: the consumer withdraws its urgent mark; returns when its response is now due:
+    /// the default (or first-time) response time from its wait, in working hours.
+    pub async fn withdraw_urgent(&self, account_id: &str, record: &ConversationRecord) -> Result<i64, ServiceError> {
+        let conversation_id = record.conversation_id.as_str();
+        let refused = |why| ConnectorError::UrgentNotWithdrawn { conversation: conversation_id.to_owned(), why };
+        let route = self.platform.store.route(account_id, conversation_id).await?;
+        let Some(route) = route.filter(|r| r.sla == URGENT) else {
+            return Err(refused("it is not marked urgent (R10.3)").into());
+        };
+        if record.pending != PendingSide::Agent {
+            return Err(refused("it waits for the consumer, not for an agent (R10.3)").into());
+        }
+        let config = self.platform.routing.get(account_id).await?;
+        let started = wait_started_ms(record);
+        let kind = switchyard_routing::sla_kind(record.first_conversation, "");
+        let due = config.due_ms(&route.skill_id, started, response_time_ms(&config, &route.skill_id, kind));
+        let change = ResponseTimeChanged {
+            conversation_id: conversation_id.to_owned(),
+            sla: kind.name().into(),
+            from_ms: started,
+            skill_id: route.skill_id,
+        };
+        let now = self.platform.clock.now_ms();
+        self.publish_response_time(account_id, format!("not_urgent:{conversation_id}:{started}"), now, change).await?;
+        Ok(due)
+    }
+
     async fn publish_response_time(
         &self,
         account_id: &str,

@@ -102,11 +102,12 @@ pub fn validate(env: &Envelope) -> Result<(), ServiceError> {
         Some(Body::ResponseTimeChanged(b)) => {
             id("conversation_id", &b.conversation_id)?;
             skill_id("skill_id", &b.skill_id)?;
-            let urgent = switchyard_routing::SlaKind::Urgent.name();
-            if b.sla == urgent || b.sla == switchyard_routing::MANUAL_SLA {
+            use switchyard_routing::SlaKind;
+            let kinds = [SlaKind::Urgent, SlaKind::Default, SlaKind::FirstTime].map(SlaKind::name);
+            if kinds.contains(&b.sla.as_str()) || b.sla == switchyard_routing::MANUAL_SLA {
                 Ok(())
             } else {
-                Err(ServiceError::invalid("sla", "must be urgent or manual"))
+                Err(ServiceError::invalid("sla", "must be urgent, manual, default or first_time"))
             }
         }
         Some(Body::RouteConversation(b)) => {

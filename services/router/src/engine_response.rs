@@ -4,6 +4,7 @@
 use switchyard_kit::ServiceError;
 use switchyard_platform::store::{Replacement, RouteStatus};
 use switchyard_proto::events::v1::ResponseTimeChanged;
+use switchyard_routing::SlaKind;
 
 use super::Engine;
 use crate::placement;
@@ -53,7 +54,14 @@ impl Engine {
             (placement::manual(&route, at_ms, change.from_ms), Replacement::ManualSla)
         } else {
             let config = self.platform.routing.get(account_id).await?;
-            (placement::marked_urgent(&config, &route, change.from_ms), Replacement::Urgent)
+            match SlaKind::from_name(&change.sla) {
+                SlaKind::Urgent => (placement::marked_urgent(&config, &route, change.from_ms), Replacement::Urgent),
+                // A withdrawn mark, for the route it was made on.
+                kind if route.sla == SlaKind::Urgent.name() => {
+                    (placement::urgent_withdrawn(&config, &route, kind, change.from_ms), Replacement::NotUrgent)
+                }
+                _ => return Ok(false),
+            }
         };
         if placement.due_ms == route.response_due_ms && placement.sla == route.sla {
             return Ok(false);

@@ -123,6 +123,15 @@ pub fn marked_urgent(config: &RoutingConfig, route: &Route, wait_started_ms: i64
     counted_from(route, wait_started_ms, due_ms, SlaKind::Urgent.name())
 }
 
+/// R10.3: the place of a conversation whose consumer withdrew its urgent mark: due within
+/// the `kind` response time (default or first-time) from the wait that began at
+/// `wait_started_ms`, counted in working hours.
+pub fn urgent_withdrawn(config: &RoutingConfig, route: &Route, kind: SlaKind, wait_started_ms: i64) -> Placement {
+    let allowed = response_time_ms(config, &route.skill_id, kind);
+    let due_ms = config.due_ms(&route.skill_id, wait_started_ms, allowed);
+    counted_from(route, wait_started_ms, due_ms, kind.name())
+}
+
 /// R10.8: the place of a conversation whose agent set, at `set_at_ms`, that it responds by
 /// `due_ms`.
 pub fn manual(route: &Route, set_at_ms: i64, due_ms: i64) -> Placement {

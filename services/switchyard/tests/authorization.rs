@@ -53,6 +53,9 @@ fn sample(method: &str) -> Vec<u8> {
         "ConnectorService/MarkUrgent" => {
             conn::MarkUrgentRequest { account_id: a, conversation_id: "nope".into() }.encode_to_vec()
         }
+        "ConnectorService/WithdrawUrgent" => {
+            conn::WithdrawUrgentRequest { account_id: a, conversation_id: "nope".into() }.encode_to_vec()
+        }
         "ConnectorService/StreamOutbound" => {
             conn::StreamOutboundRequest { account_id: a, channel: web, from_sequence: None }.encode_to_vec()
         }

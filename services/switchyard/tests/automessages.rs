@@ -96,7 +96,7 @@ async fn a_welcome_per_skill_and_language_reaches_partner_and_agent_once_r14_2_r
         }
     }
     assert_eq!(history.unwrap()[0], welcome, "no nickname: the agent id");
-    assert_eq!(system_texts(&mut outbound, 1).await, [accepts.clone()]);
+    assert_eq!(system_texts(&mut outbound, 1).await, std::slice::from_ref(&accepts));
 
     // Once each in the transcript.
     let transcript = cluster
@@ -281,5 +281,62 @@ async fn a_manager_joins_and_leaves_a_reader_is_silent_r3_7() {
     let mut unknown = join("mona", agentpb::ParticipantRole::Manager);
     unknown.conversation_id = "nope".into();
     assert_eq!(agents.join_conversation(unknown).await.unwrap_err().code(), Code::NotFound);
+    cluster.stop().await;
+}
+
+/// R10.3 and catalogue rows 7 and 8: the consumer marks a conversation urgent and withdraws
+/// the mark; each is told with the response time it sets, and the router orders by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_mark_and_its_withdrawal_are_told_r10_3() {
+    let cluster = Cluster::embedded().await;
+    setup_account(&cluster, "acme", &["sales"], &[]).await;
+    let mut admin = cluster.automessages_admin().await;
+    let on = SetAutomaticMessagesAccountRequest { account_id: "acme".into(), enabled: true, ..Default::default() };
+    admin.set_automatic_messages_account(on).await.unwrap();
+    let mut partner = cluster.connector().await;
+    let mut outbound = outbound_stream(&mut partner).await;
+    // A returning consumer (urgent is for second conversations on, R10.3).
+    let first = partner.open_conversation(open("acme", "u1", "sales", "")).await.unwrap().into_inner().conversation_id;
+    partner
+        .close_conversation(conn::CloseConversationRequest { account_id: "acme".into(), conversation_id: first })
+        .await
+        .unwrap();
+    let conversation =
+        partner.open_conversation(open("acme", "u1", "sales", "")).await.unwrap().into_inner().conversation_id;
+    let texts = system_texts(&mut outbound, 2).await;
+    assert!(texts[1].starts_with("Thanks for messaging us again."), "{texts:?}");
+
+    let withdraw = conn::WithdrawUrgentRequest { account_id: "acme".into(), conversation_id: conversation.clone() };
+    let err = partner.withdraw_urgent(withdraw.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "not marked urgent: {err:?}");
+    let mark = conn::MarkUrgentRequest { account_id: "acme".into(), conversation_id: conversation.clone() };
+    partner.mark_urgent(mark).await.unwrap();
+    let urgent = system_texts(&mut outbound, 1).await.remove(0);
+    // The default urgent response time is 10 minutes, counted from the open a moment ago.
+    assert!(
+        urgent.starts_with("Your conversation is marked as urgent. An agent will respond within 9 minutes"),
+        "{urgent}"
+    );
+    let router = cluster.routing_admin().await;
+    let ettr = GetResponseTimeRequest { account_id: "acme".into(), conversation_id: conversation.clone() };
+    common::wait_until(|| {
+        let (mut router, ettr) = (router.clone(), ettr.clone());
+        async move { router.get_response_time(ettr).await.unwrap().into_inner().sla == "urgent" }
+    })
+    .await;
+    let due = partner.withdraw_urgent(withdraw).await.unwrap().into_inner().response_due_ms;
+    let told = system_texts(&mut outbound, 1).await.remove(0);
+    assert!(
+        told.starts_with("Your conversation is no longer marked as urgent. An agent will respond within 59 minutes"),
+        "{told}"
+    );
+    common::wait_until(|| {
+        let (mut router, ettr) = (router.clone(), ettr.clone());
+        async move {
+            let reply = router.get_response_time(ettr).await.unwrap().into_inner();
+            reply.sla == "default" && reply.due_ms == due
+        }
+    })
+    .await;
     cluster.stop().await;
 }

@@ -100,6 +100,8 @@ pub enum Replacement {
     ConsumerMessage,
     /// R10.3: the consumer marked it urgent.
     Urgent,
+    /// R10.3: the consumer withdrew its urgent mark.
+    NotUrgent,
     /// R10.8: its agent set a manual response time.
     ManualSla,
 }
@@ -110,6 +112,7 @@ impl Replacement {
         match self {
             Replacement::ConsumerMessage => "consumer_message",
             Replacement::Urgent => "urgent",
+            Replacement::NotUrgent => "not_urgent",
             Replacement::ManualSla => "manual_sla",
         }
     }
