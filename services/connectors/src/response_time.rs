@@ -47,6 +47,13 @@ impl Edge {
             return Err(ConnectorError::ResponseTimeRefused { conversation: conversation_id.to_owned(), why }.into());
         }
         let route = self.platform.store.route(account_id, conversation_id).await?;
+        if route.is_none() {
+            // The router places the mark on the route; one made before the conversation is
+            // queued would be lost. A moment after the open, a retry finds it queued.
+            return Err(ServiceError::Unavailable(format!(
+                "conversation {conversation_id} is being routed; mark it urgent again in a moment"
+            )));
+        }
         let skill = route.as_ref().map(|r| r.skill_id.clone()).filter(|s| !s.is_empty());
         let skill = skill.unwrap_or_else(|| record.skill_id.clone());
         let config = self.platform.routing.get(account_id).await?;
@@ -141,5 +148,49 @@ impl Desk {
         };
         let id = format!("manual:{conversation_id}:{}:{respond_by_ms}", route.version);
         self.edge.publish_response_time(account_id, id, now, change).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use switchyard_kit::{Platform, Topics};
+    use switchyard_platform::bus::MemoryBus;
+    use switchyard_platform::store::prelude::*;
+    use switchyard_platform::store::{MemoryStore, NewConversation, OpenOutcome};
+    use switchyard_platform::ManualClock;
+
+    use super::*;
+    use crate::hub::Hub;
+
+    #[tokio::test]
+    async fn a_mark_before_the_conversation_is_queued_is_refused_for_a_retry_not_lost_r10_3() {
+        let store = Arc::new(MemoryStore::new());
+        let bus = Arc::new(MemoryBus::new());
+        let clock = Arc::new(ManualClock::new(1_000));
+        let platform = Platform::without_auth(bus, store.clone(), clock, Topics::with_prefix("t."), "test");
+        let edge = Edge::new(platform, Hub::new(crate::hub::StreamLimits::total(10)), crate::Config::default());
+        let new = |id: &str| NewConversation {
+            conversation_id: id.into(),
+            consumer_id: "kim".into(),
+            channel: Channel::Web as i32,
+            skill_id: "sales".into(),
+            language: String::new(),
+            partner_message_id: String::new(),
+            opened_at_ms: 1_000,
+            profile: Default::default(),
+            skill_reason: String::new(),
+            skill_detail: String::new(),
+        };
+        // A returning web consumer (the first conversation closed), not routed yet.
+        store.open_conversation("acme", &new("c0")).await.unwrap();
+        store.close_conversation("acme", "c0", 1_000, None).await.unwrap();
+        let OpenOutcome::Created(record) = store.open_conversation("acme", &new("c1")).await.unwrap() else { panic!() };
+        assert!(!record.first_conversation);
+        let err = edge.mark_urgent("acme", &record).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Unavailable(_)), "{err:?}");
     }
 }

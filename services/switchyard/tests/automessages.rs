@@ -305,6 +305,9 @@ async fn an_urgent_mark_and_its_withdrawal_are_told_r10_3() {
         partner.open_conversation(open("acme", "u1", "sales", "")).await.unwrap().into_inner().conversation_id;
     let texts = system_texts(&mut outbound, 2).await;
     assert!(texts[1].starts_with("Thanks for messaging us again."), "{texts:?}");
+    // Marked before the router queued it, the mark is refused as UNAVAILABLE (retry), never
+    // lost; queued, it is taken.
+    common::wait_until(|| async { queue_depth(&cluster, "acme", "sales").await == 1 }).await;
 
     let withdraw = conn::WithdrawUrgentRequest { account_id: "acme".into(), conversation_id: conversation.clone() };
     let err = partner.withdraw_urgent(withdraw.clone()).await.unwrap_err();
