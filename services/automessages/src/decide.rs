@@ -3,6 +3,7 @@
 //! timers and `Preview` all ask here, so what is sent and what a preview says cannot differ.
 
 use switchyard_platform::store::{ConversationRecord, PendingSide, QueueReason, Route, RouteStatus};
+use switchyard_proto::common::v1::Channel;
 
 use crate::catalogue::{Event, ETTR};
 use crate::render::{self, Values};
@@ -134,6 +135,9 @@ pub fn compose(
 ) -> Outcome {
     if let Some(why) = settings.off_reason(event, &facts.skill_id) {
         return Outcome::Skip(why);
+    }
+    if facts.record.channel == Channel::SocialPublic as i32 {
+        return Outcome::Skip("a public social conversation: automatic messages go to private messages only".into());
     }
     let mut chosen = settings.text(event, &facts.skill_id, &facts.record.language);
     if to_agent && chosen.text.contains(ETTR) {

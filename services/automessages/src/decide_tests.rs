@@ -146,3 +146,17 @@ fn a_text_with_the_response_time_is_suppressed_when_overdue_r14_5() {
         "no macro: sent"
     );
 }
+
+#[test]
+fn nothing_is_sent_publicly_on_social_channels() {
+    let settings = Settings { enabled: true, ..Default::default() };
+    let mut f = facts(record(PendingSide::Agent), None);
+    f.record.channel = Channel::Social as i32;
+    assert!(
+        matches!(compose(&settings, &f, Event::Welcome, None, false, None), Outcome::Send { .. }),
+        "private messages"
+    );
+    f.record.channel = Channel::SocialPublic as i32;
+    let outcome = compose(&settings, &f, Event::Welcome, None, false, None);
+    assert!(matches!(outcome, Outcome::Skip(why) if why.contains("public")));
+}
