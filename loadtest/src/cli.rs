@@ -24,11 +24,11 @@ pub struct RunArgs {
     /// Scenario name under loadtest/scenarios/, or a path to a scenario directory or file.
     pub scenario: String,
     /// Start `switchyard up` (embedded mode) on free ports for this run and stop it after.
-    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "local", "local_dir"])]
+    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "automessages", "local", "local_dir"])]
     pub start: bool,
     /// Start the distributed topology with `switchyard-local up` in a temporary directory on
     /// free ports for this run, and `switchyard-local stop` it after.
-    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "local_dir"])]
+    #[arg(long, conflicts_with_all = ["connectors", "router", "capacity", "automessages", "local_dir"])]
     pub local: bool,
     /// The switchyard binary for --start, passed on to `switchyard-local up` with --local
     /// (default: next to this binary, else on PATH).
@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// CapacityAdminService endpoint [default: http://127.0.0.1:7103, or the local runner's]
     #[arg(long)]
     pub capacity: Option<String>,
+    /// AutomaticMessagesAdminService endpoint, for scenarios with [automessages] [default:
+    /// http://127.0.0.1:7104, or the local runner's]
+    #[arg(long)]
+    pub automessages: Option<String>,
     /// Call the target over TLS, trusting the CA certificates in this PEM file (http:// endpoints
     /// are then called as https://).
     #[arg(long, value_name = "PEM", conflicts_with_all = ["start", "local"])]
@@ -126,6 +130,7 @@ impl RunArgs {
             connectors: None,
             router: None,
             capacity: None,
+            automessages: None,
             tls_ca: None,
             tls_cert: None,
             tls_key: None,

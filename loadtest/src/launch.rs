@@ -68,7 +68,8 @@ pub fn resolve(args: &RunArgs, scenario: &Scenario) -> Result<Mode, String> {
     }
     let dir = args.local_dir.clone().or_else(|| faults.is_some().then(|| PathBuf::from(local::DEFAULT_DIR)));
     let runner = dir.map(|dir| LocalRunner { bin, dir });
-    let explicit = args.connectors.is_some() || args.router.is_some() || args.capacity.is_some();
+    let explicit =
+        args.connectors.is_some() || args.router.is_some() || args.capacity.is_some() || args.automessages.is_some();
     let ports = match &runner {
         // The run directory must hold a running topology: for chaos, and for its ports.
         Some(runner) if faults.is_some() || !explicit => {
@@ -81,6 +82,7 @@ pub fn resolve(args: &RunArgs, scenario: &Scenario) -> Result<Mode, String> {
         connectors: args.connectors.clone().unwrap_or(default.connectors),
         router: args.router.clone().unwrap_or(default.router),
         capacity: args.capacity.clone().unwrap_or(default.capacity),
+        automessages: args.automessages.clone().unwrap_or(default.automessages),
         tls: client_tls(args)?,
     };
     let credentials = given_credentials(args, runner.as_ref())?;

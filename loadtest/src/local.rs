@@ -5,7 +5,7 @@
 //! The contract relied on:
 //! - `switchyard-local up --dir DIR --base-port BASE [--switchyard-bin PATH]` exits 0 once
 //!   every service is ready; a service's gRPC at BASE + its offset in the registry
-//!   (connectors, router and capacity at BASE+1, +2, +3).
+//!   (connectors, router, capacity and automessages at BASE+1, +2, +3, +4).
 //! - `DIR/state.json` holds `base_port` while the topology runs.
 //! - `switchyard-local restart COMPONENT --dir DIR --signal kill|term` (COMPONENT one of
 //!   a service of the registry, redis, kafka) exits 0 once the new
@@ -113,6 +113,7 @@ impl LocalRunner {
             connectors: url(Service::Connectors),
             router: url(Service::Router),
             capacity: url(Service::Capacity),
+            automessages: url(Service::Automessages),
             tls: None,
         }
     }
@@ -286,6 +287,7 @@ mod tests {
             (target.connectors.as_str(), target.router.as_str(), target.capacity.as_str()),
             ("http://127.0.0.1:17101", "http://127.0.0.1:17102", "http://127.0.0.1:17103")
         );
+        assert_eq!(target.automessages, "http://127.0.0.1:17104");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Target {
     pub router: String,
     /// `CapacityAdminService` (agents).
     pub capacity: String,
+    /// `AutomaticMessagesAdminService` (scenarios with `[automessages]`).
+    pub automessages: String,
     /// TLS to call them with (`--tls-ca`, ...); None: plaintext.
     pub tls: Option<Arc<ClientTls>>,
 }
@@ -38,6 +40,7 @@ impl Default for Target {
             connectors: url(Service::Connectors),
             router: url(Service::Router),
             capacity: url(Service::Capacity),
+            automessages: url(Service::Automessages),
             tls: None,
         }
     }
@@ -228,6 +231,7 @@ impl Embedded {
             connectors: grpc_of(Service::Connectors),
             router: grpc_of(Service::Router),
             capacity: grpc_of(Service::Capacity),
+            automessages: grpc_of(Service::Automessages),
             tls: None,
         };
         Ok((child, target))

@@ -5,6 +5,7 @@
 //! defaults); reading and parsing a file is in `parse.rs`, the rules a scenario must follow in
 //! `validate.rs`, and the target rate of each arrival process over time in `rates.rs`.
 
+pub mod automessages;
 mod capacity;
 mod parse;
 mod rates;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use automessages::Automessages;
 pub use capacity::{Capacity, Warmup};
 pub use parse::ScenarioError;
 pub use transfers::{Action, GroupState, Presence, Transfers};
@@ -65,6 +67,9 @@ pub struct Scenario {
     /// The accounts' capacity weights and warm-up; the invariant-2 audit then weighs load.
     #[serde(default)]
     pub capacity: Option<Capacity>,
+    /// Automatic messages on for the accounts; the automatic-message audit judges them.
+    #[serde(default)]
+    pub automessages: Option<Automessages>,
 }
 
 /// Channel names a scenario may use, as the proto's `Channel` enum names them (lowercase,
@@ -189,6 +194,22 @@ impl Scenario {
         self.routing.as_ref().map_or(AcdMode::AutoAccept, |r| r.acd_mode)
     }
 
+    /// The group of agent `i` (agents are numbered per account, then group, then `n`).
+    pub fn group_of(&self, i: usize) -> Option<&AgentGroup> {
+        let per_account: usize = self.agents.iter().map(|g| g.count as usize).sum();
+        let mut k = i.checked_rem(per_account)?;
+        self.agents.iter().find(|g| {
+            let here = k < g.count as usize;
+            k = k.saturating_sub(g.count as usize);
+            here
+        })
+    }
+
+    /// From an assignment to agent `i`'s first reply.
+    pub fn agent_think(&self, i: usize) -> Duration {
+        self.group_of(i).and_then(|g| g.agent_think).unwrap_or(self.script.agent_think)
+    }
+
     /// The channel names arrivals use, in schedule index order (`Planned::channel`).
     pub fn channel_names(&self) -> Vec<&str> {
         if self.channels.is_empty() {
@@ -222,6 +243,10 @@ pub struct AgentGroup {
     /// When the group logs in ONLINE, from the start of arrivals (backlog scenarios).
     #[serde(with = "humantime_serde", default)]
     pub online_at: Duration,
+    /// From the assignment to this group's first reply, instead of `script.agent_think`
+    /// (slow agents; at most 1h).
+    #[serde(with = "humantime_serde", default)]
+    pub agent_think: Option<Duration>,
 }
 
 /// When conversations arrive. Every process is open loop: the schedule is computed up front

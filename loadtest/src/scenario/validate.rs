@@ -71,6 +71,9 @@ impl Scenario {
             if group.max_conversations == 0 {
                 return bad(&format!("agents[{i}].max_conversations"), "must be at least 1".into());
             }
+            if group.agent_think.is_some_and(|t| t > Duration::from_secs(3600)) {
+                return bad(&format!("agents[{i}].agent_think"), "at most 1h".into());
+            }
             if group.skills.is_empty() {
                 return bad(&format!("agents[{i}].skills"), "an agent group needs at least one skill".into());
             }
@@ -122,6 +125,9 @@ impl Scenario {
         }
         if let Some(capacity) = &self.capacity {
             capacity.validate(self)?;
+        }
+        if let Some(automessages) = &self.automessages {
+            automessages.validate(self)?;
         }
         self.script.validate()
     }

@@ -244,7 +244,7 @@ async fn work(ctx: Arc<Ctx>, me: usize, idx: usize, conversation_id: String, ass
     let script = &ctx.scenario.script;
     let info = &ctx.agents[me];
     let account = ctx.accounts[info.account as usize].clone();
-    let mut intended = assigned_us + script.agent_think.as_micros() as u64;
+    let mut intended = assigned_us + ctx.scenario.agent_think(me).as_micros() as u64;
     let first = transfer::first_reply(&ctx, me, idx);
     for n in first..script.agent_replies {
         if n > first {
