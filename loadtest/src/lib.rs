@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod automessages_audit;
 pub mod capacity_audit;
 pub mod chaos;
 pub mod cli;

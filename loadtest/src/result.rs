@@ -63,6 +63,10 @@ pub struct RunResult {
     /// how the router served them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<crate::transfers::TransferSummary>,
+    /// The automatic-message audit of a scenario with `[automessages]`: the system messages
+    /// read per event, and the conversations that had to get each timed one or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automessages: Option<crate::automessages_audit::AutomessagesSummary>,
     pub audit: Audit,
 }
 

@@ -58,6 +58,8 @@ pub enum Obs {
     LoginIssued { agent: u32, at_us: u64 },
     /// The partner received agent reply `n`.
     ReplyDelivered { idx: usize, n: u32, latency_us: u64 },
+    /// The partner read a system message (an automatic message, R14.6) of the conversation.
+    SystemMessage { idx: usize, seen: SystemSeen },
     /// Someone is about to close the conversation: from here on it no longer counts against
     /// its agent's maximum in the audit (the service frees capacity only after this).
     CloseIssued { idx: usize, at_us: u64 },
@@ -100,6 +102,21 @@ pub enum Anomaly {
     Unknown,
 }
 
+/// A system message as the partner read it, new on its stream (redeliveries are not handled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSeen {
+    /// The conversation it came in: the audit leaves out those of a setup conversation of the
+    /// same consumer.
+    pub conversation_id: String,
+    pub text: String,
+    /// Its sequence in the conversation's transcript.
+    pub sequence: u64,
+    /// When the service appended it (its clock, ms since the epoch).
+    pub sent_at_ms: i64,
+    /// When the partner read it (µs since the start of arrivals).
+    pub seen_us: u64,
+}
+
 /// Everything observed about one conversation.
 #[derive(Debug, Default, Clone)]
 pub struct ConvObs {
@@ -128,6 +145,8 @@ pub struct ConvObs {
     pub consumer_delivered: Vec<u32>,
     pub replies_sent: Vec<bool>,
     pub replies_delivered: Vec<u32>,
+    /// System messages, in the order the partner read them.
+    pub system: Vec<SystemSeen>,
 }
 
 impl ConvObs {
@@ -388,5 +407,23 @@ mod tests {
         assert!(got.convs[0].closed_seen && got.convs[0].auto_closed, "closed, not lost (R13.5)");
         assert_eq!(got.convs[0].first_replies, [(1, 70)], "the first reply of the agent");
         assert_eq!(got.logins[&1], 40, "the first login");
+    }
+
+    #[tokio::test]
+    async fn system_messages_are_kept_per_conversation_in_the_order_read() {
+        let started = tokio::time::Instant::now();
+        let (rec, _progress) = spawn(1, vec![1], started, Display::Quiet);
+        let seen = |text: &str, sequence: u64| SystemSeen {
+            conversation_id: "x".into(),
+            text: text.into(),
+            sequence,
+            sent_at_ms: 1_000 + sequence as i64,
+            seen_us: 10 * sequence,
+        };
+        rec.record(Obs::SystemMessage { idx: 0, seen: seen("[welcome]", 2) });
+        rec.record(Obs::SystemMessage { idx: 0, seen: seen("[waiting_in_queue]", 3) });
+        rec.record(Obs::SystemMessage { idx: 7, seen: seen("[welcome]", 2) });
+        let got = rec.finish().await.unwrap();
+        assert_eq!(got.convs[0].system, [seen("[welcome]", 2), seen("[waiting_in_queue]", 3)]);
     }
 }

@@ -240,6 +240,11 @@ impl State {
                     self.duplicates.duplicate_replies += 1;
                 }
             }
+            Obs::SystemMessage { idx, seen } => {
+                if let Some(c) = self.conv(idx) {
+                    c.system.push(seen);
+                }
+            }
             Obs::CloseIssued { idx, at_us } => {
                 if let Some(c) = self.conv(idx) {
                     c.close_issued_us.get_or_insert(at_us);

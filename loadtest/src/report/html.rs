@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use plotters::backend::SVGBackend;
 use plotters::prelude::*;
 
+use crate::automessages_audit::AutomessagesSummary;
 use crate::result::{Check, RunResult, Second};
 
 use super::{
@@ -58,6 +59,9 @@ pub fn html(result: &RunResult) -> anyhow::Result<String> {
     out.push_str(&audit_banner(r));
     out.push_str(&latency_table(r));
     out.push_str(&counts_table(r));
+    if let Some(a) = &r.automessages {
+        out.push_str(&automessages_table(a));
+    }
     out.push_str(&errors_table(r));
     out.push_str(&resilience::html(r, esc));
 
@@ -168,6 +172,27 @@ fn counts_table(r: &RunResult) -> String {
         let _ = writeln!(out, "<tr><th>{k}</th><td class=\"n\">{v}</td></tr>");
     }
     out.push_str("</table>\n</section>\n");
+    out
+}
+
+/// The automatic messages read per event, and how the timed ones came out.
+fn automessages_table(a: &AutomessagesSummary) -> String {
+    let mut out =
+        String::from("<section>\n<h2>Automatic messages</h2>\n<table>\n<tr><th>event</th><th>read</th></tr>\n");
+    for (event, n) in &a.messages {
+        let _ = writeln!(out, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", esc(event));
+    }
+    let _ = writeln!(out, "</table>\n<p>Welcome due in {} conversations.</p>", a.welcome_due);
+    for (name, t) in [("waiting_in_queue", &a.waiting_in_queue), ("agent_non_responsive", &a.agent_non_responsive)] {
+        if let Some(t) = t {
+            let _ = writeln!(
+                out,
+                "<p>{name} ({} s): fired in {}; must fire {}, must not {}, either {}.</p>",
+                t.timer_s, t.fired, t.must_fire, t.must_not_fire, t.either
+            );
+        }
+    }
+    out.push_str("</section>\n");
     out
 }
 

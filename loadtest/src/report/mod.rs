@@ -183,6 +183,7 @@ pub(crate) fn sample() -> RunResult {
         priority: None,
         offers: None,
         transfers: None,
+        automessages: None,
         audit: Audit {
             passed: true,
             checks: vec![Check {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::automessages_audit::AutomessagesSummary;
 use crate::result::RunResult;
 
 use super::{
@@ -102,6 +103,9 @@ pub fn table(result: &RunResult) -> String {
     }
     if let Some(t) = &r.transfers {
         push_wrapped(&mut out, &clean(&t.summary()), "transfers: ", "  ");
+    }
+    if let Some(a) = &r.automessages {
+        push_wrapped(&mut out, &clean(&a.summary()), "automatic messages: ", "  ");
     }
     out.push_str(&audit_text(r));
     out
@@ -231,6 +235,9 @@ pub fn markdown(result: &RunResult) -> String {
         out.push('\n');
     }
     out.push_str(&resilience::markdown(r, md));
+    if let Some(a) = &r.automessages {
+        out.push_str(&automessages_markdown(a));
+    }
 
     let failed: Vec<_> = failed_checks(r).collect();
     if audit_passed(r) {
@@ -247,6 +254,32 @@ pub fn markdown(result: &RunResult) -> String {
             }
             out.push('\n');
         }
+    }
+    out
+}
+
+/// The automatic messages read per event, and how the timed ones came out.
+fn automessages_markdown(a: &AutomessagesSummary) -> String {
+    let mut out = String::from("| automatic message | read |\n|---|---:|\n");
+    for (event, n) in &a.messages {
+        let _ = writeln!(out, "| {} | {n} |", md(event));
+    }
+    let _ = writeln!(out, "\nWelcome due in {} conversations.\n", a.welcome_due);
+    let timed = [("waiting\\_in\\_queue", &a.waiting_in_queue), ("agent\\_non\\_responsive", &a.agent_non_responsive)];
+    if timed.iter().any(|(_, t)| t.is_some()) {
+        out.push_str(
+            "| timed message | timer | fired in | must fire | must not | either |\n|---|---:|---:|---:|---:|---:|\n",
+        );
+        for (name, t) in timed {
+            if let Some(t) = t {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} s | {} | {} | {} | {} |",
+                    t.timer_s, t.fired, t.must_fire, t.must_not_fire, t.either
+                );
+            }
+        }
+        out.push('\n');
     }
     out
 }

@@ -9,6 +9,7 @@
 //! got round to sending it: a stall anywhere shows up in the numbers.
 
 mod agent;
+mod automessages;
 mod consumer;
 mod offer;
 mod partner;
@@ -204,6 +205,10 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
     if let Some(t) = &scenario.transfers {
         transfer::apply(t, &skills, &accounts, router.clone()).await?;
     }
+    if let Some(section) = &scenario.automessages {
+        let channel = target::connect("automessages", &options.target.automessages, tls).await?;
+        automessages::apply(section, &accounts, credentials.minting(channel)).await?;
+    }
     let channels: Vec<i32> =
         scenario.channel_names().iter().map(|c| crate::scenario::channel_value(c).unwrap_or(1)).collect();
     let partner_keys = setup::partner_keys(&credentials, &accounts, pool[0].clone()).await?;
@@ -371,6 +376,11 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         }
         None => None,
     };
+    let automessages = scenario.automessages.as_ref().map(|section| {
+        let (checks, summary) = crate::automessages_audit::judge(&collected.convs, section);
+        audit::add_checks(&mut audit, checks);
+        summary
+    });
     let chaos = options
         .chaos
         .as_ref()
@@ -397,6 +407,7 @@ pub async fn run(scenario: Scenario, options: Options) -> anyhow::Result<RunResu
         priority,
         offers,
         transfers,
+        automessages,
         audit,
     })
 }

@@ -1,5 +1,6 @@
-//! One account's connector partner on one channel: reads that channel's outbound stream, times agent replies, closes
-//! conversations when the script says the consumer does, and acknowledges what it read.
+//! One account's connector partner on one channel: reads that channel's outbound stream, times agent replies, records
+//! system messages (automatic messages), closes conversations when the script says the consumer does, and
+//! acknowledges what it read.
 //!
 //! When the stream ends (any status, or a broken connection) the partner reopens it with
 //! backoff and without `from_sequence`, so the service resumes after the last acknowledged
@@ -15,7 +16,7 @@ use tonic::Streaming;
 
 use super::consumer::consumer_close;
 use super::{known_conversation, parse_text, Ctx};
-use crate::observe::{Anomaly, Obs};
+use crate::observe::{Anomaly, Obs, SystemSeen};
 use crate::retry::{self, Idempotence, Reconnect};
 use crate::scenario::Closer;
 
@@ -247,6 +248,16 @@ impl Partner {
                 if ctx.scenario.script.close_by == Closer::Consumer && last && self.closing.insert(idx) {
                     tokio::spawn(consumer_close(self.ctx.clone(), idx, event.conversation_id.clone()));
                 }
+            }
+            Some(outbound_event::Event::Message(m)) if m.from == Party::System as i32 => {
+                let seen = SystemSeen {
+                    conversation_id: event.conversation_id.clone(),
+                    text: m.text.clone(),
+                    sequence: m.sequence,
+                    sent_at_ms: m.sent_at_ms,
+                    seen_us: ctx.now_us(),
+                };
+                ctx.recorder.record(Obs::SystemMessage { idx, seen });
             }
             Some(outbound_event::Event::Closed(c)) => ctx.recorder.record(Obs::ClosedSeen { idx, auto: c.auto_closed }),
             _ => {}
