@@ -30,6 +30,8 @@ fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
 }
 
+#[path = "harness/automessages.rs"]
+mod automessages;
 #[path = "harness/capacity.rs"]
 mod capacity;
 #[path = "harness/transfers.rs"]

@@ -83,8 +83,9 @@ mod tests {
     #[test]
     fn shipped_scenarios_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        for name in ["smoke", "steady", "steady-ring", "burst", "backlog", "priority", "ring", "ring-all", "transfers"]
-        {
+        let names = ["smoke", "steady", "steady-ring", "burst", "backlog", "priority", "ring", "ring-all", "transfers"];
+        let more = ["inactive", "warmup", "automessages", "steady-automessages"];
+        for name in names.into_iter().chain(more) {
             let s = Scenario::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
         }
