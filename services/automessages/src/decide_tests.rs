@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_platform::store::{ConversationStatus, Placement};
+use switchyard_platform::store::ConversationStatus;
 
 use super::*;
 
@@ -32,34 +32,12 @@ fn record(pending: PendingSide) -> ConversationRecord {
 }
 
 fn route(status: RouteStatus, at_ms: i64) -> Route {
-    let mut route = Route {
-        conversation_id: "c1".into(),
-        skill_id: "sales".into(),
-        status,
+    Route {
         agent_id: if status == RouteStatus::Assigned { "ann".into() } else { String::new() },
-        avoid_agent_id: String::new(),
-        suggested_agent_id: String::new(),
-        agent_group: String::new(),
-        offer_id: String::new(),
-        offer_agents: Vec::new(),
-        offer_expires_ms: 0,
         version: 1,
         assigned_at_ms: at_ms,
-        queued_at_ms: at_ms,
-        queue_reason: QueueReason::New,
-        response_due_ms: 0,
-        queue_score: 0,
-        actionable: true,
-        sla: String::new(),
-        velocity_milli: 1000,
-        transfers: 0,
-        requeued_version: 0,
-        skill_history: Vec::new(),
-        record_version: 3,
-    };
-    let _ = Placement::by_due(0);
-    route.response_due_ms = at_ms;
-    route
+        ..Route::new("c1", "sales", status, at_ms)
+    }
 }
 
 fn facts(record: ConversationRecord, route: Option<Route>) -> Facts {

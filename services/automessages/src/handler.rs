@@ -50,11 +50,7 @@ impl AutoMessageHandler {
         }
         let config = self.engine.platform.routing.get(account).await?;
         let due = crate::timers::due_ms(settings, &config, event, &facts.skill_id, start_ms);
-        if no_later {
-            self.timers.schedule_no_later(account, conversation, event, due).await
-        } else {
-            self.timers.schedule(account, conversation, event, due).await
-        }
+        self.timers.schedule(account, conversation, event, due, no_later).await
     }
 
     async fn opened(&self, settings: &Settings, account: &str, conversation: &str) -> Result<(), ServiceError> {

@@ -42,32 +42,24 @@ impl MessageTimers {
         Self { engine, timers }
     }
 
-    /// Wakes the event's rule for the conversation at `due_ms` (moving an earlier wake-up).
+    /// Wakes the event's rule for the conversation at `due_ms`: moving an existing wake-up,
+    /// or with `no_later` only when that makes it sooner.
     pub async fn schedule(
         &self,
         account_id: &str,
         conversation_id: &str,
         event: Event,
         due_ms: i64,
+        no_later: bool,
     ) -> Result<(), ServiceError> {
         let payload = Payload { account_id: account_id.into(), conversation_id: conversation_id.into(), event };
         let bytes = Bytes::from(serde_json::to_vec(&payload).map_err(|e| ServiceError::Internal(e.to_string()))?);
-        let key = keys::conversation(account_id, conversation_id);
-        self.timers.schedule(&key, &timer_id(account_id, conversation_id, event), due_ms, bytes).await
-    }
-
-    /// As [`Self::schedule`], unless it is due sooner already.
-    pub async fn schedule_no_later(
-        &self,
-        account_id: &str,
-        conversation_id: &str,
-        event: Event,
-        due_ms: i64,
-    ) -> Result<(), ServiceError> {
-        let payload = Payload { account_id: account_id.into(), conversation_id: conversation_id.into(), event };
-        let bytes = Bytes::from(serde_json::to_vec(&payload).map_err(|e| ServiceError::Internal(e.to_string()))?);
-        let key = keys::conversation(account_id, conversation_id);
-        self.timers.schedule_no_later(&key, &timer_id(account_id, conversation_id, event), due_ms, bytes).await
+        let (key, id) = (keys::conversation(account_id, conversation_id), timer_id(account_id, conversation_id, event));
+        if no_later {
+            self.timers.schedule_no_later(&key, &id, due_ms, bytes).await
+        } else {
+            self.timers.schedule(&key, &id, due_ms, bytes).await
+        }
     }
 
     pub async fn cancel(&self, account_id: &str, conversation_id: &str, event: Event) -> Result<(), ServiceError> {
@@ -104,7 +96,7 @@ impl MessageTimers {
         let config = self.engine.platform.routing.get(account).await?;
         let due = due_ms(&settings, &config, event, &facts.skill_id, start_ms);
         if due > facts.now_ms {
-            return self.schedule(account, conversation, event, due).await;
+            return self.schedule(account, conversation, event, due, false).await;
         }
         let outcome = match facts.closed_until_ms {
             // R14.13, R14.14: never in off hours (a manual switch to off hours after the

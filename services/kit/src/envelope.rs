@@ -230,7 +230,10 @@ mod tests {
         };
         assert!(validate(&change("urgent", "sales")).is_ok());
         assert!(validate(&change("manual", "-1")).is_ok());
-        let err = validate(&change("first_time", "sales")).unwrap_err();
+        // A withdrawn urgent mark names the response time that applies again (R10.3).
+        assert!(validate(&change("first_time", "sales")).is_ok());
+        assert!(validate(&change("default", "sales")).is_ok());
+        let err = validate(&change("soon", "sales")).unwrap_err();
         assert!(matches!(err, ServiceError::InvalidArgument { ref field, .. } if field == "sla"), "{err}");
         assert!(validate(&change("urgent", "")).is_err());
     }

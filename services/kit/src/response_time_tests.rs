@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use switchyard_hours::Timestamp;
-use switchyard_platform::store::ONE;
 
 use super::*;
 
@@ -51,29 +50,12 @@ fn record(opened_ms: i64, pending: PendingSide) -> ConversationRecord {
 
 fn route(status: RouteStatus, queued_ms: i64, due_ms: i64, sla: &str) -> Route {
     Route {
-        conversation_id: "c1".into(),
-        skill_id: "sales".into(),
-        status,
         agent_id: if status == RouteStatus::Assigned { "a1".into() } else { String::new() },
-        avoid_agent_id: String::new(),
-        suggested_agent_id: String::new(),
-        agent_group: String::new(),
-        offer_id: String::new(),
-        offer_agents: Vec::new(),
-        offer_expires_ms: 0,
         version: 1,
-        assigned_at_ms: 0,
-        queued_at_ms: queued_ms,
-        queue_reason: QueueReason::New,
         response_due_ms: due_ms,
         queue_score: due_ms,
-        actionable: true,
         sla: sla.into(),
-        velocity_milli: ONE,
-        transfers: 0,
-        requeued_version: 0,
-        skill_history: Vec::new(),
-        record_version: 2,
+        ..Route::new("c1", "sales", status, queued_ms)
     }
 }
 

@@ -9,7 +9,7 @@ use switchyard_kit::{Platform, Topics};
 use switchyard_platform::bus::{EventBus, MemoryBus, StartFrom};
 use switchyard_platform::store::prelude::*;
 use switchyard_platform::store::{
-    AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation, QueueReason, Route, RouteStatus,
+    AgentSession, AgentSpec, AgentState, MemoryStore, NewConversation, Route, RouteStatus,
 };
 use switchyard_platform::{Clock, ManualClock};
 use switchyard_proto::events::v1::{envelope::Body, Envelope, RouteConversation};
@@ -21,29 +21,13 @@ use crate::RoutingRules;
 /// due at `due_ms` under `sla`, velocity `velocity_milli`; assigned to `a1` when assigned.
 pub(crate) fn route(status: RouteStatus, queued_ms: i64, due_ms: i64, sla: &str, velocity_milli: i64) -> Route {
     Route {
-        conversation_id: "c1".into(),
-        skill_id: "sales".into(),
-        status,
         agent_id: if status == RouteStatus::Assigned { "a1".into() } else { String::new() },
-        avoid_agent_id: String::new(),
-        suggested_agent_id: String::new(),
-        agent_group: String::new(),
-        offer_id: String::new(),
-        offer_agents: Vec::new(),
-        offer_expires_ms: 0,
         version: 1,
-        assigned_at_ms: 0,
-        queued_at_ms: queued_ms,
-        queue_reason: QueueReason::New,
         response_due_ms: due_ms,
         queue_score: due_ms,
-        actionable: true,
         sla: sla.into(),
         velocity_milli,
-        transfers: 0,
-        requeued_version: 0,
-        skill_history: Vec::new(),
-        record_version: 2,
+        ..Route::new("c1", "sales", status, queued_ms)
     }
 }
 

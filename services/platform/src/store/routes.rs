@@ -228,6 +228,38 @@ pub struct Route {
     pub record_version: u32,
 }
 
+impl Route {
+    /// A route as this version writes it: on `skill_id` with `status` since `at_ms` (queued
+    /// then, due then), never assigned, without history.
+    pub fn new(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: i64) -> Route {
+        Route {
+            conversation_id: conversation_id.to_owned(),
+            skill_id: skill_id.to_owned(),
+            status,
+            agent_id: String::new(),
+            avoid_agent_id: String::new(),
+            suggested_agent_id: String::new(),
+            agent_group: String::new(),
+            offer_id: String::new(),
+            offer_agents: Vec::new(),
+            offer_expires_ms: 0,
+            version: 0,
+            assigned_at_ms: 0,
+            queued_at_ms: at_ms,
+            queue_reason: QueueReason::New,
+            response_due_ms: at_ms,
+            queue_score: at_ms,
+            actionable: true,
+            sla: String::new(),
+            velocity_milli: ONE,
+            transfers: 0,
+            requeued_version: 0,
+            skill_history: Vec::new(),
+            record_version: RECORD_VERSION,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSave {
     Saved {

@@ -195,31 +195,7 @@ pub fn back_to_queue(account: &str, conversation: &str, agent: &str, version: u6
 /// A route as this version writes it: on `skill` since `at` (queued there as new, due then),
 /// never assigned, no history.
 pub fn route_of(conversation: &str, skill: &str, status: RouteStatus, at: i64) -> Route {
-    Route {
-        conversation_id: conversation.into(),
-        skill_id: skill.into(),
-        status,
-        agent_id: String::new(),
-        avoid_agent_id: String::new(),
-        suggested_agent_id: String::new(),
-        agent_group: String::new(),
-        offer_id: String::new(),
-        offer_agents: Vec::new(),
-        offer_expires_ms: 0,
-        version: 0,
-        assigned_at_ms: 0,
-        queued_at_ms: at,
-        queue_reason: QueueReason::New,
-        response_due_ms: at,
-        queue_score: at,
-        actionable: true,
-        sla: String::new(),
-        velocity_milli: ONE,
-        transfers: 0,
-        requeued_version: 0,
-        skill_history: Vec::new(),
-        record_version: RECORD_VERSION,
-    }
+    Route::new(conversation, skill, status, at)
 }
 
 pub fn step(skill: &str, reason: QueueReason, at: i64) -> SkillStep {

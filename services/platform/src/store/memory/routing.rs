@@ -72,7 +72,7 @@ impl RoutingStore for MemoryStore {
         if !s.conversations.get(&key).is_some_and(|c| c.status == ConversationStatus::Open) {
             return Ok(EnqueueOutcome::NotOpen);
         }
-        let mut route = new_route(conversation_id, skill_id, RouteStatus::Queued, queued_at_ms);
+        let mut route = Route::new(conversation_id, skill_id, RouteStatus::Queued, queued_at_ms);
         route.skill_history.push(SkillStep {
             skill_id: skill_id.to_owned(),
             reason: QueueReason::New,
@@ -309,7 +309,7 @@ impl RoutingStore for MemoryStore {
         let key = k(account_id, conversation_id);
         let expiry = Expiry::Route(key.0.clone(), key.1.clone());
         let Some(route) = s.routes.get(&key).cloned() else {
-            s.routes.insert(key, new_route(conversation_id, "", RouteStatus::Closed, 0));
+            s.routes.insert(key, Route::new(conversation_id, "", RouteStatus::Closed, 0));
             s.expire_at(expiry, now_ms + self.retention.closed_ms);
             return Ok(ReleaseOutcome::Unchanged);
         };
@@ -387,35 +387,6 @@ impl RoutingStore for MemoryStore {
         s.push_queue(&r.account_id, &r.to_skill, placement.score, &r.conversation_id);
         s.log(&r.account_id, &r.conversation_id, event);
         Ok(RequeueOutcome::Requeued)
-    }
-}
-
-/// A route as this version writes it, on `skill_id` since `at_ms`.
-fn new_route(conversation_id: &str, skill_id: &str, status: RouteStatus, at_ms: i64) -> Route {
-    Route {
-        conversation_id: conversation_id.to_owned(),
-        skill_id: skill_id.to_owned(),
-        status,
-        agent_id: String::new(),
-        avoid_agent_id: String::new(),
-        suggested_agent_id: String::new(),
-        agent_group: String::new(),
-        offer_id: String::new(),
-        offer_agents: Vec::new(),
-        offer_expires_ms: 0,
-        version: 0,
-        assigned_at_ms: 0,
-        queued_at_ms: at_ms,
-        queue_reason: QueueReason::New,
-        response_due_ms: at_ms,
-        queue_score: at_ms,
-        actionable: true,
-        sla: String::new(),
-        velocity_milli: ONE,
-        transfers: 0,
-        requeued_version: 0,
-        skill_history: Vec::new(),
-        record_version: RECORD_VERSION,
     }
 }
 
