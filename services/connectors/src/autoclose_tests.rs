@@ -213,3 +213,36 @@ async fn a_close_cancels_the_timer_and_an_auto_close_consumes_it() {
     assert!(!w.is_open("c2").await);
     assert!(!w.timer_waits().await, "the timer that closed it is done");
 }
+
+#[tokio::test]
+async fn a_requested_system_message_is_appended_once_and_changes_nothing_r14_6_r13_6() {
+    let mut w = world().await;
+    w.open("c1").await;
+    w.writes("c1", Party::Consumer).await;
+    w.writes("c1", Party::Agent).await;
+    let request = |dedupe: &str| switchyard_proto::events::v1::SystemMessageRequested {
+        conversation_id: "c1".into(),
+        text: "Are you still there?".into(),
+        dedupe_id: dedupe.into(),
+        event: "consumer_non_responsive".into(),
+    };
+    w.clock.advance(HOUR);
+    // A redelivered command (or a second replica's) is appended once.
+    w.edge.append_system_message("acme", &request("am:consumer_non_responsive:1")).await.unwrap();
+    w.edge.append_system_message("acme", &request("am:consumer_non_responsive:1")).await.unwrap();
+    let transcript = w.store.transcript_page("acme", "c1", 0, 10).await.unwrap();
+    let system: Vec<&str> =
+        transcript.iter().filter(|m| m.from == Party::System as i32).map(|m| m.text.as_str()).collect();
+    assert_eq!(system, ["Are you still there?"]);
+    let record = w.store.get_conversation("acme", "c1").await.unwrap().unwrap();
+    assert_eq!(record.pending, switchyard_platform::store::PendingSide::Consumer, "still the consumer's turn");
+    // The partner's outbox has it (after the agent's message).
+    let outbox = w.store.outbox_read("acme", 1, 0, 10).await.unwrap();
+    assert_eq!(outbox.len(), 2, "the agent's message and the system's");
+    // Auto close still counts from the agent's message (R13.6): closed 2 h after it.
+    w.after(HOUR).await;
+    assert!(!w.is_open("c1").await);
+    // Nothing once closed.
+    w.edge.append_system_message("acme", &request("am:consumer_non_responsive:2")).await.unwrap();
+    assert_eq!(w.store.transcript_page("acme", "c1", 0, 10).await.unwrap().len(), transcript.len());
+}
