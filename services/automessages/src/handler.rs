@@ -14,7 +14,7 @@ use switchyard_proto::events::v1::{
 use switchyard_routing::{response_time_ms, urgent_due_ms, SlaKind, MANUAL_SLA};
 
 use crate::catalogue::Event;
-use crate::decide::{self, Outcome};
+use crate::decide::{self, Facts, Outcome};
 use crate::engine::{plain, Engine};
 use crate::settings::Settings;
 use crate::timers::MessageTimers;
@@ -39,17 +39,17 @@ impl AutoMessageHandler {
         &self,
         settings: &Settings,
         account: &str,
-        conversation: &str,
+        facts: &Facts,
         event: Event,
         start_ms: i64,
         no_later: bool,
     ) -> Result<(), ServiceError> {
-        let Some(facts) = self.engine.facts(account, conversation).await? else { return Ok(()) };
         if settings.off_reason(event, &facts.skill_id).is_some() {
             return Ok(());
         }
         let config = self.engine.platform.routing.get(account).await?;
         let due = crate::timers::due_ms(settings, &config, event, &facts.skill_id, start_ms);
+        let conversation = facts.record.conversation_id.as_str();
         self.timers.schedule(account, conversation, event, due, no_later).await
     }
 
@@ -63,7 +63,7 @@ impl AutoMessageHandler {
         };
         self.engine.deliver(account, &facts, event, conversation, outcome).await?;
         let opened_at = facts.record.opened_at_ms;
-        self.arm(settings, account, conversation, Event::WaitingInQueue, opened_at, false).await
+        self.arm(settings, account, &facts, Event::WaitingInQueue, opened_at, false).await
     }
 
     async fn message(
@@ -74,23 +74,27 @@ impl AutoMessageHandler {
     ) -> Result<(), ServiceError> {
         let Some(message) = &published.message else { return Ok(()) };
         let conversation = message.conversation_id.as_str();
-        if message.from == Party::Agent as i32 {
-            // R14.13 ends, R14.15 (re)starts.
-            self.timers.cancel(account, conversation, Event::AgentNonResponsive).await?;
-            return self
-                .arm(settings, account, conversation, Event::ConsumerNonResponsive, message.sent_at_ms, false)
-                .await;
-        }
-        if message.from != Party::Consumer as i32 {
+        let from_agent = message.from == Party::Agent as i32;
+        if !from_agent && message.from != Party::Consumer as i32 {
             return Ok(());
         }
-        self.timers.cancel(account, conversation, Event::ConsumerNonResponsive).await?;
+        // R14.13 ends and R14.15 (re)starts with an agent's message; the other way round with
+        // a consumer's.
+        let (ends, starts) = if from_agent {
+            (Event::AgentNonResponsive, Event::ConsumerNonResponsive)
+        } else {
+            (Event::ConsumerNonResponsive, Event::AgentNonResponsive)
+        };
+        self.timers.cancel(account, conversation, ends).await?;
+        let Some(facts) = self.engine.facts(account, conversation).await? else { return Ok(()) };
+        if from_agent {
+            return self.arm(settings, account, &facts, starts, message.sent_at_ms, false).await;
+        }
         if !published.agent_id.is_empty() {
             // R14.13 (b): the first consumer message after the agent's reply starts it; later
             // ones do not move it.
-            self.arm(settings, account, conversation, Event::AgentNonResponsive, message.sent_at_ms, true).await?;
+            self.arm(settings, account, &facts, starts, message.sent_at_ms, true).await?;
         }
-        let Some(facts) = self.engine.facts(account, conversation).await? else { return Ok(()) };
         if facts.closed_until_ms.is_none() {
             return Ok(());
         }
@@ -145,7 +149,7 @@ impl AutoMessageHandler {
         let outcome = decide::compose(settings, &facts, Event::AgentAccepts, Some(&nickname), false, None);
         self.engine.deliver(account, &facts, Event::AgentAccepts, event_id, outcome).await?;
         // R14.13 (a): the new assignment restarts the agent's timer.
-        self.arm(settings, account, conversation, Event::AgentNonResponsive, at_ms, false).await
+        self.arm(settings, account, &facts, Event::AgentNonResponsive, at_ms, false).await
     }
 
     /// R3.7: a manager's joining and leaving are told to the consumer; a reader's are silent.
@@ -189,7 +193,7 @@ impl AutoMessageHandler {
             self.engine.deliver(account, &facts, event, event_id, outcome).await?;
         }
         // R14.14: a new queue stay; R14.15: the consumer's silence goes on.
-        self.arm(settings, account, conversation, Event::WaitingInQueue, at_ms, false).await
+        self.arm(settings, account, &facts, Event::WaitingInQueue, at_ms, false).await
     }
 }
 
@@ -199,8 +203,13 @@ impl Handler for AutoMessageHandler {
         let account = env.account_id.as_str();
         let Some(body) = &env.body else { return Ok(()) };
         if let Body::ConversationClosed(closed) = body {
-            // Whatever the settings now: timers armed while they were on must go.
-            self.timers.cancel_all(account, &closed.conversation_id).await?;
+            // R14.16 remembers auto closes whatever the settings (they may be turned on within
+            // the 48 h). The timers go when the feature is on; with it off a timer armed before
+            // finds the conversation closed when it fires, and sends nothing: no store writes
+            // per close for accounts that do not use automatic messages.
+            if self.engine.enabled(account).await?.is_some() {
+                self.timers.cancel_all(account, &closed.conversation_id).await?;
+            }
             if closed.reason == "auto" {
                 let store = &self.engine.platform.store;
                 if let Some(record) = store.get_conversation(account, &closed.conversation_id).await? {

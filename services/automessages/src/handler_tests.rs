@@ -423,3 +423,16 @@ async fn a_managers_joining_and_leaving_are_told_a_readers_are_not_r3_7() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_timer_left_from_before_the_feature_was_switched_off_sends_nothing() {
+    let mut w = world().await;
+    w.settings(only(&[Event::WaitingInQueue])).await;
+    w.open("c1", "u1", "en").await;
+    w.settings(|s| s.enabled = false).await;
+    w.close("c1", false).await;
+    w.settings(|s| s.enabled = true).await;
+    w.at("10:30").await;
+    assert_eq!(w.apply_commands().await, 0);
+    assert_eq!(w.store.sizes()["timers"], 0, "it fired and was consumed");
+}
